@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+/** Providers reembed can embed with. `hash` is built in and needs no network. */
+export const PROVIDERS = ['hash', 'openai-compatible', 'ollama'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export const METRICS = ['cosine', 'l2', 'ip'] as const;
+export type Metric = (typeof METRICS)[number];
+
+/** pgvector stores at most 16,000 dimensions in a `vector` column. */
+export const MAX_DIMS = 16000;
+
+const positiveInt = z.number().int().positive();
+
+const hashOptions = z
+  .object({
+    word_ngrams: z.tuple([positiveInt, positiveInt]).default([1, 2]),
+    char_ngrams: z.tuple([positiveInt, positiveInt]).default([3, 5]),
+    seed: z.number().int().nonnegative().default(0),
+  })
+  .strict()
+  .refine((h) => h.word_ngrams[0] <= h.word_ngrams[1] && h.char_ngrams[0] <= h.char_ngrams[1], {
+    message: 'n-gram ranges must be [min, max] with min <= max',
+  });
+
+/** One profile as written in the manifest (snake_case keys, as in the YAML). */
+export const profileSchema = z
+  .object({
+    provider: z.enum(PROVIDERS, {
+      error: (issue) =>
+        `unknown provider ${JSON.stringify(issue.input)} (expected one of: ${PROVIDERS.join(', ')})`,
+    }),
+    model: z.string().min(1).optional(),
+    dims: z
+      .number({ error: 'dims must be a number' })
+      .int('dims must be a whole number')
+      .min(1, 'dims must be at least 1')
+      .max(MAX_DIMS, `dims must be at most ${MAX_DIMS} (the pgvector limit)`),
+    metric: z.enum(METRICS).default('cosine'),
+    normalize: z.boolean().default(true),
+    /** Input template over the source's columns, e.g. "{title}\n\n{body}". Defaults to the source's. */
+    template: z.string().min(1).optional(),
+    query_prefix: z.string().default(''),
+    document_prefix: z.string().default(''),
+    max_input_tokens: positiveInt.default(8191),
+    /** What to do with an input over max_input_tokens. */
+    on_too_long: z.enum(['truncate', 'fail']).default('truncate'),
+    batch_size: positiveInt.max(4096).default(96),
+    batch_tokens: positiveInt.default(100_000),
+    concurrency: positiveInt.max(256).default(4),
+    rate_limit: z
+      .object({ rpm: positiveInt.optional(), tpm: positiveInt.optional() })
+      .strict()
+      .default({}),
+    timeout_ms: positiveInt.default(30_000),
+    max_retries: z.number().int().nonnegative().max(20).default(5),
+    price_per_million_tokens: z.number().nonnegative().optional(),
+    base_url: z.url().optional(),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'api_key_env must be an environment variable name')
+      .optional(),
+    /** Send the `dimensions` parameter (models with shortenable embeddings). */
+    send_dimensions: z.boolean().default(false),
+    hash: hashOptions.optional(),
+    /** HNSW search breadth; set by `reembed tune`. */
+    ef_search: positiveInt.optional(),
+  })
+  .strict();
+
+export type ProfileInput = z.input<typeof profileSchema>;
+export type ProfileSettings = z.output<typeof profileSchema>;
+
+/** A validated profile with its name and fingerprint. */
+export interface Profile extends ProfileSettings {
+  name: string;
+  fingerprint: string;
+}
+
+export type HashOptions = z.output<typeof hashOptions>;
+export const DEFAULT_HASH_OPTIONS: HashOptions = { word_ngrams: [1, 2], char_ngrams: [3, 5], seed: 0 };

@@ -1,0 +1,45 @@
+import { resolve } from 'node:path';
+import type { Database } from './database.js';
+import { runMigrations, type Migration } from './migrations.js';
+import { openPglite } from './pglite.js';
+import { openPostgres } from './postgres.js';
+
+export const DEFAULT_DATA_DIR = '.reembed';
+
+export interface DatabaseTargetInput {
+  /** The --db flag. */
+  flag?: string;
+  /** The manifest's `database:` key. */
+  manifest?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** --db beats REEMBED_DATABASE_URL beats the manifest beats .reembed/ in the working directory. */
+export function resolveDatabaseTarget(input: DatabaseTargetInput = {}): string {
+  const env = input.env ?? process.env;
+  return input.flag || env.REEMBED_DATABASE_URL || input.manifest || DEFAULT_DATA_DIR;
+}
+
+export function isServerUrl(target: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(target);
+}
+
+/**
+ * Opens a database from a target string: postgres://… for a server, memory:// for a
+ * throwaway embedded database, anything else is a data directory for the embedded one.
+ * With `migrations`, brings the reembed schema up to date before returning.
+ */
+export async function openDatabase(target: string, options: { migrations?: Migration[] } = {}): Promise<Database> {
+  const db = isServerUrl(target)
+    ? await openPostgres(target)
+    : await openPglite(target === 'memory://' ? null : resolve(target));
+  if (options.migrations) {
+    try {
+      await runMigrations(db, options.migrations);
+    } catch (error) {
+      await db.close().catch(() => {});
+      throw error;
+    }
+  }
+  return db;
+}

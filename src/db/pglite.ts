@@ -1,0 +1,47 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import { DatabaseError } from '../errors.js';
+import type { Database, Queryable, QueryResult } from './database.js';
+
+function wrap(conn: PGlite | Transaction): Queryable {
+  return {
+    async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+      const result = await conn.query<R>(sql, params);
+      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    },
+    async exec(sql: string): Promise<void> {
+      await conn.exec(sql);
+    },
+  };
+}
+
+/**
+ * The embedded default: PostgreSQL compiled to WebAssembly, in a data directory, with pgvector.
+ * One process at a time may open a directory; PGlite serializes queries itself, so `session`
+ * is simply the database.
+ */
+export async function openPglite(dataDir: string | null): Promise<Database> {
+  let pg: PGlite;
+  try {
+    if (dataDir) mkdirSync(dataDir, { recursive: true });
+    pg = await PGlite.create(dataDir ?? 'memory://', { extensions: { vector } });
+    await pg.exec('CREATE EXTENSION IF NOT EXISTS vector');
+  } catch (error) {
+    throw new DatabaseError(
+      `cannot open the embedded database${dataDir ? ` in ${dataDir}` : ''}: ${(error as Error).message ?? String(error)}` +
+        ' (another reembed process may be using it; the embedded database allows one process at a time)',
+      error,
+    );
+  }
+  const base = wrap(pg);
+  return {
+    kind: 'pglite',
+    target: dataDir ?? 'memory://',
+    query: base.query,
+    exec: base.exec,
+    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    session: (fn) => fn(base),
+    close: () => pg.close(),
+  };
+}

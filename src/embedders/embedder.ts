@@ -1,0 +1,31 @@
+/** What the text is for: providers and profiles may treat queries and documents differently. */
+export type EmbedPurpose = 'document' | 'query';
+
+export interface EmbedUsage {
+  /** Tokens billed or counted for the request (provider-reported when available, else estimated). */
+  tokens: number;
+}
+
+export interface EmbedResult {
+  /** One vector per input text, in input order; each has exactly the profile's dims. */
+  vectors: Float32Array[];
+  usage: EmbedUsage;
+  /** How many inputs were truncated to the profile's max_input_tokens. */
+  truncated: number;
+}
+
+export interface EmbedOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * Turns texts into vectors. Providers implement this for one request; the resilience layer
+ * (embedders/resilient.ts) wraps a provider with batching, limits, retries and validation and
+ * implements the same interface, so callers never see the difference.
+ */
+export interface Embedder {
+  /** The profile this embedder serves. */
+  readonly profile: string;
+  readonly dims: number;
+  embed(texts: string[], purpose: EmbedPurpose, options?: EmbedOptions): Promise<EmbedResult>;
+}

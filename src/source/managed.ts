@@ -1,0 +1,55 @@
+import type { Queryable } from '../db/database.js';
+import type { Migration } from '../db/migrations.js';
+import { SCHEMA } from '../db/identifiers.js';
+
+export const DOCUMENTS_TABLE = `${SCHEMA}.documents`;
+
+export const managedSourceMigrations: Migration[] = [
+  {
+    version: 2,
+    name: 'managed documents',
+    sql: `
+      CREATE TABLE ${DOCUMENTS_TABLE} (
+        id text PRIMARY KEY,
+        content text NOT NULL,
+        metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
+];
+
+export interface DocumentInput {
+  id: string;
+  content: string;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * Inserts or replaces documents in the managed source, many per statement. Ids and text are
+ * passed as parameters, never spliced, so any id or text round-trips unchanged.
+ */
+export async function upsertDocuments(conn: Queryable, docs: DocumentInput[]): Promise<number> {
+  if (docs.length === 0) return 0;
+  const result = await conn.query(
+    `INSERT INTO ${DOCUMENTS_TABLE} (id, content, metadata)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+     ON CONFLICT (id) DO UPDATE SET content = excluded.content, metadata = excluded.metadata, updated_at = now()
+     WHERE (${DOCUMENTS_TABLE}.content, ${DOCUMENTS_TABLE}.metadata) IS DISTINCT FROM (excluded.content, excluded.metadata)`,
+    [docs.map((d) => d.id), docs.map((d) => d.content), docs.map((d) => JSON.stringify(d.metadata ?? {}))],
+  );
+  return result.rowCount;
+}
+
+export async function countDocuments(conn: Queryable): Promise<number> {
+  const { rows } = await conn.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${DOCUMENTS_TABLE}`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Documents in id order after `afterId` (keyset pagination; stable under concurrent inserts). */
+export async function readDocuments(conn: Queryable, afterId: string | null, limit: number): Promise<DocumentInput[]> {
+  const { rows } = await conn.query<DocumentInput>(
+    `SELECT id, content FROM ${DOCUMENTS_TABLE} WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2`,
+    [afterId, limit],
+  );
+  return rows;
+}
