@@ -1,0 +1,102 @@
+import { ConfigError, ProfileGateError } from '../errors.js';
+import type { Manifest } from './manifest.js';
+
+/** Environments where any profile may be chosen with EMBEDDINGS_PROFILE. */
+export const DEVELOPMENT_ENVIRONMENTS = ['development', 'dev', 'test'] as const;
+
+/** REEMBED_ENV, else ENV, else NODE_ENV, else development. */
+export function environmentName(env: NodeJS.ProcessEnv = process.env): string {
+  return [env.REEMBED_ENV, env.ENV, env.NODE_ENV].map((v) => v?.trim()).find((v) => v) ?? 'development';
+}
+
+export type OverrideAllowance = 'development environment' | 'EMBEDDING_PROFILE_SWAPPABLE' | 'EMBEDDING_PROFILE_EXPERIMENT';
+
+/** What the gate decided for one environment. */
+export interface ProfileResolution {
+  environment: string;
+  /** The environment's baseline profile from the manifest (null when the manifest has none). */
+  baseline: string | null;
+  /** EMBEDDINGS_PROFILE, when set. */
+  override: string | null;
+  /** The profile in use: the override when allowed, else the baseline. Null on a violation. */
+  active: string | null;
+  swappable: boolean;
+  experiment: string | null;
+  /** Why an override different from the baseline is allowed. */
+  allowedBy: OverrideAllowance | null;
+  /** Why this environment cannot start, when it cannot. */
+  violation: string | null;
+}
+
+function flag(value: string | undefined): boolean {
+  return value?.trim().toLowerCase() === 'true';
+}
+
+/**
+ * The rollout runbook's gating rule. The active profile is the environment's baseline unless
+ * EMBEDDINGS_PROFILE names another; that override is accepted only in a development
+ * environment, or with EMBEDDING_PROFILE_SWAPPABLE=true, or when EMBEDDING_PROFILE_EXPERIMENT
+ * names the same profile. Anything else is a violation, never a silent swap.
+ */
+export function resolveProfile(
+  manifest: Manifest,
+  env: NodeJS.ProcessEnv = process.env,
+  environment = environmentName(env),
+): ProfileResolution {
+  const baseline = manifest.environments.get(environment)?.profile ?? null;
+  const override = env.EMBEDDINGS_PROFILE?.trim() || null;
+  const swappable = flag(env.EMBEDDING_PROFILE_SWAPPABLE);
+  const experiment = env.EMBEDDING_PROFILE_EXPERIMENT?.trim() || null;
+  const base = { environment, baseline, override, swappable, experiment };
+
+  if (override && !manifest.profiles.has(override)) {
+    return {
+      ...base,
+      active: null,
+      allowedBy: null,
+      violation: `EMBEDDINGS_PROFILE=${override} names no profile in the manifest (known: ${[...manifest.profiles.keys()].join(', ') || 'none'})`,
+    };
+  }
+  if (!override || override === baseline) {
+    if (!baseline) {
+      return {
+        ...base,
+        active: null,
+        allowedBy: null,
+        violation:
+          `environment ${JSON.stringify(environment)} has no baseline profile: add \`environments: { ${environment}: { profile: NAME } }\` ` +
+          `to the manifest${manifest.environments.size ? ` (it has: ${[...manifest.environments.keys()].join(', ')})` : ''}, or set REEMBED_ENV`,
+      };
+    }
+    return { ...base, active: baseline, allowedBy: null, violation: null };
+  }
+  const allowedBy: OverrideAllowance | null = (DEVELOPMENT_ENVIRONMENTS as readonly string[]).includes(environment)
+    ? 'development environment'
+    : swappable
+      ? 'EMBEDDING_PROFILE_SWAPPABLE'
+      : experiment === override
+        ? 'EMBEDDING_PROFILE_EXPERIMENT'
+        : null;
+  if (allowedBy) return { ...base, active: override, allowedBy, violation: null };
+  return {
+    ...base,
+    active: null,
+    allowedBy: null,
+    violation:
+      `EMBEDDINGS_PROFILE=${override} overrides the baseline profile ${baseline ?? '(none)'} of environment ${JSON.stringify(environment)}, ` +
+      `which is not allowed: overrides are accepted only in ${DEVELOPMENT_ENVIRONMENTS.join('/')} environments, ` +
+      `with EMBEDDING_PROFILE_SWAPPABLE=true, or with EMBEDDING_PROFILE_EXPERIMENT=${override}` +
+      (experiment ? ` (EMBEDDING_PROFILE_EXPERIMENT is ${experiment})` : ''),
+  };
+}
+
+/** Resolves the active profile for start-up, failing loudly on a violation. */
+export function activeProfileName(manifest: Manifest, env: NodeJS.ProcessEnv = process.env, environment?: string): ProfileResolution & { active: string } {
+  const resolution = resolveProfile(manifest, env, environment);
+  if (resolution.violation || !resolution.active) {
+    const message = resolution.violation ?? 'no active profile';
+    if (resolution.override && !manifest.profiles.has(resolution.override)) throw new ConfigError(message);
+    throw new ProfileGateError(message, { ...resolution });
+  }
+  return resolution as ProfileResolution & { active: string };
+}
