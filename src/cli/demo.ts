@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { runDemo } from '../demo/demo.js';
+import { createProgress, type Progress } from './progress.js';
+import { CliContext } from './context.js';
+import { fixed, table } from './format.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${value}`);
+  return n;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'the guided tour on a throwaway embedded database: generate a corpus with known answers, embed it with a\n' +
+        'hash profile, search every query and print Recall@10 and nDCG@10 (no network, no model files)',
+    )
+    .option('--documents <n>', 'documents to generate', positiveInt, 2400)
+    .option('--queries <n>', 'queries to generate', positiveInt, 240)
+    .option('--seed <n>', 'random seed of the corpus', positiveInt, 42)
+    .action(async (opts: { documents: number; queries: number; seed: number }, command: Command) => {
+      const ctx = new CliContext(command);
+      const bars = new Map<string, Progress>();
+      const result = await runDemo({
+        // Only an explicit --db moves the demo out of its throwaway in-memory database.
+        database: ctx.options.db,
+        documents: opts.documents,
+        queries: opts.queries,
+        seed: opts.seed,
+        reporter: {
+          step: (m) => ctx.info(`• ${m}`),
+          progress: (label, done, total) => {
+            let bar = bars.get(label);
+            if (!bar) bars.set(label, (bar = createProgress(label, { quiet: ctx.options.quiet })));
+            bar.update(done, total);
+          },
+          progressDone: (label) => bars.get(label)?.finish(),
+        },
+      });
+      ctx.result(result, () =>
+        [
+          `reembed demo: ${result.documents} documents, ${result.queries} queries (seed ${result.seed}) on ${result.database}`,
+          table(
+            ['profile', 'dims', 'Recall@10', 'nDCG@10', 'MRR@10', 'docs/s', 'query p50 ms'],
+            result.profiles.map((p) => [
+              p.profile,
+              p.dims,
+              fixed(p.recallAt10),
+              fixed(p.ndcgAt10),
+              fixed(p.mrrAt10),
+              p.documentsPerSecond.toFixed(0),
+              p.queryLatencyP50Ms.toFixed(1),
+            ]),
+          ),
+        ].join('\n'),
+      );
+    });
+}

@@ -1,0 +1,80 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { buildManifest } from '../config/manifest.js';
+import { parseDocument } from 'yaml';
+import { currentVersion } from '../db/migrations.js';
+import { ConfigError } from '../errors.js';
+import { CliContext } from './context.js';
+
+export const STARTER_MANIFEST = `# reembed manifest: embedding profiles, and the baseline profile of each environment.
+# Reference: docs/configuration.md
+
+# Where reembed keeps its state: a directory (embedded PGlite) or postgres://…
+# REEMBED_DATABASE_URL and --db override it.
+database: .reembed
+
+# The documents: reembed's own table (managed), or your table (attach):
+#   source: { table: public.documents, id: id, text: "{title}\\n\\n{body}" }
+source:
+  managed: true
+
+profiles:
+  # Built in, offline and deterministic: a lexical (not semantic) feature-hashing embedder.
+  hash_small:
+    provider: hash
+    dims: 256
+    metric: cosine
+  # Any OpenAI-compatible /v1/embeddings server (OpenAI, vLLM, TEI, LM Studio, Ollama's /v1).
+  # minilm:
+  #   provider: openai-compatible
+  #   base_url: http://localhost:11434/v1
+  #   model: all-minilm
+  #   dims: 384
+  #   api_key_env: OPENAI_API_KEY
+
+environments:
+  development: { profile: hash_small }
+  production:  { profile: hash_small }
+`;
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('create a starter reembed.yaml (unless one exists) and the reembed schema in the database')
+    .option('--force', 'overwrite an existing manifest file')
+    .action(async (_opts: { force?: boolean }, command: Command) => {
+      const ctx = new CliContext(command);
+      const path = resolve(ctx.options.config ?? 'reembed.yaml');
+      const force = Boolean(command.opts<{ force?: boolean }>().force);
+      let wroteManifest = false;
+      if (!existsSync(path) || force) {
+        // Validate what we write, so the starter can never be broken.
+        buildManifest(parseDocument(STARTER_MANIFEST).toJS(), null);
+        writeFileSync(path, STARTER_MANIFEST);
+        wroteManifest = true;
+      }
+      let manifest;
+      try {
+        manifest = ctx.manifest();
+      } catch (error) {
+        if (error instanceof ConfigError && !wroteManifest) {
+          throw new ConfigError([`${path} exists but is not valid (use --force to replace it):`, ...error.problems]);
+        }
+        throw error;
+      }
+      const db = await ctx.openDatabase(manifest);
+      try {
+        const version = await currentVersion(db);
+        ctx.result({ manifest: path, wroteManifest, database: db.target, schemaVersion: version }, () =>
+          [
+            wroteManifest ? `wrote ${path}` : `kept existing ${path}`,
+            `database ${db.target}: reembed schema at version ${version}`,
+            'next: `reembed profiles check`, then `reembed embed "some text"`',
+          ].join('\n'),
+        );
+      } finally {
+        await db.close();
+      }
+    });
+}

@@ -1,0 +1,57 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ReembedError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerDemo } from './demo.js';
+import { registerEmbed } from './embed.js';
+import { registerInit } from './init.js';
+import { registerProfiles } from './profiles.js';
+
+export function buildProgram(): Command {
+  const program = new Command('reembed')
+    .description(
+      'Move a live pgvector search system from one embedding model to another with zero downtime.\n\n' +
+        'Database: --db, else REEMBED_DATABASE_URL, else `database:` in reembed.yaml, else ./.reembed\n' +
+        '(a directory means the embedded PGlite database; postgres://… means a server).\n' +
+        'Environment: REEMBED_ENV, else ENV, else NODE_ENV, else development.\n' +
+        'Exit codes: 0 ok, 1 a check or operation failed, 2 usage or configuration error.',
+    )
+    .version(VERSION)
+    .option('-c, --config <file>', 'manifest file', 'reembed.yaml')
+    .option('--db <target>', 'database: a directory (embedded) or postgres://… (server)')
+    .option('--json', 'print the result as JSON on stdout (human text and progress go to stderr)')
+    .addOption(new Option('-q, --quiet', 'no progress or information on stderr'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerInit(program);
+  registerProfiles(program);
+  registerEmbed(program);
+  registerDemo(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and returns the exit code instead of exiting, so tests can call it. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const json = program.opts<{ json?: boolean }>().json || argv.includes('--json');
+    if (error instanceof ReembedError) {
+      if (json) {
+        process.stdout.write(
+          `${JSON.stringify({ error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } }, null, 2)}\n`,
+        );
+      }
+      process.stderr.write(`reembed: ${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`reembed: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+    return 1;
+  }
+}

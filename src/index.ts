@@ -1,0 +1,21 @@
+/** The public library API: everything the CLI does can be done from code. */
+export { ReembedError, ConfigError, ProfileGateError, IdentifierError, DatabaseError } from './errors.js';
+export { loadManifest, buildManifest, getProfile, checkProfileEnvironment, type Manifest } from './config/manifest.js';
+export { resolveProfile, activeProfileName, environmentName, type ProfileResolution } from './config/environment.js';
+export { profileFingerprint } from './config/fingerprint.js';
+export type { Profile, Metric, ProviderName } from './config/profile.js';
+export type { Database, Queryable } from './db/database.js';
+export { openDatabase, resolveDatabaseTarget } from './db/open.js';
+export { runMigrations } from './db/migrations.js';
+export { migrations } from './schema.js';
+export type { Embedder, EmbedResult, EmbedPurpose } from './embedders/embedder.js';
+export { createEmbedder } from './embedders/create.js';
+export { upsertDocuments } from './source/managed.js';
+export { ensureStore } from './store/store.js';
+export { writeVectors } from './store/write.js';
+export { searchExact, type SearchHit } from './store/search.js';
+export { embedSource } from './backfill/embed-source.js';
+export { recallAtK, ndcgAtK, mrrAtK, summarize } from './eval/metrics.js';
+export { generateDataset, type Dataset } from './eval/synthetic.js';
+export { runDemo, type DemoResult } from './demo/demo.js';
+export { registerProfileInfo, startupBanner } from './telemetry/profile-labels.js';
