@@ -16,7 +16,7 @@ export function buildProgram(): Command {
         'Exit codes: 0 ok, 1 a check or operation failed, 2 usage or configuration error.',
     )
     .version(VERSION)
-    .option('-c, --config <file>', 'manifest file', 'reembed.yaml')
+    .option('-c, --config <file>', 'manifest file (default: reembed.yaml in the working directory)')
     .option('--db <target>', 'database: a directory (embedded) or postgres://… (server)')
     .option('--json', 'print the result as JSON on stdout (human text and progress go to stderr)')
     .addOption(new Option('-q, --quiet', 'no progress or information on stderr'))

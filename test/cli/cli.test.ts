@@ -1,0 +1,173 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createServerDatabase } from '../helpers/databases.js';
+import { runCli } from '../helpers/cli.js';
+import pg from 'pg';
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'reembed-cli-'));
+
+const MANIFEST = `
+profiles:
+  base_a: { provider: hash, dims: 64 }
+  cand_b: { provider: hash, dims: 128, metric: ip }
+environments:
+  development: { profile: base_a }
+  production: { profile: base_a }
+`;
+
+function project(manifest = MANIFEST): string {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'reembed.yaml'), manifest);
+  return dir;
+}
+
+describe('reembed CLI', () => {
+  it('explains itself with --help and exits 0', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    for (const command of ['init', 'profiles', 'embed', 'demo']) expect(r.stdout).toContain(command);
+    expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 .*2 usage or configuration error/);
+  });
+
+  it('exits 2 on an unknown command or option', async () => {
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+    const r = await runCli(['profiles', 'list', '--nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--nope'/);
+  });
+
+  it('init writes a valid starter manifest and the schema in the embedded database, and keeps both on rerun', async () => {
+    const dir = tempDir();
+    const first = await runCli(['init', '--json'], { cwd: dir });
+    expect(first.code, first.stderr).toBe(0);
+    const out = JSON.parse(first.stdout);
+    expect(out).toMatchObject({ wroteManifest: true, schemaVersion: 2 });
+    expect(out.database).toBe(join(dir, '.reembed'));
+    expect(existsSync(join(dir, '.reembed'))).toBe(true);
+    writeFileSync(join(dir, 'reembed.yaml'), readFileSync(join(dir, 'reembed.yaml'), 'utf8') + '\n# mine\n');
+    const second = await runCli(['init', '--json'], { cwd: dir });
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ wroteManifest: false, schemaVersion: 2 });
+    expect(readFileSync(join(dir, 'reembed.yaml'), 'utf8')).toContain('# mine');
+    const list = await runCli(['profiles', 'list', '--json'], { cwd: dir });
+    expect(JSON.parse(list.stdout).map((p: { name: string }) => p.name)).toEqual(['hash_small']);
+  });
+
+  it('init creates the schema on a PostgreSQL server given by REEMBED_DATABASE_URL', async () => {
+    const server = await createServerDatabase();
+    try {
+      const r = await runCli(['init'], { cwd: tempDir(), env: { REEMBED_DATABASE_URL: server.url } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/reembed schema at version 2/);
+      const client = new pg.Client({ connectionString: server.url });
+      await client.connect();
+      const { rows } = await client.query('SELECT count(*)::int AS n FROM reembed.schema_migrations');
+      await client.end();
+      expect(rows[0].n).toBe(2);
+    } finally {
+      await server.drop();
+    }
+  });
+
+  it('lists profiles with fingerprints', async () => {
+    const r = await runCli(['profiles', 'list'], { cwd: project() });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^profile\s+provider\s+model\s+dims\s+metric\s+normalize\s+fingerprint$/m);
+    expect(r.stdout).toMatch(/^cand_b\s+hash\s+-\s+128\s+ip\s+true\s+[0-9a-f]{16}$/m);
+  });
+
+  it('profiles check prints the matrix and exits 0 when the current environment is fine', async () => {
+    const r = await runCli(['profiles', 'check', '--json'], { cwd: project(), env: { REEMBED_ENV: 'production' } });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.ok).toBe(true);
+    expect(out.matrix.find((m: { environment: string }) => m.environment === 'production')).toMatchObject({
+      baseline: 'base_a',
+      override: null,
+      active: 'base_a',
+      swappable: false,
+      experiment: null,
+      current: true,
+    });
+  });
+
+  it('profiles check exits 2 on an override production does not allow, naming the variables', async () => {
+    const env = { REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b' };
+    const r = await runCli(['profiles', 'check'], { cwd: project(), env });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/^\*\s+production\s+base_a\s+cand_b\s+-\s+false\s+-\s+VIOLATION$/m);
+    expect(r.stdout).toMatch(/^\s+development\s+base_a\s+cand_b\s+cand_b\s+false\s+-\s+ok \(development environment\)$/m);
+    expect(r.stdout).toContain('error [production]: EMBEDDINGS_PROFILE=cand_b overrides the baseline profile base_a');
+    expect(r.stdout).toContain('EMBEDDING_PROFILE_SWAPPABLE=true');
+    // The same override with the experiment flag passes.
+    const ok = await runCli(['profiles', 'check', '--json'], { cwd: project(), env: { ...env, EMBEDDING_PROFILE_EXPERIMENT: 'cand_b' } });
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout).matrix.find((m: { current: boolean }) => m.current)).toMatchObject({ active: 'cand_b', allowedBy: 'EMBEDDING_PROFILE_EXPERIMENT' });
+    // --env checks another environment than the current one.
+    const dev = await runCli(['profiles', 'check', '--env', 'development'], { cwd: project(), env });
+    expect(dev.code).toBe(0);
+  });
+
+  it('refuses to start a command on a gated override, with exit 2 and the reason', async () => {
+    const r = await runCli(['embed', 'hello'], { cwd: project(), env: { REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^reembed: EMBEDDINGS_PROFILE=cand_b overrides the baseline profile base_a of environment "production", which is not allowed/m);
+    expect(r.stdout).toBe('');
+  });
+
+  it('reports every configuration problem at once with exit 2', async () => {
+    const dir = project('profiles:\n  a: { provider: nope, dims: 8 }\n  b: { provider: hash, dims: -1 }\nenvironments:\n  production: { profile: c }\n');
+    const r = await runCli(['profiles', 'list'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('3 configuration problems:');
+    expect(r.stderr).toContain('- profiles.a.provider: unknown provider "nope"');
+    expect(r.stderr).toContain('- profiles.b.dims: dims must be at least 1');
+    expect(r.stderr).toContain('- environments.production.profile: unknown profile "c"');
+    const json = await runCli(['profiles', 'list', '--json'], { cwd: dir });
+    expect(JSON.parse(json.stdout).error.code).toBe('CONFIG_INVALID');
+  });
+
+  it('says how to start when there is no manifest', async () => {
+    const r = await runCli(['profiles', 'list'], { cwd: tempDir() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no reembed\.yaml in .*: run `reembed init`/);
+  });
+
+  it('embeds a text with the hash profile: dims, unit norm, first values, and the whole vector in JSON', async () => {
+    const dir = project();
+    const human = await runCli(['embed', '--profile', 'cand_b', 'The quick brown fox'], { cwd: dir });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^dims\s+128$/m);
+    expect(human.stdout).toMatch(/^norm\s+1\.000000$/m);
+    expect(human.stdout).toMatch(/^first values \[(-?\d\.\d{4}, ){8}…\]$/m);
+    const json = await runCli(['embed', 'The quick brown fox', '--json', '--query'], { cwd: dir });
+    expect(json.code, json.stderr).toBe(0);
+    const out = JSON.parse(json.stdout);
+    expect(out).toMatchObject({ profile: 'base_a', dims: 64, purpose: 'query' });
+    expect(out.vector).toHaveLength(64);
+    expect(Math.hypot(...out.vector)).toBeCloseTo(1, 5);
+    // The active profile is announced in the start-up banner on stderr.
+    expect(json.stderr).toMatch(/embedding_profile=base_a \(baseline\)/);
+  });
+
+  it('refuses an empty text with a typed error and exit 1', async () => {
+    const r = await runCli(['embed', '--profile', 'base_a', '   '], { cwd: project() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^reembed: .*empty/im);
+  });
+
+  it('runs the demo and prints retrieval metrics', async () => {
+    const r = await runCli(['demo', '--documents', '2000', '--queries', '60', '--json'], { cwd: tempDir() });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ documents: 2000, queries: 60, database: 'memory://' });
+    const [p] = out.profiles;
+    expect(p.judgedQueries).toBe(60);
+    // Lexical hashing on a corpus built for lexical matching: far above chance (10/2000).
+    expect(p.recallAt10).toBeGreaterThan(0.5);
+    expect(p.ndcgAt10).toBeGreaterThan(0.4);
+    expect(p.recallAt10).toBeLessThanOrEqual(1);
+  });
+});
