@@ -7,7 +7,10 @@ export interface Progress {
   finish(message?: string): void;
 }
 
-export function createProgress(label: string, options: { stream?: NodeJS.WriteStream; quiet?: boolean; intervalMs?: number } = {}): Progress {
+export function createProgress(
+  label: string,
+  options: { stream?: NodeJS.WriteStream; quiet?: boolean; intervalMs?: number } = {},
+): Progress {
   const stream = options.stream ?? process.stderr;
   if (options.quiet) return { update() {}, finish() {} };
   const tty = Boolean(stream.isTTY);

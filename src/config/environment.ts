@@ -9,7 +9,8 @@ export function environmentName(env: NodeJS.ProcessEnv = process.env): string {
   return [env.REEMBED_ENV, env.ENV, env.NODE_ENV].map((v) => v?.trim()).find((v) => v) ?? 'development';
 }
 
-export type OverrideAllowance = 'development environment' | 'EMBEDDING_PROFILE_SWAPPABLE' | 'EMBEDDING_PROFILE_EXPERIMENT';
+export type OverrideAllowance =
+  'development environment' | 'EMBEDDING_PROFILE_SWAPPABLE' | 'EMBEDDING_PROFILE_EXPERIMENT';
 
 /** What the gate decided for one environment. */
 export interface ProfileResolution {
@@ -91,7 +92,11 @@ export function resolveProfile(
 }
 
 /** Resolves the active profile for start-up, failing loudly on a violation. */
-export function activeProfileName(manifest: Manifest, env: NodeJS.ProcessEnv = process.env, environment?: string): ProfileResolution & { active: string } {
+export function activeProfileName(
+  manifest: Manifest,
+  env: NodeJS.ProcessEnv = process.env,
+  environment?: string,
+): ProfileResolution & { active: string } {
   const resolution = resolveProfile(manifest, env, environment);
   if (resolution.violation || !resolution.active) {
     const message = resolution.violation ?? 'no active profile';

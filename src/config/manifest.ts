@@ -74,7 +74,9 @@ function readYaml(path: string, problems: string[]): unknown {
   for (const e of doc.errors) {
     const dup = /Map keys must be unique/.test(e.message);
     const line = e.linePos?.[0] ? ` (line ${e.linePos[0].line})` : '';
-    problems.push(`${path}${line}: ${dup ? 'duplicate key (each profile and environment name must be unique)' : e.message.split('\n')[0]}`);
+    problems.push(
+      `${path}${line}: ${dup ? 'duplicate key (each profile and environment name must be unique)' : e.message.split('\n')[0]}`,
+    );
   }
   if (doc.errors.length) return undefined;
   return doc.toJS() ?? {};
@@ -116,7 +118,9 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
   const origin = new Map<string, string>();
   for (const [name, value, file] of rawProfiles) {
     if (!PROFILE_NAME.test(name)) {
-      problems.push(`profiles.${name}: a profile name must be 1-48 characters of a-z, 0-9 and _ and start with a letter`);
+      problems.push(
+        `profiles.${name}: a profile name must be 1-48 characters of a-z, 0-9 and _ and start with a letter`,
+      );
       continue;
     }
     if (origin.has(name)) {
@@ -153,7 +157,9 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
   const environments = new Map<string, { profile: string }>();
   for (const [envName, value] of Object.entries(data.environments)) {
     if (!profiles.has(value.profile) && !origin.has(value.profile)) {
-      problems.push(`environments.${envName}.profile: unknown profile ${JSON.stringify(value.profile)}${suggest(value.profile, [...origin.keys()])}`);
+      problems.push(
+        `environments.${envName}.profile: unknown profile ${JSON.stringify(value.profile)}${suggest(value.profile, [...origin.keys()])}`,
+      );
     }
     environments.set(envName, value);
   }
@@ -162,10 +168,16 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
   return { path, database: data.database, source: data.source, profiles, environments };
 }
 
-function checkColumns(columns: string[], known: readonly string[] | undefined, where: string, problems: string[]): void {
+function checkColumns(
+  columns: string[],
+  known: readonly string[] | undefined,
+  where: string,
+  problems: string[],
+): void {
   if (!known) return;
   for (const c of columns) {
-    if (!known.includes(c)) problems.push(`${where}: unknown template column ${JSON.stringify(c)} (the source has: ${known.join(', ')})`);
+    if (!known.includes(c))
+      problems.push(`${where}: unknown template column ${JSON.stringify(c)} (the source has: ${known.join(', ')})`);
   }
 }
 

@@ -27,8 +27,7 @@ const hashOptions = z
 export const profileSchema = z
   .object({
     provider: z.enum(PROVIDERS, {
-      error: (issue) =>
-        `unknown provider ${JSON.stringify(issue.input)} (expected one of: ${PROVIDERS.join(', ')})`,
+      error: (issue) => `unknown provider ${JSON.stringify(issue.input)} (expected one of: ${PROVIDERS.join(', ')})`,
     }),
     model: z.string().min(1).optional(),
     dims: z
@@ -48,10 +47,7 @@ export const profileSchema = z
     batch_size: positiveInt.max(4096).default(96),
     batch_tokens: positiveInt.default(100_000),
     concurrency: positiveInt.max(256).default(4),
-    rate_limit: z
-      .object({ rpm: positiveInt.optional(), tpm: positiveInt.optional() })
-      .strict()
-      .default({}),
+    rate_limit: z.object({ rpm: positiveInt.optional(), tpm: positiveInt.optional() }).strict().default({}),
     timeout_ms: positiveInt.default(30_000),
     max_retries: z.number().int().nonnegative().max(20).default(5),
     price_per_million_tokens: z.number().nonnegative().optional(),

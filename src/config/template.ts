@@ -32,7 +32,9 @@ export function parseTemplate(template: string, where = 'template'): TemplatePar
   }
   literal += template.slice(last);
   if (/[{}]/.test(template.slice(last))) {
-    throw new ConfigError(`${where}: unbalanced brace in ${JSON.stringify(template)} (write {{ or }} for a literal brace)`);
+    throw new ConfigError(
+      `${where}: unbalanced brace in ${JSON.stringify(template)} (write {{ or }} for a literal brace)`,
+    );
   }
   if (literal) parts.push({ literal });
   if (!parts.some((p) => 'column' in p)) {

@@ -15,7 +15,12 @@ import { ReembedError } from '../errors.js';
 export const DEMO_MANIFEST = {
   source: { managed: true },
   profiles: {
-    demo_hash: { provider: 'hash', dims: 1024, metric: 'cosine', hash: { word_ngrams: [1, 1], char_ngrams: [3, 5], seed: 0 } },
+    demo_hash: {
+      provider: 'hash',
+      dims: 1024,
+      metric: 'cosine',
+      hash: { word_ngrams: [1, 1], char_ngrams: [3, 5], seed: 0 },
+    },
   },
   environments: { development: { profile: 'demo_hash' } },
 } as const;
@@ -81,7 +86,9 @@ async function loadCorpus(ctx: DemoContext): Promise<void> {
     ctx.reporter.progress('load', Math.min(i + 500, corpus.length), corpus.length);
   }
   ctx.reporter.progressDone('load');
-  ctx.reporter.step(`loaded ${corpus.length} documents into the managed source in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  ctx.reporter.step(
+    `loaded ${corpus.length} documents into the managed source in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 }
 
 async function embedAndEvaluate(ctx: DemoContext, profile: Profile): Promise<ProfileResult> {
@@ -111,7 +118,9 @@ async function embedAndEvaluate(ctx: DemoContext, profile: Profile): Promise<Pro
   ctx.reporter.progressDone(`search ${profile.name}`);
   latencies.sort((a, b) => a - b);
   const metrics = summarize(rankings, ctx.dataset.qrels);
-  ctx.reporter.step(`ran ${ctx.dataset.queries.length} queries (exact search, k=10), p50 ${percentile(latencies, 50).toFixed(1)} ms`);
+  ctx.reporter.step(
+    `ran ${ctx.dataset.queries.length} queries (exact search, k=10), p50 ${percentile(latencies, 50).toFixed(1)} ms`,
+  );
   return {
     profile: profile.name,
     fingerprint: profile.fingerprint,
@@ -139,12 +148,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const db = await openDatabase(options.database ?? 'memory://', { migrations });
   try {
     if ((await countDocuments(db)) > 0) {
-      throw new ReembedError('DEMO_NEEDS_EMPTY_DATABASE', `the demo needs a database without managed documents, and ${db.target} has some`, {
-        exitCode: 2,
-      });
+      throw new ReembedError(
+        'DEMO_NEEDS_EMPTY_DATABASE',
+        `the demo needs a database without managed documents, and ${db.target} has some`,
+        {
+          exitCode: 2,
+        },
+      );
     }
     const dataset = generateDataset({ documents, queries, seed });
-    reporter.step(`generated ${dataset.corpus.length} documents and ${dataset.queries.length} queries with known relevant documents (seed ${seed})`);
+    reporter.step(
+      `generated ${dataset.corpus.length} documents and ${dataset.queries.length} queries with known relevant documents (seed ${seed})`,
+    );
     const ctx: DemoContext = { db, dataset, reporter, results: [] };
     await loadCorpus(ctx);
     ctx.results.push(await embedAndEvaluate(ctx, getProfile(manifest, 'demo_hash')));

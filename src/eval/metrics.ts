@@ -79,5 +79,11 @@ export function summarize(rankings: Map<string, readonly string[]>, qrels: Qrels
     sums.mrr += mrrAtK(ranking, rels, 10)!;
   }
   const mean = (x: number) => (judged ? x / judged : 0);
-  return { recallAt10: mean(sums.recall), ndcgAt10: mean(sums.ndcg), mrrAt10: mean(sums.mrr), judgedQueries: judged, unjudgedQueries: unjudged };
+  return {
+    recallAt10: mean(sums.recall),
+    ndcgAt10: mean(sums.ndcg),
+    mrrAt10: mean(sums.mrr),
+    judgedQueries: judged,
+    unjudgedQueries: unjudged,
+  };
 }

@@ -9,7 +9,9 @@ import { quoteLiteral } from '../db/sql.js';
 export function renderSql(template: string, rowAlias: string): string {
   const alias = quoteIdentifier(rowAlias, 'row alias');
   const pieces = parseTemplate(template).map((p) =>
-    'literal' in p ? quoteLiteral(p.literal) : `coalesce(${alias}.${quoteIdentifier(p.column, 'template column')}::text, '')`,
+    'literal' in p
+      ? quoteLiteral(p.literal)
+      : `coalesce(${alias}.${quoteIdentifier(p.column, 'template column')}::text, '')`,
   );
   return pieces.length === 1 ? pieces[0]! : `(${pieces.join(' || ')})`;
 }

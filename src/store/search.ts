@@ -13,7 +13,12 @@ export interface SearchHit {
  * Exact nearest-neighbour search over a profile's store: ordering by the distance expression
  * without an index scan gives the true top k. ANN search through HNSW comes with the index.
  */
-export async function searchExact(conn: Queryable, profile: Profile, query: Float32Array, k: number): Promise<SearchHit[]> {
+export async function searchExact(
+  conn: Queryable,
+  profile: Profile,
+  query: Float32Array,
+  k: number,
+): Promise<SearchHit[]> {
   const { table, distanceOperator, columnType } = storeLayout(profile);
   const { rows } = await conn.query<{ id: string; distance: number }>(
     `SELECT doc_id AS id, (embedding ${distanceOperator} $1::${columnType}) AS distance

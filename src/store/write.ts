@@ -13,16 +13,24 @@ export interface StoredVector {
 /** A vector that must never be stored (wrong dims, NaN/Infinity, all zeros). */
 export class InvalidVectorError extends ReembedError {
   constructor(profile: string, docId: string, reason: string) {
-    super('INVALID_VECTOR', `profile ${profile}: refusing to store the vector of document ${JSON.stringify(docId)}: ${reason}`, {
-      details: { profile, docId, reason },
-    });
+    super(
+      'INVALID_VECTOR',
+      `profile ${profile}: refusing to store the vector of document ${JSON.stringify(docId)}: ${reason}`,
+      {
+        details: { profile, docId, reason },
+      },
+    );
   }
 }
 
 /** The last line of defence for invariant 6, whatever produced the vector. */
 export function checkVector(profile: Pick<Profile, 'name' | 'dims'>, docId: string, vector: ArrayLike<number>): void {
   if (vector.length !== profile.dims) {
-    throw new InvalidVectorError(profile.name, docId, `it has ${vector.length} dimensions, the profile has ${profile.dims}`);
+    throw new InvalidVectorError(
+      profile.name,
+      docId,
+      `it has ${vector.length} dimensions, the profile has ${profile.dims}`,
+    );
   }
   let sumSq = 0;
   for (let i = 0; i < vector.length; i++) {
@@ -44,7 +52,12 @@ export async function writeVectors(conn: Queryable, profile: Profile, rows: Stor
      FROM unnest($1::text[], $2::text[], $3::text[]) AS u(doc_id, embedding, content_hash)
      ON CONFLICT (doc_id) DO UPDATE
        SET embedding = excluded.embedding, content_hash = excluded.content_hash, embedded_at = now()`,
-    [rows.map((r) => r.docId), rows.map((r) => vectorLiteral(r.vector)), rows.map((r) => r.contentHash), profile.fingerprint],
+    [
+      rows.map((r) => r.docId),
+      rows.map((r) => vectorLiteral(r.vector)),
+      rows.map((r) => r.contentHash),
+      profile.fingerprint,
+    ],
   );
   return result.rowCount;
 }

@@ -98,27 +98,42 @@ describe('reembed CLI', () => {
     const r = await runCli(['profiles', 'check'], { cwd: project(), env });
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/^\*\s+production\s+base_a\s+cand_b\s+-\s+false\s+-\s+VIOLATION$/m);
-    expect(r.stdout).toMatch(/^\s+development\s+base_a\s+cand_b\s+cand_b\s+false\s+-\s+ok \(development environment\)$/m);
+    expect(r.stdout).toMatch(
+      /^\s+development\s+base_a\s+cand_b\s+cand_b\s+false\s+-\s+ok \(development environment\)$/m,
+    );
     expect(r.stdout).toContain('error [production]: EMBEDDINGS_PROFILE=cand_b overrides the baseline profile base_a');
     expect(r.stdout).toContain('EMBEDDING_PROFILE_SWAPPABLE=true');
     // The same override with the experiment flag passes.
-    const ok = await runCli(['profiles', 'check', '--json'], { cwd: project(), env: { ...env, EMBEDDING_PROFILE_EXPERIMENT: 'cand_b' } });
+    const ok = await runCli(['profiles', 'check', '--json'], {
+      cwd: project(),
+      env: { ...env, EMBEDDING_PROFILE_EXPERIMENT: 'cand_b' },
+    });
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout).matrix.find((m: { current: boolean }) => m.current)).toMatchObject({ active: 'cand_b', allowedBy: 'EMBEDDING_PROFILE_EXPERIMENT' });
+    expect(JSON.parse(ok.stdout).matrix.find((m: { current: boolean }) => m.current)).toMatchObject({
+      active: 'cand_b',
+      allowedBy: 'EMBEDDING_PROFILE_EXPERIMENT',
+    });
     // --env checks another environment than the current one.
     const dev = await runCli(['profiles', 'check', '--env', 'development'], { cwd: project(), env });
     expect(dev.code).toBe(0);
   });
 
   it('refuses to start a command on a gated override, with exit 2 and the reason', async () => {
-    const r = await runCli(['embed', 'hello'], { cwd: project(), env: { REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b' } });
+    const r = await runCli(['embed', 'hello'], {
+      cwd: project(),
+      env: { REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b' },
+    });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^reembed: EMBEDDINGS_PROFILE=cand_b overrides the baseline profile base_a of environment "production", which is not allowed/m);
+    expect(r.stderr).toMatch(
+      /^reembed: EMBEDDINGS_PROFILE=cand_b overrides the baseline profile base_a of environment "production", which is not allowed/m,
+    );
     expect(r.stdout).toBe('');
   });
 
   it('reports every configuration problem at once with exit 2', async () => {
-    const dir = project('profiles:\n  a: { provider: nope, dims: 8 }\n  b: { provider: hash, dims: -1 }\nenvironments:\n  production: { profile: c }\n');
+    const dir = project(
+      'profiles:\n  a: { provider: nope, dims: 8 }\n  b: { provider: hash, dims: -1 }\nenvironments:\n  production: { profile: c }\n',
+    );
     const r = await runCli(['profiles', 'list'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('3 configuration problems:');

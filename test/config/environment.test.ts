@@ -7,7 +7,11 @@ import { registerProfileInfo, startupBanner } from '../../src/telemetry/profile-
 
 const manifest = buildManifest(
   {
-    profiles: { base_a: { provider: 'hash', dims: 8 }, cand_b: { provider: 'hash', dims: 16 }, other_c: { provider: 'hash', dims: 32 } },
+    profiles: {
+      base_a: { provider: 'hash', dims: 8 },
+      cand_b: { provider: 'hash', dims: 16 },
+      other_c: { provider: 'hash', dims: 32 },
+    },
     environments: {
       development: { profile: 'base_a' },
       dev: { profile: 'base_a' },
@@ -33,7 +37,13 @@ describe('profile gating', () => {
   const resolve = (env: NodeJS.ProcessEnv) => resolveProfile(manifest, env);
 
   it('uses the baseline without an override', () => {
-    expect(resolve({ REEMBED_ENV: 'production' })).toMatchObject({ baseline: 'base_a', override: null, active: 'base_a', violation: null, allowedBy: null });
+    expect(resolve({ REEMBED_ENV: 'production' })).toMatchObject({
+      baseline: 'base_a',
+      override: null,
+      active: 'base_a',
+      violation: null,
+      allowedBy: null,
+    });
   });
 
   it.each(['development', 'dev', 'test'])('accepts any override in %s', (environment) => {
@@ -52,51 +62,79 @@ describe('profile gating', () => {
         'overrides are accepted only in development/dev/test environments, with EMBEDDING_PROFILE_SWAPPABLE=true, ' +
         'or with EMBEDDING_PROFILE_EXPERIMENT=cand_b',
     );
-    expect(() => activeProfileName(manifest, { REEMBED_ENV: environment, EMBEDDINGS_PROFILE: 'cand_b' })).toThrow(ProfileGateError);
+    expect(() => activeProfileName(manifest, { REEMBED_ENV: environment, EMBEDDINGS_PROFILE: 'cand_b' })).toThrow(
+      ProfileGateError,
+    );
   });
 
   it('accepts an override in production with EMBEDDING_PROFILE_SWAPPABLE=true (any case), not with other values', () => {
-    expect(resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b', EMBEDDING_PROFILE_SWAPPABLE: 'true' })).toMatchObject({
+    expect(
+      resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b', EMBEDDING_PROFILE_SWAPPABLE: 'true' }),
+    ).toMatchObject({
       active: 'cand_b',
       swappable: true,
       allowedBy: 'EMBEDDING_PROFILE_SWAPPABLE',
     });
-    expect(resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b', EMBEDDING_PROFILE_SWAPPABLE: 'TRUE' }).active).toBe('cand_b');
+    expect(
+      resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b', EMBEDDING_PROFILE_SWAPPABLE: 'TRUE' }).active,
+    ).toBe('cand_b');
     for (const value of ['1', 'yes', 'false', '']) {
-      const r = resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b', EMBEDDING_PROFILE_SWAPPABLE: value });
+      const r = resolve({
+        REEMBED_ENV: 'production',
+        EMBEDDINGS_PROFILE: 'cand_b',
+        EMBEDDING_PROFILE_SWAPPABLE: value,
+      });
       expect(r.violation, value).toMatch(/not allowed/);
       expect(r.swappable).toBe(false);
     }
   });
 
   it('accepts an override in production only when EMBEDDING_PROFILE_EXPERIMENT names the same profile', () => {
-    expect(resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b', EMBEDDING_PROFILE_EXPERIMENT: 'cand_b' })).toMatchObject({
+    expect(
+      resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b', EMBEDDING_PROFILE_EXPERIMENT: 'cand_b' }),
+    ).toMatchObject({
       active: 'cand_b',
       experiment: 'cand_b',
       allowedBy: 'EMBEDDING_PROFILE_EXPERIMENT',
     });
-    const r = resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'other_c', EMBEDDING_PROFILE_EXPERIMENT: 'cand_b' });
+    const r = resolve({
+      REEMBED_ENV: 'production',
+      EMBEDDINGS_PROFILE: 'other_c',
+      EMBEDDING_PROFILE_EXPERIMENT: 'cand_b',
+    });
     expect(r.violation).toMatch(/EMBEDDING_PROFILE_EXPERIMENT=other_c \(EMBEDDING_PROFILE_EXPERIMENT is cand_b\)$/);
   });
 
   it('treats an override equal to the baseline as no swap', () => {
-    expect(resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'base_a' })).toMatchObject({ active: 'base_a', violation: null, allowedBy: null });
+    expect(resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'base_a' })).toMatchObject({
+      active: 'base_a',
+      violation: null,
+      allowedBy: null,
+    });
   });
 
   it('refuses an override naming an unknown profile with a configuration error, even in development', () => {
     const env = { REEMBED_ENV: 'development', EMBEDDINGS_PROFILE: 'nope' };
-    expect(resolve(env).violation).toBe('EMBEDDINGS_PROFILE=nope names no profile in the manifest (known: base_a, cand_b, other_c)');
+    expect(resolve(env).violation).toBe(
+      'EMBEDDINGS_PROFILE=nope names no profile in the manifest (known: base_a, cand_b, other_c)',
+    );
     expect(() => activeProfileName(manifest, env)).toThrow(ConfigError);
   });
 
   it('refuses an environment without a baseline, naming how to add one', () => {
     const r = resolve({ REEMBED_ENV: 'qa' });
-    expect(r.violation).toMatch(/^environment "qa" has no baseline profile: add `environments: \{ qa: \{ profile: NAME \} \}`/);
+    expect(r.violation).toMatch(
+      /^environment "qa" has no baseline profile: add `environments: \{ qa: \{ profile: NAME \} \}`/,
+    );
     expect(() => activeProfileName(manifest, { REEMBED_ENV: 'qa' })).toThrow(ProfileGateError);
   });
 
   it('exports the resolved values as telemetry labels and a banner', async () => {
-    const r = resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b', EMBEDDING_PROFILE_EXPERIMENT: 'cand_b' });
+    const r = resolve({
+      REEMBED_ENV: 'production',
+      EMBEDDINGS_PROFILE: 'cand_b',
+      EMBEDDING_PROFILE_EXPERIMENT: 'cand_b',
+    });
     const registry = new Registry();
     registerProfileInfo(registry, r);
     const text = await registry.metrics();

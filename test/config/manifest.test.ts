@@ -23,7 +23,13 @@ function tempDir(): string {
 const valid = {
   profiles: {
     hash_small: { provider: 'hash', dims: 256 },
-    minilm: { provider: 'openai-compatible', base_url: 'http://localhost:11434/v1', model: 'all-minilm', dims: 384, api_key_env: 'OPENAI_API_KEY' },
+    minilm: {
+      provider: 'openai-compatible',
+      base_url: 'http://localhost:11434/v1',
+      model: 'all-minilm',
+      dims: 384,
+      api_key_env: 'OPENAI_API_KEY',
+    },
   },
   environments: { development: { profile: 'hash_small' }, production: { profile: 'minilm' } },
 };
@@ -40,12 +46,25 @@ describe('manifest validation', () => {
 
   it('names an unknown provider', () => {
     const problems = problemsOf(() => buildManifest({ profiles: { a: { provider: 'cohere2', dims: 8 } } }, null));
-    expect(problems).toEqual([expect.stringMatching(/^profiles\.a\.provider: unknown provider "cohere2" \(expected one of: hash, openai-compatible, ollama\)/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^profiles\.a\.provider: unknown provider "cohere2" \(expected one of: hash, openai-compatible, ollama\)/,
+      ),
+    ]);
   });
 
   it('names dims out of range, one message per problem', () => {
     const problems = problemsOf(() =>
-      buildManifest({ profiles: { a: { provider: 'hash', dims: 0 }, b: { provider: 'hash', dims: 20000 }, c: { provider: 'hash', dims: 1.5 } } }, null),
+      buildManifest(
+        {
+          profiles: {
+            a: { provider: 'hash', dims: 0 },
+            b: { provider: 'hash', dims: 20000 },
+            c: { provider: 'hash', dims: 1.5 },
+          },
+        },
+        null,
+      ),
     );
     expect(problems).toEqual([
       'profiles.a.dims: dims must be at least 1',
@@ -56,50 +75,80 @@ describe('manifest validation', () => {
 
   it('reports a duplicate profile name in the YAML and across included files', () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'dup.yaml'), 'profiles:\n  a: { provider: hash, dims: 8 }\n  a: { provider: hash, dims: 16 }\n');
+    writeFileSync(
+      join(dir, 'dup.yaml'),
+      'profiles:\n  a: { provider: hash, dims: 8 }\n  a: { provider: hash, dims: 16 }\n',
+    );
     expect(problemsOf(() => loadManifest(join(dir, 'dup.yaml')))[0]).toMatch(/dup\.yaml \(line 3\): duplicate key/);
 
-    writeFileSync(join(dir, 'extra.yaml'), 'profiles:\n  a: { provider: hash, dims: 32 }\n  b: { provider: hash, dims: 64 }\n');
+    writeFileSync(
+      join(dir, 'extra.yaml'),
+      'profiles:\n  a: { provider: hash, dims: 32 }\n  b: { provider: hash, dims: 64 }\n',
+    );
     writeFileSync(join(dir, 'main.yaml'), 'include: [extra.yaml]\nprofiles:\n  a: { provider: hash, dims: 8 }\n');
     const problems = problemsOf(() => loadManifest(join(dir, 'main.yaml')));
-    expect(problems).toEqual([expect.stringMatching(/^profiles\.a: duplicate profile name \(defined in .*main\.yaml and .*extra\.yaml\)/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^profiles\.a: duplicate profile name \(defined in .*main\.yaml and .*extra\.yaml\)/),
+    ]);
   });
 
   it('loads profiles from an included manifest file', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'more.yaml'), 'profiles:\n  big: { provider: hash, dims: 1024, metric: ip }\n');
-    writeFileSync(join(dir, 'reembed.yaml'), 'include: [more.yaml]\nprofiles:\n  small: { provider: hash, dims: 8 }\nenvironments:\n  development: { profile: big }\n');
+    writeFileSync(
+      join(dir, 'reembed.yaml'),
+      'include: [more.yaml]\nprofiles:\n  small: { provider: hash, dims: 8 }\nenvironments:\n  development: { profile: big }\n',
+    );
     const m = loadManifest(join(dir, 'reembed.yaml'));
     expect([...m.profiles.keys()].sort()).toEqual(['big', 'small']);
     expect(getProfile(m, 'big').metric).toBe('ip');
   });
 
   it('names an unknown template column, for managed and declared attach sources', () => {
-    expect(problemsOf(() => buildManifest({ profiles: { a: { provider: 'hash', dims: 8, template: '{title}: {content}' } } }, null))).toEqual([
-      'profiles.a.template: unknown template column "title" (the source has: id, content)',
-    ]);
-    const attach = { source: { table: 'public.docs', id: 'id', text: '{title}\n\n{body}', columns: ['id', 'title', 'body'] } };
+    expect(
+      problemsOf(() =>
+        buildManifest({ profiles: { a: { provider: 'hash', dims: 8, template: '{title}: {content}' } } }, null),
+      ),
+    ).toEqual(['profiles.a.template: unknown template column "title" (the source has: id, content)']);
+    const attach = {
+      source: { table: 'public.docs', id: 'id', text: '{title}\n\n{body}', columns: ['id', 'title', 'body'] },
+    };
     expect(() => buildManifest({ ...attach, profiles: { a: { provider: 'hash', dims: 8 } } }, null)).not.toThrow();
-    expect(problemsOf(() => buildManifest({ ...attach, profiles: { a: { provider: 'hash', dims: 8, template: '{summary}' } } }, null))).toEqual([
-      'profiles.a.template: unknown template column "summary" (the source has: id, title, body)',
-    ]);
+    expect(
+      problemsOf(() =>
+        buildManifest({ ...attach, profiles: { a: { provider: 'hash', dims: 8, template: '{summary}' } } }, null),
+      ),
+    ).toEqual(['profiles.a.template: unknown template column "summary" (the source has: id, title, body)']);
   });
 
   it('rejects a template that is not a column placeholder', () => {
-    const problems = problemsOf(() => buildManifest({ profiles: { a: { provider: 'hash', dims: 8, template: "{content'); DROP TABLE x; --}" } } }, null));
+    const problems = problemsOf(() =>
+      buildManifest(
+        { profiles: { a: { provider: 'hash', dims: 8, template: "{content'); DROP TABLE x; --}" } } },
+        null,
+      ),
+    );
     expect(problems[0]).toMatch(/is not a column placeholder/);
   });
 
   it('names a missing API key variable only for a profile that is used', () => {
     const m = buildManifest(valid, null);
-    expect(checkProfileEnvironment(getProfile(m, 'minilm'), {})).toEqual(['profiles.minilm: the API key variable OPENAI_API_KEY is not set']);
+    expect(checkProfileEnvironment(getProfile(m, 'minilm'), {})).toEqual([
+      'profiles.minilm: the API key variable OPENAI_API_KEY is not set',
+    ]);
     expect(checkProfileEnvironment(getProfile(m, 'minilm'), { OPENAI_API_KEY: 'sk-test' })).toEqual([]);
     expect(checkProfileEnvironment(getProfile(m, 'hash_small'), {})).toEqual([]);
   });
 
   it('names an environment pointing at an unknown profile, unknown keys, and a bad profile name', () => {
     const problems = problemsOf(() =>
-      buildManifest({ profiles: { 'Bad-Name': { provider: 'hash', dims: 8 }, ok: { provider: 'hash', dims: 8, dimz: 3 } }, environments: { production: { profile: 'nope' } } }, null),
+      buildManifest(
+        {
+          profiles: { 'Bad-Name': { provider: 'hash', dims: 8 }, ok: { provider: 'hash', dims: 8, dimz: 3 } },
+          environments: { production: { profile: 'nope' } },
+        },
+        null,
+      ),
     );
     expect(problems).toEqual([
       'profiles.Bad-Name: a profile name must be 1-48 characters of a-z, 0-9 and _ and start with a letter',
@@ -109,7 +158,12 @@ describe('manifest validation', () => {
   });
 
   it('requires a model and base_url for network providers', () => {
-    const problems = problemsOf(() => buildManifest({ profiles: { a: { provider: 'openai-compatible', dims: 8 }, b: { provider: 'ollama', dims: 8 } } }, null));
+    const problems = problemsOf(() =>
+      buildManifest(
+        { profiles: { a: { provider: 'openai-compatible', dims: 8 }, b: { provider: 'ollama', dims: 8 } } },
+        null,
+      ),
+    );
     expect(problems).toEqual([
       'profiles.a: provider openai-compatible needs a model',
       'profiles.a: provider openai-compatible needs base_url (e.g. http://localhost:11434/v1)',
@@ -149,7 +203,13 @@ describe('profile fingerprint', () => {
 
   it('stays the same for settings that do not change vectors', () => {
     const f0 = fp(base);
-    for (const change of [{ base_url: 'http://b:2/v1' }, { batch_size: 10 }, { concurrency: 1 }, { rate_limit: { rpm: 5 } }, { timeout_ms: 5 }]) {
+    for (const change of [
+      { base_url: 'http://b:2/v1' },
+      { batch_size: 10 },
+      { concurrency: 1 },
+      { rate_limit: { rpm: 5 } },
+      { timeout_ms: 5 },
+    ]) {
       expect(fp({ ...base, ...change }), JSON.stringify(change)).toBe(f0);
     }
   });

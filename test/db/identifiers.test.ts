@@ -51,7 +51,9 @@ describe.each(BACKENDS)('identifiers against %s', (backend) => {
 
   it('never reaches the database with a hostile template column', async () => {
     expect(() => renderSql('{id"); DROP TABLE reembed.documents; --}', 'u')).toThrow();
-    const { rows } = await db.query("SELECT 1 FROM information_schema.tables WHERE table_schema = 'reembed' AND table_name = 'documents'");
+    const { rows } = await db.query(
+      "SELECT 1 FROM information_schema.tables WHERE table_schema = 'reembed' AND table_name = 'documents'",
+    );
     expect(rows).toHaveLength(1);
   });
 });

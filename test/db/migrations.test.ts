@@ -37,7 +37,9 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       name: 'broken',
       sql: 'CREATE TABLE reembed.half (x int); SELECT no_such_function()',
     };
-    await expect(runMigrations(db, [...migrations, extra, broken])).rejects.toThrow(/schema migration failed.*no_such_function/);
+    await expect(runMigrations(db, [...migrations, extra, broken])).rejects.toThrow(
+      /schema migration failed.*no_such_function/,
+    );
     const half = await db.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half'");
     expect(half.rows).toHaveLength(0);
     const { rows } = await db.query<{ v: number }>('SELECT max(version) AS v FROM reembed.schema_migrations');

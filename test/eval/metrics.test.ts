@@ -51,6 +51,12 @@ describe('retrieval metrics (hand-computed)', () => {
         ['q3', rel({ x: 0 })],
       ]),
     );
-    expect(s).toEqual({ recallAt10: 0.5, ndcgAt10: expect.closeTo(1 / Math.log2(3) / 2, 12), mrrAt10: 0.25, judgedQueries: 2, unjudgedQueries: 1 });
+    expect(s).toEqual({
+      recallAt10: 0.5,
+      ndcgAt10: expect.closeTo(1 / Math.log2(3) / 2, 12),
+      mrrAt10: 0.25,
+      judgedQueries: 2,
+      unjudgedQueries: 1,
+    });
   });
 });

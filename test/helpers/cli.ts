@@ -15,7 +15,15 @@ export interface CliRun {
  */
 export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of ['NODE_ENV', 'ENV', 'REEMBED_ENV', 'EMBEDDINGS_PROFILE', 'EMBEDDING_PROFILE_SWAPPABLE', 'EMBEDDING_PROFILE_EXPERIMENT', 'REEMBED_DATABASE_URL']) {
+  for (const key of [
+    'NODE_ENV',
+    'ENV',
+    'REEMBED_ENV',
+    'EMBEDDINGS_PROFILE',
+    'EMBEDDING_PROFILE_SWAPPABLE',
+    'EMBEDDING_PROFILE_EXPERIMENT',
+    'REEMBED_DATABASE_URL',
+  ]) {
     delete env[key];
   }
   Object.assign(env, options.env);

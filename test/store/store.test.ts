@@ -26,8 +26,17 @@ const small = getProfile(manifest, 'small');
 
 describe('store layout', () => {
   it('uses vector up to 2,000 dims, halfvec up to 4,000, exact search beyond', () => {
-    expect(storeLayout(small)).toMatchObject({ table: 'reembed."emb_small"', columnType: 'vector', index: 'hnsw', opclass: 'vector_cosine_ops' });
-    expect(storeLayout(getProfile(manifest, 'wide'))).toMatchObject({ columnType: 'halfvec', index: 'hnsw', opclass: 'halfvec_cosine_ops' });
+    expect(storeLayout(small)).toMatchObject({
+      table: 'reembed."emb_small"',
+      columnType: 'vector',
+      index: 'hnsw',
+      opclass: 'vector_cosine_ops',
+    });
+    expect(storeLayout(getProfile(manifest, 'wide'))).toMatchObject({
+      columnType: 'halfvec',
+      index: 'hnsw',
+      opclass: 'halfvec_cosine_ops',
+    });
     expect(storeLayout(getProfile(manifest, 'huge'))).toMatchObject({ columnType: 'halfvec', index: 'exact' });
     expect(storeLayout(getProfile(manifest, 'eucl')).distanceOperator).toBe('<->');
   });
@@ -42,12 +51,14 @@ describe.each(BACKENDS)('store on %s', (backend) => {
 
   it('round-trips any id and text through the managed source unchanged', async () => {
     const docs = [
-      { id: "it's; DROP TABLE x --", content: 'quote \' and backslash \\ and emoji 🚀 and 中文' },
+      { id: "it's; DROP TABLE x --", content: "quote ' and backslash \\ and emoji 🚀 and 中文" },
       { id: ' spaced id ', content: 'line\nbreaks\r\n and tabs\t' },
     ];
     expect(await upsertDocuments(db, docs)).toBe(2);
     expect(await upsertDocuments(db, docs)).toBe(0); // unchanged rows are not rewritten
-    const { rows } = await db.query<{ id: string; content: string }>(`SELECT id, content FROM ${DOCUMENTS_TABLE} ORDER BY id`);
+    const { rows } = await db.query<{ id: string; content: string }>(
+      `SELECT id, content FROM ${DOCUMENTS_TABLE} ORDER BY id`,
+    );
     expect(rows).toEqual([...docs].sort((a, b) => (a.id < b.id ? -1 : 1)));
     expect(await countDocuments(db)).toBe(2);
   });
@@ -81,7 +92,12 @@ describe.each(BACKENDS)('store on %s', (backend) => {
 
   it('refuses wrong-dimension, NaN, infinite and zero vectors, storing none of the batch', async () => {
     const before = await countStored(db, small);
-    for (const vector of [[1, 0], [NaN, 1, 0], [Infinity, 0, 0], [0, 0, 0]]) {
+    for (const vector of [
+      [1, 0],
+      [NaN, 1, 0],
+      [Infinity, 0, 0],
+      [0, 0, 0],
+    ]) {
       await expect(
         writeVectors(db, small, [
           { docId: 'ok', vector: Float32Array.from([1, 1, 1]), contentHash: 'x' },
@@ -93,7 +109,10 @@ describe.each(BACKENDS)('store on %s', (backend) => {
   });
 
   it('refuses a profile whose fingerprint changed since its store was created', async () => {
-    const changed = getProfile(buildManifest({ profiles: { small: { provider: 'hash', dims: 3, normalize: false } } }, null), 'small');
+    const changed = getProfile(
+      buildManifest({ profiles: { small: { provider: 'hash', dims: 3, normalize: false } } }, null),
+      'small',
+    );
     await expect(ensureStore(db, changed)).rejects.toBeInstanceOf(FingerprintMismatchError);
     await expect(ensureStore(db, small)).resolves.toMatchObject({ columnType: 'vector' });
   });
