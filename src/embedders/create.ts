@@ -1,0 +1,43 @@
+import type { Profile } from '../config/profile.js';
+import type { Embedder } from './embedder.js';
+import { HashProvider } from './hash.js';
+import { OLLAMA_DEFAULT_URL, createOllamaClient } from './ollama.js';
+import { createOpenAICompatibleClient } from './openai-compatible.js';
+import type { ProviderClient } from './provider.js';
+import { ResilientEmbedder, type ResilientOptions } from './resilient.js';
+
+export interface CreateEmbedderOptions extends ResilientOptions {
+  /** Where api_key_env is looked up (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** The fetch the HTTP providers use (default globalThis.fetch). */
+  fetch?: typeof globalThis.fetch;
+}
+
+/** The provider client for a profile, without the resilience layer. */
+export function createProviderClient(profile: Profile, options: CreateEmbedderOptions = {}): ProviderClient {
+  switch (profile.provider) {
+    case 'hash':
+      return new HashProvider(profile);
+    case 'openai-compatible':
+      return createOpenAICompatibleClient(profile, options);
+    case 'ollama':
+      return createOllamaClient(profile, options);
+  }
+}
+
+/** An Embedder for a profile: its provider behind batching, limits, retries and validation. */
+export function createEmbedder(profile: Profile, options: CreateEmbedderOptions = {}): Embedder {
+  return new ResilientEmbedder(profile, createProviderClient(profile, options), options);
+}
+
+/** One line for logs and `plan`: what embeds, where, at what size. Never includes credentials. */
+export function describeEmbedder(profile: Profile): string {
+  const where =
+    profile.provider === 'hash'
+      ? 'built in'
+      : profile.provider === 'ollama'
+        ? (profile.base_url ?? OLLAMA_DEFAULT_URL)
+        : (profile.base_url ?? 'no base_url');
+  const model = profile.model ? ` ${profile.model}` : '';
+  return `${profile.name}: ${profile.provider}${model}, ${profile.dims} dims, ${profile.metric} (${where})`;
+}

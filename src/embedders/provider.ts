@@ -1,0 +1,20 @@
+import type { ProviderName } from '../config/profile.js';
+import type { EmbedPurpose } from './embedder.js';
+
+export interface ProviderBatchResult {
+  /** One vector per text, in order. Unvalidated: the resilience layer checks count, dims and values. */
+  vectors: ReadonlyArray<ArrayLike<number>>;
+  /** Tokens the provider reported for the request, when it did. */
+  tokens?: number;
+}
+
+/**
+ * One request to one provider, nothing more: no retries, batching, limits or validation. The
+ * ResilientEmbedder adds those, identically for every provider.
+ */
+export interface ProviderClient {
+  readonly provider: ProviderName;
+  /** Where requests go, for messages and `describeEmbedder`; undefined for local providers. */
+  readonly endpoint?: string;
+  embedBatch(texts: string[], purpose: EmbedPurpose, signal: AbortSignal): Promise<ProviderBatchResult>;
+}

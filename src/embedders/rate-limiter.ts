@@ -1,0 +1,89 @@
+/**
+ * Client-side rate limits (requests and tokens per minute), shared by every batch of one
+ * embedder, that make callers wait instead of failing.
+ *
+ * Each limit is a leaky bucket kept as a "theoretical arrival time" (GCRA): one number per
+ * limit, no timers, and reservations are taken in call order, so waiting callers are served
+ * first come, first served. The burst allowance is one second's worth of the limit, not a
+ * whole minute's: providers enforce per-minute limits over shorter windows, so sending 3,000
+ * requests in the first second of a 3,000 rpm minute gets 429s.
+ */
+import { abortableSleep, type Sleep } from './sleep.js';
+
+export interface RateLimits {
+  rpm?: number;
+  tpm?: number;
+}
+
+export interface RateLimiterOptions {
+  now?: () => number;
+  sleep?: Sleep;
+  /** Burst allowance in ms of the limit (default 1,000). */
+  burstMs?: number;
+}
+
+class Bucket {
+  /** When the bucket would be empty again, in `now()` milliseconds. */
+  private drainedAt = -Infinity;
+  /** Milliseconds of bucket level that one unit (a request, a token) adds. */
+  private readonly msPerUnit: number;
+
+  constructor(
+    perMinute: number,
+    private readonly burstMs: number,
+  ) {
+    this.msPerUnit = 60_000 / perMinute;
+  }
+
+  /** Earliest time at which `units` fit. A request larger than the burst waits for an empty bucket. */
+  earliest(units: number, now: number): number {
+    const level = Math.min(units * this.msPerUnit, this.burstMs);
+    return Math.max(now, this.drainedAt + level - this.burstMs);
+  }
+
+  take(units: number, at: number): void {
+    this.drainedAt = Math.max(this.drainedAt, at) + units * this.msPerUnit;
+  }
+}
+
+export class RateLimiter {
+  private readonly requests?: Bucket;
+  private readonly tokens?: Bucket;
+  private readonly now: () => number;
+  private readonly sleep: Sleep;
+  private pausedUntil = -Infinity;
+
+  constructor(limits: RateLimits, options: RateLimiterOptions = {}) {
+    const burstMs = options.burstMs ?? 1000;
+    if (limits.rpm !== undefined) this.requests = new Bucket(limits.rpm, burstMs);
+    if (limits.tpm !== undefined) this.tokens = new Bucket(limits.tpm, burstMs);
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? abortableSleep;
+  }
+
+  /**
+   * Waits until one request of `tokens` tokens may start, and reserves it. The reservation is
+   * taken before waiting, so concurrent callers line up instead of all waking at once.
+   */
+  async acquire(tokens: number, signal?: AbortSignal): Promise<void> {
+    const now = this.now();
+    const start = Math.max(
+      now,
+      this.pausedUntil,
+      this.requests?.earliest(1, now) ?? now,
+      this.tokens?.earliest(tokens, now) ?? now,
+    );
+    this.requests?.take(1, start);
+    this.tokens?.take(tokens, start);
+    if (start > now) await this.sleep(start - now, signal);
+    else signal?.throwIfAborted();
+  }
+
+  /**
+   * Holds every caller back for `ms`: when the provider says Retry-After, it means it for all
+   * our requests, not only the one that got the 429.
+   */
+  pause(ms: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, this.now() + ms);
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The resilience layer: everything between "embed these texts" and one provider request.
+ * Prefixes, input checks and truncation, batching by count and tokens, a concurrency limit,
+ * client-side rate limits, per-request timeouts, retries with backoff that honours Retry-After,
+ * and validation of every vector, so no NaN, wrong-dimension or zero vector ever leaves here.
+ * It is the same for every provider, so providers stay one request long.
+ */
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Profile } from '../config/profile.js';
+import type { EmbedOptions, EmbedPurpose, EmbedResult, Embedder } from './embedder.js';
+import {
+  EmptyInputError,
+  InputTooLongError,
+  InvalidResponseError,
+  ProviderTimeoutError,
+  isRetryable,
+  retryAfterOf,
+} from './errors.js';
+import type { ProviderBatchResult, ProviderClient } from './provider.js';
+import { RateLimiter } from './rate-limiter.js';
+import { abortableSleep, type Sleep } from './sleep.js';
+import { tokenCounterFor, type TokenCounter } from './tokens.js';
+
+export interface RetryEvent {
+  /** The attempt that failed, from 1. */
+  attempt: number;
+  error: unknown;
+  /** How long the embedder waits before the next attempt. */
+  delayMs: number;
+}
+
+export interface ResilientOptions {
+  /** Waits between attempts and for rate limits; tests inject a recorder. */
+  sleep?: Sleep;
+  /** Source of backoff jitter in [0, 1). */
+  random?: () => number;
+  /** Clock of the rate limiter. */
+  now?: () => number;
+  /** Overrides the token counter chosen for the provider. */
+  tokenCounter?: TokenCounter;
+  /** First backoff ceiling (default 250 ms); it doubles per attempt up to retryCapMs. */
+  retryBaseMs?: number;
+  retryCapMs?: number;
+  /** Malformed responses are retried at most this often per batch (default 2), within max_retries. */
+  maxInvalidResponseRetries?: number;
+  /** A Retry-After longer than this (default 2 minutes) fails the batch instead of stalling it. */
+  maxRetryAfterMs?: number;
+  onRetry?: (event: RetryEvent) => void;
+}
+
+type ProfileSettings = Pick<
+  Profile,
+  | 'name'
+  | 'dims'
+  | 'normalize'
+  | 'query_prefix'
+  | 'document_prefix'
+  | 'max_input_tokens'
+  | 'on_too_long'
+  | 'batch_size'
+  | 'batch_tokens'
+  | 'concurrency'
+  | 'rate_limit'
+  | 'timeout_ms'
+  | 'max_retries'
+>;
+
+interface Batch {
+  /** Index of the batch's first text in the caller's list. */
+  offset: number;
+  texts: string[];
+  tokens: number;
+}
+
+interface BatchResult {
+  vectors: Float32Array[];
+  tokens: number;
+}
+
+export class ResilientEmbedder implements Embedder {
+  readonly profile: string;
+  readonly dims: number;
+  private readonly settings: ProfileSettings;
+  private readonly provider: ProviderClient;
+  /** Shared by all calls, so concurrent embed() calls together stay within `concurrency`. */
+  private readonly limit: LimitFunction;
+  private readonly limiter: RateLimiter;
+  private readonly sleep: Sleep;
+  private readonly random: () => number;
+  private readonly options: ResilientOptions;
+  private counter?: TokenCounter;
+
+  constructor(profile: ProfileSettings, provider: ProviderClient, options: ResilientOptions = {}) {
+    this.profile = profile.name;
+    this.dims = profile.dims;
+    this.settings = profile;
+    this.provider = provider;
+    this.options = options;
+    this.limit = pLimit(profile.concurrency);
+    this.sleep = options.sleep ?? abortableSleep;
+    this.random = options.random ?? Math.random;
+    this.limiter = new RateLimiter(profile.rate_limit, { now: options.now, sleep: this.sleep });
+    this.counter = options.tokenCounter;
+  }
+
+  async embed(texts: string[], purpose: EmbedPurpose, options: EmbedOptions = {}): Promise<EmbedResult> {
+    options.signal?.throwIfAborted();
+    const { inputs, truncated } = await this.prepare(texts, purpose);
+    const vectors = new Array<Float32Array>(texts.length);
+    let tokens = 0;
+    // The first batch that fails for good cancels the others: their vectors would be thrown away.
+    const failed = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
+    await Promise.all(
+      this.split(inputs).map((batch) =>
+        this.limit(async () => {
+          signal.throwIfAborted();
+          const result = await this.embedWithRetries(batch, purpose, signal);
+          result.vectors.forEach((vector, i) => (vectors[batch.offset + i] = vector));
+          tokens += result.tokens;
+        }).catch((error: unknown) => {
+          failed.abort(error);
+          throw error;
+        }),
+      ),
+    );
+    return { vectors, usage: { tokens }, truncated };
+  }
+
+  /** Checks, prefixes and measures every input; truncates or rejects the ones over the limit. */
+  private async prepare(
+    texts: string[],
+    purpose: EmbedPurpose,
+  ): Promise<{ inputs: { text: string; tokens: number }[]; truncated: number }> {
+    const { name, max_input_tokens: max, on_too_long: policy } = this.settings;
+    texts.forEach((text, index) => {
+      if (typeof text !== 'string') throw new EmptyInputError(name, index, 'is not a string');
+      if (text.trim() === '') throw new EmptyInputError(name, index);
+    });
+    if (texts.length === 0) return { inputs: [], truncated: 0 };
+    this.counter ??= await tokenCounterFor(this.provider.provider);
+    const counter = this.counter;
+    const prefix = purpose === 'query' ? this.settings.query_prefix : this.settings.document_prefix;
+    let truncated = 0;
+    const inputs = texts.map((text, index) => {
+      const input = prefix + text;
+      const tokens = counter.count(input);
+      if (tokens <= max) return { text: input, tokens };
+      if (policy === 'fail') throw new InputTooLongError(name, index, tokens, max);
+      truncated++;
+      return counter.truncate(input, max);
+    });
+    return { inputs, truncated };
+  }
+
+  /** Consecutive batches within batch_size texts and batch_tokens tokens (a bigger text goes alone). */
+  private split(inputs: { text: string; tokens: number }[]): Batch[] {
+    const { batch_size: maxTexts, batch_tokens: maxTokens } = this.settings;
+    const batches: Batch[] = [];
+    let current: Batch | undefined;
+    inputs.forEach((input, index) => {
+      if (
+        current === undefined ||
+        current.texts.length >= maxTexts ||
+        (current.texts.length > 0 && current.tokens + input.tokens > maxTokens)
+      ) {
+        current = { offset: index, texts: [], tokens: 0 };
+        batches.push(current);
+      }
+      current.texts.push(input.text);
+      current.tokens += input.tokens;
+    });
+    return batches;
+  }
+
+  private async embedWithRetries(batch: Batch, purpose: EmbedPurpose, signal: AbortSignal): Promise<BatchResult> {
+    const maxInvalid = this.options.maxInvalidResponseRetries ?? 2;
+    const maxRetryAfter = this.options.maxRetryAfterMs ?? 120_000;
+    let invalid = 0;
+    for (let attempt = 1; ; attempt++) {
+      await this.limiter.acquire(batch.tokens, signal);
+      try {
+        return await this.attempt(batch, purpose, signal);
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        if (error instanceof EmptyInputError) throw error.shifted(batch.offset);
+        if (!isRetryable(error)) throw error;
+        if (error instanceof InvalidResponseError) invalid++;
+        if (attempt > this.settings.max_retries || invalid > maxInvalid) throw gaveUp(error, attempt);
+        const retryAfter = retryAfterOf(error);
+        if (retryAfter !== undefined && retryAfter > maxRetryAfter) {
+          throw gaveUp(error, attempt, `Retry-After ${retryAfter} ms exceeds the ${maxRetryAfter} ms reembed waits`);
+        }
+        if (retryAfter !== undefined) this.limiter.pause(retryAfter);
+        const delayMs = Math.max(this.backoff(attempt), retryAfter ?? 0);
+        this.options.onRetry?.({ attempt, error, delayMs });
+        await this.sleep(delayMs, signal);
+      }
+    }
+  }
+
+  /** "Full jitter": uniform in [0, min(cap, base * 2^(attempt-1))), which spreads retry storms. */
+  private backoff(attempt: number): number {
+    const base = this.options.retryBaseMs ?? 250;
+    const cap = this.options.retryCapMs ?? 20_000;
+    return Math.floor(this.random() * Math.min(cap, base * 2 ** (attempt - 1)));
+  }
+
+  /** One request under the profile's timeout, which becomes a (retryable) ProviderTimeoutError. */
+  private async attempt(batch: Batch, purpose: EmbedPurpose, signal: AbortSignal): Promise<BatchResult> {
+    const timeoutMs = this.settings.timeout_ms;
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new ProviderTimeoutError(this.profile, timeoutMs)), timeoutMs);
+    const combined = AbortSignal.any([signal, timeout.signal]);
+    // A provider that ignores its signal must still not hold the batch past the timeout.
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(combined.reason);
+      combined.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const result = await Promise.race([this.provider.embedBatch(batch.texts, purpose, combined), aborted]);
+      return { vectors: this.validate(result, batch), tokens: result.tokens ?? batch.tokens };
+    } catch (error) {
+      if (timeout.signal.aborted && !signal.aborted) throw timeout.signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) combined.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Exactly one finite, non-zero vector of the profile's dims per input, normalized if asked. */
+  private validate(result: ProviderBatchResult, batch: Batch): Float32Array[] {
+    const { name, dims, normalize } = this.settings;
+    const fail = (message: string): never => {
+      throw new InvalidResponseError(name, message);
+    };
+    const vectors = result.vectors;
+    if (!Array.isArray(vectors) || vectors.length !== batch.texts.length) {
+      const count = Array.isArray(vectors) ? vectors.length : 'no list of';
+      fail(`provider returned ${count} vectors for ${batch.texts.length} inputs`);
+    }
+    return vectors.map((vector: ArrayLike<unknown> | null | undefined, i) => {
+      const index = batch.offset + i;
+      if (vector == null || typeof vector.length !== 'number')
+        return fail(`provider returned no vector for input ${index}`);
+      if (vector.length !== dims) {
+        return fail(
+          `provider returned ${vector.length} dimensions for input ${index}, expected ${dims} (profile dims)`,
+        );
+      }
+      let norm = 0;
+      for (let j = 0; j < dims; j++) {
+        const value = vector[j];
+        if (typeof value !== 'number' || !Number.isFinite(value)) {
+          fail(`provider returned ${describeValue(value)} at position ${j} of the vector for input ${index}`);
+        }
+        norm += (value as number) * (value as number);
+      }
+      if (norm === 0) fail(`provider returned a zero vector for input ${index}`);
+      if (!Number.isFinite(norm)) fail(`provider returned values too large to use for input ${index}`);
+      const scale = normalize ? 1 / Math.sqrt(norm) : 1;
+      const out = new Float32Array(dims);
+      let nonZero = false;
+      for (let j = 0; j < dims; j++) {
+        out[j] = (vector[j] as number) * scale;
+        if (!Number.isFinite(out[j]!)) fail(`provider returned values too large for 32-bit floats for input ${index}`);
+        nonZero ||= out[j] !== 0;
+      }
+      // Without normalization, tiny values can underflow 32-bit floats to an all-zero vector.
+      if (!nonZero) fail(`provider returned a vector that is zero in 32-bit floats for input ${index}`);
+      return out;
+    });
+  }
+}
+
+function describeValue(value: unknown): string {
+  return typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+}
+
+function gaveUp(error: unknown, attempts: number, why?: string): unknown {
+  if (error instanceof Error) {
+    error.message += why ? ` (${why})` : ` (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})`;
+  }
+  return error;
+}

@@ -1,0 +1,74 @@
+/**
+ * Token counting for input limits, batch budgets and rate limits.
+ *
+ * Remote models are measured with cl100k_base: exact for OpenAI's embedding models and a close
+ * estimate for most others (their own tokenizers are rarely available offline). The hash
+ * provider has no tokenizer and is benchmarked for throughput, so it uses the chars/4
+ * approximation instead of paying for BPE on every text.
+ */
+import type { ProviderName } from '../config/profile.js';
+
+export interface TokenCounter {
+  readonly kind: 'cl100k_base' | 'approximate';
+  count(text: string): number;
+  /** The longest prefix of `text` within `maxTokens`, and its token count. */
+  truncate(text: string, maxTokens: number): { text: string; tokens: number };
+}
+
+const CHARS_PER_TOKEN = 4;
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+export const approximateTokens: TokenCounter = {
+  kind: 'approximate',
+  count: (text) => Math.ceil(text.length / CHARS_PER_TOKEN),
+  truncate(text, maxTokens) {
+    let end = Math.min(text.length, maxTokens * CHARS_PER_TOKEN);
+    // Never cut a surrogate pair in half: the provider would see a lone surrogate.
+    if (end < text.length && end > 0 && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+    const kept = text.slice(0, end);
+    return { text: kept, tokens: Math.ceil(kept.length / CHARS_PER_TOKEN) };
+  },
+};
+
+interface Encoder {
+  encode(text: string, allowedSpecial?: string[] | 'all', disallowedSpecial?: string[] | 'all'): number[];
+  decode(tokens: number[]): string;
+}
+
+function bpeCounter(encoder: Encoder): TokenCounter {
+  // Special-token text such as "<|endoftext|>" in a document is ordinary text to us: neither
+  // allowed as a special token nor an error.
+  const encode = (text: string): number[] => encoder.encode(text, [], []);
+  return {
+    kind: 'cl100k_base',
+    count: (text) => encode(text).length,
+    truncate(text, maxTokens) {
+      const tokens = encode(text);
+      if (tokens.length <= maxTokens) return { text, tokens: tokens.length };
+      // A cut can fall inside a multi-byte character, which decodes to U+FFFD: drop it.
+      const kept = encoder.decode(tokens.slice(0, maxTokens)).replace(/\uFFFD+$/u, '');
+      return { text: kept, tokens: encode(kept).length };
+    },
+  };
+}
+
+let cl100k: Promise<TokenCounter> | undefined;
+
+/** Loads cl100k_base once per process (about half a second, so only when a profile needs it). */
+export function loadCl100k(): Promise<TokenCounter> {
+  cl100k ??= (async () => {
+    const [{ Tiktoken }, ranks] = await Promise.all([
+      import('js-tiktoken/lite'),
+      import('js-tiktoken/ranks/cl100k_base'),
+    ]);
+    return bpeCounter(new Tiktoken(ranks.default));
+  })();
+  return cl100k;
+}
+
+export function tokenCounterFor(provider: ProviderName): Promise<TokenCounter> {
+  return provider === 'hash' ? Promise.resolve(approximateTokens) : loadCl100k();
+}

@@ -1,0 +1,304 @@
+/**
+ * A local embedding server for tests: speaks OpenAI `POST /v1/embeddings` and Ollama
+ * `POST /api/embed`, returns deterministic vectors, and injects faults on a programmable plan
+ * (a fixed sequence, a seeded rate, or a function). It records every request, so tests can
+ * assert retries, batching, headers and concurrency.
+ *
+ *   const fake = await startFakeProvider({ dims: 8, faults: { sequence: [{ kind: 'status', status: 503 }] } });
+ *   ... profile.base_url = fake.openaiUrl (or fake.url for Ollama) ...
+ *   await fake.close();
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault =
+  /** HTTP 429, with a Retry-After header when given (seconds or an HTTP date). */
+  | { kind: 'rate-limit'; retryAfter?: string }
+  /** Any other status (500, 503, 401, 400, ...), optionally with Retry-After and a body. */
+  | { kind: 'status'; status: number; retryAfter?: string; body?: string }
+  /** A correct answer, but only after `delayMs` (beyond a client timeout, typically). */
+  | { kind: 'slow'; delayMs: number }
+  /** The connection is destroyed without an answer. */
+  | { kind: 'reset' }
+  /** 200 with a body cut off in the middle of the JSON. */
+  | { kind: 'malformed-json' }
+  /** 200 with vectors of another size. */
+  | { kind: 'wrong-dims'; dims?: number }
+  /** 200 with the literal `NaN` in the JSON, as some servers write it. */
+  | { kind: 'nan' }
+  /** 200 with a `null` entry inside a vector. */
+  | { kind: 'null-entry' }
+  /** 200 with one vector fewer than inputs. */
+  | { kind: 'fewer-vectors' }
+  /** 200 where the first vector is all zeros. */
+  | { kind: 'zero-vector' };
+
+export type FaultKind = Fault['kind'];
+
+export interface FaultRate {
+  /** Probability in [0, 1] that a request (after the sequence) gets a fault. */
+  rate: number;
+  /** Faults to choose from, uniformly. */
+  faults: Fault[];
+  /** Seed of the fault dice, so a run is reproducible (default 1). */
+  seed?: number;
+}
+
+export interface FaultPlan {
+  /** Faults for the next requests, one per request in arrival order; null means healthy. */
+  sequence?: (Fault | null)[];
+  /** What happens after the sequence. */
+  random?: FaultRate;
+}
+
+export type FaultPicker = (request: RecordedRequest) => Fault | null | undefined;
+
+export interface RecordedRequest {
+  /** 0-based arrival number. */
+  index: number;
+  /** Date.now() at arrival. */
+  time: number;
+  format: 'openai' | 'ollama';
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Record<string, unknown>;
+  model: unknown;
+  inputs: string[];
+  /** The fault injected, if any. */
+  fault?: FaultKind;
+}
+
+export interface FakeProviderOptions {
+  /** Vector size when the request does not ask for `dimensions` (default 8). */
+  dims?: number;
+  /** Added to every response (default 0). */
+  latencyMs?: number;
+  faults?: FaultPlan | FaultPicker;
+  /** When set, requests must carry `Authorization: Bearer <apiKey>` or get 401. */
+  apiKey?: string;
+}
+
+export interface FakeProvider {
+  /** Base URL, e.g. http://127.0.0.1:PORT (Ollama profiles use this). */
+  url: string;
+  /** `${url}/v1`, the base_url of an openai-compatible profile. */
+  openaiUrl: string;
+  requests: RecordedRequest[];
+  /** Highest number of requests the server was answering at the same time. */
+  readonly maxInFlight: number;
+  readonly inFlight: number;
+  /** Replaces the plan; a sequence starts again from its first entry. */
+  setFaults(plan: FaultPlan | FaultPicker | undefined): void;
+  /** Forgets recorded requests and the in-flight maximum. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** FNV-1a, used only to seed the vectors of a text. */
+function seedOf(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The vector the fake returns for `text` (not normalized), so tests can predict results. */
+export function fakeVector(text: string, dims: number): number[] {
+  const random = mulberry32(seedOf(text));
+  return Array.from({ length: dims }, () => Math.round((random() * 2 - 1) * 1e6) / 1e6 || 0.5);
+}
+
+function wordCount(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}
+
+function vectorsJson(vectors: number[][], fault: Fault | null): string[] {
+  return vectors.map((vector, i) => {
+    const parts = vector.map(String);
+    if (i === 0 && fault?.kind === 'nan') parts[0] = 'NaN';
+    if (i === 0 && fault?.kind === 'null-entry') parts[parts.length - 1] = 'null';
+    return `[${parts.join(',')}]`;
+  });
+}
+
+function successBody(request: RecordedRequest, defaultDims: number, fault: Fault | null): string {
+  const requested = request.body.dimensions;
+  let dims = typeof requested === 'number' ? requested : defaultDims;
+  if (fault?.kind === 'wrong-dims') dims = fault.dims ?? dims + 1;
+  let vectors = request.inputs.map((text) => fakeVector(text, dims));
+  if (fault?.kind === 'fewer-vectors') vectors = vectors.slice(0, -1);
+  if (fault?.kind === 'zero-vector' && vectors[0]) vectors[0] = vectors[0].map(() => 0);
+  const tokens = request.inputs.reduce((sum, text) => sum + wordCount(text), 0);
+  const items = vectorsJson(vectors, fault);
+  let body =
+    request.format === 'openai'
+      ? `{"object":"list","data":[${items.map((v, i) => `{"object":"embedding","index":${i},"embedding":${v}}`).join(',')}],` +
+        `"model":${JSON.stringify(request.model)},"usage":{"prompt_tokens":${tokens},"total_tokens":${tokens}}}`
+      : `{"model":${JSON.stringify(request.model)},"embeddings":[${items.join(',')}],"prompt_eval_count":${tokens}}`;
+  if (fault?.kind === 'malformed-json') body = body.slice(0, Math.floor(body.length / 2));
+  return body;
+}
+
+function errorBody(format: RecordedRequest['format'], message: string): string {
+  return format === 'openai'
+    ? JSON.stringify({ error: { message, type: 'fake_error', code: null } })
+    : JSON.stringify({ error: message });
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
+  const dims = options.dims ?? 8;
+  const latencyMs = options.latencyMs ?? 0;
+  let plan: FaultPlan | FaultPicker | undefined = options.faults;
+  let sequenceStart = 0;
+  let dice = mulberry32(1);
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const requests: RecordedRequest[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const closed = new WeakSet<ServerResponse>();
+
+  function setFaults(next: FaultPlan | FaultPicker | undefined): void {
+    plan = next;
+    sequenceStart = requests.length;
+    dice = mulberry32(typeof next === 'object' ? (next.random?.seed ?? 1) : 1);
+  }
+  setFaults(plan);
+
+  function pickFault(request: RecordedRequest): Fault | null {
+    if (plan === undefined) return null;
+    if (typeof plan === 'function') return plan(request) ?? null;
+    const position = request.index - sequenceStart;
+    const sequence = plan.sequence ?? [];
+    if (position < sequence.length) return sequence[position] ?? null;
+    const random = plan.random;
+    if (!random || random.faults.length === 0 || dice() >= random.rate) return null;
+    return random.faults[Math.floor(dice() * random.faults.length)] ?? null;
+  }
+
+  function wait(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.add(timer);
+    });
+  }
+
+  function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+    if (res.destroyed || closed.has(res)) return; // the client gave up (timeout): nothing to answer
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(body);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://fake').pathname;
+    const format = path === '/v1/embeddings' ? 'openai' : path === '/api/embed' ? 'ollama' : undefined;
+    const raw = await readBody(req);
+    if (req.method !== 'POST' || format === undefined) return send(res, 404, '{"error":"not found"}');
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return send(res, 400, errorBody(format, 'request body is not JSON'));
+    }
+    const input = body.input;
+    const inputs = Array.isArray(input) ? input.map(String) : [String(input)];
+    const request: RecordedRequest = {
+      index: requests.length,
+      time: Date.now(),
+      format,
+      path,
+      headers: req.headers,
+      body,
+      model: body.model,
+      inputs,
+    };
+    requests.push(request);
+
+    if (options.apiKey !== undefined && req.headers.authorization !== `Bearer ${options.apiKey}`) {
+      return send(res, 401, errorBody(format, 'invalid api key'));
+    }
+    const fault = pickFault(request);
+    request.fault = fault?.kind;
+    await wait(latencyMs + (fault?.kind === 'slow' ? fault.delayMs : 0));
+    switch (fault?.kind) {
+      case 'reset':
+        req.socket.destroy();
+        return;
+      case 'rate-limit':
+        return send(
+          res,
+          429,
+          errorBody(format, 'rate limit exceeded'),
+          fault.retryAfter === undefined ? {} : { 'retry-after': fault.retryAfter },
+        );
+      case 'status':
+        return send(
+          res,
+          fault.status,
+          fault.body ?? errorBody(format, `fake status ${fault.status}`),
+          fault.retryAfter === undefined ? {} : { 'retry-after': fault.retryAfter },
+        );
+      default:
+        return send(res, 200, successBody(request, dims, fault));
+    }
+  }
+
+  const server = createServer((req, res) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.once('close', () => {
+      inFlight--;
+      closed.add(res);
+    });
+    handle(req, res).catch((error: unknown) => send(res, 500, JSON.stringify({ error: String(error) })));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+
+  return {
+    url,
+    openaiUrl: `${url}/v1`,
+    requests,
+    get maxInFlight() {
+      return maxInFlight;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    setFaults,
+    reset() {
+      requests.length = 0;
+      sequenceStart = 0;
+      maxInFlight = inFlight;
+    },
+    close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      server.closeAllConnections();
+      return new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
