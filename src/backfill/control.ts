@@ -1,0 +1,54 @@
+import type { Queryable } from '../db/database.js';
+import { CONTROL_TABLE, WORKERS_TABLE } from './tables.js';
+
+export interface ControlState {
+  paused: boolean;
+  /** Requests per minute for the profile across all workers; null: the profile's own limit. */
+  rpm: number | null;
+}
+
+/** Pause, resume and throttle live in the database, so every worker obeys them without a restart. */
+export async function setControl(conn: Queryable, profile: string, change: Partial<ControlState>, actor = 'cli'): Promise<ControlState> {
+  const { rows } = await conn.query<{ paused: boolean; rpm: number | null }>(
+    `INSERT INTO ${CONTROL_TABLE} (profile, paused, rpm, updated_by) VALUES ($1, coalesce($2, false), $3, $5)
+     ON CONFLICT (profile) DO UPDATE SET
+       paused = coalesce($2, ${CONTROL_TABLE}.paused),
+       rpm = CASE WHEN $4 THEN $3 ELSE ${CONTROL_TABLE}.rpm END,
+       updated_at = now(), updated_by = $5
+     RETURNING paused, rpm`,
+    [profile, change.paused ?? null, change.rpm ?? null, 'rpm' in change, actor],
+  );
+  return rows[0]!;
+}
+
+export async function readControl(conn: Queryable, profiles: string[]): Promise<Map<string, ControlState>> {
+  const { rows } = await conn.query<{ profile: string; paused: boolean; rpm: number | null }>(
+    `SELECT profile, paused, rpm FROM ${CONTROL_TABLE} WHERE profile = ANY($1::text[])`,
+    [profiles],
+  );
+  const map = new Map(profiles.map((p) => [p, { paused: false, rpm: null } as ControlState]));
+  for (const r of rows) map.set(r.profile, { paused: r.paused, rpm: r.rpm });
+  return map;
+}
+
+/** Workers whose heartbeat is recent, per profile: a throttle is shared among them. */
+export async function liveWorkers(conn: Queryable, staleSeconds: number): Promise<Array<{ workerId: string; host: string; pid: number; profiles: string[]; heartbeatAgeSeconds: number; rowsEmbedded: number; tokens: number; rateLimited: number; state: string }>> {
+  const { rows } = await conn.query<{ worker_id: string; host: string; pid: number; profiles: string[]; age: number; rows_embedded: string | number; tokens: string | number; rate_limited: string | number; state: string }>(
+    `SELECT worker_id, host, pid, profiles, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS age,
+            rows_embedded, tokens, rate_limited, state
+     FROM ${WORKERS_TABLE} WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1) AND state <> 'stopped'
+     ORDER BY started_at`,
+    [staleSeconds],
+  );
+  return rows.map((r) => ({
+    workerId: r.worker_id,
+    host: r.host,
+    pid: r.pid,
+    profiles: r.profiles,
+    heartbeatAgeSeconds: Number(r.age),
+    rowsEmbedded: Number(r.rows_embedded),
+    tokens: Number(r.tokens),
+    rateLimited: Number(r.rate_limited),
+    state: r.state,
+  }));
+}

@@ -1,0 +1,93 @@
+import type { Profile } from '../config/profile.js';
+import type { Database, Queryable } from '../db/database.js';
+import { quoteIdentifier } from '../db/identifiers.js';
+import { ConfigError } from '../errors.js';
+import { castId, type Source } from '../source/source.js';
+import { BACKFILLS_TABLE, CHUNKS_TABLE } from './tables.js';
+
+/** `--filter col=value`: backfill one category first. */
+export interface RowFilter {
+  column: string;
+  value: string;
+}
+
+export function parseFilter(text: string, source: Source): RowFilter {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`--filter must be column=value, got ${JSON.stringify(text)}`);
+  const column = text.slice(0, eq).trim();
+  quoteIdentifier(column, '--filter column');
+  if (!source.columns.includes(column)) {
+    throw new ConfigError(`--filter: column ${JSON.stringify(column)} does not exist in the source (it has: ${source.columns.join(', ')})`);
+  }
+  return { column, value: text.slice(eq + 1) };
+}
+
+/** The SQL condition of a filter over source alias `s`, with the value as parameter $n. */
+export function filterSql(filter: RowFilter | null | undefined, param: number): string {
+  return filter ? `s.${quoteIdentifier(filter.column)}::text = $${param}` : 'true';
+}
+
+export interface BackfillPlan {
+  profile: string;
+  sourceRows: number;
+  chunkSize: number;
+  chunks: number;
+  filter: RowFilter | null;
+}
+
+/**
+ * Splits the source's id space into keyset ranges of about `chunkSize` rows: every
+ * chunkSize-th id is a boundary, so ranges stay balanced whatever the id distribution, and a
+ * range is (lo, hi] in the id's own order. Replanning replaces chunks that are not done.
+ */
+export async function planBackfill(
+  db: Database,
+  source: Source,
+  profile: Profile,
+  options: { chunkSize?: number; filter?: RowFilter | null } = {},
+): Promise<BackfillPlan> {
+  const chunkSize = options.chunkSize ?? 1000;
+  const filter = options.filter ?? null;
+  return db.transaction(async (tx) => {
+    const params = filter ? [chunkSize, filter.value] : [chunkSize];
+    const { rows: bounds } = await tx.query<{ id: string }>(
+      `SELECT id FROM (
+         SELECT s.${source.id}::text AS id, row_number() OVER (ORDER BY s.${source.id}) AS rn
+         FROM ${source.table} s WHERE ${filterSql(filter, 2)}
+       ) b WHERE rn % $1 = 0 ORDER BY rn`,
+      params,
+    );
+    const { rows: countRows } = await tx.query<{ n: string | number }>(
+      `SELECT count(*) AS n FROM ${source.table} s WHERE ${filterSql(filter, 1)}`,
+      filter ? [filter.value] : [],
+    );
+    const sourceRows = Number(countRows[0]?.n ?? 0);
+    const edges: Array<string | null> = [null, ...bounds.map((b) => b.id), null];
+    // The last boundary closes the last full chunk; an open range after it catches new rows.
+    await tx.query(`DELETE FROM ${CHUNKS_TABLE} WHERE profile = $1`, [profile.name]);
+    await tx.query(
+      `INSERT INTO ${CHUNKS_TABLE} (profile, chunk_no, lo, hi)
+       SELECT $1, n, lo, hi FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(lo, hi, n)`,
+      [profile.name, edges.slice(0, -1), edges.slice(1)],
+    );
+    await tx.query(
+      `INSERT INTO ${BACKFILLS_TABLE} (profile, chunk_size, chunks, source_rows, filter) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (profile) DO UPDATE SET planned_at = now(), chunk_size = excluded.chunk_size, chunks = excluded.chunks,
+         source_rows = excluded.source_rows, filter = excluded.filter`,
+      [profile.name, chunkSize, edges.length - 1, sourceRows, filter ? JSON.stringify(filter) : null],
+    );
+    return { profile: profile.name, sourceRows, chunkSize, chunks: edges.length - 1, filter };
+  });
+}
+
+/** The SQL condition "s.id in (lo, hi]" with lo and hi as parameters $a and $b. */
+export function rangeSql(source: Source, lo: number, hi: number): string {
+  const id = `s.${source.id}`;
+  return `($${lo}::text IS NULL OR ${id} > ${castId(source, `$${lo}::text`)}) AND ($${hi}::text IS NULL OR ${id} <= ${castId(source, `$${hi}::text`)})`;
+}
+
+export async function loadFilter(conn: Queryable, profile: string): Promise<RowFilter | null> {
+  const { rows } = await conn.query<{ filter: RowFilter | string | null }>(`SELECT filter FROM ${BACKFILLS_TABLE} WHERE profile = $1`, [profile]);
+  const f = rows[0]?.filter;
+  return f == null ? null : typeof f === 'string' ? (JSON.parse(f) as RowFilter) : f;
+}

@@ -1,0 +1,88 @@
+import type { SourceConfig } from '../config/manifest.js';
+import type { Queryable } from '../db/database.js';
+import { qualifiedName, quoteIdentifier, SCHEMA } from '../db/identifiers.js';
+import { templateColumns } from '../config/template.js';
+import { ConfigError } from '../errors.js';
+
+/** Id column types reembed can attach to; store rows keep the id as text and cast back. */
+export const ID_TYPES = ['text', 'integer', 'bigint', 'uuid'] as const;
+export type IdType = (typeof ID_TYPES)[number];
+
+/** A source resolved against the database: everything SQL needs, validated and quoted. */
+export interface Source {
+  kind: 'managed' | 'attach';
+  /** Quoted schema.table. */
+  table: string;
+  schemaName: string;
+  tableName: string;
+  /** Quoted id column. */
+  id: string;
+  idColumn: string;
+  idType: IdType;
+  /** The source's text template (profiles may override it). */
+  template: string;
+  columns: string[];
+}
+
+const ID_TYPE_BY_CATALOG: Record<string, IdType> = {
+  text: 'text',
+  'character varying': 'text',
+  integer: 'integer',
+  bigint: 'bigint',
+  uuid: 'uuid',
+};
+
+/**
+ * Resolves the manifest's source against the database: the table must exist, the id column
+ * must be one of the supported types, and every template column must exist (this is where
+ * templates of attached tables are checked).
+ */
+export async function resolveSource(conn: Queryable, config: SourceConfig, templates: string[] = []): Promise<Source> {
+  if (config.managed === true) {
+    return {
+      kind: 'managed',
+      table: `${SCHEMA}.documents`,
+      schemaName: SCHEMA,
+      tableName: 'documents',
+      id: 'id',
+      idColumn: 'id',
+      idType: 'text',
+      template: config.text,
+      columns: ['id', 'content'],
+    };
+  }
+  const name = qualifiedName(config.table, 'source.table');
+  const { rows } = await conn.query<{ column_name: string; data_type: string }>(
+    `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+    [name.schema, name.table],
+  );
+  if (rows.length === 0) throw new ConfigError(`source.table: table ${name.schema}.${name.table} does not exist (or is not visible to this role)`);
+  const columns = rows.map((r) => r.column_name);
+  const idRow = rows.find((r) => r.column_name === config.id);
+  if (!idRow) throw new ConfigError(`source.id: column ${JSON.stringify(config.id)} does not exist in ${name.schema}.${name.table} (it has: ${columns.join(', ')})`);
+  const idType = ID_TYPE_BY_CATALOG[idRow.data_type];
+  if (!idType) throw new ConfigError(`source.id: column ${config.id} has type ${idRow.data_type}; supported id types are ${ID_TYPES.join(', ')}`);
+  const problems: string[] = [];
+  for (const template of [config.text, ...templates]) {
+    for (const c of templateColumns(template)) {
+      if (!columns.includes(c)) problems.push(`template ${JSON.stringify(template)}: column ${JSON.stringify(c)} does not exist in ${name.schema}.${name.table} (it has: ${columns.join(', ')})`);
+    }
+  }
+  if (problems.length) throw new ConfigError([...new Set(problems)]);
+  return {
+    kind: 'attach',
+    table: name.sql,
+    schemaName: name.schema,
+    tableName: name.table,
+    id: quoteIdentifier(config.id, 'source.id'),
+    idColumn: config.id,
+    idType,
+    template: config.text,
+    columns,
+  };
+}
+
+/** Casts a text expression (a store's doc_id, a parameter) to the source's id type. */
+export function castId(source: Source, textExpression: string): string {
+  return source.idType === 'text' ? textExpression : `(${textExpression})::${source.idType}`;
+}
