@@ -47,16 +47,16 @@ class Bucket {
 }
 
 export class RateLimiter {
-  private readonly requests?: Bucket;
-  private readonly tokens?: Bucket;
+  private requests?: Bucket;
+  private tokens?: Bucket;
+  private readonly burstMs: number;
   private readonly now: () => number;
   private readonly sleep: Sleep;
   private pausedUntil = -Infinity;
 
   constructor(limits: RateLimits, options: RateLimiterOptions = {}) {
-    const burstMs = options.burstMs ?? 1000;
-    if (limits.rpm !== undefined) this.requests = new Bucket(limits.rpm, burstMs);
-    if (limits.tpm !== undefined) this.tokens = new Bucket(limits.tpm, burstMs);
+    this.burstMs = options.burstMs ?? 1000;
+    this.setLimits(limits);
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? abortableSleep;
   }
@@ -77,6 +77,15 @@ export class RateLimiter {
     this.tokens?.take(tokens, start);
     if (start > now) await this.sleep(start - now, signal);
     else signal?.throwIfAborted();
+  }
+
+  /**
+   * Changes the limits while running (a live throttle, or slowing down after 429s). The new
+   * buckets start empty: a lower limit applies from the next request on.
+   */
+  setLimits(limits: RateLimits): void {
+    this.requests = limits.rpm !== undefined ? new Bucket(limits.rpm, this.burstMs) : undefined;
+    this.tokens = limits.tpm !== undefined ? new Bucket(limits.tpm, this.burstMs) : undefined;
   }
 
   /**

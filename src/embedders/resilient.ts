@@ -46,6 +46,8 @@ export interface ResilientOptions {
   /** A Retry-After longer than this (default 2 minutes) fails the batch instead of stalling it. */
   maxRetryAfterMs?: number;
   onRetry?: (event: RetryEvent) => void;
+  /** A rate limiter to use instead of one built from the profile (a worker adjusts it live). */
+  limiter?: RateLimiter;
 }
 
 type ProfileSettings = Pick<
@@ -99,7 +101,7 @@ export class ResilientEmbedder implements Embedder {
     this.limit = pLimit(profile.concurrency);
     this.sleep = options.sleep ?? abortableSleep;
     this.random = options.random ?? Math.random;
-    this.limiter = new RateLimiter(profile.rate_limit, { now: options.now, sleep: this.sleep });
+    this.limiter = options.limiter ?? new RateLimiter(profile.rate_limit, { now: options.now, sleep: this.sleep });
     this.counter = options.tokenCounter;
   }
 

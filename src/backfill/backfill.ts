@@ -1,0 +1,96 @@
+import type { Profile } from '../config/profile.js';
+import type { Database } from '../db/database.js';
+import { PROFILES_TABLE, ensureStore } from '../store/store.js';
+import { installCapture } from '../source/capture.js';
+import type { Source } from '../source/source.js';
+import { countCoverage, type Coverage } from './coverage.js';
+import { filterSql, planBackfill, type BackfillPlan, type RowFilter } from './plan.js';
+import { runWorker, type WorkerOptions, type WorkerStats } from './worker.js';
+import { contentHashSql, renderSql } from '../source/render.js';
+import { storeLayout } from '../store/store.js';
+
+/**
+ * Turns capture on for a profile (triggers enqueue every later change for it, alongside the
+ * other capturing profiles) and plans chunks over the rows that exist now. Capture goes first,
+ * so a row written between the two is either in a chunk or in the queue, never in neither.
+ */
+export async function prepareBackfill(
+  db: Database,
+  source: Source,
+  profile: Profile,
+  allProfiles: Map<string, Profile>,
+  options: { chunkSize?: number; filter?: RowFilter | null } = {},
+): Promise<BackfillPlan> {
+  await ensureStore(db, profile);
+  await db.transaction(async (tx) => {
+    await tx.query(`UPDATE ${PROFILES_TABLE} SET capture = true WHERE name = $1`, [profile.name]);
+    const { rows } = await tx.query<{ name: string }>(`SELECT name FROM ${PROFILES_TABLE} WHERE capture ORDER BY name`);
+    const capturing = rows.map((r) => allProfiles.get(r.name)).filter((p): p is Profile => p !== undefined);
+    await installCapture(tx, source, capturing);
+  });
+  return planBackfill(db, source, profile, options);
+}
+
+export interface BackfillRun {
+  workers: WorkerStats[];
+  coverage: Coverage;
+  seconds: number;
+}
+
+/** Runs `workers` workers in this process until the profile's work is drained. */
+export async function runBackfill(
+  db: Database,
+  options: Omit<WorkerOptions, 'workerId'> & { workers?: number },
+): Promise<BackfillRun> {
+  const started = performance.now();
+  const count = Math.max(1, options.workers ?? 1);
+  const stats = await Promise.all(Array.from({ length: count }, () => runWorker(db, { mode: 'drain', ...options })));
+  const coverage = await countCoverage(db, options.source, options.profiles[0]!);
+  return { workers: stats, coverage, seconds: (performance.now() - started) / 1000 };
+}
+
+export interface BackfillEstimate {
+  profile: string;
+  rows: number;
+  toEmbed: number;
+  estimatedTokens: number;
+  estimatedCost: number | null;
+  /** At the profile's rpm/tpm limits, when it has any; null when unlimited. */
+  estimatedSeconds: number | null;
+  index: string;
+}
+
+/**
+ * What a backfill would do, without embedding: rows missing or stale, their tokens (about 4
+ * characters a token, the usual rule for English under BPE tokenizers), cost at the profile's
+ * price, and time at its rate limit.
+ */
+export async function estimateBackfill(db: Database, source: Source, profile: Profile, filter: RowFilter | null): Promise<BackfillEstimate> {
+  await ensureStore(db, profile);
+  const params = filter ? [filter.value] : [];
+  const { rows } = await db.query<{ rows: string | number; stale: string | number; chars: string | number }>(
+    `SELECT count(*) AS rows,
+            count(*) FILTER (WHERE e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')}) AS stale,
+            coalesce(sum(length(${renderSql(profile.template!, 's')})) FILTER (WHERE e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')}), 0) AS chars
+     FROM ${source.table} s LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = s.${source.id}::text
+     WHERE ${filterSql(filter, 1)}`,
+    params,
+  );
+  const toEmbed = Number(rows[0]?.stale ?? 0);
+  const tokens = Math.ceil(Number(rows[0]?.chars ?? 0) / 4);
+  const requests = Math.ceil(toEmbed / profile.batch_size);
+  const limits = [
+    profile.rate_limit.rpm ? (requests / profile.rate_limit.rpm) * 60 : null,
+    profile.rate_limit.tpm ? (tokens / profile.rate_limit.tpm) * 60 : null,
+  ].filter((x): x is number => x !== null);
+  const layout = storeLayout(profile);
+  return {
+    profile: profile.name,
+    rows: Number(rows[0]?.rows ?? 0),
+    toEmbed,
+    estimatedTokens: tokens,
+    estimatedCost: profile.price_per_million_tokens !== undefined ? (tokens / 1e6) * profile.price_per_million_tokens : null,
+    estimatedSeconds: limits.length ? Math.max(...limits) : null,
+    index: layout.index === 'exact' ? `none: ${profile.dims} dims is over pgvector's HNSW limit, search is exact` : `hnsw (${layout.opclass})`,
+  };
+}

@@ -1,0 +1,64 @@
+import type { Profile } from '../config/profile.js';
+import type { Queryable } from '../db/database.js';
+import { contentHashSql, renderSql } from '../source/render.js';
+import { type Source } from '../source/source.js';
+import { storeLayout } from '../store/store.js';
+import { filterSql, rangeSql, type RowFilter } from './plan.js';
+
+/** A source row to embed: its id, rendered text and content hash, all computed in SQL. */
+export interface Candidate {
+  docId: string;
+  text: string;
+  contentHash: string;
+}
+
+function selectList(source: Source, profile: Profile): string {
+  return `s.${source.id}::text AS doc_id, ${renderSql(profile.template!, 's')} AS text,
+          ${contentHashSql(profile.template!, profile.fingerprint, 's')} AS content_hash`;
+}
+
+const STALE = `(e.doc_id IS NULL OR e.content_hash <> c.content_hash)`;
+
+/**
+ * The rows of (after, hi] that are missing or stale in the profile's store, in id order, at
+ * most `limit`. Current rows are skipped, so a resumed or repeated backfill embeds nothing twice.
+ */
+export async function staleInRange(
+  conn: Queryable,
+  source: Source,
+  profile: Profile,
+  range: { after: string | null; hi: string | null },
+  filter: RowFilter | null,
+  limit: number,
+): Promise<Candidate[]> {
+  const { rows } = await conn.query<{ doc_id: string; text: string; content_hash: string }>(
+    `SELECT c.doc_id, c.text, c.content_hash FROM (
+       SELECT ${selectList(source, profile)}, s.${source.id} AS sort_key FROM ${source.table} s
+       WHERE ${rangeSql(source, 1, 2)} AND ${filterSql(filter, 4)}
+     ) c LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = c.doc_id
+     WHERE ${STALE}
+     ORDER BY c.sort_key LIMIT $3`,
+    filter ? [range.after, range.hi, limit, filter.value] : [range.after, range.hi, limit],
+  );
+  return rows.map((r) => ({ docId: r.doc_id, text: r.text, contentHash: r.content_hash }));
+}
+
+/** For queued ids: which still exist in the source, and which of those are missing or stale. */
+export async function staleByIds(
+  conn: Queryable,
+  source: Source,
+  profile: Profile,
+  ids: string[],
+): Promise<{ present: Set<string>; stale: Candidate[] }> {
+  const idArray = source.idType === 'text' ? '$1::text[]' : `($1::text[])::${source.idType}[]`;
+  const { rows } = await conn.query<{ doc_id: string; text: string; content_hash: string; stale: boolean }>(
+    `SELECT c.doc_id, c.text, c.content_hash, ${STALE} AS stale FROM (
+       SELECT ${selectList(source, profile)} FROM ${source.table} s WHERE s.${source.id} = ANY(${idArray})
+     ) c LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = c.doc_id`,
+    [ids],
+  );
+  return {
+    present: new Set(rows.map((r) => r.doc_id)),
+    stale: rows.filter((r) => r.stale).map((r) => ({ docId: r.doc_id, text: r.text, contentHash: r.content_hash })),
+  };
+}

@@ -1,0 +1,137 @@
+import type { Profile } from '../config/profile.js';
+import type { Database } from '../db/database.js';
+import type { Embedder } from '../embedders/embedder.js';
+import { EmptyInputError, InputTooLongError, isRetryable, ProviderAuthError } from '../embedders/errors.js';
+import { ReembedError } from '../errors.js';
+import { QUEUE_TABLE } from '../source/capture.js';
+import type { Source } from '../source/source.js';
+import { writeIfCurrent } from '../store/guarded-write.js';
+import type { Candidate } from './candidates.js';
+import { clearFailures, recordFailures } from './failures.js';
+
+export interface EmbedRowsContext {
+  db: Database;
+  source: Source;
+  profile: Profile;
+  embedder: Embedder;
+  maxAttempts: number;
+  retryBaseMs: number;
+  signal?: AbortSignal;
+  /** Checked after embedding, before writing: a pause stops writes even for work in flight. */
+  isPaused: () => boolean;
+}
+
+export interface EmbedRowsResult {
+  written: string[];
+  /** Rows that failed this time and were queued again (or dead-lettered): not done. */
+  deferred: string[];
+  tokens: number;
+  paused: boolean;
+}
+
+function errorClass(error: unknown): string {
+  if (error instanceof ReembedError) return error.code;
+  return error instanceof Error ? error.name : 'Error';
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Embeds candidate rows and writes their vectors with the content-hash guard. Identical texts
+ * are embedded once. An input the provider can never embed (empty, too long) is dead-lettered
+ * at once; a batch the provider refuses is split in halves to find the bad row; a batch that
+ * fails for a passing reason (after the embedder's own retries) goes back to the queue with
+ * backoff, and into the failures table after maxAttempts. Wrong credentials stop the worker.
+ */
+export async function embedRows(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<string, number>): Promise<EmbedRowsResult> {
+  const result: EmbedRowsResult = { written: [], deferred: [], tokens: 0, paused: false };
+  await embedPart(ctx, rows, attempts, result);
+  return result;
+}
+
+async function embedPart(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<string, number>, out: EmbedRowsResult): Promise<void> {
+  if (rows.length === 0 || out.paused) return;
+  const texts = [...new Set(rows.map((r) => r.text))];
+  let vectors: Float32Array[];
+  try {
+    const embedded = await ctx.embedder.embed(texts, 'document', { signal: ctx.signal });
+    vectors = embedded.vectors;
+    out.tokens += embedded.usage.tokens;
+  } catch (error) {
+    if (ctx.signal?.aborted) throw error;
+    if (error instanceof ProviderAuthError) throw error;
+    if (error instanceof EmptyInputError || error instanceof InputTooLongError) {
+      const bad = texts[error.index];
+      const failed = rows.filter((r) => r.text === bad);
+      await deadLetter(ctx, failed, attempts, error);
+      out.deferred.push(...failed.map((r) => r.docId));
+      return embedPart(
+        ctx,
+        rows.filter((r) => r.text !== bad),
+        attempts,
+        out,
+      );
+    }
+    if (!isRetryable(error) && texts.length > 1) {
+      const half = new Set(texts.slice(0, Math.ceil(texts.length / 2)));
+      await embedPart(
+        ctx,
+        rows.filter((r) => half.has(r.text)),
+        attempts,
+        out,
+      );
+      return embedPart(
+        ctx,
+        rows.filter((r) => !half.has(r.text)),
+        attempts,
+        out,
+      );
+    }
+    await defer(ctx, rows, attempts, error, !isRetryable(error));
+    out.deferred.push(...rows.map((r) => r.docId));
+    return;
+  }
+  if (ctx.isPaused()) {
+    out.paused = true;
+    return;
+  }
+  const byText = new Map(texts.map((t, i) => [t, vectors[i]!]));
+  const written = await writeIfCurrent(
+    ctx.db,
+    ctx.source,
+    ctx.profile,
+    rows.map((r) => ({ docId: r.docId, vector: byText.get(r.text)!, contentHash: r.contentHash })),
+  );
+  await clearFailures(ctx.db, ctx.profile.name, written);
+  out.written.push(...written);
+}
+
+async function deadLetter(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<string, number>, error: unknown): Promise<void> {
+  await recordFailures(
+    ctx.db,
+    ctx.profile.name,
+    rows.map((r) => ({ docId: r.docId, errorClass: errorClass(error), message: message(error), attempts: (attempts.get(r.docId) ?? 0) + 1 })),
+  );
+}
+
+/** Queues rows again with exponential backoff, or dead-letters those out of attempts. */
+async function defer(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<string, number>, error: unknown, permanent: boolean): Promise<void> {
+  const exhausted = rows.filter((r) => permanent || (attempts.get(r.docId) ?? 0) + 1 >= ctx.maxAttempts);
+  await deadLetter(ctx, exhausted, attempts, error);
+  const again = rows.filter((r) => !exhausted.includes(r));
+  if (again.length === 0) return;
+  const next = again.map((r) => (attempts.get(r.docId) ?? 0) + 1);
+  // Full jitter on an exponential ceiling, capped at a minute.
+  const delays = next.map((n) => Math.floor(Math.random() * Math.min(60_000, ctx.retryBaseMs * 2 ** n)));
+  await ctx.db.query(
+    `INSERT INTO ${QUEUE_TABLE} AS q (profile, doc_id, attempts, not_before, last_error)
+     SELECT $1, u.doc_id, u.attempts, clock_timestamp() + make_interval(secs => u.delay_ms / 1000.0), $5
+     FROM unnest($2::text[], $3::int[], $4::int[]) AS u(doc_id, attempts, delay_ms)
+     ON CONFLICT (profile, doc_id) DO UPDATE
+       SET attempts = excluded.attempts, not_before = excluded.not_before, last_error = excluded.last_error,
+           lease_until = NULL, leased_by = NULL`,
+    [ctx.profile.name, again.map((r) => r.docId), next, delays, `${errorClass(error)}: ${message(error)}`.slice(0, 2000)],
+  );
+}

@@ -1,0 +1,281 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Profile } from '../config/profile.js';
+import type { Database } from '../db/database.js';
+import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
+import type { Embedder } from '../embedders/embedder.js';
+import { RateLimitedError } from '../embedders/errors.js';
+import { RateLimiter } from '../embedders/rate-limiter.js';
+import { abortableSleep } from '../embedders/sleep.js';
+import type { Source } from '../source/source.js';
+import { deleteOrphans } from '../store/guarded-write.js';
+import { ensureStore } from '../store/store.js';
+import { staleByIds, staleInRange } from './candidates.js';
+import { liveWorkers, readControl, type ControlState } from './control.js';
+import { embedRows, type EmbedRowsContext } from './embed-rows.js';
+import {
+  completeChunk,
+  completeQueueItems,
+  leaseChunk,
+  leaseQueueItems,
+  pendingWork,
+  releaseLeases,
+  renewLeases,
+  type Chunk,
+  type QueueItem,
+} from './lease.js';
+import { loadFilter } from './plan.js';
+import { WORKERS_TABLE } from './tables.js';
+import { AdaptiveRate } from './adaptive-rate.js';
+
+export interface WorkerOptions {
+  source: Source;
+  profiles: Profile[];
+  workerId?: string;
+  /** How long a lease lasts without a heartbeat; a killed worker's work is free again after it. */
+  leaseSeconds?: number;
+  /** Rows per page of a chunk and queue items per lease. */
+  pageSize?: number;
+  /** Attempts per row before it goes to the failures table. */
+  maxAttempts?: number;
+  /** First retry delay of a failed row (doubles per attempt, with jitter). */
+  retryBaseMs?: number;
+  /** `drain` returns when no work is left; `forever` keeps serving the queue (reembed worker). */
+  mode?: 'drain' | 'forever';
+  /** Stop after embedding this many rows. */
+  limit?: number;
+  signal?: AbortSignal;
+  /** How often pause/throttle are read from the database (default 250 ms: obeyed within 1 s). */
+  controlPollMs?: number;
+  idlePollMs?: number;
+  embedderOptions?: CreateEmbedderOptions;
+  onProgress?: (stats: WorkerStats) => void;
+}
+
+export interface WorkerStats {
+  workerId: string;
+  rowsEmbedded: number;
+  rowsDeleted: number;
+  rowsDeferred: number;
+  tokens: number;
+  rateLimited: number;
+  seconds: number;
+}
+
+interface ProfileRuntime {
+  profile: Profile;
+  embedder: Embedder;
+  limiter: RateLimiter;
+  adaptive: AdaptiveRate;
+  control: ControlState;
+}
+
+/**
+ * A backfill worker: leases queue items first (live changes, hot documents), then chunks of
+ * the id space, embeds only missing or stale rows, and writes with the content-hash guard.
+ * Any number of workers in any number of processes share one database; a killed worker loses
+ * nothing because everything it holds is a lease that expires.
+ */
+export class Worker {
+  readonly id: string;
+  private readonly db: Database;
+  private readonly options: WorkerOptions;
+  private readonly runtimes = new Map<string, ProfileRuntime>();
+  private readonly stats: WorkerStats;
+  private readonly started = performance.now();
+  private readonly leaseSeconds: number;
+  private readonly pageSize: number;
+  private liveWorkerCount = 1;
+
+  constructor(db: Database, options: WorkerOptions) {
+    this.db = db;
+    this.options = options;
+    this.id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.leaseSeconds = options.leaseSeconds ?? 30;
+    this.pageSize = options.pageSize ?? 256;
+    this.stats = { workerId: this.id, rowsEmbedded: 0, rowsDeleted: 0, rowsDeferred: 0, tokens: 0, rateLimited: 0, seconds: 0 };
+    for (const profile of options.profiles) {
+      const adaptive = new AdaptiveRate();
+      const limiter = new RateLimiter(profile.rate_limit);
+      const embedder = createEmbedder(profile, {
+        ...options.embedderOptions,
+        limiter,
+        onRetry: (event) => {
+          options.embedderOptions?.onRetry?.(event);
+          if (event.error instanceof RateLimitedError) {
+            this.stats.rateLimited++;
+            if (adaptive.slowDown()) this.applyLimits(this.runtimes.get(profile.name)!);
+          }
+        },
+      });
+      this.runtimes.set(profile.name, { profile, embedder, limiter, adaptive, control: { paused: false, rpm: null } });
+    }
+  }
+
+  async run(): Promise<WorkerStats> {
+    const names = [...this.runtimes.keys()];
+    for (const rt of this.runtimes.values()) await ensureStore(this.db, rt.profile);
+    await this.db.query(
+      `INSERT INTO ${WORKERS_TABLE} (worker_id, host, pid, profiles) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now(), state = 'running'`,
+      [this.id, hostname(), process.pid, names],
+    );
+    await this.pollControl();
+    const controlTimer = setInterval(() => void this.pollControl().catch(() => {}), this.options.controlPollMs ?? 250);
+    const heartbeatTimer = setInterval(() => void this.heartbeat().catch(() => {}), Math.max(200, (this.leaseSeconds * 1000) / 3));
+    try {
+      await this.loop(names);
+    } finally {
+      clearInterval(controlTimer);
+      clearInterval(heartbeatTimer);
+      await releaseLeases(this.db, this.id).catch(() => {});
+      await this.heartbeat('stopped').catch(() => {});
+    }
+    return this.snapshot();
+  }
+
+  private snapshot(): WorkerStats {
+    return { ...this.stats, seconds: (performance.now() - this.started) / 1000 };
+  }
+
+  private limitReached(): boolean {
+    return this.options.limit !== undefined && this.stats.rowsEmbedded >= this.options.limit;
+  }
+
+  private async loop(names: string[]): Promise<void> {
+    const idle = this.options.idlePollMs ?? 250;
+    const signal = this.options.signal;
+    while (!signal?.aborted && !this.limitReached()) {
+      const active = names.filter((n) => !this.runtimes.get(n)!.control.paused);
+      if (active.length === 0) {
+        await abortableSleep(idle, signal).catch(() => {});
+        continue;
+      }
+      const items = await leaseQueueItems(this.db, this.id, active, this.pageSize, this.leaseSeconds);
+      if (items.length > 0) {
+        for (const name of new Set(items.map((i) => i.profile))) {
+          await this.processQueueItems(
+            this.runtimes.get(name)!,
+            items.filter((i) => i.profile === name),
+          );
+        }
+        continue;
+      }
+      const chunk = await leaseChunk(this.db, this.id, active, this.leaseSeconds);
+      if (chunk) {
+        await this.processChunk(this.runtimes.get(chunk.profile)!, chunk);
+        continue;
+      }
+      if (this.options.mode !== 'forever' && active.length === names.length) {
+        const pending = await pendingWork(this.db, names);
+        if (pending.queued === 0 && pending.chunks === 0) return;
+      }
+      await abortableSleep(idle, signal).catch(() => {});
+    }
+  }
+
+  private context(rt: ProfileRuntime): EmbedRowsContext {
+    return {
+      db: this.db,
+      source: this.options.source,
+      profile: rt.profile,
+      embedder: rt.embedder,
+      maxAttempts: this.options.maxAttempts ?? 5,
+      retryBaseMs: this.options.retryBaseMs ?? 1000,
+      signal: this.options.signal,
+      isPaused: () => rt.control.paused,
+    };
+  }
+
+  private account(rt: ProfileRuntime, result: { written: string[]; deferred: string[]; tokens: number }): void {
+    this.stats.rowsEmbedded += result.written.length;
+    this.stats.rowsDeferred += result.deferred.length;
+    this.stats.tokens += result.tokens;
+    if (result.written.length > 0 && rt.adaptive.speedUp()) this.applyLimits(rt);
+    this.options.onProgress?.(this.snapshot());
+  }
+
+  private async processQueueItems(rt: ProfileRuntime, items: QueueItem[]): Promise<void> {
+    const { source } = this.options;
+    const ids = items.map((i) => i.docId);
+    const { present, stale } = await staleByIds(this.db, source, rt.profile, ids);
+    this.stats.rowsDeleted += await deleteOrphans(
+      this.db,
+      source,
+      rt.profile,
+      ids.filter((id) => !present.has(id)),
+    );
+    const result = await embedRows(this.context(rt), stale, new Map(items.map((i) => [i.docId, i.attempts])));
+    if (result.paused) {
+      await releaseLeases(this.db, this.id);
+      return;
+    }
+    const deferred = new Set(result.deferred);
+    await completeQueueItems(
+      this.db,
+      this.id,
+      rt.profile.name,
+      items.filter((i) => !deferred.has(i.docId)),
+    );
+    this.account(rt, result);
+  }
+
+  private async processChunk(rt: ProfileRuntime, chunk: Chunk): Promise<void> {
+    const filter = await loadFilter(this.db, rt.profile.name);
+    let after = chunk.lo;
+    for (;;) {
+      if (this.options.signal?.aborted) return;
+      const rows = await staleInRange(this.db, this.options.source, rt.profile, { after, hi: chunk.hi }, filter, this.pageSize);
+      if (rows.length === 0) break;
+      const result = await embedRows(this.context(rt), rows, new Map());
+      if (result.paused) {
+        await releaseLeases(this.db, this.id);
+        return;
+      }
+      this.account(rt, result);
+      after = rows.at(-1)!.docId;
+      if (this.limitReached()) {
+        await releaseLeases(this.db, this.id);
+        return;
+      }
+    }
+    await completeChunk(this.db, chunk);
+  }
+
+  /** Reads pause and throttle for this worker's profiles; a throttle is split among live workers. */
+  private async pollControl(): Promise<void> {
+    const controls = await readControl(this.db, [...this.runtimes.keys()]);
+    for (const [name, control] of controls) {
+      const rt = this.runtimes.get(name)!;
+      const changed = rt.control.rpm !== control.rpm;
+      rt.control = control;
+      if (changed) this.applyLimits(rt);
+    }
+  }
+
+  private applyLimits(rt: ProfileRuntime): void {
+    const share = rt.control.rpm !== null ? rt.control.rpm / Math.max(1, this.liveWorkerCount) : undefined;
+    const configured = [rt.profile.rate_limit.rpm, share].filter((x): x is number => x !== undefined);
+    const base = configured.length ? Math.min(...configured) : undefined;
+    rt.limiter.setLimits({ rpm: rt.adaptive.apply(base), tpm: rt.profile.rate_limit.tpm });
+  }
+
+  private async heartbeat(state = 'running'): Promise<void> {
+    await this.db.query(
+      `UPDATE ${WORKERS_TABLE} SET heartbeat_at = now(), rows_embedded = $2, tokens = $3, rate_limited = $4, state = $5 WHERE worker_id = $1`,
+      [this.id, this.stats.rowsEmbedded, this.stats.tokens, this.stats.rateLimited, state],
+    );
+    if (state !== 'running') return;
+    await renewLeases(this.db, this.id, this.leaseSeconds);
+    const live = await liveWorkers(this.db, this.leaseSeconds);
+    const count = Math.max(1, live.filter((w) => w.profiles.some((p) => this.runtimes.has(p))).length);
+    if (count !== this.liveWorkerCount) {
+      this.liveWorkerCount = count;
+      for (const rt of this.runtimes.values()) this.applyLimits(rt);
+    }
+  }
+}
+
+export async function runWorker(db: Database, options: WorkerOptions): Promise<WorkerStats> {
+  return new Worker(db, options).run();
+}

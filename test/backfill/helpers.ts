@@ -1,0 +1,63 @@
+import { buildManifest, getProfile, type Manifest } from '../../src/config/manifest.js';
+import type { Profile } from '../../src/config/profile.js';
+import { renderTemplate } from '../../src/config/template.js';
+import type { Database } from '../../src/db/database.js';
+import { parseVector } from '../../src/db/sql.js';
+import { createEmbedder } from '../../src/embedders/create.js';
+import { resolveSource, type Source } from '../../src/source/source.js';
+import { storeLayout } from '../../src/store/store.js';
+
+/** An attached table `public.articles` with integer ids, a title, a body and an unrelated column. */
+export async function createArticles(db: Database, count: number, offset = 0): Promise<void> {
+  await db.exec(`CREATE TABLE IF NOT EXISTS public.articles (
+    id integer PRIMARY KEY, title text, body text NOT NULL, views integer NOT NULL DEFAULT 0)`);
+  if (count > 0) {
+    await db.query(
+      `INSERT INTO public.articles (id, title, body)
+       SELECT i, 'Title ' || i, 'Body of article ' || i || ' about ' || (ARRAY['cats','dogs','fish','birds'])[1 + i % 4]
+       FROM generate_series($1::int, $2::int) AS i`,
+      [offset + 1, offset + count],
+    );
+  }
+}
+
+export function articlesManifest(extraProfiles: Record<string, unknown> = {}): Manifest {
+  return buildManifest(
+    {
+      source: { table: 'public.articles', id: 'id', text: '{title}\n\n{body}' },
+      profiles: { small: { provider: 'hash', dims: 32 }, big: { provider: 'hash', dims: 64, template: '{body}' }, ...extraProfiles },
+      environments: { development: { profile: 'small' } },
+    },
+    null,
+  );
+}
+
+export async function articlesSource(db: Database, manifest: Manifest): Promise<Source> {
+  return resolveSource(db, manifest.source, [...manifest.profiles.values()].map((p) => p.template!));
+}
+
+export { getProfile };
+
+/**
+ * Checks every store vector against a fresh embedding of its row's current text, and that
+ * every source row has exactly one store row and no store row lacks a source row.
+ */
+export async function expectStoreMatchesSource(db: Database, source: Source, profile: Profile): Promise<{ rows: number; mismatched: string[]; missing: string[]; orphans: string[] }> {
+  const { rows: srcRows } = await db.query<Record<string, unknown> & { id: number | string }>(`SELECT * FROM ${source.table}`);
+  const { rows: stored } = await db.query<{ doc_id: string; embedding: string }>(`SELECT doc_id, embedding::text AS embedding FROM ${storeLayout(profile).table}`);
+  const byId = new Map(stored.map((r) => [r.doc_id, parseVector(r.embedding)]));
+  const embedder = createEmbedder(profile);
+  const mismatched: string[] = [];
+  const missing: string[] = [];
+  const texts = srcRows.map((r) => renderTemplate(profile.template!, r));
+  const fresh = texts.length ? (await embedder.embed(texts, 'document')).vectors : [];
+  srcRows.forEach((r, i) => {
+    const v = byId.get(String(r.id));
+    if (!v) return missing.push(String(r.id));
+    const f = fresh[i]!;
+    for (let j = 0; j < f.length; j++) if (Math.abs(f[j]! - v[j]!) > 1e-6) return mismatched.push(String(r.id));
+  });
+  const ids = new Set(srcRows.map((r) => String(r.id)));
+  const orphans = stored.filter((r) => !ids.has(r.doc_id)).map((r) => r.doc_id);
+  return { rows: stored.length, mismatched, missing, orphans };
+}
