@@ -9,6 +9,7 @@ import { migrations } from '../schema.js';
 import { startupBanner } from '../telemetry/profile-labels.js';
 import { VERSION } from '../version.js';
 import { createProgress, type Progress } from './progress.js';
+import { resolveSource, type Source } from '../source/source.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -66,6 +67,27 @@ export class CliContext {
   /** Human information on stderr (never mixes with a JSON result). */
   info(message: string): void {
     if (!this.options.quiet) process.stderr.write(`${message}\n`);
+  }
+
+  /** Opens the database of the manifest, runs fn, and always closes it. */
+  async withDatabase<T>(fn: (db: Database, manifest: Manifest) => Promise<T>): Promise<T> {
+    const manifest = this.manifest();
+    const db = await this.openDatabase(manifest);
+    try {
+      return await fn(db, manifest);
+    } finally {
+      await db.close();
+    }
+  }
+
+  /** The manifest's source resolved against the database (attach mode checks the table). */
+  async source(db: Database): Promise<Source> {
+    const manifest = this.manifest();
+    return resolveSource(
+      db,
+      manifest.source,
+      [...manifest.profiles.values()].map((p) => p.template!),
+    );
   }
 
   progress(label: string): Progress {

@@ -3,12 +3,8 @@ import { runDemo } from '../demo/demo.js';
 import { createProgress, type Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
+import { positiveInt } from './options.js';
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${value}`);
-  return n;
-}
 
 export function registerDemo(program: Command): void {
   program

@@ -1,7 +1,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ReembedError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { registerBackfill } from './backfill.js';
 import { registerDemo } from './demo.js';
+import { registerDetach } from './detach.js';
+import { registerFailures } from './failures.js';
+import { registerStatus } from './status.js';
+import { registerWorker } from './worker.js';
 import { registerEmbed } from './embed.js';
 import { registerInit } from './init.js';
 import { registerProfiles } from './profiles.js';
@@ -26,7 +31,16 @@ export function buildProgram(): Command {
   registerProfiles(program);
   registerEmbed(program);
   registerDemo(program);
-  for (const command of program.commands) command.exitOverride();
+  registerBackfill(program);
+  registerWorker(program);
+  registerFailures(program);
+  registerStatus(program);
+  registerDetach(program);
+  const override = (command: Command): void => {
+    command.exitOverride();
+    command.commands.forEach(override);
+  };
+  program.commands.forEach(override);
   return program;
 }
 

@@ -1,0 +1,63 @@
+import { Option, type Command } from 'commander';
+import { LOAD_FORMATS, type LoadFormat } from '../source/document-shapes.js';
+import { DEFAULT_LOAD_BATCH_SIZE, loadDocuments, openLoadInput, requireManagedSource } from '../source/load.js';
+import { CliContext } from './context.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${value}`);
+  return n;
+}
+
+export function registerLoad(program: Command): void {
+  program
+    .command('load')
+    .description(
+      'import documents from a JSON Lines file (or - for stdin) into the managed source, in one transaction:\n' +
+        'BEIR corpus.jsonl ({"_id", "title", "text", "metadata"}) or plain ({"id", "text"|"content", ...metadata});\n' +
+        'new ids are inserted, changed ones updated, equal ones left alone. A bad line fails the whole load\n' +
+        '(exit 1, naming the file and line) and leaves the table as it was',
+    )
+    .argument('<file>', 'a .jsonl file, or - to read stdin')
+    .addOption(
+      new Option('--format <format>', 'document shape; auto: beir when the first object has "_id"')
+        .choices([...LOAD_FORMATS])
+        .default('auto'),
+    )
+    .option('--batch-size <n>', 'documents per INSERT', positiveInt, DEFAULT_LOAD_BATCH_SIZE)
+    .action(async (file: string, opts: { format: LoadFormat; batchSize: number }, command: Command) => {
+      const ctx = new CliContext(command);
+      const manifest = ctx.manifest();
+      requireManagedSource(manifest.source);
+      const input = openLoadInput(file);
+      let db;
+      try {
+        db = await ctx.openDatabase(manifest);
+      } catch (error) {
+        input.stream.destroy();
+        throw error;
+      }
+      try {
+        const bar = ctx.progress(`load ${input.name}`);
+        const result = await loadDocuments(db, input, {
+          format: opts.format,
+          batchSize: opts.batchSize,
+          // By bytes of the file. Stdin has no size, so no bar there; the summary still comes.
+          onProgress: (p) => {
+            if (p.totalBytes !== null) bar.update(p.bytesRead, p.totalBytes, `${p.rows} rows`);
+          },
+        });
+        bar.finish();
+        ctx.result({ ...result, database: db.target }, () =>
+          [
+            `loaded ${result.file}${result.format ? ` (${result.format})` : ''} into ${db.target}:`,
+            `  ${result.rows} rows read: ${result.inserted} inserted, ${result.updated} updated, ${result.unchanged} unchanged`,
+            `  ${result.seconds.toFixed(2)} s, ${result.rowsPerSecond.toFixed(0)} rows/s`,
+          ].join('\n'),
+        );
+      } finally {
+        if (input.stream !== process.stdin) input.stream.destroy();
+        await db.close();
+      }
+    });
+}
