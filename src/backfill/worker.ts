@@ -143,7 +143,7 @@ export class Worker {
   }
 
   private async loop(names: string[]): Promise<void> {
-    const idle = this.options.idlePollMs ?? 250;
+    const idle = this.options.idlePollMs ?? 100;
     const signal = this.options.signal;
     while (!signal?.aborted && !this.limitReached()) {
       const active = names.filter((n) => !this.runtimes.get(n)!.control.paused);

@@ -6,6 +6,7 @@ import { parseVector } from '../../src/db/sql.js';
 import { createEmbedder } from '../../src/embedders/create.js';
 import { resolveSource, type Source } from '../../src/source/source.js';
 import { storeLayout } from '../../src/store/store.js';
+import { fakeVector } from '../helpers/fake-provider.js';
 
 /** An attached table `public.articles` with integer ids, a title, a body and an unrelated column. */
 export async function createArticles(db: Database, count: number, offset = 0): Promise<void> {
@@ -42,22 +43,37 @@ export { getProfile };
  * Checks every store vector against a fresh embedding of its row's current text, and that
  * every source row has exactly one store row and no store row lacks a source row.
  */
-export async function expectStoreMatchesSource(db: Database, source: Source, profile: Profile): Promise<{ rows: number; mismatched: string[]; missing: string[]; orphans: string[] }> {
+export async function expectStoreMatchesSource(
+  db: Database,
+  source: Source,
+  profile: Profile,
+  embed: (texts: string[]) => Promise<Float32Array[]> = async (texts) => (await createEmbedder(profile).embed(texts, 'document')).vectors,
+): Promise<{ rows: number; mismatched: string[]; missing: string[]; orphans: string[] }> {
   const { rows: srcRows } = await db.query<Record<string, unknown> & { id: number | string }>(`SELECT * FROM ${source.table}`);
   const { rows: stored } = await db.query<{ doc_id: string; embedding: string }>(`SELECT doc_id, embedding::text AS embedding FROM ${storeLayout(profile).table}`);
   const byId = new Map(stored.map((r) => [r.doc_id, parseVector(r.embedding)]));
-  const embedder = createEmbedder(profile);
   const mismatched: string[] = [];
   const missing: string[] = [];
   const texts = srcRows.map((r) => renderTemplate(profile.template!, r));
-  const fresh = texts.length ? (await embedder.embed(texts, 'document')).vectors : [];
+  const fresh = texts.length ? await embed(texts) : [];
   srcRows.forEach((r, i) => {
     const v = byId.get(String(r.id));
     if (!v) return missing.push(String(r.id));
     const f = fresh[i]!;
+    if (f.length !== v.length) return mismatched.push(String(r.id));
     for (let j = 0; j < f.length; j++) if (Math.abs(f[j]! - v[j]!) > 1e-6) return mismatched.push(String(r.id));
   });
   const ids = new Set(srcRows.map((r) => String(r.id)));
   const orphans = stored.filter((r) => !ids.has(r.doc_id)).map((r) => r.doc_id);
   return { rows: stored.length, mismatched, missing, orphans };
+}
+
+/** What the fake provider returns for a text, normalized as the profile asks: the expected stored vector. */
+export function fakeEmbed(dims: number, normalize = true): (texts: string[]) => Promise<Float32Array[]> {
+  return async (texts) =>
+    texts.map((t) => {
+      const v = fakeVector(t, dims);
+      const n = normalize ? Math.hypot(...v) : 1;
+      return Float32Array.from(v, (x) => x / n);
+    });
 }
