@@ -65,7 +65,12 @@ export interface BackfillEstimate {
  * characters a token, the usual rule for English under BPE tokenizers), cost at the profile's
  * price, and time at its rate limit.
  */
-export async function estimateBackfill(db: Database, source: Source, profile: Profile, filter: RowFilter | null): Promise<BackfillEstimate> {
+export async function estimateBackfill(
+  db: Database,
+  source: Source,
+  profile: Profile,
+  filter: RowFilter | null,
+): Promise<BackfillEstimate> {
   await ensureStore(db, profile);
   const params = filter ? [filter.value] : [];
   const { rows } = await db.query<{ rows: string | number; stale: string | number; chars: string | number }>(
@@ -89,8 +94,12 @@ export async function estimateBackfill(db: Database, source: Source, profile: Pr
     rows: Number(rows[0]?.rows ?? 0),
     toEmbed,
     estimatedTokens: tokens,
-    estimatedCost: profile.price_per_million_tokens !== undefined ? (tokens / 1e6) * profile.price_per_million_tokens : null,
+    estimatedCost:
+      profile.price_per_million_tokens !== undefined ? (tokens / 1e6) * profile.price_per_million_tokens : null,
     estimatedSeconds: limits.length ? Math.max(...limits) : null,
-    index: layout.index === 'exact' ? `none: ${profile.dims} dims is over pgvector's HNSW limit, search is exact` : `hnsw (${layout.opclass})`,
+    index:
+      layout.index === 'exact'
+        ? `none: ${profile.dims} dims is over pgvector's HNSW limit, search is exact`
+        : `hnsw (${layout.opclass})`,
   };
 }

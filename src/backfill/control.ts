@@ -8,7 +8,12 @@ export interface ControlState {
 }
 
 /** Pause, resume and throttle live in the database, so every worker obeys them without a restart. */
-export async function setControl(conn: Queryable, profile: string, change: Partial<ControlState>, actor = 'cli'): Promise<ControlState> {
+export async function setControl(
+  conn: Queryable,
+  profile: string,
+  change: Partial<ControlState>,
+  actor = 'cli',
+): Promise<ControlState> {
   const { rows } = await conn.query<{ paused: boolean; rpm: number | null }>(
     `INSERT INTO ${CONTROL_TABLE} (profile, paused, rpm, updated_by) VALUES ($1, coalesce($2, false), $3, $5)
      ON CONFLICT (profile) DO UPDATE SET
@@ -32,8 +37,33 @@ export async function readControl(conn: Queryable, profiles: string[]): Promise<
 }
 
 /** Workers whose heartbeat is recent, per profile: a throttle is shared among them. */
-export async function liveWorkers(conn: Queryable, staleSeconds: number): Promise<Array<{ workerId: string; host: string; pid: number; profiles: string[]; heartbeatAgeSeconds: number; rowsEmbedded: number; tokens: number; rateLimited: number; state: string }>> {
-  const { rows } = await conn.query<{ worker_id: string; host: string; pid: number; profiles: string[]; age: number; rows_embedded: string | number; tokens: string | number; rate_limited: string | number; state: string }>(
+export async function liveWorkers(
+  conn: Queryable,
+  staleSeconds: number,
+): Promise<
+  Array<{
+    workerId: string;
+    host: string;
+    pid: number;
+    profiles: string[];
+    heartbeatAgeSeconds: number;
+    rowsEmbedded: number;
+    tokens: number;
+    rateLimited: number;
+    state: string;
+  }>
+> {
+  const { rows } = await conn.query<{
+    worker_id: string;
+    host: string;
+    pid: number;
+    profiles: string[];
+    age: number;
+    rows_embedded: string | number;
+    tokens: string | number;
+    rate_limited: string | number;
+    state: string;
+  }>(
     `SELECT worker_id, host, pid, profiles, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS age,
             rows_embedded, tokens, rate_limited, state
      FROM ${WORKERS_TABLE} WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1) AND state <> 'stopped'

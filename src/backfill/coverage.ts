@@ -27,5 +27,11 @@ export async function countCoverage(conn: Queryable, source: Source, profile: Pr
   const total = Number(rows[0]?.total ?? 0);
   const current = Number(rows[0]?.current ?? 0);
   const stale = Number(rows[0]?.stale ?? 0);
-  return { sourceRows: total, current, stale, missing: total - current - stale, ratio: total === 0 ? 1 : current / total };
+  return {
+    sourceRows: total,
+    current,
+    stale,
+    missing: total - current - stale,
+    ratio: total === 0 ? 1 : current / total,
+  };
 }

@@ -45,13 +45,22 @@ function message(error: unknown): string {
  * fails for a passing reason (after the embedder's own retries) goes back to the queue with
  * backoff, and into the failures table after maxAttempts. Wrong credentials stop the worker.
  */
-export async function embedRows(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<string, number>): Promise<EmbedRowsResult> {
+export async function embedRows(
+  ctx: EmbedRowsContext,
+  rows: Candidate[],
+  attempts: Map<string, number>,
+): Promise<EmbedRowsResult> {
   const result: EmbedRowsResult = { written: [], deferred: [], tokens: 0, paused: false };
   await embedPart(ctx, rows, attempts, result);
   return result;
 }
 
-async function embedPart(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<string, number>, out: EmbedRowsResult): Promise<void> {
+async function embedPart(
+  ctx: EmbedRowsContext,
+  rows: Candidate[],
+  attempts: Map<string, number>,
+  out: EmbedRowsResult,
+): Promise<void> {
   if (rows.length === 0 || out.paused) return;
   const texts = [...new Set(rows.map((r) => r.text))];
   let vectors: Float32Array[];
@@ -108,16 +117,32 @@ async function embedPart(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map
   out.written.push(...written);
 }
 
-async function deadLetter(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<string, number>, error: unknown): Promise<void> {
+async function deadLetter(
+  ctx: EmbedRowsContext,
+  rows: Candidate[],
+  attempts: Map<string, number>,
+  error: unknown,
+): Promise<void> {
   await recordFailures(
     ctx.db,
     ctx.profile.name,
-    rows.map((r) => ({ docId: r.docId, errorClass: errorClass(error), message: message(error), attempts: (attempts.get(r.docId) ?? 0) + 1 })),
+    rows.map((r) => ({
+      docId: r.docId,
+      errorClass: errorClass(error),
+      message: message(error),
+      attempts: (attempts.get(r.docId) ?? 0) + 1,
+    })),
   );
 }
 
 /** Queues rows again with exponential backoff, or dead-letters those out of attempts. */
-async function defer(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<string, number>, error: unknown, permanent: boolean): Promise<void> {
+async function defer(
+  ctx: EmbedRowsContext,
+  rows: Candidate[],
+  attempts: Map<string, number>,
+  error: unknown,
+  permanent: boolean,
+): Promise<void> {
   const exhausted = rows.filter((r) => permanent || (attempts.get(r.docId) ?? 0) + 1 >= ctx.maxAttempts);
   await deadLetter(ctx, exhausted, attempts, error);
   const again = rows.filter((r) => !exhausted.includes(r));
@@ -132,6 +157,12 @@ async function defer(ctx: EmbedRowsContext, rows: Candidate[], attempts: Map<str
      ON CONFLICT (profile, doc_id) DO UPDATE
        SET attempts = excluded.attempts, not_before = excluded.not_before, last_error = excluded.last_error,
            lease_until = NULL, leased_by = NULL`,
-    [ctx.profile.name, again.map((r) => r.docId), next, delays, `${errorClass(error)}: ${message(error)}`.slice(0, 2000)],
+    [
+      ctx.profile.name,
+      again.map((r) => r.docId),
+      next,
+      delays,
+      `${errorClass(error)}: ${message(error)}`.slice(0, 2000),
+    ],
   );
 }

@@ -23,9 +23,18 @@ export async function recordFailures(
      SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[])
      ON CONFLICT (profile, doc_id) DO UPDATE
        SET error_class = excluded.error_class, message = excluded.message, attempts = excluded.attempts, failed_at = now()`,
-    [profile, items.map((i) => i.docId), items.map((i) => i.errorClass), items.map((i) => i.message.slice(0, 2000)), items.map((i) => i.attempts)],
+    [
+      profile,
+      items.map((i) => i.docId),
+      items.map((i) => i.errorClass),
+      items.map((i) => i.message.slice(0, 2000)),
+      items.map((i) => i.attempts),
+    ],
   );
-  await conn.query(`DELETE FROM ${QUEUE_TABLE} WHERE profile = $1 AND doc_id = ANY($2::text[])`, [profile, items.map((i) => i.docId)]);
+  await conn.query(`DELETE FROM ${QUEUE_TABLE} WHERE profile = $1 AND doc_id = ANY($2::text[])`, [
+    profile,
+    items.map((i) => i.docId),
+  ]);
 }
 
 /** A success clears an earlier failure of the same document. */
@@ -34,13 +43,27 @@ export async function clearFailures(conn: Queryable, profile: string, docIds: st
   await conn.query(`DELETE FROM ${FAILURES_TABLE} WHERE profile = $1 AND doc_id = ANY($2::text[])`, [profile, docIds]);
 }
 
-export async function listFailures(conn: Queryable, profile: string | null, limit = 100): Promise<{ total: number; failures: Failure[] }> {
-  const { rows } = await conn.query<{ profile: string; doc_id: string; error_class: string; message: string; attempts: number; failed_at: Date | string }>(
+export async function listFailures(
+  conn: Queryable,
+  profile: string | null,
+  limit = 100,
+): Promise<{ total: number; failures: Failure[] }> {
+  const { rows } = await conn.query<{
+    profile: string;
+    doc_id: string;
+    error_class: string;
+    message: string;
+    attempts: number;
+    failed_at: Date | string;
+  }>(
     `SELECT profile, doc_id, error_class, message, attempts, failed_at FROM ${FAILURES_TABLE}
      WHERE $1::text IS NULL OR profile = $1 ORDER BY failed_at DESC, doc_id LIMIT $2`,
     [profile, limit],
   );
-  const { rows: count } = await conn.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${FAILURES_TABLE} WHERE $1::text IS NULL OR profile = $1`, [profile]);
+  const { rows: count } = await conn.query<{ n: string | number }>(
+    `SELECT count(*) AS n FROM ${FAILURES_TABLE} WHERE $1::text IS NULL OR profile = $1`,
+    [profile],
+  );
   return {
     total: Number(count[0]?.n ?? 0),
     failures: rows.map((r) => ({

@@ -21,7 +21,13 @@ export interface Chunk {
  * SKIP LOCKED lets any number of workers lease at once without waiting on each other; an
  * expired lease (its worker died) makes an item ready again.
  */
-export async function leaseQueueItems(conn: Queryable, workerId: string, profiles: string[], limit: number, leaseSeconds: number): Promise<QueueItem[]> {
+export async function leaseQueueItems(
+  conn: Queryable,
+  workerId: string,
+  profiles: string[],
+  limit: number,
+  leaseSeconds: number,
+): Promise<QueueItem[]> {
   const { rows } = await conn.query<{ profile: string; doc_id: string; version: string | number; attempts: number }>(
     `UPDATE ${QUEUE_TABLE} q SET lease_until = clock_timestamp() + make_interval(secs => $4), leased_by = $1
      FROM (
@@ -40,7 +46,12 @@ export async function leaseQueueItems(conn: Queryable, workerId: string, profile
 }
 
 /** Leases one chunk that is not done and not leased by a live worker. */
-export async function leaseChunk(conn: Queryable, workerId: string, profiles: string[], leaseSeconds: number): Promise<Chunk | null> {
+export async function leaseChunk(
+  conn: Queryable,
+  workerId: string,
+  profiles: string[],
+  leaseSeconds: number,
+): Promise<Chunk | null> {
   const { rows } = await conn.query<{ profile: string; chunk_no: number; lo: string | null; hi: string | null }>(
     `UPDATE ${CHUNKS_TABLE} c SET lease_until = clock_timestamp() + make_interval(secs => $3), leased_by = $1, attempts = c.attempts + 1
      FROM (
@@ -73,26 +84,36 @@ export async function renewLeases(conn: Queryable, workerId: string, leaseSecond
 /** Gives back everything this worker holds, e.g. on pause or shutdown. */
 export async function releaseLeases(conn: Queryable, workerId: string): Promise<void> {
   await conn.query(`UPDATE ${QUEUE_TABLE} SET lease_until = NULL, leased_by = NULL WHERE leased_by = $1`, [workerId]);
-  await conn.query(`UPDATE ${CHUNKS_TABLE} SET lease_until = NULL, leased_by = NULL WHERE leased_by = $1 AND NOT done`, [workerId]);
+  await conn.query(
+    `UPDATE ${CHUNKS_TABLE} SET lease_until = NULL, leased_by = NULL WHERE leased_by = $1 AND NOT done`,
+    [workerId],
+  );
 }
 
 /** Removes processed queue items, but only the version that was processed: a newer change stays queued. */
-export async function completeQueueItems(conn: Queryable, workerId: string, profile: string, items: QueueItem[]): Promise<void> {
+export async function completeQueueItems(
+  conn: Queryable,
+  workerId: string,
+  profile: string,
+  items: QueueItem[],
+): Promise<void> {
   if (items.length === 0) return;
   await conn.query(
     `DELETE FROM ${QUEUE_TABLE} q USING unnest($2::text[], $3::bigint[]) AS u(doc_id, version)
      WHERE q.profile = $1 AND q.doc_id = u.doc_id AND q.version = u.version`,
     [profile, items.map((i) => i.docId), items.map((i) => i.version)],
   );
-  await conn.query(`UPDATE ${QUEUE_TABLE} SET lease_until = NULL, leased_by = NULL WHERE profile = $1 AND doc_id = ANY($2::text[]) AND leased_by = $3`, [
-    profile,
-    items.map((i) => i.docId),
-    workerId,
-  ]);
+  await conn.query(
+    `UPDATE ${QUEUE_TABLE} SET lease_until = NULL, leased_by = NULL WHERE profile = $1 AND doc_id = ANY($2::text[]) AND leased_by = $3`,
+    [profile, items.map((i) => i.docId), workerId],
+  );
 }
 
 export async function completeChunk(conn: Queryable, chunk: Chunk): Promise<void> {
-  await conn.query(`UPDATE ${CHUNKS_TABLE} SET done = true, lease_until = NULL WHERE profile = $1 AND chunk_no = $2`, [chunk.profile, chunk.chunkNo]);
+  await conn.query(`UPDATE ${CHUNKS_TABLE} SET done = true, lease_until = NULL WHERE profile = $1 AND chunk_no = $2`, [
+    chunk.profile,
+    chunk.chunkNo,
+  ]);
 }
 
 /** Whether any work is left for these profiles: queue items (ready or not) or chunks not done. */

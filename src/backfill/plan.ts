@@ -17,7 +17,9 @@ export function parseFilter(text: string, source: Source): RowFilter {
   const column = text.slice(0, eq).trim();
   quoteIdentifier(column, '--filter column');
   if (!source.columns.includes(column)) {
-    throw new ConfigError(`--filter: column ${JSON.stringify(column)} does not exist in the source (it has: ${source.columns.join(', ')})`);
+    throw new ConfigError(
+      `--filter: column ${JSON.stringify(column)} does not exist in the source (it has: ${source.columns.join(', ')})`,
+    );
   }
   return { column, value: text.slice(eq + 1) };
 }
@@ -87,7 +89,10 @@ export function rangeSql(source: Source, lo: number, hi: number): string {
 }
 
 export async function loadFilter(conn: Queryable, profile: string): Promise<RowFilter | null> {
-  const { rows } = await conn.query<{ filter: RowFilter | string | null }>(`SELECT filter FROM ${BACKFILLS_TABLE} WHERE profile = $1`, [profile]);
+  const { rows } = await conn.query<{ filter: RowFilter | string | null }>(
+    `SELECT filter FROM ${BACKFILLS_TABLE} WHERE profile = $1`,
+    [profile],
+  );
   const f = rows[0]?.filter;
   return f == null ? null : typeof f === 'string' ? (JSON.parse(f) as RowFilter) : f;
 }

@@ -93,7 +93,15 @@ export class Worker {
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.leaseSeconds = options.leaseSeconds ?? 30;
     this.pageSize = options.pageSize ?? 256;
-    this.stats = { workerId: this.id, rowsEmbedded: 0, rowsDeleted: 0, rowsDeferred: 0, tokens: 0, rateLimited: 0, seconds: 0 };
+    this.stats = {
+      workerId: this.id,
+      rowsEmbedded: 0,
+      rowsDeleted: 0,
+      rowsDeferred: 0,
+      tokens: 0,
+      rateLimited: 0,
+      seconds: 0,
+    };
     for (const profile of options.profiles) {
       const adaptive = new AdaptiveRate();
       const limiter = new RateLimiter(profile.rate_limit);
@@ -122,7 +130,10 @@ export class Worker {
     );
     await this.pollControl();
     const controlTimer = setInterval(() => void this.pollControl().catch(() => {}), this.options.controlPollMs ?? 250);
-    const heartbeatTimer = setInterval(() => void this.heartbeat().catch(() => {}), Math.max(200, (this.leaseSeconds * 1000) / 3));
+    const heartbeatTimer = setInterval(
+      () => void this.heartbeat().catch(() => {}),
+      Math.max(200, (this.leaseSeconds * 1000) / 3),
+    );
     try {
       await this.loop(names);
     } finally {
@@ -225,7 +236,14 @@ export class Worker {
     let after = chunk.lo;
     for (;;) {
       if (this.options.signal?.aborted) return;
-      const rows = await staleInRange(this.db, this.options.source, rt.profile, { after, hi: chunk.hi }, filter, this.pageSize);
+      const rows = await staleInRange(
+        this.db,
+        this.options.source,
+        rt.profile,
+        { after, hi: chunk.hi },
+        filter,
+        this.pageSize,
+      );
       if (rows.length === 0) break;
       const result = await embedRows(this.context(rt), rows, new Map());
       if (result.paused) {

@@ -46,7 +46,11 @@ export function registerBackfill(program: Command): void {
         ctx.profile(opts.profile);
         await ctx.withDatabase(async (db) => {
           const state = await setControl(db, opts.profile, { paused });
-          ctx.result({ profile: opts.profile, ...state }, () => `${opts.profile}: ${state.paused ? 'paused' : 'running'}${state.rpm ? `, throttled to ${state.rpm} rpm` : ''}`);
+          ctx.result(
+            { profile: opts.profile, ...state },
+            () =>
+              `${opts.profile}: ${state.paused ? 'paused' : 'running'}${state.rpm ? `, throttled to ${state.rpm} rpm` : ''}`,
+          );
         });
       });
   }
@@ -63,7 +67,11 @@ export function registerBackfill(program: Command): void {
       if (!opts.off && opts.rpm === undefined) throw new ConfigError('give --rpm N or --off');
       await ctx.withDatabase(async (db) => {
         const state = await setControl(db, opts.profile, { rpm: opts.off ? null : opts.rpm! });
-        ctx.result({ profile: opts.profile, ...state }, () => `${opts.profile}: ${state.rpm ? `throttled to ${state.rpm} rpm` : 'no throttle'}${state.paused ? ' (paused)' : ''}`);
+        ctx.result(
+          { profile: opts.profile, ...state },
+          () =>
+            `${opts.profile}: ${state.rpm ? `throttled to ${state.rpm} rpm` : 'no throttle'}${state.paused ? ' (paused)' : ''}`,
+        );
       });
     });
 
@@ -78,9 +86,11 @@ export function registerBackfill(program: Command): void {
         const source = await ctx.source(db);
         const coverage = await countCoverage(db, source, profile);
         const control = (await readControl(db, [profile.name])).get(profile.name)!;
-        ctx.result({ profile: profile.name, coverage, control }, () =>
-          `${profile.name}: coverage ${(coverage.ratio * 100).toFixed(2)}% (${coverage.current}/${coverage.sourceRows} current, ${coverage.stale} stale, ${coverage.missing} missing)` +
-          `, ${control.paused ? 'paused' : 'running'}${control.rpm ? `, throttled to ${control.rpm} rpm` : ''}`,
+        ctx.result(
+          { profile: profile.name, coverage, control },
+          () =>
+            `${profile.name}: coverage ${(coverage.ratio * 100).toFixed(2)}% (${coverage.current}/${coverage.sourceRows} current, ${coverage.stale} stale, ${coverage.missing} missing)` +
+            `, ${control.paused ? 'paused' : 'running'}${control.rpm ? `, throttled to ${control.rpm} rpm` : ''}`,
         );
       });
     });
@@ -105,22 +115,26 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
     const filter = opts.filter ? parseFilter(opts.filter, source) : null;
     const estimate = await estimateBackfill(db, source, profile, filter);
     if (opts.dryRun) {
-      ctx.result({ dryRun: true, ...estimate, chunkSize: opts.chunkSize, chunks: Math.ceil(estimate.rows / opts.chunkSize) }, () =>
-        [
-          `profile         ${profile.name} (${profile.provider}${profile.model ? ` ${profile.model}` : ''}, ${profile.dims} dims)`,
-          `source rows     ${estimate.rows}${filter ? ` where ${filter.column} = ${filter.value}` : ''}`,
-          `to embed        ${estimate.toEmbed} (missing or stale)`,
-          `chunks          ${Math.ceil(estimate.rows / opts.chunkSize)} of ${opts.chunkSize} rows`,
-          `tokens (est.)   ${estimate.estimatedTokens}`,
-          `cost (est.)     ${estimate.estimatedCost === null ? 'no price_per_million_tokens in the profile' : `$${estimate.estimatedCost.toFixed(4)}`}`,
-          `time (est.)     ${estimate.estimatedSeconds === null ? 'no rate limit in the profile' : `${Math.ceil(estimate.estimatedSeconds)} s at the rate limit`}`,
-          `index           ${estimate.index}`,
-        ].join('\n'),
+      ctx.result(
+        { dryRun: true, ...estimate, chunkSize: opts.chunkSize, chunks: Math.ceil(estimate.rows / opts.chunkSize) },
+        () =>
+          [
+            `profile         ${profile.name} (${profile.provider}${profile.model ? ` ${profile.model}` : ''}, ${profile.dims} dims)`,
+            `source rows     ${estimate.rows}${filter ? ` where ${filter.column} = ${filter.value}` : ''}`,
+            `to embed        ${estimate.toEmbed} (missing or stale)`,
+            `chunks          ${Math.ceil(estimate.rows / opts.chunkSize)} of ${opts.chunkSize} rows`,
+            `tokens (est.)   ${estimate.estimatedTokens}`,
+            `cost (est.)     ${estimate.estimatedCost === null ? 'no price_per_million_tokens in the profile' : `$${estimate.estimatedCost.toFixed(4)}`}`,
+            `time (est.)     ${estimate.estimatedSeconds === null ? 'no rate limit in the profile' : `${Math.ceil(estimate.estimatedSeconds)} s at the rate limit`}`,
+            `index           ${estimate.index}`,
+          ].join('\n'),
       );
       return;
     }
     const plan = await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: opts.chunkSize, filter });
-    ctx.info(`backfill ${profile.name}: ${estimate.toEmbed} of ${plan.sourceRows} rows to embed in ${plan.chunks} chunks with ${opts.workers} worker(s)`);
+    ctx.info(
+      `backfill ${profile.name}: ${estimate.toEmbed} of ${plan.sourceRows} rows to embed in ${plan.chunks} chunks with ${opts.workers} worker(s)`,
+    );
     const already = plan.sourceRows - estimate.toEmbed;
     const bar = ctx.progress(`backfill ${profile.name}`);
     const perWorker = new Map<string, WorkerStats>();
@@ -141,8 +155,15 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
           const done = [...perWorker.values()].reduce((a, w) => a + w.rowsEmbedded, 0);
           const tokens = [...perWorker.values()].reduce((a, w) => a + w.tokens, 0);
           const seconds = (performance.now() - started) / 1000;
-          const cost = profile.price_per_million_tokens !== undefined ? `, $${((tokens / 1e6) * profile.price_per_million_tokens).toFixed(4)}` : '';
-          bar.update(Math.min(plan.sourceRows, already + done), plan.sourceRows, `${(tokens / Math.max(seconds, 1e-3)).toFixed(0)} tokens/s${cost}`);
+          const cost =
+            profile.price_per_million_tokens !== undefined
+              ? `, $${((tokens / 1e6) * profile.price_per_million_tokens).toFixed(4)}`
+              : '';
+          bar.update(
+            Math.min(plan.sourceRows, already + done),
+            plan.sourceRows,
+            `${(tokens / Math.max(seconds, 1e-3)).toFixed(0)} tokens/s${cost}`,
+          );
         },
       });
       bar.finish();
@@ -151,7 +172,16 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
       const tokens = run.workers.reduce((a, w) => a + w.tokens, 0);
       const rateLimited = run.workers.reduce((a, w) => a + w.rateLimited, 0);
       ctx.result(
-        { profile: profile.name, embedded, deferred, tokens, rateLimited, seconds: run.seconds, coverage: run.coverage, stopped: signal.aborted },
+        {
+          profile: profile.name,
+          embedded,
+          deferred,
+          tokens,
+          rateLimited,
+          seconds: run.seconds,
+          coverage: run.coverage,
+          stopped: signal.aborted,
+        },
         () =>
           `${profile.name}: embedded ${embedded} rows (${tokens} tokens) in ${run.seconds.toFixed(1)} s, ${(embedded / Math.max(run.seconds, 1e-3)).toFixed(0)} rows/s; ` +
           `coverage ${(run.coverage.ratio * 100).toFixed(2)}% (${run.coverage.current}/${run.coverage.sourceRows})` +

@@ -5,7 +5,6 @@ import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
 
-
 export function registerDemo(program: Command): void {
   program
     .command('demo')

@@ -15,7 +15,10 @@ export function registerDetach(program: Command): void {
           await removeCapture(tx, source);
           await tx.query(`UPDATE ${PROFILES_TABLE} SET capture = false`);
         });
-        ctx.result({ detached: `${source.schemaName}.${source.tableName}` }, () => `removed capture triggers from ${source.schemaName}.${source.tableName}`);
+        ctx.result(
+          { detached: `${source.schemaName}.${source.tableName}` },
+          () => `removed capture triggers from ${source.schemaName}.${source.tableName}`,
+        );
       });
     });
 }

@@ -22,7 +22,14 @@ export function registerFailures(program: Command): void {
             : `${result.total} failed row(s)${result.total > result.failures.length ? `, newest ${result.failures.length} shown` : ''}\n` +
               table(
                 ['profile', 'doc id', 'error', 'attempts', 'failed at', 'message'],
-                result.failures.map((f) => [f.profile, f.docId, f.errorClass, f.attempts, f.failedAt, f.message.slice(0, 100)]),
+                result.failures.map((f) => [
+                  f.profile,
+                  f.docId,
+                  f.errorClass,
+                  f.attempts,
+                  f.failedAt,
+                  f.message.slice(0, 100),
+                ]),
               ),
         );
       });
@@ -41,7 +48,10 @@ export function registerFailures(program: Command): void {
         const ctx = new CliContext(command);
         await ctx.withDatabase(async (db) => {
           const count = await fn(db, opts.profile ?? null, opts.id);
-          ctx.result({ [name === 'retry' ? 'requeued' : 'dropped']: count }, () => `${name === 'retry' ? 'requeued' : 'dropped'} ${count} row(s)`);
+          ctx.result(
+            { [name === 'retry' ? 'requeued' : 'dropped']: count },
+            () => `${name === 'retry' ? 'requeued' : 'dropped'} ${count} row(s)`,
+          );
         });
       });
   }

@@ -2,12 +2,7 @@ import { Option, type Command } from 'commander';
 import { LOAD_FORMATS, type LoadFormat } from '../source/document-shapes.js';
 import { DEFAULT_LOAD_BATCH_SIZE, loadDocuments, openLoadInput, requireManagedSource } from '../source/load.js';
 import { CliContext } from './context.js';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`not a positive whole number: ${value}`);
-  return n;
-}
+import { positiveInt } from './options.js';
 
 export function registerLoad(program: Command): void {
   program

@@ -10,6 +10,8 @@ import { registerWorker } from './worker.js';
 import { registerEmbed } from './embed.js';
 import { registerInit } from './init.js';
 import { registerProfiles } from './profiles.js';
+import { registerLoad } from './load.js';
+import { registerVerify } from './verify.js';
 
 export function buildProgram(): Command {
   const program = new Command('reembed')
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
   registerFailures(program);
   registerStatus(program);
   registerDetach(program);
+  registerLoad(program);
+  registerVerify(program);
   const override = (command: Command): void => {
     command.exitOverride();
     command.commands.forEach(override);

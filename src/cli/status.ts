@@ -10,21 +10,42 @@ import { table } from './format.js';
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('each profile’s coverage (counted), queue depth, failures, live workers, throttle state and current rate')
+    .description(
+      'each profile’s coverage (counted), queue depth, failures, live workers, throttle state and current rate',
+    )
     .option('--stale-seconds <n>', 'a worker without a heartbeat for this long is not alive', Number, 60)
     .action(async (opts: { staleSeconds: number }, command: Command) => {
       const ctx = new CliContext(command);
       await ctx.withDatabase(async (db, manifest) => {
         const source = await ctx.source(db);
-        const { rows: stored } = await db.query<{ name: string; capture: boolean }>(`SELECT name, capture FROM ${PROFILES_TABLE} ORDER BY name`);
+        const { rows: stored } = await db.query<{ name: string; capture: boolean }>(
+          `SELECT name, capture FROM ${PROFILES_TABLE} ORDER BY name`,
+        );
         const capture = new Map(stored.map((r) => [r.name, r.capture]));
         const names = [...manifest.profiles.keys()].filter((n) => capture.has(n));
-        const { rows: queue } = await db.query<{ profile: string; n: string | number }>(`SELECT profile, count(*) AS n FROM ${QUEUE_TABLE} GROUP BY profile`);
-        const { rows: failed } = await db.query<{ profile: string; n: string | number }>(`SELECT profile, count(*) AS n FROM ${FAILURES_TABLE} GROUP BY profile`);
-        const count = (rows: Array<{ profile: string; n: string | number }>, p: string) => Number(rows.find((r) => r.profile === p)?.n ?? 0);
+        const { rows: queue } = await db.query<{ profile: string; n: string | number }>(
+          `SELECT profile, count(*) AS n FROM ${QUEUE_TABLE} GROUP BY profile`,
+        );
+        const { rows: failed } = await db.query<{ profile: string; n: string | number }>(
+          `SELECT profile, count(*) AS n FROM ${FAILURES_TABLE} GROUP BY profile`,
+        );
+        const count = (rows: Array<{ profile: string; n: string | number }>, p: string) =>
+          Number(rows.find((r) => r.profile === p)?.n ?? 0);
         const control = await readControl(db, names);
         const workers = await liveWorkers(db, opts.staleSeconds);
-        const profiles: Array<Record<string, unknown> & { profile: string; capture: boolean; coverage: Awaited<ReturnType<typeof countCoverage>>; queued: number; failures: number; workersAlive: number; paused: boolean; throttleRpm: number | null; rateLimited: number }> = [];
+        const profiles: Array<
+          Record<string, unknown> & {
+            profile: string;
+            capture: boolean;
+            coverage: Awaited<ReturnType<typeof countCoverage>>;
+            queued: number;
+            failures: number;
+            workersAlive: number;
+            paused: boolean;
+            throttleRpm: number | null;
+            rateLimited: number;
+          }
+        > = [];
         for (const name of names) {
           const profile = manifest.profiles.get(name)!;
           const coverage = await countCoverage(db, source, profile);
@@ -42,14 +63,31 @@ export function registerStatus(program: Command): void {
             rateLimited: mine.reduce((a, w) => a + w.rateLimited, 0),
           });
         }
-        const result = { database: db.target, source: `${source.schemaName}.${source.tableName}`, captureInstalled: await captureInstalled(db, source), profiles, workers };
+        const result = {
+          database: db.target,
+          source: `${source.schemaName}.${source.tableName}`,
+          captureInstalled: await captureInstalled(db, source),
+          profiles,
+          workers,
+        };
         ctx.result(result, () =>
           [
             `database ${db.target}; source ${result.source} (${source.kind}); capture triggers ${result.captureInstalled ? 'installed' : 'not installed'}`,
             profiles.length === 0
               ? 'no profile has a store yet: start with `reembed backfill --profile NAME`'
               : table(
-                  ['profile', 'capture', 'coverage', 'current/rows', 'stale', 'queued', 'failures', 'workers', 'state', 'rate limited'],
+                  [
+                    'profile',
+                    'capture',
+                    'coverage',
+                    'current/rows',
+                    'stale',
+                    'queued',
+                    'failures',
+                    'workers',
+                    'state',
+                    'rate limited',
+                  ],
                   profiles.map((p) => [
                     p.profile,
                     p.capture,
@@ -63,7 +101,10 @@ export function registerStatus(program: Command): void {
                     p.rateLimited,
                   ]),
                 ),
-            ...workers.map((w) => `worker ${w.workerId} (${w.host} pid ${w.pid}): ${w.rowsEmbedded} rows, heartbeat ${w.heartbeatAgeSeconds.toFixed(1)} s ago`),
+            ...workers.map(
+              (w) =>
+                `worker ${w.workerId} (${w.host} pid ${w.pid}): ${w.rowsEmbedded} rows, heartbeat ${w.heartbeatAgeSeconds.toFixed(1)} s ago`,
+            ),
           ].join('\n'),
         );
       });

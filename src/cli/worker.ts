@@ -19,43 +19,69 @@ export function registerWorker(program: Command): void {
     .option('--page-size <n>', 'rows per embed-and-write step', positiveInt, 256)
     .option('--max-attempts <n>', 'attempts per row before it goes to the failures table', positiveInt, 5)
     .option('--drain', 'exit when no work is left instead of waiting for more')
-    .action(async (opts: { profile?: string[]; workers: number; leaseSeconds: number; pageSize: number; maxAttempts: number; drain?: boolean }, command: Command) => {
-      const ctx = new CliContext(command);
-      await ctx.withDatabase(async (db) => {
-        let names = opts.profile;
-        if (!names?.length) {
-          const { rows } = await db.query<{ name: string }>(`SELECT name FROM ${PROFILES_TABLE} WHERE capture ORDER BY name`);
-          names = rows.map((r) => r.name);
-        }
-        if (!names.length) throw new ConfigError('no profile has capture on: start one with `reembed backfill --profile NAME`, or pass --profile');
-        const profiles = names.map((n) => ctx.profile(n));
-        const source = await ctx.source(db);
-        const { signal, dispose } = shutdownSignal((s) => ctx.info(`${s}: stopping, giving back leases`));
-        ctx.info(`worker: ${opts.workers} worker(s) for ${names.join(', ')} on ${db.target}`);
-        let last = 0;
-        try {
-          const stats = await Promise.all(
-            Array.from({ length: opts.workers }, () =>
-              runWorker(db, {
-                source,
-                profiles,
-                signal,
-                mode: opts.drain ? 'drain' : 'forever',
-                leaseSeconds: opts.leaseSeconds,
-                pageSize: opts.pageSize,
-                maxAttempts: opts.maxAttempts,
-                onProgress: (s) => {
-                  if (performance.now() - last < 5000) return;
-                  last = performance.now();
-                  ctx.info(`worker ${s.workerId}: ${s.rowsEmbedded} rows embedded, ${s.rowsDeleted} deleted, ${s.rowsDeferred} deferred`);
-                },
-              }),
-            ),
-          );
-          ctx.result(stats, () => stats.map((s) => `worker ${s.workerId}: ${s.rowsEmbedded} rows embedded, ${s.rowsDeleted} deleted in ${s.seconds.toFixed(1)} s`).join('\n'));
-        } finally {
-          dispose();
-        }
-      });
-    });
+    .action(
+      async (
+        opts: {
+          profile?: string[];
+          workers: number;
+          leaseSeconds: number;
+          pageSize: number;
+          maxAttempts: number;
+          drain?: boolean;
+        },
+        command: Command,
+      ) => {
+        const ctx = new CliContext(command);
+        await ctx.withDatabase(async (db) => {
+          let names = opts.profile;
+          if (!names?.length) {
+            const { rows } = await db.query<{ name: string }>(
+              `SELECT name FROM ${PROFILES_TABLE} WHERE capture ORDER BY name`,
+            );
+            names = rows.map((r) => r.name);
+          }
+          if (!names.length)
+            throw new ConfigError(
+              'no profile has capture on: start one with `reembed backfill --profile NAME`, or pass --profile',
+            );
+          const profiles = names.map((n) => ctx.profile(n));
+          const source = await ctx.source(db);
+          const { signal, dispose } = shutdownSignal((s) => ctx.info(`${s}: stopping, giving back leases`));
+          ctx.info(`worker: ${opts.workers} worker(s) for ${names.join(', ')} on ${db.target}`);
+          let last = 0;
+          try {
+            const stats = await Promise.all(
+              Array.from({ length: opts.workers }, () =>
+                runWorker(db, {
+                  source,
+                  profiles,
+                  signal,
+                  mode: opts.drain ? 'drain' : 'forever',
+                  leaseSeconds: opts.leaseSeconds,
+                  pageSize: opts.pageSize,
+                  maxAttempts: opts.maxAttempts,
+                  onProgress: (s) => {
+                    if (performance.now() - last < 5000) return;
+                    last = performance.now();
+                    ctx.info(
+                      `worker ${s.workerId}: ${s.rowsEmbedded} rows embedded, ${s.rowsDeleted} deleted, ${s.rowsDeferred} deferred`,
+                    );
+                  },
+                }),
+              ),
+            );
+            ctx.result(stats, () =>
+              stats
+                .map(
+                  (s) =>
+                    `worker ${s.workerId}: ${s.rowsEmbedded} rows embedded, ${s.rowsDeleted} deleted in ${s.seconds.toFixed(1)} s`,
+                )
+                .join('\n'),
+            );
+          } finally {
+            dispose();
+          }
+        });
+      },
+    );
 }

@@ -64,10 +64,13 @@ export async function installCapture(conn: Queryable, source: Source, profiles: 
   const id = source.id;
   const columns = new Set<string>([source.idColumn]);
   for (const p of profiles) for (const c of templateColumns(p.template!)) columns.add(c);
-  const onInsertOrDelete = (row: 'new' | 'old') => profiles.map((p) => enqueueSql(p.name, `${row}.${id}`)).join('\n      ');
+  const onInsertOrDelete = (row: 'new' | 'old') =>
+    profiles.map((p) => enqueueSql(p.name, `${row}.${id}`)).join('\n      ');
   const onUpdate = profiles
     .map(
-      (p) => `IF new.${id} IS DISTINCT FROM old.${id} OR ${renderSql(p.template!, 'new')} IS DISTINCT FROM ${renderSql(p.template!, 'old')} THEN
+      (
+        p,
+      ) => `IF new.${id} IS DISTINCT FROM old.${id} OR ${renderSql(p.template!, 'new')} IS DISTINCT FROM ${renderSql(p.template!, 'old')} THEN
         ${enqueueSql(p.name, `new.${id}`)}
         IF new.${id} IS DISTINCT FROM old.${id} THEN ${enqueueSql(p.name, `old.${id}`)} END IF;
       END IF;`,

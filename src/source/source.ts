@@ -56,16 +56,28 @@ export async function resolveSource(conn: Queryable, config: SourceConfig, templ
     `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
     [name.schema, name.table],
   );
-  if (rows.length === 0) throw new ConfigError(`source.table: table ${name.schema}.${name.table} does not exist (or is not visible to this role)`);
+  if (rows.length === 0)
+    throw new ConfigError(
+      `source.table: table ${name.schema}.${name.table} does not exist (or is not visible to this role)`,
+    );
   const columns = rows.map((r) => r.column_name);
   const idRow = rows.find((r) => r.column_name === config.id);
-  if (!idRow) throw new ConfigError(`source.id: column ${JSON.stringify(config.id)} does not exist in ${name.schema}.${name.table} (it has: ${columns.join(', ')})`);
+  if (!idRow)
+    throw new ConfigError(
+      `source.id: column ${JSON.stringify(config.id)} does not exist in ${name.schema}.${name.table} (it has: ${columns.join(', ')})`,
+    );
   const idType = ID_TYPE_BY_CATALOG[idRow.data_type];
-  if (!idType) throw new ConfigError(`source.id: column ${config.id} has type ${idRow.data_type}; supported id types are ${ID_TYPES.join(', ')}`);
+  if (!idType)
+    throw new ConfigError(
+      `source.id: column ${config.id} has type ${idRow.data_type}; supported id types are ${ID_TYPES.join(', ')}`,
+    );
   const problems: string[] = [];
   for (const template of [config.text, ...templates]) {
     for (const c of templateColumns(template)) {
-      if (!columns.includes(c)) problems.push(`template ${JSON.stringify(template)}: column ${JSON.stringify(c)} does not exist in ${name.schema}.${name.table} (it has: ${columns.join(', ')})`);
+      if (!columns.includes(c))
+        problems.push(
+          `template ${JSON.stringify(template)}: column ${JSON.stringify(c)} does not exist in ${name.schema}.${name.table} (it has: ${columns.join(', ')})`,
+        );
     }
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);

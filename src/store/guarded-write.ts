@@ -13,7 +13,12 @@ import { checkVector, type StoredVector } from './write.js';
  * skipped) or waits for this write (then its trigger re-enqueues the row). A newer change
  * always wins. Returns the ids written.
  */
-export async function writeIfCurrent(conn: Queryable, source: Source, profile: Profile, rows: StoredVector[]): Promise<string[]> {
+export async function writeIfCurrent(
+  conn: Queryable,
+  source: Source,
+  profile: Profile,
+  rows: StoredVector[],
+): Promise<string[]> {
   if (rows.length === 0) return [];
   for (const r of rows) checkVector(profile, r.docId, r.vector);
   const { table, columnType } = storeLayout(profile);
@@ -27,7 +32,12 @@ export async function writeIfCurrent(conn: Queryable, source: Source, profile: P
      ON CONFLICT (doc_id) DO UPDATE
        SET embedding = excluded.embedding, content_hash = excluded.content_hash, embedded_at = now()
      RETURNING e.doc_id`,
-    [rows.map((r) => r.docId), rows.map((r) => vectorLiteral(r.vector)), rows.map((r) => r.contentHash), profile.fingerprint],
+    [
+      rows.map((r) => r.docId),
+      rows.map((r) => vectorLiteral(r.vector)),
+      rows.map((r) => r.contentHash),
+      profile.fingerprint,
+    ],
   );
   return written.map((r) => r.doc_id);
 }

@@ -15,7 +15,11 @@ describe.each(BACKENDS)('backfill on %s', (backend) => {
   afterEach(() => db.close());
 
   const queued = async (profile: string) =>
-    (await db.query<{ doc_id: string }>(`SELECT doc_id FROM ${QUEUE_TABLE} WHERE profile = $1 ORDER BY doc_id::int`, [profile])).rows.map((r) => r.doc_id);
+    (
+      await db.query<{ doc_id: string }>(`SELECT doc_id FROM ${QUEUE_TABLE} WHERE profile = $1 ORDER BY doc_id::int`, [
+        profile,
+      ])
+    ).rows.map((r) => r.doc_id);
 
   it('embeds every row of an attached table, then nothing on a rerun', async () => {
     await createArticles(db, 1200);
@@ -61,7 +65,12 @@ describe.each(BACKENDS)('backfill on %s', (backend) => {
 
     await runBackfill(db, { source, profiles: [small, big] });
     for (const p of [small, big]) {
-      expect(await expectStoreMatchesSource(db, source, p)).toEqual({ rows: 10, mismatched: [], missing: [], orphans: [] });
+      expect(await expectStoreMatchesSource(db, source, p)).toEqual({
+        rows: 10,
+        mismatched: [],
+        missing: [],
+        orphans: [],
+      });
     }
     expect(await queued('small')).toEqual([]);
   });
@@ -85,21 +94,25 @@ describe.each(BACKENDS)('backfill on %s', (backend) => {
 
   it('estimates a dry run without embedding, and backfills a filtered subset first', async () => {
     await createArticles(db, 100);
-    const manifest = articlesManifest({ priced: { provider: 'hash', dims: 16, price_per_million_tokens: 2, rate_limit: { rpm: 60 }, batch_size: 10 } });
+    const manifest = articlesManifest({
+      priced: { provider: 'hash', dims: 16, price_per_million_tokens: 2, rate_limit: { rpm: 60 }, batch_size: 10 },
+    });
     const source = await articlesSource(db, manifest);
     const priced = getProfile(manifest, 'priced');
     const estimate = await estimateBackfill(db, source, priced, null);
     expect(estimate).toMatchObject({ rows: 100, toEmbed: 100, index: 'hnsw (vector_cosine_ops)' });
     expect(estimate.estimatedTokens).toBeGreaterThan(100 * 5);
     expect(estimate.estimatedCost).toBeCloseTo((estimate.estimatedTokens / 1e6) * 2, 12);
-    expect(estimate.estimatedSeconds).toBeCloseTo(10 * 60 / 60, 6); // 10 requests at 60 rpm
+    expect(estimate.estimatedSeconds).toBeCloseTo((10 * 60) / 60, 6); // 10 requests at 60 rpm
     expect((await countCoverage(db, source, priced)).current).toBe(0);
 
     const small = getProfile(manifest, 'small');
     await db.exec(`ALTER TABLE public.articles ADD COLUMN category text`);
     await db.exec(`UPDATE public.articles SET category = CASE WHEN id <= 30 THEN 'first' ELSE 'later' END`);
     const source2 = await articlesSource(db, manifest);
-    const plan = await prepareBackfill(db, source2, small, manifest.profiles, { filter: { column: 'category', value: 'first' } });
+    const plan = await prepareBackfill(db, source2, small, manifest.profiles, {
+      filter: { column: 'category', value: 'first' },
+    });
     expect(plan.sourceRows).toBe(30);
     await runBackfill(db, { source: source2, profiles: [small] });
     expect((await countCoverage(db, source2, small)).current).toBe(30);

@@ -7,7 +7,14 @@ import type { Database } from '../../src/db/database.js';
 import { storeLayout } from '../../src/store/store.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
-import { articlesManifest, articlesSource, createArticles, expectStoreMatchesSource, fakeEmbed, getProfile } from './helpers.js';
+import {
+  articlesManifest,
+  articlesSource,
+  createArticles,
+  expectStoreMatchesSource,
+  fakeEmbed,
+  getProfile,
+} from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -25,7 +32,9 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
   afterEach(() => db.close());
 
   const remote = (extra: Record<string, unknown> = {}) =>
-    articlesManifest({ remote: { provider: 'ollama', base_url: fake.url, model: 'fake', dims: 16, batch_size: 10, ...extra } });
+    articlesManifest({
+      remote: { provider: 'ollama', base_url: fake.url, model: 'fake', dims: 16, batch_size: 10, ...extra },
+    });
 
   it('stores no bad vector under 20% injected faults; every row ends embedded or in the failures table', async () => {
     await createArticles(db, 400);
@@ -68,12 +77,15 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
     await createArticles(db, 600);
     const slow = await startFakeProvider({ dims: 16, latencyMs: 40 });
     try {
-      const manifest = articlesManifest({ remote: { provider: 'ollama', base_url: slow.url, model: 'fake', dims: 16, batch_size: 10, concurrency: 1 } });
+      const manifest = articlesManifest({
+        remote: { provider: 'ollama', base_url: slow.url, model: 'fake', dims: 16, batch_size: 10, concurrency: 1 },
+      });
       const source = await articlesSource(db, manifest);
       const profile = getProfile(manifest, 'remote');
       await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
       const running = runBackfill(db, { source, profiles: [profile], pageSize: 20 });
-      const count = async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${storeLayout(profile).table}`)).rows[0]!.n;
+      const count = async () =>
+        (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${storeLayout(profile).table}`)).rows[0]!.n;
       while ((await count()) < 60) await sleep(20);
       await setControl(db, 'remote', { paused: true });
       const pausedAt = performance.now();
@@ -104,11 +116,15 @@ describe('several workers on postgres', () => {
     const slow = await startFakeProvider({ dims: 16, latencyMs: 50 });
     const db = await openTestDatabase('postgres');
     try {
-      const manifest = articlesManifest({ remote: { provider: 'ollama', base_url: slow.url, model: 'fake', dims: 16, batch_size: 10, concurrency: 1 } });
+      const manifest = articlesManifest({
+        remote: { provider: 'ollama', base_url: slow.url, model: 'fake', dims: 16, batch_size: 10, concurrency: 1 },
+      });
       const profile = getProfile(manifest, 'remote');
       const timeRun = async (workers: number) => {
         await db.exec('DROP TABLE IF EXISTS public.articles CASCADE');
-        await db.exec(`DELETE FROM reembed.queue; DROP TABLE IF EXISTS reembed."emb_remote"; DELETE FROM reembed.profiles`);
+        await db.exec(
+          `DELETE FROM reembed.queue; DROP TABLE IF EXISTS reembed."emb_remote"; DELETE FROM reembed.profiles`,
+        );
         await createArticles(db, 640);
         const source = await articlesSource(db, manifest);
         await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 40 });

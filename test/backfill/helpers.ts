@@ -26,7 +26,11 @@ export function articlesManifest(extraProfiles: Record<string, unknown> = {}): M
   return buildManifest(
     {
       source: { table: 'public.articles', id: 'id', text: '{title}\n\n{body}' },
-      profiles: { small: { provider: 'hash', dims: 32 }, big: { provider: 'hash', dims: 64, template: '{body}' }, ...extraProfiles },
+      profiles: {
+        small: { provider: 'hash', dims: 32 },
+        big: { provider: 'hash', dims: 64, template: '{body}' },
+        ...extraProfiles,
+      },
       environments: { development: { profile: 'small' } },
     },
     null,
@@ -34,7 +38,11 @@ export function articlesManifest(extraProfiles: Record<string, unknown> = {}): M
 }
 
 export async function articlesSource(db: Database, manifest: Manifest): Promise<Source> {
-  return resolveSource(db, manifest.source, [...manifest.profiles.values()].map((p) => p.template!));
+  return resolveSource(
+    db,
+    manifest.source,
+    [...manifest.profiles.values()].map((p) => p.template!),
+  );
 }
 
 export { getProfile };
@@ -47,10 +55,15 @@ export async function expectStoreMatchesSource(
   db: Database,
   source: Source,
   profile: Profile,
-  embed: (texts: string[]) => Promise<Float32Array[]> = async (texts) => (await createEmbedder(profile).embed(texts, 'document')).vectors,
+  embed: (texts: string[]) => Promise<Float32Array[]> = async (texts) =>
+    (await createEmbedder(profile).embed(texts, 'document')).vectors,
 ): Promise<{ rows: number; mismatched: string[]; missing: string[]; orphans: string[] }> {
-  const { rows: srcRows } = await db.query<Record<string, unknown> & { id: number | string }>(`SELECT * FROM ${source.table}`);
-  const { rows: stored } = await db.query<{ doc_id: string; embedding: string }>(`SELECT doc_id, embedding::text AS embedding FROM ${storeLayout(profile).table}`);
+  const { rows: srcRows } = await db.query<Record<string, unknown> & { id: number | string }>(
+    `SELECT * FROM ${source.table}`,
+  );
+  const { rows: stored } = await db.query<{ doc_id: string; embedding: string }>(
+    `SELECT doc_id, embedding::text AS embedding FROM ${storeLayout(profile).table}`,
+  );
   const byId = new Map(stored.map((r) => [r.doc_id, parseVector(r.embedding)]));
   const mismatched: string[] = [];
   const missing: string[] = [];
