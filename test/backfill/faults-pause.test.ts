@@ -47,7 +47,8 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
         seed: 7,
         faults: [
           { kind: 'status', status: 500 },
-          { kind: 'rate-limit', retryAfter: 0 },
+          { kind: 'rate-limit', retryAfter: '0' },
+          { kind: 'reset' },
           { kind: 'malformed-json' },
           { kind: 'wrong-dims', dims: 5 },
           { kind: 'nan' },
