@@ -9,8 +9,9 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'the guided tour on a throwaway embedded database: generate a corpus with known answers, embed it with a\n' +
-        'hash profile, search every query and print Recall@10 and nDCG@10 (no network, no model files)',
+      'the guided tour on a throwaway embedded database: generate a corpus with known answers, backfill a baseline\n' +
+        'and a candidate hash profile with progress, change documents while both capture, verify both stores, and\n' +
+        'print Recall@10, nDCG@10 and MRR@10 of each (no network, no model files)',
     )
     .option('--documents <n>', 'documents to generate', positiveInt, 2400)
     .option('--queries <n>', 'queries to generate', positiveInt, 240)
@@ -37,6 +38,7 @@ export function registerDemo(program: Command): void {
       ctx.result(result, () =>
         [
           `reembed demo: ${result.documents} documents, ${result.queries} queries (seed ${result.seed}) on ${result.database}`,
+          `verify: ${result.verify.map((v) => `${v.profile} ${v.ok ? 'passed' : 'FAILED'} (${(v.coverage * 100).toFixed(1)}% current)`).join(', ')}`,
           table(
             ['profile', 'dims', 'Recall@10', 'nDCG@10', 'MRR@10', 'docs/s', 'query p50 ms'],
             result.profiles.map((p) => [

@@ -2,8 +2,11 @@ import { buildManifest, getProfile } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import { openDatabase } from '../db/open.js';
-import { embedSource, type EmbedProgress } from '../backfill/embed-source.js';
+import { prepareBackfill, runBackfill } from '../backfill/backfill.js';
+import type { Manifest } from '../config/manifest.js';
 import { createEmbedder } from '../embedders/create.js';
+import { resolveSource, type Source } from '../source/source.js';
+import { verifyStore, type VerifyReport } from '../store/verify.js';
 import { summarize, type MetricSummary } from '../eval/metrics.js';
 import { generateDataset, type Dataset } from '../eval/synthetic.js';
 import { migrations } from '../schema.js';
@@ -15,14 +18,22 @@ import { ReembedError } from '../errors.js';
 export const DEMO_MANIFEST = {
   source: { managed: true },
   profiles: {
-    demo_hash: {
+    // The baseline: small vectors, so hash collisions blur words together.
+    hash_small: {
+      provider: 'hash',
+      dims: 256,
+      metric: 'cosine',
+      hash: { word_ngrams: [1, 1], char_ngrams: [3, 5], seed: 0 },
+    },
+    // The candidate: four times the dimensions, fewer collisions.
+    hash_large: {
       provider: 'hash',
       dims: 1024,
       metric: 'cosine',
       hash: { word_ngrams: [1, 1], char_ngrams: [3, 5], seed: 0 },
     },
   },
-  environments: { development: { profile: 'demo_hash' } },
+  environments: { development: { profile: 'hash_small' } },
 } as const;
 
 export interface DemoOptions {
@@ -58,11 +69,16 @@ export interface DemoResult {
   queries: number;
   seed: number;
   profiles: ProfileResult[];
+  /** Documents changed while both profiles capture: what the queue carried to both stores. */
+  liveChanges: { updated: number; deleted: number; inserted: number };
+  verify: Array<Pick<VerifyReport, 'profile' | 'ok' | 'coverage' | 'sourceRows' | 'currentRows'>>;
 }
 
 /** State the demo's steps share; later steps (migration, rollout) build on it. */
 interface DemoContext {
   db: Database;
+  manifest: Manifest;
+  source: Source;
   dataset: Dataset;
   reporter: DemoReporter;
   results: ProfileResult[];
@@ -91,17 +107,32 @@ async function loadCorpus(ctx: DemoContext): Promise<void> {
   );
 }
 
-async function embedAndEvaluate(ctx: DemoContext, profile: Profile): Promise<ProfileResult> {
-  const embedder = createEmbedder(profile);
-  const label = `embed ${profile.name}`;
-  const embedded = await embedSource(ctx.db, profile, embedder, {
-    onProgress: (p: EmbedProgress) => ctx.reporter.progress(label, p.done, p.total),
+async function backfill(ctx: DemoContext, profile: Profile): Promise<{ seconds: number; rows: number }> {
+  const label = `backfill ${profile.name}`;
+  const plan = await prepareBackfill(ctx.db, ctx.source, profile, ctx.manifest.profiles, { chunkSize: 500 });
+  let done = 0;
+  const run = await runBackfill(ctx.db, {
+    source: ctx.source,
+    profiles: [profile],
+    onProgress: (s) => {
+      done = s.rowsEmbedded;
+      ctx.reporter.progress(label, done, plan.sourceRows);
+    },
   });
   ctx.reporter.progressDone(label);
+  const rows = run.workers.reduce((a, w) => a + w.rowsEmbedded, 0);
   ctx.reporter.step(
-    `embedded ${embedded.done} documents with ${profile.name} (${profile.provider}, ${profile.dims} dims, ${profile.metric}) in ${embedded.seconds.toFixed(1)} s`,
+    `backfilled ${profile.name} (${profile.provider}, ${profile.dims} dims): ${rows} rows in ${plan.chunks} chunks, ${run.seconds.toFixed(1)} s, coverage ${(run.coverage.ratio * 100).toFixed(1)}% (counted)`,
   );
+  return { seconds: run.seconds, rows };
+}
 
+async function evaluate(
+  ctx: DemoContext,
+  profile: Profile,
+  embedded: { seconds: number; rows: number },
+): Promise<ProfileResult> {
+  const embedder = createEmbedder(profile);
   const rankings = new Map<string, string[]>();
   const latencies: number[] = [];
   for (const [i, query] of ctx.dataset.queries.entries()) {
@@ -127,11 +158,35 @@ async function embedAndEvaluate(ctx: DemoContext, profile: Profile): Promise<Pro
     provider: profile.provider,
     dims: profile.dims,
     embedSeconds: embedded.seconds,
-    documentsPerSecond: embedded.done / Math.max(embedded.seconds, 1e-9),
+    documentsPerSecond: embedded.rows / Math.max(embedded.seconds, 1e-9),
     queryLatencyP50Ms: percentile(latencies, 50),
     queryLatencyP95Ms: percentile(latencies, 95),
     ...metrics,
   };
+}
+
+/**
+ * While both profiles capture the source, the application keeps writing: a few documents are
+ * edited, deleted and added. The triggers queue them for both profiles and a worker drains the
+ * queue, so both stores follow without a second backfill.
+ */
+async function changeWhileCapturing(ctx: DemoContext, profiles: Profile[]): Promise<DemoResult['liveChanges']> {
+  const { corpus } = ctx.dataset;
+  const edited = corpus.slice(0, 20);
+  await upsertDocuments(
+    ctx.db,
+    edited.map((d) => ({ id: d.id, content: `${d.text} (revised)` })),
+  );
+  const deleted = corpus.slice(20, 25).map((d) => d.id);
+  await ctx.db.query('DELETE FROM reembed.documents WHERE id = ANY($1::text[])', [deleted]);
+  await upsertDocuments(ctx.db, [{ id: 'doc-new-00001', content: 'A document added while the migration runs.' }]);
+  const { rows } = await ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM reembed.queue');
+  const run = await runBackfill(ctx.db, { source: ctx.source, profiles });
+  const applied = run.workers.reduce((a, w) => a + w.rowsEmbedded + w.rowsDeleted, 0);
+  ctx.reporter.step(
+    `live changes: ${edited.length} edited, ${deleted.length} deleted, 1 added → ${rows[0]!.n} queue items for both profiles, ${applied} applied by a worker`,
+  );
+  return { updated: edited.length, deleted: deleted.length, inserted: 1 };
 }
 
 /**
@@ -160,10 +215,37 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     reporter.step(
       `generated ${dataset.corpus.length} documents and ${dataset.queries.length} queries with known relevant documents (seed ${seed})`,
     );
-    const ctx: DemoContext = { db, dataset, reporter, results: [] };
+    const source = await resolveSource(db, manifest.source);
+    const ctx: DemoContext = { db, manifest, source, dataset, reporter, results: [] };
     await loadCorpus(ctx);
-    ctx.results.push(await embedAndEvaluate(ctx, getProfile(manifest, 'demo_hash')));
-    return { database: db.target, documents, queries, seed, profiles: ctx.results };
+    const small = getProfile(manifest, 'hash_small');
+    const large = getProfile(manifest, 'hash_large');
+    const smallRun = await backfill(ctx, small);
+    const largeRun = await backfill(ctx, large);
+    ctx.results.push(await evaluate(ctx, small, smallRun));
+    ctx.results.push(await evaluate(ctx, large, largeRun));
+    const liveChanges = await changeWhileCapturing(ctx, [small, large]);
+    const verify = [];
+    for (const profile of [small, large]) {
+      const report = await verifyStore(db, source, profile);
+      reporter.step(
+        `verify ${profile.name}: ${report.ok ? 'passed' : 'FAILED'} (${report.currentRows}/${report.sourceRows} current, ${report.checks.filter((c) => !c.ok).length} failing checks)`,
+      );
+      verify.push({
+        profile: report.profile,
+        ok: report.ok,
+        coverage: report.coverage,
+        sourceRows: report.sourceRows,
+        currentRows: report.currentRows,
+      });
+    }
+    if (verify.some((v) => !v.ok)) {
+      throw new ReembedError(
+        'DEMO_VERIFY_FAILED',
+        `verify failed after the demo's backfills: ${JSON.stringify(verify)}`,
+      );
+    }
+    return { database: db.target, documents, queries, seed, profiles: ctx.results, liveChanges, verify };
   } finally {
     await db.close();
   }

@@ -173,16 +173,23 @@ describe('reembed CLI', () => {
     expect(r.stderr).toMatch(/^reembed: .*empty/im);
   });
 
-  it('runs the demo and prints retrieval metrics', async () => {
+  it('runs the demo: two backfills, live changes through capture, verify, and retrieval metrics', async () => {
     const r = await runCli(['demo', '--documents', '2000', '--queries', '60', '--json'], { cwd: tempDir() });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ documents: 2000, queries: 60, database: 'memory://' });
-    const [p] = out.profiles;
-    expect(p.judgedQueries).toBe(60);
-    // Lexical hashing on a corpus built for lexical matching: far above chance (10/2000).
-    expect(p.recallAt10).toBeGreaterThan(0.5);
-    expect(p.ndcgAt10).toBeGreaterThan(0.4);
-    expect(p.recallAt10).toBeLessThanOrEqual(1);
+    expect(out.profiles.map((p: { profile: string }) => p.profile)).toEqual(['hash_small', 'hash_large']);
+    for (const p of out.profiles) {
+      expect(p.judgedQueries).toBe(60);
+      // Lexical hashing on a corpus built for lexical matching: far above chance (10/2000).
+      expect(p.recallAt10).toBeGreaterThan(0.4);
+      expect(p.recallAt10).toBeLessThanOrEqual(1);
+    }
+    expect(out.liveChanges).toEqual({ updated: 20, deleted: 5, inserted: 1 });
+    expect(out.verify).toEqual([
+      { profile: 'hash_small', ok: true, coverage: 1, sourceRows: 1996, currentRows: 1996 },
+      { profile: 'hash_large', ok: true, coverage: 1, sourceRows: 1996, currentRows: 1996 },
+    ]);
+    expect(r.stderr).toMatch(/backfill hash_large: 2000\/2000 \(100\.0%\)/);
   });
 });
