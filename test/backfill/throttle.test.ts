@@ -1,0 +1,105 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AdaptiveRate } from '../../src/backfill/adaptive-rate.js';
+import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
+import { setControl } from '../../src/backfill/control.js';
+import type { Database } from '../../src/db/database.js';
+import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
+import {
+  articlesManifest,
+  articlesSource,
+  createArticles,
+  expectStoreMatchesSource,
+  fakeEmbed,
+  getProfile,
+} from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('adaptive rate', () => {
+  it('halves on a 429 at most once a second, recovers by 5% per success, never below the floor', () => {
+    let now = 0;
+    const rate = new AdaptiveRate(0.1, () => now);
+    expect(rate.apply(600)).toBe(600);
+    expect(rate.apply(undefined)).toBeUndefined();
+    expect(rate.slowDown()).toBe(true);
+    expect(rate.apply(600)).toBe(300);
+    expect(rate.slowDown()).toBe(false); // the same burst of 429s
+    now += 1000;
+    rate.slowDown();
+    now += 1000;
+    rate.slowDown();
+    now += 1000;
+    rate.slowDown();
+    now += 1000;
+    rate.slowDown();
+    expect(rate.value).toBe(0.1);
+    for (let i = 0; i < 18; i++) rate.speedUp();
+    expect(rate.value).toBe(1);
+    expect(rate.speedUp()).toBe(false);
+  });
+});
+
+describe.each(BACKENDS)('throttle and rate limits on %s', (backend) => {
+  let db: Database;
+  let fake: FakeProvider;
+  beforeAll(async () => {
+    fake = await startFakeProvider({ dims: 8 });
+  });
+  afterAll(() => fake.close());
+  beforeEach(async () => {
+    db = await openTestDatabase(backend);
+    fake.reset();
+    fake.setFaults({});
+  });
+  afterEach(() => db.close());
+
+  it('obeys a throttle set while running, in every worker, within a second; lifting it lets the run finish', async () => {
+    await createArticles(db, 1500);
+    const manifest = articlesManifest({
+      remote: { provider: 'ollama', base_url: fake.url, model: 'fake', dims: 8, batch_size: 5, concurrency: 1 },
+    });
+    const source = await articlesSource(db, manifest);
+    const profile = getProfile(manifest, 'remote');
+    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
+    const running = runBackfill(db, { source, profiles: [profile], workers: 2, pageSize: 20 });
+    while (fake.requests.length < 20) await sleep(10);
+    await setControl(db, 'remote', { rpm: 60 });
+    await sleep(1000);
+    const before = fake.requests.length;
+    await sleep(2000);
+    const during = fake.requests.length - before;
+    // 60 rpm shared by two workers is one request a second in all; allow each worker its
+    // one-second burst and a request already in flight.
+    expect(during).toBeLessThanOrEqual(6);
+    await setControl(db, 'remote', { rpm: null });
+    const run = await running;
+    expect(run.coverage.current).toBe(1500);
+    expect((await expectStoreMatchesSource(db, source, profile, fakeEmbed(8))).mismatched).toEqual([]);
+  });
+
+  it('slows down on 429s and still embeds everything correctly', async () => {
+    await createArticles(db, 200);
+    const manifest = articlesManifest({
+      remote: {
+        provider: 'ollama',
+        base_url: fake.url,
+        model: 'fake',
+        dims: 8,
+        batch_size: 10,
+        concurrency: 2,
+        rate_limit: { rpm: 6000 },
+      },
+    });
+    const source = await articlesSource(db, manifest);
+    const profile = getProfile(manifest, 'remote');
+    fake.setFaults({
+      sequence: Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? { kind: 'rate-limit', retryAfter: '0' } : null)),
+    });
+    await prepareBackfill(db, source, profile, manifest.profiles);
+    const run = await runBackfill(db, { source, profiles: [profile], pageSize: 50 });
+    expect(run.workers[0]!.rateLimited).toBeGreaterThanOrEqual(6);
+    expect(run.coverage.current).toBe(200);
+    expect((await expectStoreMatchesSource(db, source, profile, fakeEmbed(8))).mismatched).toEqual([]);
+  });
+});
