@@ -5,6 +5,9 @@ import { captureMigrations } from './source/capture.js';
 import { backfillMigrations } from './backfill/tables.js';
 
 /** Every migration of the reembed schema, in version order; each is owned by its module. */
-export const migrations: Migration[] = [...storeMigrations, ...managedSourceMigrations, ...captureMigrations, ...backfillMigrations].sort(
-  (a, b) => a.version - b.version,
-);
+export const migrations: Migration[] = [
+  ...storeMigrations,
+  ...managedSourceMigrations,
+  ...captureMigrations,
+  ...backfillMigrations,
+].sort((a, b) => a.version - b.version);

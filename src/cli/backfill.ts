@@ -5,6 +5,7 @@ import { countCoverage } from '../backfill/coverage.js';
 import { parseFilter } from '../backfill/plan.js';
 import type { WorkerStats } from '../backfill/worker.js';
 import { ConfigError } from '../errors.js';
+import { buildIndex, type BuildIndexResult } from '../store/index.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
 import { shutdownSignal } from './signals.js';
@@ -31,6 +32,7 @@ export function registerBackfill(program: Command): void {
     .option('--page-size <n>', 'rows per embed-and-write step', positiveInt, 256)
     .option('--lease-seconds <n>', 'lease length; a killed worker’s work is taken over after it', positiveInt, 30)
     .option('--max-attempts <n>', 'attempts per row before it goes to the failures table', positiveInt, 5)
+    .option('--no-index', 'do not build the HNSW index when the backfill completes')
     .action(async (opts: RunOptions, command: Command) => runCommand(new CliContext(command), opts));
 
   for (const [name, paused, description] of [
@@ -106,6 +108,7 @@ interface RunOptions {
   pageSize: number;
   leaseSeconds: number;
   maxAttempts: number;
+  index: boolean;
 }
 
 async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
@@ -167,6 +170,21 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
         },
       });
       bar.finish();
+      // The index goes in after the bulk load (much faster than maintaining it row by row);
+      // later live changes keep it up to date.
+      let index: BuildIndexResult | null = null;
+      if (opts.index && !signal.aborted && run.coverage.ratio === 1) {
+        const indexBar = ctx.progress(`index ${profile.name}`);
+        index = await buildIndex(db, profile, {
+          onProgress: (p) =>
+            indexBar.update(p.blocksTotal ? p.blocksDone : p.tuplesDone, p.blocksTotal || p.tuplesTotal || 1, p.phase),
+        });
+        indexBar.finish(
+          index.search === 'exact'
+            ? 'no index: over 4,000 dims, search is exact'
+            : `${index.index} ${index.created ? `built in ${index.seconds.toFixed(1)} s` : 'already there'}`,
+        );
+      }
       const embedded = run.workers.reduce((a, w) => a + w.rowsEmbedded, 0);
       const deferred = run.workers.reduce((a, w) => a + w.rowsDeferred, 0);
       const tokens = run.workers.reduce((a, w) => a + w.tokens, 0);
@@ -180,6 +198,7 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
           rateLimited,
           seconds: run.seconds,
           coverage: run.coverage,
+          index,
           stopped: signal.aborted,
         },
         () =>

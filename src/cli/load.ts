@@ -7,11 +7,14 @@ import { positiveInt } from './options.js';
 export function registerLoad(program: Command): void {
   program
     .command('load')
+    .summary('import a JSON Lines file (BEIR corpus.jsonl or plain) into the managed source, in one transaction')
     .description(
-      'import documents from a JSON Lines file (or - for stdin) into the managed source, in one transaction:\n' +
-        'BEIR corpus.jsonl ({"_id", "title", "text", "metadata"}) or plain ({"id", "text"|"content", ...metadata});\n' +
-        'new ids are inserted, changed ones updated, equal ones left alone. A bad line fails the whole load\n' +
-        '(exit 1, naming the file and line) and leaves the table as it was',
+      'Import documents from a JSON Lines file, or - for stdin, into the managed source. Shapes: BEIR ' +
+        'corpus.jsonl ({"_id", "title", "text", "metadata"}) and plain ({"id", "text" or "content", other keys ' +
+        'become metadata}). New ids are inserted, changed ones updated, equal ones left alone. The whole file ' +
+        'loads in one transaction: a bad line (invalid JSON, missing or empty id, missing text, a NUL character, ' +
+        'an id repeated in the file) fails the load with exit 1, naming the file and line, and leaves the ' +
+        'table as it was.',
     )
     .argument('<file>', 'a .jsonl file, or - to read stdin')
     .addOption(

@@ -42,10 +42,12 @@ function human(report: VerifyReport): string {
 export function registerVerify(program: Command): void {
   program
     .command('verify')
+    .summary("check a profile's store against the source: coverage, stale, missing, orphan and bad vectors")
     .description(
-      "check a profile's store against the source, every figure counted in SQL: coverage, stale, missing and\n" +
-        'orphan rows, wrong dimensions, NaN/zero vectors, norms (normalizing profiles), foreign fingerprints,\n' +
-        'an INVALID index; up to 5 example ids per failing check. Exit 1 when any check fails',
+      "Check a profile's store against the source, every figure counted in SQL (never inferred from an " +
+        'index): coverage, stale rows (content hash differs), missing rows, orphan store rows, wrong ' +
+        'dimensions, NaN or zero vectors, norms off 1 (normalizing profiles), rows of a foreign fingerprint, ' +
+        'an INVALID index. Each failing check lists up to 5 example ids. Exit 1 when any check fails.',
     )
     .option('-p, --profile <name>', 'profile to verify (default: the active profile of the environment)')
     .option(

@@ -209,7 +209,7 @@ async function checkDuplicates(tx: Queryable, input: LoadInput, batch: Array<{ i
 function classify(input: LoadInput, error: unknown): Error {
   if (error instanceof ReembedError) return error;
   if (error instanceof LineDecodeError) return invalid(input, error.lineNumber, error.message);
-  if ((error as NodeJS.ErrnoException).syscall) return fileError(input.name, error);
+  if ((error as NodeJS.ErrnoException | null)?.syscall) return fileError(input.name, error);
   return new DatabaseError(
     `loading ${input.name} failed: ${(error as Error).message ?? String(error)}; nothing was loaded`,
     error,

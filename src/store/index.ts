@@ -98,6 +98,10 @@ export async function buildIndex(
 ): Promise<BuildIndexResult> {
   const started = performance.now();
   const layout = storeLayout(profile);
+  const memory = options.maintenanceWorkMem ?? DEFAULT_MAINTENANCE_WORK_MEM[db.kind];
+  if (!MEMORY_SIZE.test(memory)) {
+    throw new IndexBuildError(profile.name, `maintenance_work_mem ${JSON.stringify(memory)} is not a size like 512MB`);
+  }
   const elapsed = () => (performance.now() - started) / 1000;
   if (layout.index === 'exact') {
     return { search: 'exact', index: null, created: false, replacedInvalid: false, seconds: elapsed(), status: null };
@@ -107,22 +111,8 @@ export async function buildIndex(
   if (before.exists && before.valid) {
     return { search: 'hnsw', index: name, created: false, replacedInvalid: false, seconds: elapsed(), status: before };
   }
-  if (before.exists) {
-    // A concurrent build in progress is also not valid yet; dropping it would break that build.
-    const builder = await buildInProgress(db, name);
-    if (builder !== null) {
-      throw new IndexBuildError(
-        profile.name,
-        `another session (pid ${builder}) is building ${name} right now; wait for it`,
-      );
-    }
-    await dropIndex(db, profile);
-  }
+  if (before.exists) await dropInvalid(db, profile);
 
-  const memory = options.maintenanceWorkMem ?? DEFAULT_MAINTENANCE_WORK_MEM[db.kind];
-  if (!MEMORY_SIZE.test(memory)) {
-    throw new IndexBuildError(profile.name, `maintenance_work_mem ${JSON.stringify(memory)} is not a size like 512MB`);
-  }
   const concurrently = db.kind === 'postgres' ? 'CONCURRENTLY ' : '';
   const sql = `CREATE INDEX ${concurrently}IF NOT EXISTS ${quoteIdentifier(name, 'index name')}
     ON ${layout.table} USING hnsw (embedding ${layout.opclass})`;
@@ -140,7 +130,7 @@ export async function buildIndex(
     });
   } catch (error) {
     const leftover = await indexStatus(db, profile).catch(() => null);
-    if (leftover?.exists && !leftover.valid) await dropIndex(db, profile).catch(() => {});
+    if (leftover?.exists && !leftover.valid) await dropInvalid(db, profile).catch(() => {});
     throw new IndexBuildError(profile.name, (error as Error).message ?? String(error), error);
   } finally {
     await stopPolling?.();
@@ -149,12 +139,23 @@ export async function buildIndex(
   return { search: 'hnsw', index: name, created: true, replacedInvalid: before.exists, seconds: elapsed(), status };
 }
 
-async function buildInProgress(conn: Queryable, name: string): Promise<number | null> {
-  const { rows } = await conn.query<{ pid: number }>(
+/**
+ * Drops an INVALID index, unless a build of it is in progress: an index being built
+ * concurrently is not valid yet either, and dropping it would break that build.
+ */
+async function dropInvalid(db: Database, profile: IndexProfile): Promise<void> {
+  const name = indexName(profile);
+  const { rows } = await db.query<{ pid: number }>(
     `SELECT pid FROM pg_stat_progress_create_index WHERE index_relid = to_regclass($1)`,
     [`${SCHEMA}.${quoteIdentifier(name, 'index name')}`],
   );
-  return rows[0]?.pid ?? null;
+  if (rows[0]) {
+    throw new IndexBuildError(
+      profile.name,
+      `another session (pid ${rows[0].pid}) is building ${name} right now; wait for it`,
+    );
+  }
+  await dropIndex(db, profile);
 }
 
 /** Drops the profile's index if it exists (concurrently on a server). True when one was dropped. */

@@ -40,7 +40,10 @@ environments:
   });
 
   it('embeds through the OpenAI wire format with the key from the named variable', async () => {
-    const r = await runCli(['embed', '--profile', 'remote', '--query', 'hello world', '--json'], { cwd: dir, env: { LOCAL_KEY: 'sk-local' } });
+    const r = await runCli(['embed', '--profile', 'remote', '--query', 'hello world', '--json'], {
+      cwd: dir,
+      env: { LOCAL_KEY: 'sk-local' },
+    });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ profile: 'remote', provider: 'openai-compatible', dims: 12, purpose: 'query' });
@@ -54,7 +57,10 @@ environments:
   });
 
   it('embeds through the Ollama wire format', async () => {
-    const r = await runCli(['embed', '--profile', 'native', 'hello world', '--json'], { cwd: dir, env: { LOCAL_KEY: 'x' } });
+    const r = await runCli(['embed', '--profile', 'native', 'hello world', '--json'], {
+      cwd: dir,
+      env: { LOCAL_KEY: 'x' },
+    });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.vector).toEqual(fakeVector('hello world', 12).map((x) => expect.closeTo(x, 5)));

@@ -1,0 +1,47 @@
+/**
+ * Runs the benchmarks: all of them, or the ones named (`npm run bench -- write`). Each runs
+ * in its own node process, so one benchmark's heap, JIT state and open handles cannot color
+ * the next one's figures, and with --expose-gc, so measurements start from a collected heap.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCHMARKS: Record<string, { file: string; what: string }> = {
+  embed: { file: 'hash-embedder.js', what: 'hash embedder throughput (texts/s, tokens/s)' },
+  write: { file: 'vector-write.js', what: 'vector writes: writeVectors vs binary COPY, PGlite and PostgreSQL' },
+};
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function runOne(name: string): Promise<number> {
+  const { file } = BENCHMARKS[name]!;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', join(here, file)], { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+async function main(): Promise<number> {
+  const requested = process.argv.slice(2);
+  const unknown = requested.filter((n) => !(n in BENCHMARKS));
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark(s): ${unknown.join(', ')}. Known:`);
+    for (const [name, { what }] of Object.entries(BENCHMARKS)) console.error(`  ${name.padEnd(6)} ${what}`);
+    return 2;
+  }
+  const names = requested.length > 0 ? requested : Object.keys(BENCHMARKS);
+  let failed = 0;
+  for (const name of names) {
+    console.log(`\n=== ${name}: ${BENCHMARKS[name]!.what} ===\n`);
+    const code = await runOne(name);
+    if (code !== 0) {
+      console.error(`benchmark ${name} failed (exit ${code})`);
+      failed++;
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
