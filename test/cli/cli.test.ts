@@ -5,6 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { createServerDatabase } from '../helpers/databases.js';
 import { runCli } from '../helpers/cli.js';
 import pg from 'pg';
+import { migrations } from '../../src/schema.js';
+
+const SCHEMA_VERSION = migrations.at(-1)!.version;
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'reembed-cli-'));
 
@@ -43,13 +46,13 @@ describe('reembed CLI', () => {
     const first = await runCli(['init', '--json'], { cwd: dir });
     expect(first.code, first.stderr).toBe(0);
     const out = JSON.parse(first.stdout);
-    expect(out).toMatchObject({ wroteManifest: true, schemaVersion: 2 });
+    expect(out).toMatchObject({ wroteManifest: true, schemaVersion: SCHEMA_VERSION });
     expect(out.database).toBe(join(dir, '.reembed'));
     expect(existsSync(join(dir, '.reembed'))).toBe(true);
     writeFileSync(join(dir, 'reembed.yaml'), readFileSync(join(dir, 'reembed.yaml'), 'utf8') + '\n# mine\n');
     const second = await runCli(['init', '--json'], { cwd: dir });
     expect(second.code, second.stderr).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ wroteManifest: false, schemaVersion: 2 });
+    expect(JSON.parse(second.stdout)).toMatchObject({ wroteManifest: false, schemaVersion: SCHEMA_VERSION });
     expect(readFileSync(join(dir, 'reembed.yaml'), 'utf8')).toContain('# mine');
     const list = await runCli(['profiles', 'list', '--json'], { cwd: dir });
     expect(JSON.parse(list.stdout).map((p: { name: string }) => p.name)).toEqual(['hash_small']);
@@ -60,12 +63,12 @@ describe('reembed CLI', () => {
     try {
       const r = await runCli(['init'], { cwd: tempDir(), env: { REEMBED_DATABASE_URL: server.url } });
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toMatch(/reembed schema at version 2/);
+      expect(r.stdout).toContain(`reembed schema at version ${SCHEMA_VERSION}`);
       const client = new pg.Client({ connectionString: server.url });
       await client.connect();
       const { rows } = await client.query('SELECT count(*)::int AS n FROM reembed.schema_migrations');
       await client.end();
-      expect(rows[0].n).toBe(2);
+      expect(rows[0].n).toBe(migrations.length);
     } finally {
       await server.drop();
     }

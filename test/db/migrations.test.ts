@@ -24,7 +24,17 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
     const tables = await db.query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'reembed' ORDER BY 1",
     );
-    expect(tables.rows.map((r) => r.table_name)).toEqual(['documents', 'profiles', 'schema_migrations']);
+    expect(tables.rows.map((r) => r.table_name)).toEqual([
+      'backfills',
+      'chunks',
+      'control',
+      'documents',
+      'failures',
+      'profiles',
+      'queue',
+      'schema_migrations',
+      'workers',
+    ]);
   });
 
   it('applies only the new migration when one is added, and rolls back a failing one whole', async () => {
