@@ -11,10 +11,16 @@ export interface CreateEmbedderOptions extends ResilientOptions {
   env?: Record<string, string | undefined>;
   /** The fetch the HTTP providers use (default globalThis.fetch). */
   fetch?: typeof globalThis.fetch;
+  /**
+   * A provider client of your own (another API, an in-process model, a benchmark stub). It
+   * still runs inside the resilience layer: batching, limits, retries and validation apply.
+   */
+  provider?: (profile: Profile) => ProviderClient;
 }
 
 /** The provider client for a profile, without the resilience layer. */
 export function createProviderClient(profile: Profile, options: CreateEmbedderOptions = {}): ProviderClient {
+  if (options.provider) return options.provider(profile);
   switch (profile.provider) {
     case 'hash':
       return new HashProvider(profile);

@@ -316,3 +316,30 @@ describe('response validation', () => {
     await expect(tiny.embed(['a'], 'document')).rejects.toThrow('a vector that is zero in 32-bit floats');
   });
 });
+
+describe('custom provider clients', () => {
+  it('runs a provider of your own inside the resilience layer', async () => {
+    const { createEmbedder } = await import('../../src/embedders/create.js');
+    const { buildManifest, getProfile } = await import('../../src/config/manifest.js');
+    const profile = getProfile(
+      buildManifest({ profiles: { mine: { provider: 'hash', dims: 3, batch_size: 2 } } }, null),
+      'mine',
+    );
+    const calls: string[][] = [];
+    const embedder = createEmbedder(profile, {
+      provider: () => ({
+        provider: 'hash',
+        embedBatch: async (texts) => {
+          calls.push(texts);
+          return { vectors: texts.map((_, i) => (i === 0 ? [3, 4, 0] : [0, 0, 2])) };
+        },
+      }),
+    });
+    const result = await embedder.embed(['a', 'b', 'c'], 'document');
+    expect(calls).toEqual([['a', 'b'], ['c']]);
+    // Normalized by the layer: [3, 4, 0] → [0.6, 0.8, 0]; 'c' is first in its own batch.
+    expect(Array.from(result.vectors[0]!)).toEqual([expect.closeTo(0.6, 6), expect.closeTo(0.8, 6), 0]);
+    expect(Array.from(result.vectors[1]!)).toEqual([0, 0, 1]);
+    expect(Array.from(result.vectors[2]!)).toEqual([expect.closeTo(0.6, 6), expect.closeTo(0.8, 6), 0]);
+  });
+});
