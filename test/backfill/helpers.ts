@@ -58,8 +58,8 @@ export async function expectStoreMatchesSource(
   embed: (texts: string[]) => Promise<Float32Array[]> = async (texts) =>
     (await createEmbedder(profile).embed(texts, 'document')).vectors,
 ): Promise<{ rows: number; mismatched: string[]; missing: string[]; orphans: string[] }> {
-  const { rows: srcRows } = await db.query<Record<string, unknown> & { id: number | string }>(
-    `SELECT * FROM ${source.table}`,
+  const { rows: srcRows } = await db.query<Record<string, unknown>>(
+    `SELECT *, ${source.id}::text AS reembed_test_id FROM ${source.table}`,
   );
   const { rows: stored } = await db.query<{ doc_id: string; embedding: string }>(
     `SELECT doc_id, embedding::text AS embedding FROM ${storeLayout(profile).table}`,
@@ -70,13 +70,14 @@ export async function expectStoreMatchesSource(
   const texts = srcRows.map((r) => renderTemplate(profile.template!, r));
   const fresh = texts.length ? await embed(texts) : [];
   srcRows.forEach((r, i) => {
-    const v = byId.get(String(r.id));
-    if (!v) return missing.push(String(r.id));
+    const id = String(r.reembed_test_id);
+    const v = byId.get(id);
+    if (!v) return missing.push(id);
     const f = fresh[i]!;
-    if (f.length !== v.length) return mismatched.push(String(r.id));
-    for (let j = 0; j < f.length; j++) if (Math.abs(f[j]! - v[j]!) > 1e-6) return mismatched.push(String(r.id));
+    if (f.length !== v.length) return mismatched.push(id);
+    for (let j = 0; j < f.length; j++) if (Math.abs(f[j]! - v[j]!) > 1e-6) return mismatched.push(id);
   });
-  const ids = new Set(srcRows.map((r) => String(r.id)));
+  const ids = new Set(srcRows.map((r) => String(r.reembed_test_id)));
   const orphans = stored.filter((r) => !ids.has(r.doc_id)).map((r) => r.doc_id);
   return { rows: stored.length, mismatched, missing, orphans };
 }
