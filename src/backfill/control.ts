@@ -51,6 +51,7 @@ export async function liveWorkers(
     tokens: number;
     rateLimited: number;
     state: string;
+    rowsPerSecond: number;
   }>
 > {
   const { rows } = await conn.query<{
@@ -63,9 +64,10 @@ export async function liveWorkers(
     tokens: string | number;
     rate_limited: string | number;
     state: string;
+    uptime: number;
   }>(
     `SELECT worker_id, host, pid, profiles, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS age,
-            rows_embedded, tokens, rate_limited, state
+            rows_embedded, tokens, rate_limited, state, extract(epoch FROM heartbeat_at - started_at)::float8 AS uptime
      FROM ${WORKERS_TABLE} WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1) AND state <> 'stopped'
      ORDER BY started_at`,
     [staleSeconds],
@@ -80,5 +82,7 @@ export async function liveWorkers(
     tokens: Number(r.tokens),
     rateLimited: Number(r.rate_limited),
     state: r.state,
+    // Over the worker's life up to its last heartbeat: a rate, not a snapshot of one batch.
+    rowsPerSecond: Number(r.uptime) > 0 ? Number(r.rows_embedded) / Number(r.uptime) : 0,
   }));
 }

@@ -44,6 +44,7 @@ export function registerStatus(program: Command): void {
             paused: boolean;
             throttleRpm: number | null;
             rateLimited: number;
+            rowsPerSecond: number;
           }
         > = [];
         for (const name of names) {
@@ -61,6 +62,7 @@ export function registerStatus(program: Command): void {
             throttleRpm: control.get(name)!.rpm,
             rowsEmbeddedByLiveWorkers: mine.reduce((a, w) => a + w.rowsEmbedded, 0),
             rateLimited: mine.reduce((a, w) => a + w.rateLimited, 0),
+            rowsPerSecond: mine.reduce((a, w) => a + w.rowsPerSecond, 0),
           });
         }
         const result = {
@@ -97,6 +99,7 @@ export function registerStatus(program: Command): void {
                     p.queued,
                     p.failures,
                     p.workersAlive,
+                    p.rowsPerSecond.toFixed(0),
                     p.paused ? 'paused' : p.throttleRpm ? `throttled ${p.throttleRpm} rpm` : 'running',
                     p.rateLimited,
                   ]),
