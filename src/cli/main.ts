@@ -9,6 +9,7 @@ import { registerStatus } from './status.js';
 import { registerWorker } from './worker.js';
 import { registerEmbed } from './embed.js';
 import { registerInit } from './init.js';
+import { registerMigrate } from './migrate.js';
 import { registerProfiles } from './profiles.js';
 import { registerLoad } from './load.js';
 import { registerVerify } from './verify.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerFailures(program);
   registerStatus(program);
   registerDetach(program);
+  registerMigrate(program);
   registerLoad(program);
   registerVerify(program);
   const override = (command: Command): void => {

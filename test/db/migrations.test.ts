@@ -30,6 +30,8 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       'control',
       'documents',
       'failures',
+      'migration_events',
+      'migrations',
       'profiles',
       'queue',
       'schema_migrations',

@@ -1,0 +1,241 @@
+import { hostname, userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { ConfigError } from '../errors.js';
+import {
+  abortMigration,
+  cleanupMigration,
+  currentMigration,
+  cutoverMigration,
+  finalizeMigration,
+  planMigration,
+  rampMigration,
+  rollbackMigration,
+  shadowMigration,
+  sourceName,
+  startMigration,
+  type LifecycleContext,
+} from '../migration/lifecycle.js';
+import { servingPercent } from '../migration/phases.js';
+import { ConcurrentChangeError, latestMigration, listEvents, type MigrationState } from '../migration/state.js';
+import { countCoverage } from '../backfill/coverage.js';
+import { CliContext } from './context.js';
+import { table } from './format.js';
+import { parseDuration } from './duration.js';
+
+interface Common {
+  id?: string;
+  actor?: string;
+  expectVersion?: number;
+}
+
+function defaultActor(): string {
+  try {
+    return `${userInfo().username}@${hostname()}`;
+  } catch {
+    return `pid ${process.pid}@${hostname()}`;
+  }
+}
+
+function describe(m: MigrationState): string {
+  return `migration ${m.id}: ${m.control} → ${m.candidate}, phase ${m.phase}, candidate serves ${servingPercent(m.phase, m.percent)}%, shadow sample ${m.shadowSample}, version ${m.version}`;
+}
+
+async function withLifecycle<T>(
+  command: Command,
+  opts: Common,
+  fn: (ctx: LifecycleContext, cli: CliContext) => Promise<T>,
+): Promise<T> {
+  const cli = new CliContext(command);
+  return cli.withDatabase(async (db, manifest) => {
+    const source = await cli.source(db);
+    return fn({ db, manifest, source, actor: opts.actor ?? defaultActor() }, cli);
+  });
+}
+
+/** The migration to act on, checked against --expect-version (a script's optimistic lock). */
+async function target(ctx: LifecycleContext, opts: Common): Promise<MigrationState> {
+  const m = await currentMigration(ctx, opts.id);
+  if (opts.expectVersion !== undefined && m.version !== opts.expectVersion) {
+    throw new ConcurrentChangeError(m.id, opts.expectVersion);
+  }
+  return m;
+}
+
+function withCommon(command: Command): Command {
+  return command
+    .option('--id <migration>', 'the migration (default: the active one of the source)')
+    .option('--actor <name>', 'who acts, for the audit log (default: user@host)')
+    .option('--expect-version <n>', 'act only if the migration is still at this version', (v) => Number(v));
+}
+
+export function registerMigrate(program: Command): void {
+  const migrate = program
+    .command('migrate')
+    .description(
+      'move reads from the control profile to a candidate: plan, start, shadow, ramp, cutover, finalize, cleanup, rollback',
+    );
+
+  withCommon(migrate.command('plan'))
+    .description(
+      'validate the move to --to, create its store, and print rows, tokens, cost, time at its rate limit and index type',
+    )
+    .requiredOption('--to <profile>', 'the candidate profile')
+    .option('--from <profile>', 'the control profile (default: the active profile of the environment)')
+    .action(async (opts: Common & { to: string; from?: string }, command: Command) =>
+      withLifecycle(command, opts, async (ctx, cli) => {
+        const control = opts.from ? cli.profile(opts.from).name : cli.activeProfile().profile.name;
+        cli.profile(opts.to);
+        const { migration, estimate } = await planMigration(ctx, control, opts.to);
+        cli.result({ migration, estimate }, () =>
+          [
+            describe(migration),
+            `to embed        ${estimate.toEmbed} of ${estimate.rows} rows with ${opts.to}`,
+            `tokens (est.)   ${estimate.estimatedTokens}`,
+            `cost (est.)     ${estimate.estimatedCost === null ? 'no price_per_million_tokens in the profile' : `$${estimate.estimatedCost.toFixed(4)}`}`,
+            `time (est.)     ${estimate.estimatedSeconds === null ? 'no rate limit in the profile' : `${Math.ceil(estimate.estimatedSeconds)} s at the rate limit`}`,
+            `index           ${estimate.index}`,
+            'next: `reembed migrate start`',
+          ].join('\n'),
+        );
+      }),
+    );
+
+  const simple: Array<
+    [
+      string,
+      string,
+      (ctx: LifecycleContext, m: MigrationState, opts: Record<string, unknown>) => Promise<MigrationState>,
+      (c: Command) => Command,
+    ]
+  > = [
+    [
+      'start',
+      'turn capture on for both profiles (dual-write) and plan the candidate’s backfill; run `reembed worker` to do it',
+      (ctx, m) => startMigration(ctx, m),
+      (c) => c,
+    ],
+    [
+      'shadow',
+      'compare the candidate’s results with the control’s on a sample of searches, without serving them',
+      (ctx, m, o) => shadowMigration(ctx, m, Number(o.sample)),
+      (c) => c.requiredOption('--sample <rate>', 'share of searches shadowed, 0..1', (v) => Number(v)),
+    ],
+    [
+      'cutover',
+      'serve every search from the candidate; the control is still written for a safety period',
+      (ctx, m, o) => cutoverMigration(ctx, m, o),
+      (c) =>
+        c
+          .option('--force', 'skip the coverage and verify check')
+          .option('--reason <text>', 'why (required with --force)'),
+    ],
+    ['finalize', 'stop writing the control', (ctx, m) => finalizeMigration(ctx, m), (c) => c],
+    [
+      'cleanup',
+      'drop the control’s store once the retention period since finalize has passed',
+      (ctx, m, o) => cleanupMigration(ctx, m, parseDuration(String(o.olderThan))),
+      (c) => c.option('--older-than <duration>', 'retention since finalize, e.g. 7d, 12h, 30m', '7d'),
+    ],
+    [
+      'rollback',
+      'serve every search from the control again, at once, from any phase',
+      (ctx, m, o) => rollbackMigration(ctx, m, String(o.reason ?? '')),
+      (c) => c.requiredOption('--reason <text>', 'why, for the audit log'),
+    ],
+    [
+      'abort',
+      'give up a migration whose candidate never served',
+      (ctx, m, o) => abortMigration(ctx, m, String(o.reason ?? '')),
+      (c) => c.requiredOption('--reason <text>', 'why, for the audit log'),
+    ],
+  ];
+  for (const [name, description, run, options] of simple) {
+    options(withCommon(migrate.command(name)))
+      .description(description)
+      .action(async (opts: Common & Record<string, unknown>, command: Command) =>
+        withLifecycle(command, opts, async (ctx, cli) => {
+          const m = await target(ctx, opts);
+          const next = await run(ctx, m, opts);
+          cli.result(next, () => describe(next));
+        }),
+      );
+  }
+
+  withCommon(migrate.command('ramp'))
+    .description(
+      'serve the candidate to this share of subjects (only upward; down is a rollback); needs 100% coverage and a clean verify',
+    )
+    .argument('<percent>', 'whole percentage, 1..100')
+    .option('--force', 'skip the coverage and verify check')
+    .option('--reason <text>', 'why (required with --force)')
+    .action(async (percent: string, opts: Common & { force?: boolean; reason?: string }, command: Command) =>
+      withLifecycle(command, opts, async (ctx, cli) => {
+        const value = Number(percent.replace(/%$/, ''));
+        if (!Number.isInteger(value))
+          throw new ConfigError(`ramp takes a whole percentage, got ${JSON.stringify(percent)}`);
+        const next = await rampMigration(ctx, await target(ctx, opts), value, opts);
+        cli.result(next, () => describe(next));
+      }),
+    );
+
+  withCommon(migrate.command('status'))
+    .description('the migration’s phase, share served by the candidate, and the coverage of both stores')
+    .action(async (opts: Common, command: Command) =>
+      withLifecycle(command, opts, async (ctx, cli) => {
+        const m = opts.id
+          ? await currentMigration(ctx, opts.id)
+          : await latestMigration(ctx.db, sourceName(ctx.source));
+        if (!m) {
+          cli.result(
+            { migration: null },
+            () => `no migration for ${sourceName(ctx.source)} yet: \`reembed migrate plan --to PROFILE\``,
+          );
+          return;
+        }
+        const coverage: Record<string, number | null> = {};
+        for (const name of [m.control, m.candidate]) {
+          const p = ctx.manifest.profiles.get(name);
+          coverage[name] = p ? ((await countCoverage(ctx.db, ctx.source, p).catch(() => null))?.ratio ?? null) : null;
+        }
+        cli.result({ migration: m, servingPercent: servingPercent(m.phase, m.percent), coverage }, () =>
+          [
+            describe(m),
+            ...Object.entries(coverage).map(
+              ([n, c]) => `coverage ${n}: ${c === null ? 'no store' : `${(c * 100).toFixed(2)}%`}`,
+            ),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  withCommon(migrate.command('history'))
+    .description('the audit log: every change with time, actor, from, to, reason and details')
+    .action(async (opts: Common, command: Command) =>
+      withLifecycle(command, opts, async (ctx, cli) => {
+        const m = opts.id
+          ? await currentMigration(ctx, opts.id)
+          : await latestMigration(ctx.db, sourceName(ctx.source));
+        if (!m) {
+          cli.result({ migration: null, events: [] }, () => 'no migration yet');
+          return;
+        }
+        const events = await listEvents(ctx.db, m.id);
+        cli.result({ migration: m, events }, () =>
+          [
+            describe(m),
+            table(
+              ['at', 'actor', 'action', 'from', 'to', 'reason'],
+              events.map((e) => [
+                e.at,
+                e.actor,
+                e.action,
+                e.fromPhase ? `${e.fromPhase} ${e.fromPercent}%` : null,
+                `${e.toPhase} ${e.toPercent}%`,
+                e.reason,
+              ]),
+            ),
+          ].join('\n'),
+        );
+      }),
+    );
+}

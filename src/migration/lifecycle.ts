@@ -1,0 +1,266 @@
+import { estimateBackfill, prepareBackfill, type BackfillEstimate } from '../backfill/backfill.js';
+import { countCoverage } from '../backfill/coverage.js';
+import type { Manifest } from '../config/manifest.js';
+import type { Profile } from '../config/profile.js';
+import type { Database } from '../db/database.js';
+import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
+import { ConfigError, ReembedError } from '../errors.js';
+import { installCapture } from '../source/capture.js';
+import type { Source } from '../source/source.js';
+import { ensureStore, PROFILES_TABLE } from '../store/store.js';
+import { verifyStore } from '../store/verify.js';
+import { NEEDS_COMPLETE_CANDIDATE, nextPhase, type Action } from './phases.js';
+import {
+  activeMigration,
+  applyChange,
+  createMigration,
+  getMigration,
+  type Change,
+  type MigrationState,
+} from './state.js';
+
+export interface LifecycleContext {
+  db: Database;
+  manifest: Manifest;
+  source: Source;
+  /** Who acts, for the audit log (e.g. user@host, or `controller`). */
+  actor: string;
+}
+
+/** A transition the state machine refuses, with the reason (exit 1: a check failed). */
+export class TransitionRefusedError extends ReembedError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('TRANSITION_REFUSED', message, { exitCode: 1, details });
+  }
+}
+
+export function sourceName(source: Source): string {
+  return `${source.schemaName}.${source.tableName}`;
+}
+
+function profileOf(ctx: LifecycleContext, name: string): Profile {
+  const p = ctx.manifest.profiles.get(name);
+  if (!p) throw new ConfigError(`the migration names profile ${name}, which the manifest no longer defines`);
+  return p;
+}
+
+/** The migration to act on: the given id, or the source's active one. */
+export async function currentMigration(ctx: LifecycleContext, id?: string): Promise<MigrationState> {
+  if (id) return getMigration(ctx.db, id);
+  const active = await activeMigration(ctx.db, sourceName(ctx.source));
+  if (!active)
+    throw new TransitionRefusedError(
+      `no active migration for ${sourceName(ctx.source)}: start one with \`reembed migrate plan --to PROFILE\``,
+    );
+  return active;
+}
+
+/** Turns capture on or off for profiles and reinstalls the source's triggers for the new set. */
+async function setCapture(ctx: LifecycleContext, changes: Record<string, boolean>): Promise<void> {
+  await ctx.db.transaction(async (tx) => {
+    for (const [name, on] of Object.entries(changes)) {
+      await tx.query(`UPDATE ${PROFILES_TABLE} SET capture = $2 WHERE name = $1`, [name, on]);
+    }
+    const { rows } = await tx.query<{ name: string }>(`SELECT name FROM ${PROFILES_TABLE} WHERE capture ORDER BY name`);
+    await installCapture(
+      tx,
+      ctx.source,
+      rows.map((r) => ctx.manifest.profiles.get(r.name)).filter((p): p is Profile => p !== undefined),
+    );
+  });
+}
+
+export interface PlanResult {
+  migration: MigrationState;
+  estimate: BackfillEstimate;
+}
+
+/** Validates the move from the control to the candidate, creates the candidate's store, records the plan. */
+export async function planMigration(ctx: LifecycleContext, control: string, candidate: string): Promise<PlanResult> {
+  const a = profileOf(ctx, control);
+  const b = profileOf(ctx, candidate);
+  if (a.name === b.name) throw new ConfigError(`the candidate must differ from the control (both are ${a.name})`);
+  if (a.fingerprint === b.fingerprint) {
+    throw new ConfigError(
+      `profiles ${a.name} and ${b.name} have the same fingerprint ${a.fingerprint}: they produce the same vectors, there is nothing to migrate`,
+    );
+  }
+  await ensureStore(ctx.db, a);
+  const estimate = await estimateBackfill(ctx.db, ctx.source, b, null);
+  const migration = await createMigration(
+    ctx.db,
+    { source: sourceName(ctx.source), control: a.name, candidate: b.name },
+    {
+      actor: ctx.actor,
+      action: 'plan',
+      details: {
+        control: { name: a.name, fingerprint: a.fingerprint },
+        candidate: { name: b.name, fingerprint: b.fingerprint },
+        estimate,
+      },
+    },
+  );
+  return { migration, estimate };
+}
+
+async function transition(
+  ctx: LifecycleContext,
+  m: MigrationState,
+  action: Action,
+  change: Omit<Change, 'phase'> & { phase?: Change['phase'] },
+  reason: string | null,
+  details: Record<string, unknown> = {},
+): Promise<MigrationState> {
+  const next = nextPhase(action, m.phase);
+  if ('refused' in next) throw new TransitionRefusedError(`migration ${m.id}: ${next.refused}`, { phase: m.phase });
+  return ctx.db.transaction((tx) =>
+    applyChange(tx, m, { ...change, phase: change.phase ?? next.to }, { actor: ctx.actor, action, reason, details }),
+  );
+}
+
+/** Capture on for control and candidate (dual-write), candidate's chunks planned: workers start. */
+export async function startMigration(ctx: LifecycleContext, m: MigrationState): Promise<MigrationState> {
+  const a = profileOf(ctx, m.control);
+  const b = profileOf(ctx, m.candidate);
+  const allowed = nextPhase('start', m.phase);
+  if ('refused' in allowed)
+    throw new TransitionRefusedError(`migration ${m.id}: ${allowed.refused}`, { phase: m.phase });
+  await setCapture(ctx, { [a.name]: true });
+  const plan = await prepareBackfill(ctx.db, ctx.source, b, ctx.manifest.profiles);
+  return transition(ctx, m, 'start', { percent: 0 }, null, { plan });
+}
+
+export async function shadowMigration(
+  ctx: LifecycleContext,
+  m: MigrationState,
+  sample: number,
+): Promise<MigrationState> {
+  if (!(sample >= 0 && sample <= 1)) throw new ConfigError(`--sample must be between 0 and 1, got ${sample}`);
+  return transition(ctx, m, 'shadow', { percent: m.percent, shadowSample: sample }, null, { sample });
+}
+
+/** Evidence that the candidate may serve: coverage counted and a clean verify. */
+async function candidateEvidence(
+  ctx: LifecycleContext,
+  m: MigrationState,
+): Promise<{ coverage: number; verifyOk: boolean; failing: string[] }> {
+  const b = profileOf(ctx, m.candidate);
+  const coverage = await countCoverage(ctx.db, ctx.source, b);
+  const report = await verifyStore(ctx.db, ctx.source, b);
+  return {
+    coverage: coverage.ratio,
+    verifyOk: report.ok,
+    failing: report.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.count})`),
+  };
+}
+
+async function requireCandidateReady(
+  ctx: LifecycleContext,
+  m: MigrationState,
+  action: Action,
+  force: { force?: boolean; reason?: string },
+): Promise<Record<string, unknown>> {
+  // The phase is checked first: a wrong phase is the clearer message, and costs no counting.
+  const allowed = nextPhase(action, m.phase);
+  if ('refused' in allowed)
+    throw new TransitionRefusedError(`migration ${m.id}: ${allowed.refused}`, { phase: m.phase });
+  if (!NEEDS_COMPLETE_CANDIDATE.includes(action)) return {};
+  const evidence = await candidateEvidence(ctx, m);
+  const ready = evidence.coverage === 1 && evidence.verifyOk;
+  if (ready) return { evidence };
+  if (force.force) {
+    if (!force.reason) throw new ConfigError('--force needs --reason "why"');
+    return { evidence, forced: true };
+  }
+  throw new TransitionRefusedError(
+    `migration ${m.id}: cannot ${action}: the candidate ${m.candidate} is not ready (coverage ${(evidence.coverage * 100).toFixed(2)}%${evidence.verifyOk ? '' : `, verify fails: ${evidence.failing.join(', ')}`}); finish the backfill, or use --force --reason "…"`,
+    { evidence },
+  );
+}
+
+/** Raises the share of subjects the candidate serves; only upward (downward is a rollback). */
+export async function rampMigration(
+  ctx: LifecycleContext,
+  m: MigrationState,
+  percent: number,
+  force: { force?: boolean; reason?: string } = {},
+): Promise<MigrationState> {
+  if (!Number.isInteger(percent) || percent < 1 || percent > 100)
+    throw new ConfigError(`ramp takes a whole percentage from 1 to 100, got ${percent}`);
+  const allowed = nextPhase('ramp', m.phase);
+  if ('refused' in allowed)
+    throw new TransitionRefusedError(`migration ${m.id}: ${allowed.refused}`, { phase: m.phase });
+  if (m.phase === 'canary' && percent <= m.percent) {
+    throw new TransitionRefusedError(`migration ${m.id}: ramp only goes up (now ${m.percent}%); to go down, roll back`);
+  }
+  const details = await requireCandidateReady(ctx, m, 'ramp', force);
+  return transition(ctx, m, 'ramp', { percent }, force.reason ?? null, details);
+}
+
+export async function cutoverMigration(
+  ctx: LifecycleContext,
+  m: MigrationState,
+  force: { force?: boolean; reason?: string } = {},
+): Promise<MigrationState> {
+  const details = await requireCandidateReady(ctx, m, 'cutover', force);
+  return transition(ctx, m, 'cutover', { percent: 100, cutoverAt: 'now' }, force.reason ?? null, details);
+}
+
+/** Stops writing the control: its store no longer follows the source. */
+export async function finalizeMigration(ctx: LifecycleContext, m: MigrationState): Promise<MigrationState> {
+  const next = await transition(ctx, m, 'finalize', { percent: 100, finalizedAt: 'now' }, null);
+  await setCapture(ctx, { [m.control]: false });
+  return next;
+}
+
+/** Drops the control's store once the retention period since finalize has passed. */
+export async function cleanupMigration(
+  ctx: LifecycleContext,
+  m: MigrationState,
+  olderThanMs: number,
+): Promise<MigrationState> {
+  if (m.phase === 'finalized' && m.finalizedAt) {
+    const age = Date.now() - Date.parse(m.finalizedAt);
+    if (age < olderThanMs) {
+      throw new TransitionRefusedError(
+        `migration ${m.id}: finalized ${Math.floor(age / 1000)} s ago, less than the retention of ${Math.floor(olderThanMs / 1000)} s; the control's store is kept for a rollback until then`,
+      );
+    }
+  }
+  const next = await transition(ctx, m, 'cleanup', { percent: 100 }, null, { dropped: m.control });
+  await ctx.db.exec(`DROP TABLE IF EXISTS ${SCHEMA}.${quoteIdentifier(`emb_${m.control}`)}`);
+  await ctx.db.query(`DELETE FROM ${PROFILES_TABLE} WHERE name = $1`, [m.control]);
+  return next;
+}
+
+/**
+ * Back to the control at once, from any phase. The candidate stops capturing (its store is
+ * kept, so a later attempt resumes cheaply). After finalize the control was no longer written,
+ * so its capture comes back and its backfill catches up on what changed meanwhile.
+ */
+export async function rollbackMigration(
+  ctx: LifecycleContext,
+  m: MigrationState,
+  reason: string,
+): Promise<MigrationState> {
+  if (!reason?.trim()) throw new ConfigError('rollback needs --reason "why"');
+  const controlWasStopped = m.phase === 'finalized' || m.phase === 'cleaned';
+  const next = await transition(ctx, m, 'rollback', { percent: 0 }, reason, {
+    fromPercent: m.percent,
+    controlCatchUp: controlWasStopped,
+  });
+  await setCapture(ctx, { [m.candidate]: false, [m.control]: true });
+  if (controlWasStopped) await prepareBackfill(ctx.db, ctx.source, profileOf(ctx, m.control), ctx.manifest.profiles);
+  return next;
+}
+
+export async function abortMigration(
+  ctx: LifecycleContext,
+  m: MigrationState,
+  reason: string,
+): Promise<MigrationState> {
+  if (!reason?.trim()) throw new ConfigError('abort needs --reason "why"');
+  const next = await transition(ctx, m, 'abort', { percent: 0 }, reason);
+  await setCapture(ctx, { [m.candidate]: false });
+  return next;
+}
