@@ -1,0 +1,316 @@
+import CircuitBreaker from 'opossum';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Manifest } from '../config/manifest.js';
+import type { Profile } from '../config/profile.js';
+import type { Database } from '../db/database.js';
+import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
+import type { Embedder } from '../embedders/embedder.js';
+import { ConfigError } from '../errors.js';
+import { enqueue } from '../source/capture.js';
+import type { Source } from '../source/source.js';
+import { searchIndexed, type SearchHit, type SearchOptions } from '../store/search.js';
+import { storeLayout } from '../store/store.js';
+import { contentHashSql } from '../source/render.js';
+import { castId } from '../source/source.js';
+import type { MigrationState } from '../migration/state.js';
+import { inCanary } from './bucket.js';
+import { compareResults, type Comparison } from './compare.js';
+import { MigrationWatcher } from './watcher.js';
+
+export interface RouterOptions {
+  /** The profile that serves when there is no migration (the environment's active profile). */
+  defaultProfile: string;
+  /** Shadow reads of this instance; `enabled: false` turns them off whatever the migration's sample. */
+  shadow?: { enabled?: boolean; timeoutMs?: number; maxConcurrent?: number };
+  breaker?: {
+    timeoutMs?: number;
+    errorThresholdPercentage?: number;
+    resetTimeoutMs?: number;
+    volumeThreshold?: number;
+  };
+  /** Queue documents the control returns but the candidate lacks, at high priority (default on). */
+  hotDocuments?: boolean;
+  pollMs?: number;
+  embedderOptions?: CreateEmbedderOptions;
+  /** Called with each shadow comparison (after the response was returned). */
+  onShadow?: (event: ShadowEvent) => void;
+  /** Where errors of background work go (shadow reads, hot-document queueing); never to the caller. */
+  onBackgroundError?: (error: unknown) => void;
+  random?: () => number;
+}
+
+export interface SearchRequest {
+  k?: number;
+  /** The user, session or tenant: decides the canary bucket. Missing means the control. */
+  subject?: string | null;
+  filter?: SearchOptions['filter'];
+}
+
+export interface SearchResponse {
+  hits: SearchHit[];
+  profile: string;
+  /** The candidate was chosen but failed or its circuit was open: the control answered. */
+  fallback: boolean;
+  migration: { id: string; phase: string; percent: number } | null;
+  latencyMs: { embed: number; search: number; total: number };
+}
+
+export interface ShadowEvent {
+  migrationId: string;
+  served: string;
+  shadow: string;
+  comparison?: Comparison;
+  error?: string;
+  latencyMs: number;
+}
+
+export interface RouterStats {
+  searches: Record<string, number>;
+  fallbacks: number;
+  breakerOpens: number;
+  shadowRuns: number;
+  shadowErrors: number;
+  shadowDropped: number;
+  hotDocumentsQueued: number;
+}
+
+/**
+ * The read path of a migration: which profile serves a search (phase, percentage, the
+ * subject's bucket), the candidate behind a circuit breaker with the control as fallback,
+ * shadow reads that never touch the response, and hot documents queued for the backfill.
+ * Every instance follows the migration row in the database, so a rollback reaches all of them.
+ */
+export class Router {
+  private readonly watcher: MigrationWatcher;
+  private readonly embedders = new Map<string, Embedder>();
+  private readonly breakers = new Map<string, CircuitBreaker<[Profile, string, SearchRequest], Timed>>();
+  private readonly shadowLimit: LimitFunction;
+  private readonly random: () => number;
+  readonly stats: RouterStats = {
+    searches: {},
+    fallbacks: 0,
+    breakerOpens: 0,
+    shadowRuns: 0,
+    shadowErrors: 0,
+    shadowDropped: 0,
+    hotDocumentsQueued: 0,
+  };
+
+  constructor(
+    private readonly db: Database,
+    private readonly manifest: Manifest,
+    private readonly source: Source,
+    private readonly options: RouterOptions,
+  ) {
+    if (!manifest.profiles.has(options.defaultProfile))
+      throw new ConfigError(`unknown profile ${options.defaultProfile}`);
+    this.watcher = new MigrationWatcher(db, `${source.schemaName}.${source.tableName}`, {
+      pollMs: options.pollMs,
+      onError: options.onBackgroundError,
+    });
+    this.shadowLimit = pLimit(options.shadow?.maxConcurrent ?? 4);
+    this.random = options.random ?? Math.random;
+  }
+
+  async start(): Promise<this> {
+    await this.watcher.start();
+    return this;
+  }
+
+  /** The migration state this instance serves by (the last one it could read). */
+  migration(): MigrationState | null {
+    return this.watcher.current();
+  }
+
+  /** Re-reads the migration now instead of waiting for the next poll. */
+  refresh(): Promise<void> {
+    return this.watcher.refresh();
+  }
+
+  private profile(name: string): Profile {
+    const p = this.manifest.profiles.get(name);
+    if (!p) throw new ConfigError(`the migration names profile ${name}, which the manifest does not define`);
+    return p;
+  }
+
+  private embedder(profile: Profile): Embedder {
+    let e = this.embedders.get(profile.name);
+    if (!e) this.embedders.set(profile.name, (e = createEmbedder(profile, this.options.embedderOptions)));
+    return e;
+  }
+
+  /** Which profile serves this subject now, and which is the other one. */
+  route(subject: string | null | undefined): { serving: string; other: string | null; candidateChosen: boolean } {
+    const m = this.watcher.current();
+    if (!m || m.phase === 'rolled_back' || m.phase === 'aborted') {
+      return { serving: m?.control ?? this.options.defaultProfile, other: null, candidateChosen: false };
+    }
+    const candidateServes =
+      m.phase === 'cutover' ||
+      m.phase === 'finalized' ||
+      m.phase === 'cleaned' ||
+      (m.phase === 'canary' && inCanary(m.id, subject, m.percent));
+    // Once the control's store stops following the source (finalize), it is neither a shadow nor a fallback.
+    const controlAlive = m.phase !== 'finalized' && m.phase !== 'cleaned';
+    if (candidateServes) return { serving: m.candidate, other: controlAlive ? m.control : null, candidateChosen: true };
+    return { serving: m.control, other: m.candidate, candidateChosen: false };
+  }
+
+  private async searchWith(profile: Profile, query: string, request: SearchRequest): Promise<Timed> {
+    const t0 = performance.now();
+    const { vectors } = await this.embedder(profile).embed([query], 'query');
+    const t1 = performance.now();
+    const hits = await searchIndexed(this.db, this.source, profile, vectors[0]!, request.k ?? 10, {
+      filter: request.filter,
+    });
+    return { hits, embed: t1 - t0, search: performance.now() - t1 };
+  }
+
+  private breaker(profile: Profile): CircuitBreaker<[Profile, string, SearchRequest], Timed> {
+    let b = this.breakers.get(profile.name);
+    if (!b) {
+      const o = this.options.breaker ?? {};
+      b = new CircuitBreaker((p: Profile, q: string, r: SearchRequest) => this.searchWith(p, q, r), {
+        timeout: o.timeoutMs ?? 2000,
+        errorThresholdPercentage: o.errorThresholdPercentage ?? 50,
+        resetTimeout: o.resetTimeoutMs ?? 5000,
+        volumeThreshold: o.volumeThreshold ?? 5,
+      });
+      b.on('open', () => this.stats.breakerOpens++);
+      this.breakers.set(profile.name, b);
+    }
+    return b;
+  }
+
+  /** State of the candidate's circuit: closed (healthy), open (all traffic to the control) or halfOpen. */
+  breakerState(profile: string): 'closed' | 'open' | 'halfOpen' {
+    const b = this.breakers.get(profile);
+    return !b || b.closed ? 'closed' : b.opened ? 'open' : 'halfOpen';
+  }
+
+  async search(query: string, request: SearchRequest = {}): Promise<SearchResponse> {
+    const started = performance.now();
+    const m = this.watcher.current();
+    const route = this.route(request.subject);
+    let served = route.serving;
+    let fallback = false;
+    let timed: Timed;
+    if (route.candidateChosen && route.other) {
+      try {
+        timed = await this.breaker(this.profile(route.serving)).fire(this.profile(route.serving), query, request);
+      } catch {
+        // An error, a timeout or an open circuit: the control answers instead.
+        fallback = true;
+        this.stats.fallbacks++;
+        served = route.other;
+        timed = await this.searchWith(this.profile(served), query, request);
+      }
+    } else {
+      timed = await this.searchWith(this.profile(served), query, request);
+    }
+    this.stats.searches[served] = (this.stats.searches[served] ?? 0) + 1;
+    if (m && route.other && !fallback) {
+      this.maybeShadow(m, served, route.other, query, request, timed.hits);
+      if (served === m.control) this.queueHotDocuments(m, timed.hits);
+    }
+    return {
+      hits: timed.hits,
+      profile: served,
+      fallback,
+      migration: m ? { id: m.id, phase: m.phase, percent: m.percent } : null,
+      latencyMs: { embed: timed.embed, search: timed.search, total: performance.now() - started },
+    };
+  }
+
+  /** Fire and forget: never awaited by search, bounded in concurrency and time, errors swallowed. */
+  private maybeShadow(
+    m: MigrationState,
+    served: string,
+    other: string,
+    query: string,
+    request: SearchRequest,
+    hits: SearchHit[],
+  ): void {
+    if (this.options.shadow?.enabled === false) return;
+    if (!(m.shadowSample > 0) || !['shadow', 'canary', 'cutover'].includes(m.phase) || this.random() >= m.shadowSample)
+      return;
+    if (this.shadowLimit.pendingCount > 0) {
+      // The shadow budget is full: drop this sample rather than queue work behind serving.
+      this.stats.shadowDropped++;
+      return;
+    }
+    const timeoutMs = this.options.shadow?.timeoutMs ?? 1000;
+    void this.shadowLimit(async () => {
+      const t0 = performance.now();
+      const event: ShadowEvent = { migrationId: m.id, served, shadow: other, latencyMs: 0 };
+      try {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`shadow search timed out after ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+          const shadow = await Promise.race([this.searchWith(this.profile(other), query, request), timeout]);
+          event.comparison =
+            served === m.control
+              ? compareResults(hits, shadow.hits, request.k ?? 10)
+              : compareResults(shadow.hits, hits, request.k ?? 10);
+        } finally {
+          clearTimeout(timer);
+        }
+        this.stats.shadowRuns++;
+      } catch (error) {
+        this.stats.shadowErrors++;
+        event.error = error instanceof Error ? error.message : String(error);
+      }
+      event.latencyMs = performance.now() - t0;
+      try {
+        this.options.onShadow?.(event);
+      } catch (error) {
+        this.options.onBackgroundError?.(error);
+      }
+    }).catch((error: unknown) => this.options.onBackgroundError?.(error));
+  }
+
+  /** While the candidate is incomplete, what the control returns is what users read: embed it first. */
+  private queueHotDocuments(m: MigrationState, hits: SearchHit[]): void {
+    if (
+      this.options.hotDocuments === false ||
+      hits.length === 0 ||
+      !['backfilling', 'shadow', 'canary'].includes(m.phase)
+    )
+      return;
+    const candidate = this.manifest.profiles.get(m.candidate);
+    if (!candidate) return;
+    void (async () => {
+      const ids = hits.map((h) => h.id);
+      const { rows } = await this.db.query<{ id: string }>(
+        `SELECT u.id FROM unnest($1::text[]) AS u(id)
+         JOIN ${this.source.table} s ON s.${this.source.id} = ${castId(this.source, 'u.id')}
+         LEFT JOIN ${storeLayout(candidate).table} e ON e.doc_id = u.id
+         WHERE e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(candidate.template!, candidate.fingerprint, 's')}`,
+        [ids],
+      );
+      if (rows.length) {
+        await enqueue(
+          this.db,
+          candidate.name,
+          rows.map((r) => r.id),
+          10,
+        );
+        this.stats.hotDocumentsQueued += rows.length;
+      }
+    })().catch((error: unknown) => this.options.onBackgroundError?.(error));
+  }
+
+  async close(): Promise<void> {
+    this.watcher.stop();
+    for (const b of this.breakers.values()) b.shutdown();
+    await this.shadowLimit(async () => {});
+  }
+}
+
+interface Timed {
+  hits: SearchHit[];
+  embed: number;
+  search: number;
+}

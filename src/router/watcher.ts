@@ -1,0 +1,71 @@
+import type { Database } from '../db/database.js';
+import { activeMigration, latestMigration, type MigrationState } from '../migration/state.js';
+
+export interface WatcherOptions {
+  /** How often the migration row is read (default 200 ms: every instance follows within 1 s). */
+  pollMs?: number;
+  onChange?: (state: MigrationState | null) => void;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Follows the source's migration for a router instance. It keeps the last state it read, so a
+ * database that is briefly unreachable does not stop serving: searches go on with the last
+ * known phase and percentage until the next successful read.
+ */
+export class MigrationWatcher {
+  private state: MigrationState | null = null;
+  private timer?: NodeJS.Timeout;
+  private reading?: Promise<void>;
+  private lastError: unknown = null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly source: string,
+    private readonly options: WatcherOptions = {},
+  ) {}
+
+  /** Reads the state once (and throws if it cannot), then keeps polling. */
+  async start(): Promise<void> {
+    await this.refresh(true);
+    this.timer = setInterval(() => void this.refresh(false), this.options.pollMs ?? 200);
+    this.timer.unref();
+  }
+
+  current(): MigrationState | null {
+    return this.state;
+  }
+
+  /** The last read error, or null when the last read worked. */
+  get error(): unknown {
+    return this.lastError;
+  }
+
+  async refresh(throwOnError = false): Promise<void> {
+    // One read at a time: a slow database must not pile up reads.
+    if (this.reading) return this.reading;
+    this.reading = (async () => {
+      try {
+        const active = await activeMigration(this.db, this.source);
+        // A rolled-back migration still matters: it says "serve the control".
+        const next = active ?? (await latestMigration(this.db, this.source));
+        this.lastError = null;
+        if (next?.id !== this.state?.id || next?.version !== this.state?.version) {
+          this.state = next;
+          this.options.onChange?.(next);
+        }
+      } catch (error) {
+        this.lastError = error;
+        this.options.onError?.(error);
+        if (throwOnError) throw error;
+      } finally {
+        this.reading = undefined;
+      }
+    })();
+    return this.reading;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
