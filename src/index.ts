@@ -28,3 +28,16 @@ export { recallAtK, ndcgAtK, mrrAtK, summarize } from './eval/metrics.js';
 export { generateDataset, type Dataset } from './eval/synthetic.js';
 export { runDemo, type DemoResult } from './demo/demo.js';
 export { registerProfileInfo, startupBanner } from './telemetry/profile-labels.js';
+export { open, type OpenOptions, type Reembed } from './open.js';
+export {
+  Router,
+  type RouterOptions,
+  type SearchRequest,
+  type SearchResponse,
+  type ShadowEvent,
+} from './router/router.js';
+export { inCanary, normalizedValue } from './router/bucket.js';
+export { compareResults, overlapAtK, rankBiasedOverlap } from './router/compare.js';
+export * as lifecycle from './migration/lifecycle.js';
+export { PHASES, type Phase } from './migration/phases.js';
+export { loadDocuments } from './source/load.js';

@@ -10,6 +10,7 @@ import { registerWorker } from './worker.js';
 import { registerEmbed } from './embed.js';
 import { registerInit } from './init.js';
 import { registerMigrate } from './migrate.js';
+import { registerSearch } from './search.js';
 import { registerProfiles } from './profiles.js';
 import { registerLoad } from './load.js';
 import { registerVerify } from './verify.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerDetach(program);
   registerMigrate(program);
+  registerSearch(program);
   registerLoad(program);
   registerVerify(program);
   const override = (command: Command): void => {

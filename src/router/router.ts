@@ -7,6 +7,9 @@ import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.
 import type { Embedder } from '../embedders/embedder.js';
 import { ConfigError } from '../errors.js';
 import { enqueue } from '../source/capture.js';
+import { upsertDocuments, type DocumentInput } from '../source/managed.js';
+import { staleByIds } from '../backfill/candidates.js';
+import { deleteOrphans, writeIfCurrent } from '../store/guarded-write.js';
 import type { Source } from '../source/source.js';
 import { searchIndexed, type SearchHit, type SearchOptions } from '../store/search.js';
 import { storeLayout } from '../store/store.js';
@@ -300,6 +303,75 @@ export class Router {
         this.stats.hotDocumentsQueued += rows.length;
       }
     })().catch((error: unknown) => this.options.onBackgroundError?.(error));
+  }
+
+  /**
+   * Managed mode: writes go to the source, and capture fans them out to every capturing
+   * profile's store. With `sync`, the serving profile embeds them before returning, so a new
+   * document is searchable on return (the others catch up through the queue).
+   */
+  async upsert(
+    docs: DocumentInput[],
+    options: { sync?: boolean } = {},
+  ): Promise<{ written: number; embedded: number }> {
+    this.requireManaged('upsert');
+    const written = await upsertDocuments(this.db, docs);
+    let embedded = 0;
+    if (options.sync && docs.length) {
+      const profile = this.profile(this.servingForAll());
+      const { stale } = await staleByIds(
+        this.db,
+        this.source,
+        profile,
+        docs.map((d) => d.id),
+      );
+      if (stale.length) {
+        const { vectors } = await this.embedder(profile).embed(
+          stale.map((c) => c.text),
+          'document',
+        );
+        embedded = (
+          await writeIfCurrent(
+            this.db,
+            this.source,
+            profile,
+            stale.map((c, i) => ({ docId: c.docId, vector: vectors[i]!, contentHash: c.contentHash })),
+          )
+        ).length;
+      }
+    }
+    return { written, embedded };
+  }
+
+  /** Managed mode: deletes from the source; capture removes the documents from every store. */
+  async delete(ids: string[]): Promise<number> {
+    this.requireManaged('delete');
+    const { rowCount } = await this.db.query(`DELETE FROM ${this.source.table} WHERE id = ANY($1::text[])`, [ids]);
+    // Stores of profiles that do not capture (none yet) still must not keep the documents.
+    for (const name of new Set([
+      this.options.defaultProfile,
+      this.watcher.current()?.control,
+      this.watcher.current()?.candidate,
+    ])) {
+      const p = name ? this.manifest.profiles.get(name) : undefined;
+      if (p) await deleteOrphans(this.db, this.source, p, ids).catch(() => 0);
+    }
+    return rowCount;
+  }
+
+  /** The profile most searches are served by now (the candidate from cutover on). */
+  private servingForAll(): string {
+    const m = this.watcher.current();
+    if (!m) return this.options.defaultProfile;
+    return ['cutover', 'finalized', 'cleaned'].includes(m.phase) ? m.candidate : m.control;
+  }
+
+  private requireManaged(what: string): void {
+    if (this.source.kind !== 'managed') {
+      throw new ConfigError(
+        `${what} writes to reembed's managed documents; in attach mode write to your table, and capture does the rest`,
+      );
+    }
   }
 
   async close(): Promise<void> {

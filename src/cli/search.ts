@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { parseFilter } from '../backfill/plan.js';
+import { Router } from '../router/router.js';
+import { CliContext } from './context.js';
+import { positiveInt } from './options.js';
+import { table } from './format.js';
+
+export function registerSearch(program: Command): void {
+  program
+    .command('search')
+    .description(
+      'search as the serving path does: the profile chosen by the migration and the subject’s bucket, with the latency breakdown',
+    )
+    .argument('<text>', 'the query')
+    .option('-s, --subject <id>', 'the user, session or tenant whose bucket decides the canary (none: the control)')
+    .option('-k, --k <n>', 'results to return', positiveInt, 10)
+    .option('--filter <column=value>', 'only documents whose source column equals the value')
+    .action(async (text: string, opts: { subject?: string; k: number; filter?: string }, command: Command) => {
+      const ctx = new CliContext(command);
+      const { profile } = ctx.activeProfile();
+      await ctx.withDatabase(async (db, manifest) => {
+        const source = await ctx.source(db);
+        const router = await new Router(db, manifest, source, {
+          defaultProfile: profile.name,
+          hotDocuments: false,
+          shadow: { enabled: false },
+        }).start();
+        try {
+          const res = await router.search(text, {
+            subject: opts.subject,
+            k: opts.k,
+            filter: opts.filter ? parseFilter(opts.filter, source) : undefined,
+          });
+          ctx.result(res, () =>
+            [
+              `served by ${res.profile}${res.fallback ? ' (fallback: the candidate failed)' : ''}${res.migration ? ` · migration ${res.migration.id} ${res.migration.phase} ${res.migration.percent}%` : ''}`,
+              `latency: embed ${res.latencyMs.embed.toFixed(1)} ms, search ${res.latencyMs.search.toFixed(1)} ms, total ${res.latencyMs.total.toFixed(1)} ms`,
+              table(
+                ['rank', 'id', 'score'],
+                res.hits.map((h, i) => [i + 1, h.id, h.score.toFixed(4)]),
+              ),
+            ].join('\n'),
+          );
+        } finally {
+          await router.close();
+        }
+      });
+    });
+}
