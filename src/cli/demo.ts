@@ -10,8 +10,10 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description(
       'the guided tour on a throwaway embedded database: generate a corpus with known answers, backfill a baseline\n' +
-        'and a candidate hash profile with progress, change documents while both capture, verify both stores, and\n' +
-        'print Recall@10, nDCG@10 and MRR@10 of each (no network, no model files)',
+        'hash profile, plan and start a migration to a candidate, backfill it with progress, change documents while\n' +
+        'both capture, verify both stores, compare Recall@10/nDCG@10/MRR@10, shadow-compare results, ramp the canary\n' +
+        '5 → 25 → 50 → 100 with many subjects, cut over, drill a rollback and print the audit history\n' +
+        '(no network, no model files)',
     )
     .option('--documents <n>', 'documents to generate', positiveInt, 2400)
     .option('--queries <n>', 'queries to generate', positiveInt, 240)
@@ -35,10 +37,12 @@ export function registerDemo(program: Command): void {
           progressDone: (label) => bars.get(label)?.finish(),
         },
       });
-      ctx.result(result, () =>
-        [
+      ctx.result(result, () => {
+        const r = result.rollout;
+        return [
           `reembed demo: ${result.documents} documents, ${result.queries} queries (seed ${result.seed}) on ${result.database}`,
-          `verify: ${result.verify.map((v) => `${v.profile} ${v.ok ? 'passed' : 'FAILED'} (${(v.coverage * 100).toFixed(1)}% current)`).join(', ')}`,
+          '',
+          'offline evaluation (exact search, k=10):',
           table(
             ['profile', 'dims', 'Recall@10', 'nDCG@10', 'MRR@10', 'docs/s', 'query p50 ms'],
             result.profiles.map((p) => [
@@ -51,7 +55,43 @@ export function registerDemo(program: Command): void {
               p.queryLatencyP50Ms.toFixed(1),
             ]),
           ),
-        ].join('\n'),
-      );
+          '',
+          `verify: ${result.verify.map((v) => `${v.profile} ${v.ok ? 'passed' : 'FAILED'} (${(v.coverage * 100).toFixed(1)}% current)`).join(', ')}`,
+          `shadow: overlap@10 ${fixed(r.shadow.meanOverlapAt10)}, RBO ${fixed(r.shadow.meanRbo)}, top-1 agreement ${(r.shadow.top1Agreement * 100).toFixed(1)}% over ${r.shadow.compared} searches`,
+          '',
+          `rollout of migration ${r.migrationId}:`,
+          table(
+            ['step', 'searches', 'served by candidate', 'share'],
+            [
+              ...r.canary.map((c) => [
+                `canary ${c.percent}%`,
+                c.searches,
+                c.servedByCandidate,
+                `${(c.share * 100).toFixed(1)}%`,
+              ]),
+              ['cutover', r.cutover.searches, r.cutover.servedByCandidate, `${r.cutover.servedByCandidate}%`],
+              [
+                'rollback drill',
+                r.rollback.searches,
+                r.rollback.searches - r.rollback.servedByControl,
+                `${r.rollback.searches - r.rollback.servedByControl}%`,
+              ],
+            ],
+          ),
+          '',
+          'audit history:',
+          table(
+            ['at', 'actor', 'action', 'from', 'to', 'reason'],
+            r.history.map((e) => [
+              e.at,
+              e.actor,
+              e.action,
+              e.fromPhase ? `${e.fromPhase} ${e.fromPercent}%` : null,
+              `${e.toPhase} ${e.toPercent}%`,
+              e.reason,
+            ]),
+          ),
+        ].join('\n');
+      });
     });
 }

@@ -7,6 +7,8 @@ import type { Manifest } from '../config/manifest.js';
 import { createEmbedder } from '../embedders/create.js';
 import { resolveSource, type Source } from '../source/source.js';
 import { verifyStore, type VerifyReport } from '../store/verify.js';
+import { planMigration, startMigration, type LifecycleContext } from '../migration/lifecycle.js';
+import { rolloutStory, type RolloutResult } from './rollout.js';
 import { summarize, type MetricSummary } from '../eval/metrics.js';
 import { generateDataset, type Dataset } from '../eval/synthetic.js';
 import { migrations } from '../schema.js';
@@ -72,6 +74,7 @@ export interface DemoResult {
   /** Documents changed while both profiles capture: what the queue carried to both stores. */
   liveChanges: { updated: number; deleted: number; inserted: number };
   verify: Array<Pick<VerifyReport, 'profile' | 'ok' | 'coverage' | 'sourceRows' | 'currentRows'>>;
+  rollout: RolloutResult;
 }
 
 /** State the demo's steps share; later steps (migration, rollout) build on it. */
@@ -107,9 +110,16 @@ async function loadCorpus(ctx: DemoContext): Promise<void> {
   );
 }
 
-async function backfill(ctx: DemoContext, profile: Profile): Promise<{ seconds: number; rows: number }> {
+async function backfill(
+  ctx: DemoContext,
+  profile: Profile,
+  planned = false,
+): Promise<{ seconds: number; rows: number }> {
   const label = `backfill ${profile.name}`;
-  const plan = await prepareBackfill(ctx.db, ctx.source, profile, ctx.manifest.profiles, { chunkSize: 500 });
+  // A migration's start has planned the candidate's chunks already.
+  const plan = planned
+    ? { sourceRows: ctx.dataset.corpus.length, chunks: Math.ceil(ctx.dataset.corpus.length / 1000) }
+    : await prepareBackfill(ctx.db, ctx.source, profile, ctx.manifest.profiles, { chunkSize: 500 });
   let done = 0;
   const run = await runBackfill(ctx.db, {
     source: ctx.source,
@@ -221,7 +231,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const small = getProfile(manifest, 'hash_small');
     const large = getProfile(manifest, 'hash_large');
     const smallRun = await backfill(ctx, small);
-    const largeRun = await backfill(ctx, large);
+    const lifecycle: LifecycleContext = { db, manifest, source, actor: 'demo' };
+    const { migration: planned, estimate } = await planMigration(lifecycle, small.name, large.name);
+    reporter.step(
+      `planned migration ${planned.id}: ${small.name} → ${large.name}, ${estimate.toEmbed} rows to embed, index ${estimate.index}`,
+    );
+    const started = await startMigration(lifecycle, planned);
+    reporter.step(`started: capture on for both profiles (dual-write), backfill of ${large.name} planned`);
+    const largeRun = await backfill(ctx, large, true);
     ctx.results.push(await evaluate(ctx, small, smallRun));
     ctx.results.push(await evaluate(ctx, large, largeRun));
     const liveChanges = await changeWhileCapturing(ctx, [small, large]);
@@ -245,7 +262,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         `verify failed after the demo's backfills: ${JSON.stringify(verify)}`,
       );
     }
-    return { database: db.target, documents, queries, seed, profiles: ctx.results, liveChanges, verify };
+    const rollout = await rolloutStory({
+      db,
+      manifest,
+      source,
+      dataset,
+      migration: started,
+      step: (m) => reporter.step(m),
+    });
+    return { database: db.target, documents, queries, seed, profiles: ctx.results, liveChanges, verify, rollout };
   } finally {
     await db.close();
   }

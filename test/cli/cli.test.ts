@@ -194,5 +194,26 @@ describe('reembed CLI', () => {
       { profile: 'hash_large', ok: true, coverage: 1, sourceRows: 1996, currentRows: 1996 },
     ]);
     expect(r.stderr).toMatch(/backfill hash_large: 2000\/2000 \(100\.0%\)/);
+    const rollout = out.rollout;
+    expect(rollout.shadow.compared).toBe(60);
+    expect(rollout.shadow.meanOverlapAt10).toBeGreaterThan(0);
+    expect(rollout.shadow.meanOverlapAt10).toBeLessThan(1);
+    expect(rollout.canary.map((c: { percent: number }) => c.percent)).toEqual([5, 25, 50, 100]);
+    for (const c of rollout.canary) expect(Math.abs(c.share * 100 - c.percent)).toBeLessThanOrEqual(8);
+    expect(rollout.canary.at(-1).servedByCandidate).toBe(rollout.canary.at(-1).searches);
+    expect(rollout.cutover.servedByCandidate).toBe(100);
+    expect(rollout.rollback.servedByControl).toBe(100);
+    expect(rollout.history.map((e: { action: string }) => e.action)).toEqual([
+      'plan',
+      'start',
+      'shadow',
+      'shadow',
+      'ramp',
+      'ramp',
+      'ramp',
+      'ramp',
+      'cutover',
+      'rollback',
+    ]);
   });
 });
