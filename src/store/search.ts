@@ -37,6 +37,9 @@ function toScore(metric: Profile['metric'], distance: number): number {
   return -distance;
 }
 
+/** pgvector's default hnsw.ef_search. */
+const PGVECTOR_DEFAULT_EF_SEARCH = 40;
+
 export interface SearchOptions {
   /** HNSW candidate list size for this query (pgvector's hnsw.ef_search; default 40). */
   efSearch?: number;
@@ -64,6 +67,16 @@ export async function searchIndexed(
     throw new ReembedError('INVALID_EF_SEARCH', `ef_search must be a whole number up to 1000, got ${efSearch}`, {
       exitCode: 2,
     });
+  if (efSearch === PGVECTOR_DEFAULT_EF_SEARCH && !options.filter) {
+    // Nothing to set: one round trip instead of BEGIN, SET LOCAL, SELECT, COMMIT. Safe on a
+    // pooled connection because reembed only ever changes these settings with SET LOCAL.
+    const { rows } = await db.query<{ id: string; distance: number }>(
+      `SELECT e.doc_id AS id, (e.embedding ${distanceOperator} $1::${columnType}) AS distance
+       FROM ${table} e ORDER BY e.embedding ${distanceOperator} $1::${columnType} LIMIT $2`,
+      [vectorLiteral(query), k],
+    );
+    return rows.map((r) => ({ id: r.id, score: toScore(profile.metric, Number(r.distance)) }));
+  }
   return db.transaction(async (tx) => {
     await tx.exec(`SET LOCAL hnsw.ef_search = ${efSearch}`);
     const params: unknown[] = [vectorLiteral(query), k];

@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
+import type { Database } from '../../src/db/database.js';
+import { createEmbedder } from '../../src/embedders/create.js';
+import { buildIndex } from '../../src/store/index.js';
+import { searchExact, searchIndexed } from '../../src/store/search.js';
+import type { Source } from '../../src/source/source.js';
+import type { Profile } from '../../src/config/profile.js';
+import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
+import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+
+describe.each(BACKENDS)('indexed search on %s', (backend) => {
+  let db: Database;
+  let source: Source;
+  let profile: Profile;
+  beforeAll(async () => {
+    db = await openTestDatabase(backend);
+    await createArticles(db, 400);
+    const manifest = articlesManifest();
+    source = await articlesSource(db, manifest);
+    profile = getProfile(manifest, 'small');
+    await prepareBackfill(db, source, profile, manifest.profiles);
+    await runBackfill(db, { source, profiles: [profile] });
+    await buildIndex(db, profile);
+  });
+  afterAll(() => db.close());
+
+  const vector = async (text: string) => (await createEmbedder(profile).embed([text], 'query')).vectors[0]!;
+
+  it('finds what exact search finds, with the default and a raised ef_search', async () => {
+    const q = await vector('Title 17 Body of article 17 about fish');
+    const exact = await searchExact(db, profile, q, 5);
+    expect(exact[0]!.id).toBe('17');
+    for (const efSearch of [undefined, 200]) {
+      const hits = await searchIndexed(db, source, profile, q, 5, { efSearch });
+      expect(hits[0]).toEqual(exact[0]);
+      expect(hits).toHaveLength(5);
+    }
+  });
+
+  it('filters on a source column and still returns k results', async () => {
+    await db.exec(`UPDATE public.articles SET views = id % 10`);
+    const q = await vector('article about cats');
+    const hits = await searchIndexed(db, source, profile, q, 8, { filter: { column: 'views', value: '3' } });
+    expect(hits).toHaveLength(8);
+    expect(hits.every((h) => Number(h.id) % 10 === 3)).toBe(true);
+    await expect(searchIndexed(db, source, profile, q, 5, { efSearch: 5000 })).rejects.toThrow(/ef_search/);
+  });
+});
