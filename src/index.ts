@@ -41,3 +41,17 @@ export { compareResults, overlapAtK, rankBiasedOverlap } from './router/compare.
 export * as lifecycle from './migration/lifecycle.js';
 export { PHASES, type Phase } from './migration/phases.js';
 export { loadDocuments } from './source/load.js';
+export { containAtK, queryMetrics, evaluateRankings, RETRIEVAL_METRICS } from './eval/metrics.js';
+export type { RetrievalMetrics, RetrievalSummary } from './eval/metrics.js';
+export { readBeirDataset, DatasetError, type BeirDataset, type EvalQuery } from './eval/beir.js';
+export {
+  runEval,
+  DEFAULT_EVAL_K,
+  type EvalOptions,
+  type EvalReport,
+  type EvalRun,
+  type ProfileEvaluation,
+} from './eval/run.js';
+export { compareProfiles, type ProfileComparison } from './eval/compare.js';
+export { formatTrecRun, writeTrecRun, trecOrder, type Rankings } from './eval/trec.js';
+export { appendHistory, historyEntry, DEFAULT_HISTORY_FILE, type HistoryEntry } from './eval/history.js';

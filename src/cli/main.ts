@@ -3,6 +3,7 @@ import { ReembedError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerBackfill } from './backfill.js';
 import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
 import { registerDetach } from './detach.js';
 import { registerFailures } from './failures.js';
 import { registerStatus } from './status.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerSearch(program);
   registerLoad(program);
   registerVerify(program);
+  registerEval(program);
   const override = (command: Command): void => {
     command.exitOverride();
     command.commands.forEach(override);

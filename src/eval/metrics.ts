@@ -87,3 +87,83 @@ export function summarize(rankings: Map<string, readonly string[]>, qrels: Qrels
     unjudgedQueries: unjudged,
   };
 }
+
+/**
+ * 1 when at least one relevant document is in the top k, else 0 (trec_eval's success@k); null
+ * when nothing is relevant. Averaged, it is the share of queries a reranker over the top k could
+ * still answer, which recall alone hides when a query has several relevant documents.
+ */
+export function containAtK(ranking: readonly string[], judged: Map<string, number>, k: number): number | null {
+  if (relevantCount(judged) === 0) return null;
+  return dedupe(ranking, k).some((id) => (judged.get(id) ?? 0) > 0) ? 1 : 0;
+}
+
+/** The figures `reembed eval` reports for one query (or, averaged, for a run). */
+export interface RetrievalMetrics {
+  recallAt1: number;
+  recallAt5: number;
+  recallAt10: number;
+  recallAt50: number;
+  mrrAt10: number;
+  ndcgAt10: number;
+  containAt50: number;
+}
+
+export const RETRIEVAL_METRICS = [
+  'recallAt1',
+  'recallAt5',
+  'recallAt10',
+  'recallAt50',
+  'mrrAt10',
+  'ndcgAt10',
+  'containAt50',
+] as const satisfies ReadonlyArray<keyof RetrievalMetrics>;
+
+function metricRecord(value: (metric: keyof RetrievalMetrics) => number): RetrievalMetrics {
+  const record = {} as RetrievalMetrics;
+  for (const m of RETRIEVAL_METRICS) record[m] = value(m);
+  return record;
+}
+
+/** Every retrieval metric of one query; null when nothing is relevant for it. */
+export function queryMetrics(ranking: readonly string[], judged: Map<string, number>): RetrievalMetrics | null {
+  if (relevantCount(judged) === 0) return null;
+  return {
+    recallAt1: recallAtK(ranking, judged, 1)!,
+    recallAt5: recallAtK(ranking, judged, 5)!,
+    recallAt10: recallAtK(ranking, judged, 10)!,
+    recallAt50: recallAtK(ranking, judged, 50)!,
+    mrrAt10: mrrAtK(ranking, judged, 10)!,
+    ndcgAt10: ndcgAtK(ranking, judged, 10)!,
+    containAt50: containAtK(ranking, judged, 50)!,
+  };
+}
+
+export interface RetrievalSummary extends RetrievalMetrics {
+  /** Queries that had relevant documents and so entered the averages. */
+  judgedQueries: number;
+  /** Queries left out because nothing is relevant for them. */
+  unjudgedQueries: number;
+}
+
+/**
+ * Averages every retrieval metric over the judged queries, like `summarize`, and keeps the
+ * per-query values (null for an unjudged query) for per-query comparisons between runs.
+ */
+export function evaluateRankings(
+  rankings: Map<string, readonly string[]>,
+  qrels: Qrels,
+): { summary: RetrievalSummary; perQuery: Map<string, RetrievalMetrics | null> } {
+  const perQuery = new Map<string, RetrievalMetrics | null>();
+  const sums = metricRecord(() => 0);
+  let judged = 0;
+  for (const [queryId, ranking] of rankings) {
+    const metrics = queryMetrics(ranking, qrels.get(queryId) ?? new Map<string, number>());
+    perQuery.set(queryId, metrics);
+    if (metrics === null) continue;
+    judged++;
+    for (const m of RETRIEVAL_METRICS) sums[m] += metrics[m];
+  }
+  const means = metricRecord((m) => (judged ? sums[m] / judged : 0));
+  return { summary: { ...means, judgedQueries: judged, unjudgedQueries: rankings.size - judged }, perQuery };
+}

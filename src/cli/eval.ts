@@ -1,0 +1,204 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import {
+  buildManifest,
+  checkProfileEnvironment,
+  DEFAULT_CONFIG_FILE,
+  getProfile,
+  type Manifest,
+} from '../config/manifest.js';
+import type { Profile } from '../config/profile.js';
+import { DEMO_MANIFEST } from '../demo/demo.js';
+import { ConfigError } from '../errors.js';
+import { readBeirDataset } from '../eval/beir.js';
+import { appendHistory, DEFAULT_HISTORY_FILE } from '../eval/history.js';
+import { runEval, type EvalReport } from '../eval/run.js';
+import { writeTrecRun } from '../eval/trec.js';
+import { CliContext } from './context.js';
+import { fixed, table } from './format.js';
+import { positiveInt } from './options.js';
+import type { Progress } from './progress.js';
+
+interface EvalCommandOptions {
+  dataset: string;
+  profiles: string[];
+  split: string;
+  ann?: boolean;
+  efSearch?: number;
+  run?: string;
+  history: string | false;
+}
+
+function profileList(value: string): string[] {
+  const names = value.split(',').map((s) => s.trim());
+  if (names.some((n) => n === '')) throw new InvalidArgumentError(`not a comma-separated list of profiles: ${value}`);
+  return names;
+}
+
+/**
+ * The manifest's profiles; without a manifest (no --config and no reembed.yaml here), the
+ * demo's two built-in hash profiles, so a dataset can be evaluated before `reembed init`.
+ */
+function evalManifest(ctx: CliContext): { manifest: Manifest; builtIn: boolean } {
+  if (ctx.options.config || existsSync(resolve(DEFAULT_CONFIG_FILE)))
+    return { manifest: ctx.manifest(), builtIn: false };
+  return { manifest: buildManifest(DEMO_MANIFEST, null), builtIn: true };
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .summary('offline evaluation of profiles on a BEIR dataset: Recall, MRR, nDCG, latency, agreement')
+    .description(
+      'Load a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) into a throwaway in-memory database\n' +
+        '(or an empty one given with --db), backfill each profile, embed every judged query with its query prefix and\n' +
+        'search the exact top 50. Prints Recall@1/5/10/50, MRR@10, nDCG@10, Contain@50 and embed/search latency per\n' +
+        'profile, and overlap@10, RBO and per-query nDCG@10 wins/losses/ties between profiles (the earlier one as\n' +
+        'control). Without a reembed.yaml the built-in hash profiles hash_small and hash_large are available.',
+    )
+    .requiredOption('--dataset <dir>', 'a BEIR dataset directory')
+    .requiredOption('--profiles <a,b>', 'profiles to evaluate, comma-separated; the first is the control', profileList)
+    .option('--split <name>', 'the judgments to use: qrels/<name>.tsv', 'test')
+    .option('--ann', 'also search through each profile’s HNSW index (built after its backfill)')
+    .option('--ef-search <n>', 'hnsw.ef_search of the --ann searches (at least 50)', positiveInt)
+    .option('--run <dir>', 'write one TREC run file per profile there (<profile>.trec; <profile>-ann.trec with --ann)')
+    .option('--history <file>', 'append one JSON line per run to this file', DEFAULT_HISTORY_FILE)
+    .option('--no-history', 'do not append to the history file')
+    .action(async (opts: EvalCommandOptions, command: Command) => evalCommand(new CliContext(command), opts));
+}
+
+async function evalCommand(ctx: CliContext, opts: EvalCommandOptions): Promise<void> {
+  const { manifest, builtIn } = evalManifest(ctx);
+  if (builtIn) ctx.info(`no ${DEFAULT_CONFIG_FILE}: using the built-in profiles hash_small and hash_large`);
+  const profiles: Profile[] = opts.profiles.map((name) => getProfile(manifest, name));
+  const problems = profiles.flatMap((p) => checkProfileEnvironment(p));
+  if (problems.length) throw new ConfigError(problems);
+
+  // Read and check queries and judgments before any database work: a typo fails at once.
+  const dataset = await readBeirDataset(opts.dataset, { split: opts.split });
+  for (const w of dataset.warnings) ctx.info(`warning: ${w}`);
+  ctx.info(
+    `eval ${dataset.name} (${dataset.split}): ${dataset.queries.length} judged queries, profiles ${profiles.map((p) => p.name).join(', ')}`,
+  );
+
+  const bars = new Map<string, Progress>();
+  const { report, rankings } = await runEval(dataset, {
+    profiles,
+    // Only an explicit --db moves the evaluation out of its throwaway in-memory database.
+    database: ctx.options.db,
+    ann: opts.ann,
+    efSearch: opts.efSearch,
+    reporter: {
+      step: (m) => ctx.info(`• ${m}`),
+      progress: (label, done, total, extra) => {
+        let bar = bars.get(label);
+        if (!bar) bars.set(label, (bar = ctx.progress(label)));
+        bar.update(done, total, extra);
+      },
+      progressDone: (label) => bars.get(label)?.finish(),
+    },
+  });
+
+  const runFiles: string[] = [];
+  if (opts.run) {
+    for (const [name, r] of rankings) {
+      runFiles.push(writeTrecRun(opts.run, name, r.exact));
+      if (r.ann) runFiles.push(writeTrecRun(opts.run, `${name}-ann`, r.ann));
+    }
+  }
+  const history = opts.history === false ? null : appendHistory(opts.history, report);
+  ctx.result({ ...report, files: { runs: runFiles, history } }, () => humanReport(report, runFiles, history));
+}
+
+function ms(latency: { p50Ms: number; p95Ms: number }): string {
+  return `${latency.p50Ms.toFixed(2)} / ${latency.p95Ms.toFixed(2)}`;
+}
+
+function metricsTable(report: EvalReport, pick: 'exact' | 'ann'): string {
+  const rows = report.profiles.flatMap((p) => {
+    const s = pick === 'exact' ? p.exact : p.ann;
+    if (!s) return [];
+    const m = s.metrics;
+    return [
+      [
+        p.profile,
+        p.dims,
+        fixed(m.recallAt1),
+        fixed(m.recallAt5),
+        fixed(m.recallAt10),
+        fixed(m.recallAt50),
+        fixed(m.mrrAt10),
+        fixed(m.ndcgAt10),
+        fixed(m.containAt50),
+        ms(p.embedLatency),
+        ms(s.latency),
+        // queries / (embed + search time): the mean latencies are over the same queries.
+        (1000 / Math.max(p.embedLatency.meanMs + s.latency.meanMs, 1e-9)).toFixed(0),
+      ],
+    ];
+  });
+  return table(
+    [
+      'profile',
+      'dims',
+      'R@1',
+      'R@5',
+      'R@10',
+      'R@50',
+      'MRR@10',
+      'nDCG@10',
+      'Contain@50',
+      'embed p50/p95 ms',
+      'search p50/p95 ms',
+      'q/s',
+    ],
+    rows,
+  );
+}
+
+function humanReport(report: EvalReport, runFiles: string[], history: string | null): string {
+  const d = report.dataset;
+  const lines = [
+    `reembed eval: ${d.name} (${d.split}), ${d.documents} documents, ${d.queries} queries ` +
+      `(${report.profiles[0]?.exact.metrics.judgedQueries ?? 0} with relevant documents) on ${report.database.target}, ${report.seconds.toFixed(1)} s`,
+    '',
+    `exact search, top ${report.k}:`,
+    metricsTable(report, 'exact'),
+  ];
+  if (report.ann) {
+    lines.push(
+      '',
+      `ANN search through the HNSW index (ef_search ${report.profiles[0]?.ann?.efSearch ?? '-'}), top ${report.k}:`,
+    );
+    lines.push(metricsTable(report, 'ann'));
+    const exactScans = report.profiles.filter((p) => p.ann && !p.ann.indexScan).map((p) => p.profile);
+    if (exactScans.length) {
+      lines.push(
+        `note: for ${exactScans.join(', ')} the planner chose a sequential scan over the index (a small store), so those ANN searches were exact`,
+      );
+    }
+  }
+  if (report.comparisons.length) {
+    lines.push('', `agreement (exact, top ${report.comparisons[0]!.k}) and nDCG@10 per query, candidate vs control:`);
+    lines.push(
+      table(
+        ['control', 'candidate', 'overlap@10', 'RBO', 'wins', 'losses', 'ties', 'mean ΔnDCG@10'],
+        report.comparisons.map((c) => [
+          c.control,
+          c.candidate,
+          fixed(c.meanOverlap),
+          fixed(c.meanRbo),
+          c.ndcgAt10.wins,
+          c.ndcgAt10.losses,
+          c.ndcgAt10.ties,
+          (c.ndcgAt10.meanDelta >= 0 ? '+' : '') + fixed(c.ndcgAt10.meanDelta),
+        ]),
+      ),
+    );
+  }
+  for (const w of d.warnings) lines.push('', `warning: ${w}`);
+  if (runFiles.length) lines.push('', `TREC run files: ${runFiles.join(', ')}`);
+  if (history) lines.push(`history: appended to ${history}`);
+  return lines.join('\n');
+}

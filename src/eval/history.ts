@@ -1,0 +1,77 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { VERSION } from '../version.js';
+import type { ProfileComparison } from './compare.js';
+import type { RetrievalSummary } from './metrics.js';
+import type { EvalReport } from './run.js';
+
+/**
+ * Where `reembed eval` appends its history unless told otherwise: beside the embedded
+ * database's default data directory, so one working directory keeps its evaluations together.
+ * PGlite ignores a foreign file in its data directory, and .reembed/ is ignored by git; pass
+ * --history to keep the history somewhere you commit.
+ */
+export const DEFAULT_HISTORY_FILE = '.reembed/eval-history.jsonl';
+
+/** One line of the history: enough to plot a metric per profile fingerprint over time. */
+export interface HistoryEntry {
+  time: string;
+  reembed: string;
+  dataset: { name: string; dir: string; split: string; documents: number; queries: number };
+  database: string;
+  k: number;
+  profiles: Array<{
+    profile: string;
+    fingerprint: string;
+    provider: string;
+    model: string | null;
+    dims: number;
+    exact: RetrievalSummary;
+    ann: (RetrievalSummary & { efSearch: number }) | null;
+    latencyMs: { embedP50: number; embedP95: number; searchP50: number; searchP95: number };
+    queriesPerSecond: number;
+  }>;
+  comparisons: ProfileComparison[];
+}
+
+export function historyEntry(report: EvalReport): HistoryEntry {
+  return {
+    time: report.startedAt,
+    reembed: VERSION,
+    dataset: {
+      name: report.dataset.name,
+      // Absolute, so entries written from different working directories still compare.
+      dir: resolve(report.dataset.dir),
+      split: report.dataset.split,
+      documents: report.dataset.documents,
+      queries: report.dataset.queries,
+    },
+    database: report.database.kind,
+    k: report.k,
+    profiles: report.profiles.map((p) => ({
+      profile: p.profile,
+      fingerprint: p.fingerprint,
+      provider: p.provider,
+      model: p.model,
+      dims: p.dims,
+      exact: p.exact.metrics,
+      ann: p.ann ? { ...p.ann.metrics, efSearch: p.ann.efSearch } : null,
+      latencyMs: {
+        embedP50: p.embedLatency.p50Ms,
+        embedP95: p.embedLatency.p95Ms,
+        searchP50: p.exact.latency.p50Ms,
+        searchP95: p.exact.latency.p95Ms,
+      },
+      queriesPerSecond: p.queriesPerSecond,
+    })),
+    comparisons: report.comparisons,
+  };
+}
+
+/** Appends one JSON line (creating the file and its directory); returns the absolute path. */
+export function appendHistory(file: string, report: EvalReport): string {
+  const path = resolve(file);
+  mkdirSync(dirname(path), { recursive: true });
+  appendFileSync(path, `${JSON.stringify(historyEntry(report))}\n`);
+  return path;
+}

@@ -1,0 +1,72 @@
+import type { DatabaseKind } from '../db/database.js';
+import type { BeirDataset } from './beir.js';
+import type { ProfileComparison } from './compare.js';
+import type { LatencySummary } from './latency.js';
+import type { RetrievalSummary } from './metrics.js';
+import type { Rankings } from './trec.js';
+
+/** What `reembed eval` reports: the JSON of `--json`, and what the history line is made from. */
+
+export interface SearchEvaluation {
+  metrics: RetrievalSummary;
+  latency: LatencySummary;
+}
+
+export interface ProfileEvaluation {
+  profile: string;
+  /** Of the configuration evaluated (see profileForCorpus). */
+  fingerprint: string;
+  provider: string;
+  model: string | null;
+  dims: number;
+  metric: string;
+  template: string;
+  /** The profile's own template when it read columns a BEIR corpus lacks and `{content}` was used. */
+  replacedTemplate: string | null;
+  backfill: { rows: number; seconds: number; rowsPerSecond: number };
+  embedLatency: LatencySummary;
+  exact: SearchEvaluation;
+  ann:
+    | (SearchEvaluation & {
+        efSearch: number;
+        /** `exact`: over 4,000 dims pgvector cannot index the profile, so there is no index. */
+        index: 'hnsw' | 'exact';
+        indexSeconds: number;
+        /** The planner used the HNSW index (EXPLAIN of the first query); false: these were exact scans. */
+        indexScan: boolean;
+      })
+    | null;
+  /** Queries / (embed + exact search time), one query at a time. */
+  queriesPerSecond: number;
+}
+
+export interface EvalReport {
+  startedAt: string;
+  seconds: number;
+  database: { target: string; kind: DatabaseKind };
+  dataset: {
+    name: string;
+    dir: string;
+    split: string;
+    documents: number;
+    /** Queries run: those of queries.jsonl with a judgment in the split. */
+    queries: number;
+    judgments: number;
+    /** Judged documents the corpus lacks (they stay relevant and unretrievable, as in trec_eval). */
+    missingDocuments: number;
+    missingDocumentExamples: string[];
+    stats: BeirDataset['stats'];
+    warnings: string[];
+  };
+  k: number;
+  ann: boolean;
+  profiles: ProfileEvaluation[];
+  /** Every pair of profiles, the earlier one as control. */
+  comparisons: ProfileComparison[];
+}
+
+export interface EvalRun {
+  report: EvalReport;
+  /** Per profile: the rankings the figures were computed from (for TREC run files). */
+  rankings: Map<string, { exact: Rankings; ann: Rankings | null }>;
+}
