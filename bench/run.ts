@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS: Record<string, { file: string; what: string }> = {
   embed: { file: 'hash-embedder.js', what: 'hash embedder throughput (texts/s, tokens/s)' },
-  write: { file: 'vector-write.js', what: 'vector writes: writeVectors vs binary COPY, PGlite and PostgreSQL' },
+  write: { file: 'vector-write.js', what: 'vector writes: writeVectors, writeIfCurrent vs binary COPY' },
+  backfill: { file: 'backfill-throughput.js', what: 'backfill throughput (zero-latency embedder) vs binary COPY' },
+  'backfill-rate': { file: 'backfill-ratelimit.js', what: 'backfill against a provider enforcing rpm/tpm limits' },
+  'backfill-rss': { file: 'backfill-rss.js', what: 'peak RSS of a backfill worker (CLI) at 10k and 200k rows' },
+  router: { file: 'router.js', what: 'router overhead vs direct pgvector query, shadow p99 impact, rollback propagation' },
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,7 +32,7 @@ async function main(): Promise<number> {
   const unknown = requested.filter((n) => !(n in BENCHMARKS));
   if (unknown.length > 0) {
     console.error(`unknown benchmark(s): ${unknown.join(', ')}. Known:`);
-    for (const [name, { what }] of Object.entries(BENCHMARKS)) console.error(`  ${name.padEnd(6)} ${what}`);
+    for (const [name, { what }] of Object.entries(BENCHMARKS)) console.error(`  ${name.padEnd(13)} ${what}`);
     return 2;
   }
   const names = requested.length > 0 ? requested : Object.keys(BENCHMARKS);

@@ -1,20 +1,37 @@
 import type { Profile } from '../../src/config/profile.js';
-import type { Queryable } from '../../src/db/database.js';
+import type { Database, Queryable } from '../../src/db/database.js';
 import { parseVector } from '../../src/db/sql.js';
+import type { Source } from '../../src/source/source.js';
+import { writeIfCurrent } from '../../src/store/guarded-write.js';
 import { writeVectors, type StoredVector } from '../../src/store/write.js';
 import type { VectorSet } from './vectors.js';
 
-/** reembed's write path as a backfill worker drives it: writeVectors, one statement per batch. */
+/** reembed's write path as a bulk loader drives it: writeVectors, one call per batch. */
 export async function writeInBatches(
-  conn: Queryable,
+  db: Database,
   profile: Profile,
   rows: StoredVector[],
   batch: number,
 ): Promise<void> {
   for (let i = 0; i < rows.length; i += batch) {
-    const written = await writeVectors(conn, profile, rows.slice(i, i + batch));
+    const written = await writeVectors(db, profile, rows.slice(i, i + batch));
     if (written !== Math.min(batch, rows.length - i))
       throw new Error(`writeVectors wrote ${written} rows at offset ${i}`);
+  }
+}
+
+/** The backfill worker's write: writeIfCurrent, one call per batch; every row must be current. */
+export async function writeGuardedInBatches(
+  db: Database,
+  source: Source,
+  profile: Profile,
+  rows: StoredVector[],
+  batch: number,
+): Promise<void> {
+  for (let i = 0; i < rows.length; i += batch) {
+    const written = await writeIfCurrent(db, source, profile, rows.slice(i, i + batch));
+    if (written.length !== Math.min(batch, rows.length - i))
+      throw new Error(`writeIfCurrent wrote ${written.length} rows at offset ${i}`);
   }
 }
 

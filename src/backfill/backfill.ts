@@ -6,6 +6,7 @@ import type { Source } from '../source/source.js';
 import { countCoverage, type Coverage } from './coverage.js';
 import { filterSql, planBackfill, type BackfillPlan, type RowFilter } from './plan.js';
 import { runWorker, type WorkerOptions, type WorkerStats } from './worker.js';
+import { createThrottles } from './throttle.js';
 import { contentHashSql, renderSql } from '../source/render.js';
 import { storeLayout } from '../store/store.js';
 
@@ -44,7 +45,11 @@ export async function runBackfill(
 ): Promise<BackfillRun> {
   const started = performance.now();
   const count = Math.max(1, options.workers ?? 1);
-  const stats = await Promise.all(Array.from({ length: count }, () => runWorker(db, { mode: 'drain', ...options })));
+  // The workers of this process share one rate per profile.
+  const throttles = options.throttles ?? createThrottles(options.profiles);
+  const stats = await Promise.all(
+    Array.from({ length: count }, () => runWorker(db, { mode: 'drain', ...options, throttles })),
+  );
   const coverage = await countCoverage(db, options.source, options.profiles[0]!);
   return { workers: stats, coverage, seconds: (performance.now() - started) / 1000 };
 }

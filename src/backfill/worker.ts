@@ -5,7 +5,6 @@ import type { Database } from '../db/database.js';
 import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
 import type { Embedder } from '../embedders/embedder.js';
 import { RateLimitedError } from '../embedders/errors.js';
-import { RateLimiter } from '../embedders/rate-limiter.js';
 import { abortableSleep } from '../embedders/sleep.js';
 import type { Source } from '../source/source.js';
 import { deleteOrphans } from '../store/guarded-write.js';
@@ -26,7 +25,7 @@ import {
 } from './lease.js';
 import { loadFilter } from './plan.js';
 import { WORKERS_TABLE } from './tables.js';
-import { AdaptiveRate } from './adaptive-rate.js';
+import { createThrottles, type ProfileThrottle } from './throttle.js';
 
 export interface WorkerOptions {
   source: Source;
@@ -49,6 +48,8 @@ export interface WorkerOptions {
   controlPollMs?: number;
   idlePollMs?: number;
   embedderOptions?: CreateEmbedderOptions;
+  /** Rate limits shared by the workers of one process (runBackfill and `reembed worker` share them). */
+  throttles?: Map<string, ProfileThrottle>;
   onProgress?: (stats: WorkerStats) => void;
 }
 
@@ -65,8 +66,7 @@ export interface WorkerStats {
 interface ProfileRuntime {
   profile: Profile;
   embedder: Embedder;
-  limiter: RateLimiter;
-  adaptive: AdaptiveRate;
+  throttle: ProfileThrottle;
   control: ControlState;
 }
 
@@ -85,7 +85,6 @@ export class Worker {
   private readonly started = performance.now();
   private readonly leaseSeconds: number;
   private readonly pageSize: number;
-  private liveWorkerCount = 1;
 
   constructor(db: Database, options: WorkerOptions) {
     this.db = db;
@@ -102,21 +101,21 @@ export class Worker {
       rateLimited: 0,
       seconds: 0,
     };
+    const throttles = options.throttles ?? createThrottles(options.profiles);
     for (const profile of options.profiles) {
-      const adaptive = new AdaptiveRate();
-      const limiter = new RateLimiter(profile.rate_limit);
+      const throttle = throttles.get(profile.name) ?? createThrottles([profile]).get(profile.name)!;
       const embedder = createEmbedder(profile, {
         ...options.embedderOptions,
-        limiter,
+        limiter: throttle.limiter,
         onRetry: (event) => {
           options.embedderOptions?.onRetry?.(event);
           if (event.error instanceof RateLimitedError) {
             this.stats.rateLimited++;
-            if (adaptive.slowDown()) this.applyLimits(this.runtimes.get(profile.name)!);
+            throttle.rateLimited();
           }
         },
       });
-      this.runtimes.set(profile.name, { profile, embedder, limiter, adaptive, control: { paused: false, rpm: null } });
+      this.runtimes.set(profile.name, { profile, embedder, throttle, control: { paused: false, rpm: null } });
     }
   }
 
@@ -136,6 +135,10 @@ export class Worker {
     );
     try {
       await this.loop(names);
+    } catch (error) {
+      // Stopping (SIGINT, SIGTERM, an abort from code) interrupts work in flight: that is a
+      // clean stop, since everything unfinished is a lease that is given back below.
+      if (!this.options.signal?.aborted) throw error;
     } finally {
       clearInterval(controlTimer);
       clearInterval(heartbeatTimer);
@@ -202,7 +205,7 @@ export class Worker {
     this.stats.rowsEmbedded += result.written.length;
     this.stats.rowsDeferred += result.deferred.length;
     this.stats.tokens += result.tokens;
-    if (result.written.length > 0 && rt.adaptive.speedUp()) this.applyLimits(rt);
+    if (result.written.length > 0) rt.throttle.succeeded();
     this.options.onProgress?.(this.snapshot());
   }
 
@@ -260,22 +263,14 @@ export class Worker {
     await completeChunk(this.db, chunk);
   }
 
-  /** Reads pause and throttle for this worker's profiles; a throttle is split among live workers. */
+  /** Reads pause and throttle for this worker's profiles; a throttle is split among live processes. */
   private async pollControl(): Promise<void> {
     const controls = await readControl(this.db, [...this.runtimes.keys()]);
     for (const [name, control] of controls) {
       const rt = this.runtimes.get(name)!;
-      const changed = rt.control.rpm !== control.rpm;
       rt.control = control;
-      if (changed) this.applyLimits(rt);
+      rt.throttle.setControl(control.rpm);
     }
-  }
-
-  private applyLimits(rt: ProfileRuntime): void {
-    const share = rt.control.rpm !== null ? rt.control.rpm / Math.max(1, this.liveWorkerCount) : undefined;
-    const configured = [rt.profile.rate_limit.rpm, share].filter((x): x is number => x !== undefined);
-    const base = configured.length ? Math.min(...configured) : undefined;
-    rt.limiter.setLimits({ rpm: rt.adaptive.apply(base), tpm: rt.profile.rate_limit.tpm });
   }
 
   private async heartbeat(state = 'running'): Promise<void> {
@@ -286,10 +281,11 @@ export class Worker {
     if (state !== 'running') return;
     await renewLeases(this.db, this.id, this.leaseSeconds);
     const live = await liveWorkers(this.db, this.leaseSeconds);
-    const count = Math.max(1, live.filter((w) => w.profiles.some((p) => this.runtimes.has(p))).length);
-    if (count !== this.liveWorkerCount) {
-      this.liveWorkerCount = count;
-      for (const rt of this.runtimes.values()) this.applyLimits(rt);
+    for (const rt of this.runtimes.values()) {
+      const processes = new Set(
+        live.filter((w) => w.profiles.includes(rt.profile.name)).map((w) => `${w.host}:${w.pid}`),
+      );
+      rt.throttle.setLiveProcesses(processes.size);
     }
   }
 }

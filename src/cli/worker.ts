@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { runWorker } from '../backfill/worker.js';
+import { createThrottles } from '../backfill/throttle.js';
 import { PROFILES_TABLE } from '../store/store.js';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
@@ -49,6 +50,7 @@ export function registerWorker(program: Command): void {
           const { signal, dispose } = shutdownSignal((s) => ctx.info(`${s}: stopping, giving back leases`));
           ctx.info(`worker: ${opts.workers} worker(s) for ${names.join(', ')} on ${db.target}`);
           let last = 0;
+          const throttles = createThrottles(profiles);
           try {
             const stats = await Promise.all(
               Array.from({ length: opts.workers }, () =>
@@ -57,6 +59,7 @@ export function registerWorker(program: Command): void {
                   profiles,
                   signal,
                   mode: opts.drain ? 'drain' : 'forever',
+                  throttles,
                   leaseSeconds: opts.leaseSeconds,
                   pageSize: opts.pageSize,
                   maxAttempts: opts.maxAttempts,

@@ -4,12 +4,21 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+/** A binary COPY payload (see copy-binary.ts), header to trailer: one buffer or its chunks in order. */
+export type CopyPayload = Uint8Array | Iterable<Uint8Array>;
+
 /** Anything that runs SQL: a database, or one transaction or session of it. */
 export interface Queryable {
   /** One statement with $1-style parameters. */
   query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
   /** One or more statements without parameters. */
   exec(sql: string): Promise<void>;
+  /**
+   * Binary COPY into `target`, a quoted table name with an optional column list
+   * (`reembed.t (a, b)`); returns the rows copied. On a transaction it is part of the
+   * transaction. Bulk writes use it: nothing is parsed from text on either side.
+   */
+  copyFrom(target: string, payload: CopyPayload): Promise<number>;
 }
 
 export type DatabaseKind = 'pglite' | 'postgres';

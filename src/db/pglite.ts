@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { DatabaseError } from '../errors.js';
-import type { Database, Queryable, QueryResult } from './database.js';
+import type { CopyPayload, Database, Queryable, QueryResult } from './database.js';
 
 function wrap(conn: PGlite | Transaction): Queryable {
   return {
@@ -12,6 +12,13 @@ function wrap(conn: PGlite | Transaction): Queryable {
     },
     async exec(sql: string): Promise<void> {
       await conn.exec(sql);
+    },
+    async copyFrom(target: string, payload: CopyPayload): Promise<number> {
+      // PGlite has no COPY protocol stream: it hands the `blob` option to the server as the
+      // file /dev/blob.
+      const blob = new Blob(payload instanceof Uint8Array ? [payload] : [...payload]);
+      const result = await conn.query(`COPY ${target} FROM '/dev/blob' WITH (FORMAT binary)`, [], { blob });
+      return result.affectedRows ?? 0;
     },
   };
 }
@@ -40,6 +47,7 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
     target: dataDir ?? 'memory://',
     query: base.query,
     exec: base.exec,
+    copyFrom: base.copyFrom,
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
     session: (fn) => fn(base),
     close: () => pg.close(),

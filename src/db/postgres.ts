@@ -1,6 +1,18 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyStream } from 'pg-copy-streams';
 import { DatabaseError } from '../errors.js';
-import type { Database, Queryable, QueryResult } from './database.js';
+import type { CopyPayload, Database, Queryable, QueryResult } from './database.js';
+
+async function copyOn(client: pg.PoolClient, target: string, payload: CopyPayload): Promise<number> {
+  const stream = client.query(copyStream(`COPY ${target} FROM STDIN WITH (FORMAT binary)`));
+  // A server error ends the pipeline with it; pg-copy-streams leaves the connection ready for
+  // the next statement (the caller's ROLLBACK, say). `[payload]` because Readable.from would
+  // iterate a bare Uint8Array byte by byte.
+  await pipeline(Readable.from(payload instanceof Uint8Array ? [payload] : payload), stream);
+  return stream.rowCount;
+}
 
 function wrap(client: pg.PoolClient | pg.Pool): Queryable {
   return {
@@ -10,6 +22,16 @@ function wrap(client: pg.PoolClient | pg.Pool): Queryable {
     },
     async exec(sql: string): Promise<void> {
       await client.query(sql);
+    },
+    async copyFrom(target: string, payload: CopyPayload): Promise<number> {
+      // COPY needs one connection for the whole stream: the pinned one, or one from the pool.
+      if (!(client instanceof pg.Pool)) return copyOn(client, target, payload);
+      const pinned = await client.connect();
+      try {
+        return await copyOn(pinned, target, payload);
+      } finally {
+        pinned.release();
+      }
     },
   };
 }
@@ -67,6 +89,7 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
     target,
     query: base.query,
     exec: base.exec,
+    copyFrom: base.copyFrom,
     session,
     transaction: (fn) =>
       session(async (conn) => {

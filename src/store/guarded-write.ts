@@ -1,20 +1,20 @@
 import type { Profile } from '../config/profile.js';
-import type { Queryable } from '../db/database.js';
-import { vectorLiteral } from '../db/sql.js';
+import type { Database, Queryable } from '../db/database.js';
 import { contentHashSql } from '../source/render.js';
 import { castId, type Source } from '../source/source.js';
 import { storeLayout } from './store.js';
-import { checkVector, type StoredVector } from './write.js';
+import { checkVector, withStagedRows, type StoredVector } from './write.js';
 
 /**
  * Writes vectors only where the source row still has the content hash that was embedded
- * (invariant 2), in one statement. `FOR SHARE` locks the matched source rows until commit, so
- * a concurrent update either committed before (then the hash no longer matches and the row is
- * skipped) or waits for this write (then its trigger re-enqueues the row). A newer change
- * always wins. Returns the ids written.
+ * (invariant 2), in one statement (after staging the batch, in the same transaction; see
+ * withStagedRows). `FOR SHARE` locks the matched source rows until commit, so a concurrent
+ * update either committed before (then the hash no longer matches and the row is skipped) or
+ * waits for this write (then its trigger re-enqueues the row). A newer change always wins.
+ * Returns the ids written.
  */
 export async function writeIfCurrent(
-  conn: Queryable,
+  db: Database,
   source: Source,
   profile: Profile,
   rows: StoredVector[],
@@ -22,24 +22,21 @@ export async function writeIfCurrent(
   if (rows.length === 0) return [];
   for (const r of rows) checkVector(profile, r.docId, r.vector);
   const { table, columnType } = storeLayout(profile);
-  const { rows: written } = await conn.query<{ doc_id: string }>(
-    `INSERT INTO ${table} AS e (doc_id, embedding, content_hash, fingerprint)
-     SELECT u.doc_id, u.embedding::${columnType}, u.content_hash, $4
-     FROM unnest($1::text[], $2::text[], $3::text[]) AS u(doc_id, embedding, content_hash)
-     JOIN ${source.table} AS s ON s.${source.id} = ${castId(source, 'u.doc_id')}
-     WHERE ${contentHashSql(profile.template!, profile.fingerprint, 's')} = u.content_hash
-     FOR SHARE OF s
-     ON CONFLICT (doc_id) DO UPDATE
-       SET embedding = excluded.embedding, content_hash = excluded.content_hash, embedded_at = now()
-     RETURNING e.doc_id`,
-    [
-      rows.map((r) => r.docId),
-      rows.map((r) => vectorLiteral(r.vector)),
-      rows.map((r) => r.contentHash),
-      profile.fingerprint,
-    ],
-  );
-  return written.map((r) => r.doc_id);
+  return withStagedRows(db, rows, async ({ conn, from, params }) => {
+    const { rows: written } = await conn.query<{ doc_id: string }>(
+      `INSERT INTO ${table} AS e (doc_id, embedding, content_hash, fingerprint)
+       SELECT u.doc_id, u.embedding::${columnType}, u.content_hash, $${params.length + 1}
+       FROM ${from}
+       JOIN ${source.table} AS s ON s.${source.id} = ${castId(source, 'u.doc_id')}
+       WHERE ${contentHashSql(profile.template!, profile.fingerprint, 's')} = u.content_hash
+       FOR SHARE OF s
+       ON CONFLICT (doc_id) DO UPDATE
+         SET embedding = excluded.embedding, content_hash = excluded.content_hash, embedded_at = now()
+       RETURNING e.doc_id`,
+      [...params, profile.fingerprint],
+    );
+    return written.map((r) => r.doc_id);
+  });
 }
 
 /** Deletes store rows whose documents no longer exist in the source (deletes always propagate). */

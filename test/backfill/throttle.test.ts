@@ -17,24 +17,27 @@ import {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('adaptive rate', () => {
-  it('halves on a 429 at most once a second, recovers by 5% per success, never below the floor', () => {
+  it('halves on a 429 at most once a second and recovers with time, never below the floor', () => {
     let now = 0;
-    const rate = new AdaptiveRate(0.1, () => now);
+    const rate = new AdaptiveRate(0.1, () => now, 0.1);
     expect(rate.apply(600)).toBe(600);
     expect(rate.apply(undefined)).toBeUndefined();
     expect(rate.slowDown()).toBe(true);
     expect(rate.apply(600)).toBe(300);
     expect(rate.slowDown()).toBe(false); // the same burst of 429s
-    now += 1000;
-    rate.slowDown();
-    now += 1000;
-    rate.slowDown();
-    now += 1000;
-    rate.slowDown();
-    now += 1000;
-    rate.slowDown();
+    for (let i = 0; i < 4; i++) {
+      now += 1000;
+      rate.slowDown();
+    }
     expect(rate.value).toBe(0.1);
-    for (let i = 0; i < 18; i++) rate.speedUp();
+    // 0.1 of the full rate back per second without a 429, whatever the number of calls.
+    now += 2000;
+    rate.speedUp();
+    expect(rate.value).toBeCloseTo(0.3, 12);
+    for (let i = 0; i < 50; i++) rate.speedUp();
+    expect(rate.value).toBeCloseTo(0.3, 12);
+    now += 10_000;
+    rate.speedUp();
     expect(rate.value).toBe(1);
     expect(rate.speedUp()).toBe(false);
   });
@@ -76,6 +79,42 @@ describe.each(BACKENDS)('throttle and rate limits on %s', (backend) => {
     const run = await running;
     expect(run.coverage.current).toBe(1500);
     expect((await expectStoreMatchesSource(db, source, profile, fakeEmbed(8))).mismatched).toEqual([]);
+  });
+
+  it("holds the profile's rpm for the whole process, however many workers it runs", async () => {
+    await createArticles(db, 400);
+    const manifest = articlesManifest({
+      remote: {
+        provider: 'ollama',
+        base_url: fake.url,
+        model: 'fake',
+        dims: 8,
+        batch_size: 5,
+        concurrency: 1,
+        rate_limit: { rpm: 120 },
+      },
+    });
+    const source = await articlesSource(db, manifest);
+    const profile = getProfile(manifest, 'remote');
+    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 50 });
+    const controller = new AbortController();
+    const running = runBackfill(db, {
+      source,
+      profiles: [profile],
+      workers: 3,
+      pageSize: 10,
+      signal: controller.signal,
+    });
+    await sleep(1500);
+    const before = fake.requests.length;
+    await sleep(3000);
+    const during = fake.requests.length - before;
+    controller.abort();
+    await running;
+    // 120 rpm is 2 requests a second for the process: about 6 in 3 s. Three workers with a
+    // limiter each would send about 18.
+    expect(during).toBeGreaterThanOrEqual(4);
+    expect(during).toBeLessThanOrEqual(8);
   });
 
   it('slows down on 429s and still embeds everything correctly', async () => {
