@@ -1,7 +1,22 @@
-/** Quotes a string as an SQL literal (standard_conforming_strings is on in every supported server). */
+/**
+ * Quotes a string as an SQL literal. The E'' form reads backslashes as escapes whatever
+ * standard_conforming_strings is set to (a role or database may turn it off), so doubling
+ * backslashes and quotes is always exact and never lets configuration text out of the literal.
+ */
 export function quoteLiteral(value: string): string {
   if (value.includes('\u0000')) throw new Error('a NUL character cannot be stored in PostgreSQL text');
-  return `'${value.replaceAll("'", "''")}'`;
+  return `E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+}
+
+/**
+ * A dollar-quote tag that does not occur in `body`, so a function body built from
+ * configuration text can never close its own quoting.
+ */
+export function dollarTag(body: string): string {
+  for (let i = 0; ; i++) {
+    const tag = `$reembed${i}$`;
+    if (!body.includes(tag)) return tag;
+  }
 }
 
 /**

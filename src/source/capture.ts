@@ -3,7 +3,7 @@ import type { Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
 import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
-import { quoteLiteral } from '../db/sql.js';
+import { dollarTag, quoteLiteral } from '../db/sql.js';
 import { templateColumns } from '../config/template.js';
 import { renderSql } from './render.js';
 import type { Source } from './source.js';
@@ -76,10 +76,7 @@ export async function installCapture(conn: Queryable, source: Source, profiles: 
       END IF;`,
     )
     .join('\n      ');
-  const stores = profiles.map((p) => `DELETE FROM ${SCHEMA}.${quoteIdentifier(`emb_${p.name}`)};`).join('\n      ');
-  const queue = `DELETE FROM ${QUEUE_TABLE} WHERE profile IN (${profiles.map((p) => quoteLiteral(p.name)).join(', ')});`;
-  await conn.exec(`
-    CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $reembed$
+  const rowBody = `
     BEGIN
       IF TG_OP = 'INSERT' THEN
       ${onInsertOrDelete('new')}
@@ -89,15 +86,26 @@ export async function installCapture(conn: Queryable, source: Source, profiles: 
       ${onUpdate}
       END IF;
       RETURN NULL;
-    END
-    $reembed$;
-    CREATE OR REPLACE FUNCTION ${truncateFn}() RETURNS trigger LANGUAGE plpgsql AS $reembed$
+    END`;
+  // TRUNCATE empties every registered store, capturing or not: a store of a profile that is
+  // not capturing now must not keep documents that no longer exist.
+  const truncateBody = `
+    DECLARE r record;
     BEGIN
-      ${stores}
-      ${queue}
+      FOR r IN SELECT store_table FROM ${SCHEMA}.profiles LOOP
+        EXECUTE 'DELETE FROM ' || r.store_table;
+      END LOOP;
+      DELETE FROM ${QUEUE_TABLE};
       RETURN NULL;
-    END
-    $reembed$;
+    END`;
+  // Template literals end up in the body: the dollar-quote tag must not occur in it.
+  const rowTag = dollarTag(rowBody);
+  const truncateTag = dollarTag(truncateBody);
+  await conn.exec(`
+    CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS ${rowTag}${rowBody}
+    ${rowTag};
+    CREATE OR REPLACE FUNCTION ${truncateFn}() RETURNS trigger LANGUAGE plpgsql AS ${truncateTag}${truncateBody}
+    ${truncateTag};
     DROP TRIGGER IF EXISTS ${TRIGGER} ON ${source.table};
     DROP TRIGGER IF EXISTS ${TRUNCATE_TRIGGER} ON ${source.table};
     CREATE TRIGGER ${TRIGGER} AFTER INSERT OR DELETE OR UPDATE OF ${[...columns].map((c) => quoteIdentifier(c)).join(', ')}

@@ -132,3 +132,34 @@ describe.each(BACKENDS)('backfill on %s', (backend) => {
     expect(rest.coverage.ratio).toBe(1);
   });
 });
+
+describe.each(BACKENDS)('configuration text in SQL on %s', (backend) => {
+  let db: Database;
+  beforeEach(async () => {
+    db = await openTestDatabase(backend);
+  });
+  afterEach(() => db.close());
+
+  it('keeps template literals inside their quotes: dollar tags, quotes and backslashes', async () => {
+    await createArticles(db, 5);
+    const hostile = "x $reembed$; DROP TABLE public.articles; $reembed$ ' \\' \\\\ {body}";
+    const manifest = articlesManifest({ evil: { provider: 'hash', dims: 8, template: hostile } });
+    const source = await articlesSource(db, manifest);
+    const evil = getProfile(manifest, 'evil');
+    // With standard_conforming_strings off, a plain '…' literal would read backslashes as escapes.
+    await db.exec('SET standard_conforming_strings = off');
+    await prepareBackfill(db, source, evil, manifest.profiles);
+    await runBackfill(db, { source, profiles: [evil] });
+    await db.exec(`UPDATE public.articles SET body = 'changed' WHERE id = 1`);
+    await runBackfill(db, { source, profiles: [evil] });
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM public.articles');
+    expect(rows[0]!.n).toBe(5);
+    expect(await expectStoreMatchesSource(db, source, evil)).toEqual({
+      rows: 5,
+      mismatched: [],
+      missing: [],
+      orphans: [],
+    });
+    await db.exec('SET standard_conforming_strings = on');
+  });
+});
