@@ -79,7 +79,8 @@ export async function open(options: OpenOptions = {}) {
         finalize: async (id?: string) => lifecycle.finalizeMigration(ctx, await current(id)),
         cleanup: async (olderThanMs: number, id?: string) =>
           lifecycle.cleanupMigration(ctx, await current(id), olderThanMs),
-        rollback: async (reason: string, id?: string) => lifecycle.rollbackMigration(ctx, await current(id), reason),
+        rollback: async (reason: string, options?: { force?: boolean; id?: string }) =>
+          lifecycle.rollbackMigration(ctx, await current(options?.id), reason, options),
         abort: async (reason: string, id?: string) => lifecycle.abortMigration(ctx, await current(id), reason),
         status: () => latestMigration(db, lifecycle.sourceName(source)),
         history: async (id?: string) => {

@@ -1,7 +1,8 @@
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
-import { PROFILES_TABLE, ensureStore } from '../store/store.js';
-import { installCapture } from '../source/capture.js';
+import { ensureStore } from '../store/store.js';
+import { setCapture } from '../source/capture.js';
+import { deleteAllOrphans } from '../store/guarded-write.js';
 import type { Source } from '../source/source.js';
 import { countCoverage, type Coverage } from './coverage.js';
 import { filterSql, planBackfill, type BackfillPlan, type RowFilter } from './plan.js';
@@ -23,12 +24,10 @@ export async function prepareBackfill(
   options: { chunkSize?: number; filter?: RowFilter | null } = {},
 ): Promise<BackfillPlan> {
   await ensureStore(db, profile);
-  await db.transaction(async (tx) => {
-    await tx.query(`UPDATE ${PROFILES_TABLE} SET capture = true WHERE name = $1`, [profile.name]);
-    const { rows } = await tx.query<{ name: string }>(`SELECT name FROM ${PROFILES_TABLE} WHERE capture ORDER BY name`);
-    const capturing = rows.map((r) => allProfiles.get(r.name)).filter((p): p is Profile => p !== undefined);
-    await installCapture(tx, source, capturing);
-  });
+  await db.transaction((tx) => setCapture(tx, source, allProfiles, { [profile.name]: true }));
+  // Documents deleted while this profile was not capturing left store rows behind; the
+  // backfill walks source rows only, so they go now, after capture is on.
+  await deleteAllOrphans(db, source, profile);
   return planBackfill(db, source, profile, options);
 }
 

@@ -1,7 +1,13 @@
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import type { Embedder } from '../embedders/embedder.js';
-import { EmptyInputError, InputTooLongError, isRetryable, ProviderAuthError } from '../embedders/errors.js';
+import {
+  EmptyInputError,
+  InputTooLongError,
+  InvalidResponseError,
+  isRetryable,
+  ProviderAuthError,
+} from '../embedders/errors.js';
 import { ReembedError } from '../errors.js';
 import { QUEUE_TABLE } from '../source/capture.js';
 import type { Source } from '../source/source.js';
@@ -17,6 +23,8 @@ export interface EmbedRowsContext {
   maxAttempts: number;
   retryBaseMs: number;
   signal?: AbortSignal;
+  /** Queue versions of rows that came from the queue (rows from chunks have none). */
+  versions?: Map<string, number>;
   /** Checked after embedding, before writing: a pause stops writes even for work in flight. */
   isPaused: () => boolean;
 }
@@ -83,7 +91,9 @@ async function embedPart(
         out,
       );
     }
-    if (!isRetryable(error) && texts.length > 1) {
+    // A refused request, or a response still malformed after the embedder's retries, may be
+    // caused by one input: halve the batch to find it instead of failing every row.
+    if ((!isRetryable(error) || error instanceof InvalidResponseError) && texts.length > 1) {
       const half = new Set(texts.slice(0, Math.ceil(texts.length / 2)));
       await embedPart(
         ctx,
@@ -131,6 +141,7 @@ async function deadLetter(
       errorClass: errorClass(error),
       message: message(error),
       attempts: (attempts.get(r.docId) ?? 0) + 1,
+      version: ctx.versions?.get(r.docId),
     })),
   );
 }
@@ -150,19 +161,42 @@ async function defer(
   const next = again.map((r) => (attempts.get(r.docId) ?? 0) + 1);
   // Full jitter on an exponential ceiling, capped at a minute.
   const delays = next.map((n) => Math.floor(Math.random() * Math.min(60_000, ctx.retryBaseMs * 2 ** n)));
-  await ctx.db.query(
-    `INSERT INTO ${QUEUE_TABLE} AS q (profile, doc_id, attempts, not_before, last_error)
-     SELECT $1, u.doc_id, u.attempts, clock_timestamp() + make_interval(secs => u.delay_ms / 1000.0), $5
-     FROM unnest($2::text[], $3::int[], $4::int[]) AS u(doc_id, attempts, delay_ms)
-     ON CONFLICT (profile, doc_id) DO UPDATE
-       SET attempts = excluded.attempts, not_before = excluded.not_before, last_error = excluded.last_error,
-           lease_until = NULL, leased_by = NULL`,
-    [
-      ctx.profile.name,
-      again.map((r) => r.docId),
-      next,
-      delays,
-      `${errorClass(error)}: ${message(error)}`.slice(0, 2000),
-    ],
-  );
+  const lastError = `${errorClass(error)}: ${message(error)}`.slice(0, 2000);
+  const fromQueue = again.filter((r) => ctx.versions?.has(r.docId));
+  const fromChunk = again.filter((r) => !ctx.versions?.has(r.docId));
+  const delayOf = new Map(again.map((r, i) => [r.docId, { attempts: next[i]!, delay: delays[i]! }]));
+  // A queue item is retried at the version that failed; if a newer change was queued
+  // meanwhile, that one stands with its own attempts and no backoff.
+  if (fromQueue.length) {
+    await ctx.db.query(
+      `UPDATE ${QUEUE_TABLE} q SET attempts = u.attempts, not_before = clock_timestamp() + make_interval(secs => u.delay_ms / 1000.0),
+              last_error = $5, lease_until = NULL, leased_by = NULL
+       FROM unnest($2::text[], $3::int[], $4::int[], $6::bigint[]) AS u(doc_id, attempts, delay_ms, version)
+       WHERE q.profile = $1 AND q.doc_id = u.doc_id AND q.version = u.version`,
+      [
+        ctx.profile.name,
+        fromQueue.map((r) => r.docId),
+        fromQueue.map((r) => delayOf.get(r.docId)!.attempts),
+        fromQueue.map((r) => delayOf.get(r.docId)!.delay),
+        lastError,
+        fromQueue.map((r) => ctx.versions!.get(r.docId)!),
+      ],
+    );
+  }
+  // A row from a chunk goes into the queue for its retry, unless a change already queued it.
+  if (fromChunk.length) {
+    await ctx.db.query(
+      `INSERT INTO ${QUEUE_TABLE} (profile, doc_id, attempts, not_before, last_error)
+       SELECT $1, u.doc_id, u.attempts, clock_timestamp() + make_interval(secs => u.delay_ms / 1000.0), $5
+       FROM unnest($2::text[], $3::int[], $4::int[]) AS u(doc_id, attempts, delay_ms)
+       ON CONFLICT (profile, doc_id) DO NOTHING`,
+      [
+        ctx.profile.name,
+        fromChunk.map((r) => r.docId),
+        fromChunk.map((r) => delayOf.get(r.docId)!.attempts),
+        fromChunk.map((r) => delayOf.get(r.docId)!.delay),
+        lastError,
+      ],
+    );
+  }
 }

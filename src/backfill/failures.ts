@@ -11,11 +11,15 @@ export interface Failure {
   failedAt: string;
 }
 
-/** Moves items to the dead-letter table (and out of the queue): they wait for `failures retry`. */
+/**
+ * Moves items to the dead-letter table: they wait for `failures retry`. A queue item leaves the
+ * queue only at the version that failed (`version`); a newer change queued meanwhile stays,
+ * with its own attempts, since its text may embed fine.
+ */
 export async function recordFailures(
   conn: Queryable,
   profile: string,
-  items: Array<{ docId: string; errorClass: string; message: string; attempts: number }>,
+  items: Array<{ docId: string; errorClass: string; message: string; attempts: number; version?: number }>,
 ): Promise<void> {
   if (items.length === 0) return;
   await conn.query(
@@ -31,10 +35,13 @@ export async function recordFailures(
       items.map((i) => i.attempts),
     ],
   );
-  await conn.query(`DELETE FROM ${QUEUE_TABLE} WHERE profile = $1 AND doc_id = ANY($2::text[])`, [
-    profile,
-    items.map((i) => i.docId),
-  ]);
+  const queued = items.filter((i) => i.version !== undefined);
+  if (queued.length === 0) return;
+  await conn.query(
+    `DELETE FROM ${QUEUE_TABLE} q USING unnest($2::text[], $3::bigint[]) AS u(doc_id, version)
+     WHERE q.profile = $1 AND q.doc_id = u.doc_id AND q.version = u.version`,
+    [profile, queued.map((i) => i.docId), queued.map((i) => i.version)],
+  );
 }
 
 /** A success clears an earlier failure of the same document. */

@@ -109,11 +109,16 @@ export async function completeQueueItems(
   );
 }
 
-export async function completeChunk(conn: Queryable, chunk: Chunk): Promise<void> {
-  await conn.query(`UPDATE ${CHUNKS_TABLE} SET done = true, lease_until = NULL WHERE profile = $1 AND chunk_no = $2`, [
-    chunk.profile,
-    chunk.chunkNo,
-  ]);
+/**
+ * Marks the chunk done, only if this worker still holds that very range: after a replan the
+ * same chunk number may name another range, which this worker has not scanned.
+ */
+export async function completeChunk(conn: Queryable, workerId: string, chunk: Chunk): Promise<void> {
+  await conn.query(
+    `UPDATE ${CHUNKS_TABLE} SET done = true, lease_until = NULL
+     WHERE profile = $1 AND chunk_no = $2 AND leased_by = $3 AND lo IS NOT DISTINCT FROM $4 AND hi IS NOT DISTINCT FROM $5`,
+    [chunk.profile, chunk.chunkNo, workerId, chunk.lo, chunk.hi],
+  );
 }
 
 /** Whether any work is left for these profiles: queue items (ready or not) or chunks not done. */

@@ -40,7 +40,8 @@ export interface BackfillPlan {
 /**
  * Splits the source's id space into keyset ranges of about `chunkSize` rows: every
  * chunkSize-th id is a boundary, so ranges stay balanced whatever the id distribution, and a
- * range is (lo, hi] in the id's own order. Replanning replaces chunks that are not done.
+ * range is (lo, hi] in the id's own order. Replanning replaces the profile's chunks; rows
+ * already current are skipped when the new chunks are scanned.
  */
 export async function planBackfill(
   db: Database,
@@ -51,6 +52,8 @@ export async function planBackfill(
   const chunkSize = options.chunkSize ?? 1000;
   const filter = options.filter ?? null;
   return db.transaction(async (tx) => {
+    // Two plans of one profile at once would collide on chunk numbers: take turns.
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`reembed.plan.${profile.name}`]);
     const params = filter ? [chunkSize, filter.value] : [chunkSize];
     const { rows: bounds } = await tx.query<{ id: string }>(
       `SELECT id FROM (

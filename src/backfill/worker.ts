@@ -219,7 +219,11 @@ export class Worker {
       rt.profile,
       ids.filter((id) => !present.has(id)),
     );
-    const result = await embedRows(this.context(rt), stale, new Map(items.map((i) => [i.docId, i.attempts])));
+    const result = await embedRows(
+      { ...this.context(rt), versions: new Map(items.map((i) => [i.docId, i.version])) },
+      stale,
+      new Map(items.map((i) => [i.docId, i.attempts])),
+    );
     if (result.paused) {
       await releaseLeases(this.db, this.id);
       return;
@@ -260,7 +264,7 @@ export class Worker {
         return;
       }
     }
-    await completeChunk(this.db, chunk);
+    await completeChunk(this.db, this.id, chunk);
   }
 
   /** Reads pause and throttle for this worker's profiles; a throttle is split among live processes. */

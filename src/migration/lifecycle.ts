@@ -2,10 +2,10 @@ import { estimateBackfill, prepareBackfill, type BackfillEstimate } from '../bac
 import { countCoverage } from '../backfill/coverage.js';
 import type { Manifest } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
-import type { Database } from '../db/database.js';
+import type { Database, Queryable } from '../db/database.js';
 import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
 import { ConfigError, ReembedError } from '../errors.js';
-import { installCapture } from '../source/capture.js';
+import { setCapture } from '../source/capture.js';
 import type { Source } from '../source/source.js';
 import { ensureStore, PROFILES_TABLE } from '../store/store.js';
 import { verifyStore } from '../store/verify.js';
@@ -55,19 +55,9 @@ export async function currentMigration(ctx: LifecycleContext, id?: string): Prom
   return active;
 }
 
-/** Turns capture on or off for profiles and reinstalls the source's triggers for the new set. */
-async function setCapture(ctx: LifecycleContext, changes: Record<string, boolean>): Promise<void> {
-  await ctx.db.transaction(async (tx) => {
-    for (const [name, on] of Object.entries(changes)) {
-      await tx.query(`UPDATE ${PROFILES_TABLE} SET capture = $2 WHERE name = $1`, [name, on]);
-    }
-    const { rows } = await tx.query<{ name: string }>(`SELECT name FROM ${PROFILES_TABLE} WHERE capture ORDER BY name`);
-    await installCapture(
-      tx,
-      ctx.source,
-      rows.map((r) => ctx.manifest.profiles.get(r.name)).filter((p): p is Profile => p !== undefined),
-    );
-  });
+/** Capture changes, in the transition's transaction. */
+function capture(ctx: LifecycleContext, changes: Record<string, boolean>): (tx: Queryable) => Promise<unknown> {
+  return (tx) => setCapture(tx, ctx.source, ctx.manifest.profiles, changes);
 }
 
 export interface PlanResult {
@@ -87,18 +77,20 @@ export async function planMigration(ctx: LifecycleContext, control: string, cand
   }
   await ensureStore(ctx.db, a);
   const estimate = await estimateBackfill(ctx.db, ctx.source, b, null);
-  const migration = await createMigration(
-    ctx.db,
-    { source: sourceName(ctx.source), control: a.name, candidate: b.name },
-    {
-      actor: ctx.actor,
-      action: 'plan',
-      details: {
-        control: { name: a.name, fingerprint: a.fingerprint },
-        candidate: { name: b.name, fingerprint: b.fingerprint },
-        estimate,
+  const migration = await ctx.db.transaction((tx) =>
+    createMigration(
+      tx,
+      { source: sourceName(ctx.source), control: a.name, candidate: b.name },
+      {
+        actor: ctx.actor,
+        action: 'plan',
+        details: {
+          control: { name: a.name, fingerprint: a.fingerprint },
+          candidate: { name: b.name, fingerprint: b.fingerprint },
+          estimate,
+        },
       },
-    },
+    ),
   );
   return { migration, estimate };
 }
@@ -110,24 +102,41 @@ async function transition(
   change: Omit<Change, 'phase'> & { phase?: Change['phase'] },
   reason: string | null,
   details: Record<string, unknown> = {},
+  effects?: (tx: Queryable) => Promise<unknown>,
 ): Promise<MigrationState> {
   const next = nextPhase(action, m.phase);
   if ('refused' in next) throw new TransitionRefusedError(`migration ${m.id}: ${next.refused}`, { phase: m.phase });
-  return ctx.db.transaction((tx) =>
-    applyChange(tx, m, { ...change, phase: change.phase ?? next.to }, { actor: ctx.actor, action, reason, details }),
-  );
+  // The state change, its audit event and its effects (capture, dropped stores) commit
+  // together, after the version check: a stale or refused change has no effect at all.
+  return ctx.db.transaction(async (tx) => {
+    const state = await applyChange(
+      tx,
+      m,
+      { ...change, phase: change.phase ?? next.to },
+      { actor: ctx.actor, action, reason, details },
+    );
+    await effects?.(tx);
+    return state;
+  });
 }
 
 /** Capture on for control and candidate (dual-write), candidate's chunks planned: workers start. */
 export async function startMigration(ctx: LifecycleContext, m: MigrationState): Promise<MigrationState> {
   const a = profileOf(ctx, m.control);
   const b = profileOf(ctx, m.candidate);
-  const allowed = nextPhase('start', m.phase);
-  if ('refused' in allowed)
-    throw new TransitionRefusedError(`migration ${m.id}: ${allowed.refused}`, { phase: m.phase });
-  await setCapture(ctx, { [a.name]: true });
-  const plan = await prepareBackfill(ctx.db, ctx.source, b, ctx.manifest.profiles);
-  return transition(ctx, m, 'start', { percent: 0 }, null, { plan });
+  await ensureStore(ctx.db, b);
+  const started = await transition(
+    ctx,
+    m,
+    'start',
+    { percent: 0 },
+    null,
+    {},
+    capture(ctx, { [a.name]: true, [b.name]: true }),
+  );
+  // Planning is idempotent: if it fails here, `reembed backfill --profile B` plans again.
+  await prepareBackfill(ctx.db, ctx.source, b, ctx.manifest.profiles);
+  return started;
 }
 
 export async function shadowMigration(
@@ -208,9 +217,15 @@ export async function cutoverMigration(
 
 /** Stops writing the control: its store no longer follows the source. */
 export async function finalizeMigration(ctx: LifecycleContext, m: MigrationState): Promise<MigrationState> {
-  const next = await transition(ctx, m, 'finalize', { percent: 100, finalizedAt: 'now' }, null);
-  await setCapture(ctx, { [m.control]: false });
-  return next;
+  return transition(
+    ctx,
+    m,
+    'finalize',
+    { percent: 100, finalizedAt: 'now' },
+    null,
+    {},
+    capture(ctx, { [m.control]: false }),
+  );
 }
 
 /** Drops the control's store once the retention period since finalize has passed. */
@@ -227,29 +242,45 @@ export async function cleanupMigration(
       );
     }
   }
-  const next = await transition(ctx, m, 'cleanup', { percent: 100 }, null, { dropped: m.control });
-  await ctx.db.exec(`DROP TABLE IF EXISTS ${SCHEMA}.${quoteIdentifier(`emb_${m.control}`)}`);
-  await ctx.db.query(`DELETE FROM ${PROFILES_TABLE} WHERE name = $1`, [m.control]);
-  return next;
+  return transition(ctx, m, 'cleanup', { percent: 100 }, null, { dropped: m.control }, async (tx) => {
+    await tx.exec(`DROP TABLE IF EXISTS ${SCHEMA}.${quoteIdentifier(`emb_${m.control}`)}`);
+    await tx.query(`DELETE FROM ${PROFILES_TABLE} WHERE name = $1`, [m.control]);
+  });
 }
 
 /**
  * Back to the control at once, from any phase. The candidate stops capturing (its store is
- * kept, so a later attempt resumes cheaply). After finalize the control was no longer written,
- * so its capture comes back and its backfill catches up on what changed meanwhile.
+ * kept, so a later attempt resumes cheaply). After finalize the control was no longer written:
+ * it would serve missing, old and deleted documents (after cleanup, nothing at all) until its
+ * catch-up backfill ends, so that rollback needs `force` with a reason; its capture comes back
+ * and its backfill is planned.
  */
 export async function rollbackMigration(
   ctx: LifecycleContext,
   m: MigrationState,
   reason: string,
+  options: { force?: boolean } = {},
 ): Promise<MigrationState> {
   if (!reason?.trim()) throw new ConfigError('rollback needs --reason "why"');
   const controlWasStopped = m.phase === 'finalized' || m.phase === 'cleaned';
-  const next = await transition(ctx, m, 'rollback', { percent: 0 }, reason, {
-    fromPercent: m.percent,
-    controlCatchUp: controlWasStopped,
-  });
-  await setCapture(ctx, { [m.candidate]: false, [m.control]: true });
+  if (controlWasStopped && !options.force) {
+    throw new TransitionRefusedError(
+      `migration ${m.id}: the control ${m.control} has not been written since finalize${m.phase === 'cleaned' ? ' and its store was dropped' : ''}, so it would serve stale or missing documents until a catch-up backfill ends; roll back with --force to accept that, then run workers until \`reembed verify --profile ${m.control}\` passes`,
+      { phase: m.phase },
+    );
+  }
+  const next = await transition(
+    ctx,
+    m,
+    'rollback',
+    { percent: 0 },
+    reason,
+    { fromPercent: m.percent, controlCatchUp: controlWasStopped },
+    async (tx) => {
+      if (controlWasStopped) await ensureStore(tx, profileOf(ctx, m.control));
+      await setCapture(tx, ctx.source, ctx.manifest.profiles, { [m.candidate]: false, [m.control]: true });
+    },
+  );
   if (controlWasStopped) await prepareBackfill(ctx.db, ctx.source, profileOf(ctx, m.control), ctx.manifest.profiles);
   return next;
 }
@@ -260,7 +291,5 @@ export async function abortMigration(
   reason: string,
 ): Promise<MigrationState> {
   if (!reason?.trim()) throw new ConfigError('abort needs --reason "why"');
-  const next = await transition(ctx, m, 'abort', { percent: 0 }, reason);
-  await setCapture(ctx, { [m.candidate]: false });
-  return next;
+  return transition(ctx, m, 'abort', { percent: 0 }, reason, {}, capture(ctx, { [m.candidate]: false }));
 }

@@ -7,6 +7,7 @@ import { dollarTag, quoteLiteral } from '../db/sql.js';
 import { templateColumns } from '../config/template.js';
 import { renderSql } from './render.js';
 import type { Source } from './source.js';
+import { ConfigError } from '../errors.js';
 
 /** Changed ids waiting to be (re-)embedded or deleted, one row per profile and document. */
 export const QUEUE_TABLE = `${SCHEMA}.queue`;
@@ -143,4 +144,34 @@ export async function enqueue(conn: Queryable, profile: string, ids: string[], p
            not_before = clock_timestamp(), enqueued_at = clock_timestamp(), last_error = NULL`,
     [profile, ids, priority],
   );
+}
+
+/**
+ * Turns capture on or off for profiles and reinstalls the source's triggers for the resulting
+ * set, in the caller's transaction, under a lock: two reinstalls at once would otherwise each
+ * read the set before the other's change and the last one could drop a capturing profile.
+ */
+export async function setCapture(
+  tx: Queryable,
+  source: Source,
+  known: Map<string, Profile>,
+  changes: Record<string, boolean>,
+): Promise<string[]> {
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['reembed.capture']);
+  for (const [name, on] of Object.entries(changes)) {
+    await tx.query(`UPDATE ${SCHEMA}.profiles SET capture = $2 WHERE name = $1`, [name, on]);
+  }
+  const { rows } = await tx.query<{ name: string }>(`SELECT name FROM ${SCHEMA}.profiles WHERE capture ORDER BY name`);
+  const unknown = rows.filter((r) => !known.has(r.name)).map((r) => r.name);
+  if (unknown.length) {
+    throw new ConfigError(
+      `profile(s) ${unknown.join(', ')} capture changes in the database but are not in the manifest: add them back, or turn their capture off first`,
+    );
+  }
+  await installCapture(
+    tx,
+    source,
+    rows.map((r) => known.get(r.name)!),
+  );
+  return rows.map((r) => r.name);
 }

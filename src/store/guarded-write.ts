@@ -50,3 +50,12 @@ export async function deleteOrphans(conn: Queryable, source: Source, profile: Pr
   );
   return result.rowCount;
 }
+
+/** Deletes every store row whose document is not in the source any more. */
+export async function deleteAllOrphans(db: Database, source: Source, profile: Profile): Promise<number> {
+  const { table } = storeLayout(profile);
+  const result = await db.query(
+    `DELETE FROM ${table} AS e WHERE NOT EXISTS (SELECT 1 FROM ${source.table} AS s WHERE s.${source.id}::text = e.doc_id)`,
+  );
+  return result.rowCount;
+}

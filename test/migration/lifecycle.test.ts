@@ -19,7 +19,13 @@ import {
 import { ConcurrentChangeError, getMigration, listEvents, type MigrationState } from '../../src/migration/state.js';
 import { migrations } from '../../src/schema.js';
 import { PROFILES_TABLE } from '../../src/store/store.js';
-import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
+import {
+  articlesManifest,
+  articlesSource,
+  createArticles,
+  expectStoreMatchesSource,
+  getProfile,
+} from '../backfill/helpers.js';
 import { BACKENDS, createServerDatabase, openTestDatabase } from '../helpers/databases.js';
 
 async function context(db: Database): Promise<LifecycleContext> {
@@ -154,7 +160,17 @@ describe.each(BACKENDS)('migration lifecycle on %s', (backend) => {
         m = await step(m);
       }
       expect(m.phase).toBe(phase);
-      const back = await rollbackMigration(ctx, m, `drill from ${phase}`);
+      const stale = phase === 'finalized' || phase === 'cleaned';
+      if (stale) {
+        // The control was not written since finalize: a rollback must be forced, knowingly.
+        await expect(rollbackMigration(ctx, m, 'drill')).rejects.toThrow(
+          /has not been written since finalize.*--force/,
+        );
+        // Changes made while the control was not capturing, to catch up on.
+        await db.exec(`UPDATE public.articles SET body = 'edited after finalize' WHERE id <= 3`);
+        await db.exec(`DELETE FROM public.articles WHERE id = 120`);
+      }
+      const back = await rollbackMigration(ctx, m, `drill from ${phase}`, { force: stale });
       expect(back).toMatchObject({ phase: 'rolled_back', percent: 0 });
       expect(await capturing(db)).toEqual(['small']);
       expect((await listEvents(db, m.id)).at(-1)).toMatchObject({
@@ -169,8 +185,9 @@ describe.each(BACKENDS)('migration lifecycle on %s', (backend) => {
       if (phase === 'finalized' || phase === 'cleaned') {
         // The control was not written after finalize: its backfill was planned again to catch up.
         await runBackfill(db, { source: ctx.source, profiles: [getProfile(ctx.manifest, 'small')] });
-        const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM reembed."emb_small"');
-        expect(rows[0]!.n).toBe(120);
+        // Edits and the delete made while it was not capturing are caught up, exactly.
+        const check = await expectStoreMatchesSource(db, ctx.source, getProfile(ctx.manifest, 'small'));
+        expect(check).toEqual({ rows: 119, mismatched: [], missing: [], orphans: [] });
       }
     },
   );
