@@ -7,6 +7,7 @@ import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.
 import type { Embedder } from '../embedders/embedder.js';
 import { ConfigError } from '../errors.js';
 import { enqueue } from '../source/capture.js';
+import { FAILURES_TABLE } from '../backfill/tables.js';
 import { upsertDocuments, type DocumentInput } from '../source/managed.js';
 import { staleByIds } from '../backfill/candidates.js';
 import { deleteOrphans, writeIfCurrent } from '../store/guarded-write.js';
@@ -89,6 +90,7 @@ export class Router {
   private readonly breakers = new Map<string, CircuitBreaker<[Profile, string, SearchRequest], Timed>>();
   private readonly shadowLimit: LimitFunction;
   private readonly random: () => number;
+  private hotInFlight = false;
   readonly stats: RouterStats = {
     searches: {},
     fallbacks: 0,
@@ -282,16 +284,20 @@ export class Router {
       !['backfilling', 'shadow', 'canary'].includes(m.phase)
     )
       return;
+    // At most one check in flight: under load, skipping some is fine; piling them up is not.
+    if (this.hotInFlight) return;
     const candidate = this.manifest.profiles.get(m.candidate);
     if (!candidate) return;
+    this.hotInFlight = true;
     void (async () => {
       const ids = hits.map((h) => h.id);
       const { rows } = await this.db.query<{ id: string }>(
         `SELECT u.id FROM unnest($1::text[]) AS u(id)
          JOIN ${this.source.table} s ON s.${this.source.id} = ${castId(this.source, 'u.id')}
          LEFT JOIN ${storeLayout(candidate).table} e ON e.doc_id = u.id
-         WHERE e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(candidate.template!, candidate.fingerprint, 's')}`,
-        [ids],
+         WHERE (e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(candidate.template!, candidate.fingerprint, 's')})
+           AND NOT EXISTS (SELECT 1 FROM ${FAILURES_TABLE} f WHERE f.profile = $2 AND f.doc_id = u.id)`,
+        [ids, candidate.name],
       );
       if (rows.length) {
         await enqueue(
@@ -302,7 +308,9 @@ export class Router {
         );
         this.stats.hotDocumentsQueued += rows.length;
       }
-    })().catch((error: unknown) => this.options.onBackgroundError?.(error));
+    })()
+      .catch((error: unknown) => this.options.onBackgroundError?.(error))
+      .finally(() => (this.hotInFlight = false));
   }
 
   /**

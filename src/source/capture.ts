@@ -134,14 +134,16 @@ export async function captureInstalled(conn: Queryable, source: Source): Promise
   return rows.length > 0;
 }
 
-/** Enqueues ids for a profile from application code (e.g. hot documents, retries). */
+/**
+ * Enqueues ids for a profile from application code (hot documents). A request only raises an
+ * item's priority: it never resets the attempts or backoff of an item that is failing, so a
+ * popular document that cannot be embedded does not jump ahead of everything, again and again.
+ */
 export async function enqueue(conn: Queryable, profile: string, ids: string[], priority = 0): Promise<void> {
   if (ids.length === 0) return;
   await conn.query(
     `INSERT INTO ${QUEUE_TABLE} AS q (profile, doc_id, priority) SELECT $1, unnest($2::text[]), $3
-     ON CONFLICT (profile, doc_id) DO UPDATE
-       SET version = q.version + 1, priority = greatest(q.priority, excluded.priority), attempts = 0,
-           not_before = clock_timestamp(), enqueued_at = clock_timestamp(), last_error = NULL`,
+     ON CONFLICT (profile, doc_id) DO UPDATE SET priority = greatest(q.priority, excluded.priority)`,
     [profile, ids, priority],
   );
 }

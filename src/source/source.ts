@@ -71,6 +71,21 @@ export async function resolveSource(conn: Queryable, config: SourceConfig, templ
     throw new ConfigError(
       `source.id: column ${config.id} has type ${idRow.data_type}; supported id types are ${ID_TYPES.join(', ')}`,
     );
+  // Capture queues ids and the guarded write joins on them: a NULL id would make the
+  // application's own INSERT fail in the trigger, and a repeated id would match two rows.
+  const { rows: unique } = await conn.query(
+    `SELECT 1 FROM pg_index i
+     JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+     WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique AND i.indnatts = 1 AND i.indpred IS NULL
+       AND a.attname = $3 AND a.attnotnull`,
+    [name.schema, name.table, config.id],
+  );
+  if (unique.length === 0) {
+    throw new ConfigError(
+      `source.id: column ${config.id} of ${name.schema}.${name.table} must be the primary key, or NOT NULL with a unique index of its own`,
+    );
+  }
   const problems: string[] = [];
   for (const template of [config.text, ...templates]) {
     for (const c of templateColumns(template)) {

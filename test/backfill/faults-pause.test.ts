@@ -65,6 +65,8 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
     const failures = await listFailures(db, 'remote', 1000);
     expect(coverage.stale).toBe(0);
     expect(coverage.current + failures.total).toBe(400);
+    // Faults are passing ones: retries and halving get nearly every row through.
+    expect(coverage.current).toBeGreaterThanOrEqual(360);
     for (const f of failures.failures) expect(f.errorClass).toMatch(/^[A-Z_]+$/);
     // Every stored vector is exactly what the provider returns for the row's text, normalized.
     const check = await expectStoreMatchesSource(db, source, profile, fakeEmbed(16));

@@ -48,6 +48,19 @@ describe.each(BACKENDS)('ids, priorities and duplicates on %s', (backend) => {
     expect(check).toMatchObject({ rows: 149, mismatched: [], missing: [], orphans: [] });
   });
 
+  it('refuses an id column that is not unique and not null', async () => {
+    await db.exec(`CREATE TABLE public.loose (key int, body text)`);
+    const manifest = buildManifest(
+      { source: { table: 'public.loose', id: 'key', text: '{body}' }, profiles: { p: { provider: 'hash', dims: 8 } } },
+      null,
+    );
+    await expect(resolveSource(db, manifest.source)).rejects.toThrow(
+      /must be the primary key, or NOT NULL with a unique index/,
+    );
+    await db.exec(`ALTER TABLE public.loose ALTER COLUMN key SET NOT NULL; CREATE UNIQUE INDEX ON public.loose (key)`);
+    await expect(resolveSource(db, manifest.source)).resolves.toMatchObject({ idType: 'integer' });
+  });
+
   it('serves queued and high-priority items before bulk chunks', async () => {
     await createArticles(db, 500);
     const manifest = articlesManifest();
