@@ -13,7 +13,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
   backfill: { file: 'backfill-throughput.js', what: 'backfill throughput (zero-latency embedder) vs binary COPY' },
   'backfill-rate': { file: 'backfill-ratelimit.js', what: 'backfill against a provider enforcing rpm/tpm limits' },
   'backfill-rss': { file: 'backfill-rss.js', what: 'peak RSS of a backfill worker (CLI) at 10k and 200k rows' },
-  router: { file: 'router.js', what: 'router overhead vs direct pgvector query, shadow p99 impact, rollback propagation' },
+  router: {
+    file: 'router.js',
+    what: 'router overhead vs direct pgvector query, shadow p99 impact, rollback propagation',
+  },
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
