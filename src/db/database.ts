@@ -35,5 +35,10 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs fn on one pinned connection (session-level settings, advisory locks, LISTEN). */
   session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onNotify` with the payload of every NOTIFY on `channel` until the returned function
+   * is called. On a server this holds a connection of its own, reconnecting when it drops.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

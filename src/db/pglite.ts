@@ -50,6 +50,12 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
     copyFrom: base.copyFrom,
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
     session: (fn) => fn(base),
+    listen: async (channel, onNotify) => {
+      const unlisten = await pg.listen(channel, onNotify);
+      return async () => {
+        await unlisten();
+      };
+    },
     close: () => pg.close(),
   };
 }

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyStream } from 'pg-copy-streams';
 import { DatabaseError } from '../errors.js';
+import { quoteIdentifier } from './identifiers.js';
 import type { CopyPayload, Database, Queryable, QueryResult } from './database.js';
 
 async function copyOn(client: pg.PoolClient, target: string, payload: CopyPayload): Promise<number> {
@@ -103,6 +104,39 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
           throw error;
         }
       }),
+    listen: (channel, onNotify) => listen(url, channel, onNotify),
     close: () => pool.end(),
+  };
+}
+
+/**
+ * LISTEN on a connection of its own (a pooled one would be handed to other queries). A
+ * dropped connection is reopened after a second; notifications sent while it was down are
+ * lost, which is why the callers that depend on them also poll.
+ */
+async function listen(url: string, channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url, application_name: 'reembed-listen' });
+    c.on('notification', (msg) => {
+      if (msg.channel === channel) onNotify(msg.payload ?? '');
+    });
+    c.on('error', () => {
+      if (stopped) return;
+      c.end().catch(() => {});
+      retry = setTimeout(() => void connect().catch(() => {}), 1000);
+      retry.unref();
+    });
+    await c.connect();
+    await c.query(`LISTEN ${quoteIdentifier(channel, 'channel')}`);
+    client = c;
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    await client?.end().catch(() => {});
   };
 }

@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.js';
 import { activeMigration, latestMigration, type MigrationState } from '../migration/state.js';
+import { MIGRATION_CHANNEL } from '../migration/tables.js';
 
 export interface WatcherOptions {
   /** How often the migration row is read (default 200 ms: every instance follows within 1 s). */
@@ -18,6 +19,8 @@ export class MigrationWatcher {
   private timer?: NodeJS.Timeout;
   private reading?: Promise<void>;
   private lastError: unknown = null;
+  private unlisten?: () => Promise<void>;
+  private again = false;
 
   constructor(
     private readonly db: Database,
@@ -25,9 +28,18 @@ export class MigrationWatcher {
     private readonly options: WatcherOptions = {},
   ) {}
 
-  /** Reads the state once (and throws if it cannot), then keeps polling. */
+  /**
+   * Reads the state once (and throws if it cannot), then follows it: every transition
+   * NOTIFYs (delivered at commit), and polling catches whatever a dropped connection missed.
+   */
   async start(): Promise<void> {
     await this.refresh(true);
+    try {
+      this.unlisten = await this.db.listen(MIGRATION_CHANNEL, () => void this.refresh(false));
+    } catch (error) {
+      // Polling alone still meets the one-second promise; say why the fast path is off.
+      this.options.onError?.(error);
+    }
     this.timer = setInterval(() => void this.refresh(false), this.options.pollMs ?? 200);
     this.timer.unref();
   }
@@ -42,8 +54,12 @@ export class MigrationWatcher {
   }
 
   async refresh(throwOnError = false): Promise<void> {
-    // One read at a time: a slow database must not pile up reads.
-    if (this.reading) return this.reading;
+    // One read at a time: a slow database must not pile up reads. A request that arrives
+    // during a read (a NOTIFY of a commit the read may have missed) reads once more after it.
+    if (this.reading) {
+      this.again = true;
+      return this.reading;
+    }
     this.reading = (async () => {
       try {
         const active = await activeMigration(this.db, this.source);
@@ -60,6 +76,10 @@ export class MigrationWatcher {
         if (throwOnError) throw error;
       } finally {
         this.reading = undefined;
+        if (this.again) {
+          this.again = false;
+          void this.refresh(false);
+        }
       }
     })();
     return this.reading;
@@ -67,5 +87,6 @@ export class MigrationWatcher {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    void this.unlisten?.().catch(() => {});
   }
 }

@@ -130,6 +130,24 @@ describe.each(BACKENDS)('router on %s', (backend) => {
     }
   });
 
+  it('follows transitions through NOTIFY alone, without waiting for a poll', async () => {
+    // A minute between polls: only the notification can bring the change in time.
+    const r = await router({ pollMs: 60_000 });
+    try {
+      const m = await rampMigration(ctx, await shadowMigration(ctx, await migrateTo('cand'), 0), 100);
+      const t0 = performance.now();
+      while (r.migration()?.version !== m.version && performance.now() - t0 < 3000) await sleep(5);
+      expect(r.migration()).toMatchObject({ id: m.id, phase: 'canary', percent: 100 });
+      await rollbackMigration(ctx, m, 'notify');
+      const t1 = performance.now();
+      while (r.route('u1').serving !== 'ctrl' && performance.now() - t1 < 3000) await sleep(5);
+      expect(r.route('u1').serving).toBe('ctrl');
+      expect(performance.now() - t1).toBeLessThan(1000);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('never changes results or waits for shadow reads, and a throwing observer never surfaces', async () => {
     const events: ShadowEvent[] = [];
     const errors: unknown[] = [];
