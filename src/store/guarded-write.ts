@@ -55,7 +55,8 @@ export async function deleteOrphans(conn: Queryable, source: Source, profile: Pr
 export async function deleteAllOrphans(db: Database, source: Source, profile: Profile): Promise<number> {
   const { table } = storeLayout(profile);
   const result = await db.query(
-    `DELETE FROM ${table} AS e WHERE NOT EXISTS (SELECT 1 FROM ${source.table} AS s WHERE s.${source.id}::text = e.doc_id)`,
+    // Anti-join on the source's key (the cast is on the store side, so the key's index works).
+    `DELETE FROM ${table} AS e WHERE NOT EXISTS (SELECT 1 FROM ${source.table} AS s WHERE s.${source.id} = ${castId(source, 'e.doc_id')})`,
   );
   return result.rowCount;
 }

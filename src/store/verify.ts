@@ -166,7 +166,9 @@ export async function verifyStore(
      FROM ${from}`,
     counts.values,
   );
-  const missingWhere = `NOT EXISTS (SELECT 1 FROM ${layout.table} AS e WHERE ${safeSourceId(source, 'e.doc_id')} = s.${source.id})`;
+  // Probe the store's primary key with the source id as text (doc_id holds exactly that
+  // text). Casting doc_id instead would hide the key and scan the store once per source row.
+  const missingWhere = `NOT EXISTS (SELECT 1 FROM ${layout.table} AS e WHERE e.doc_id = s.${source.id}::text)`;
   const { rows: sourceRows } = await conn.query<{ source_rows: string | number; missing: string | number }>(
     `SELECT count(*) AS source_rows, count(*) FILTER (WHERE ${missingWhere}) AS missing FROM ${source.table} AS s`,
   );
