@@ -5,16 +5,11 @@
  * difference that matters here: durability stays on. The test cluster turns fsync and
  * full_page_writes off, which would make a write benchmark measure nothing real.
  *
- * The test helper is a vitest global setup (it hands its URL over with project.provide), so
- * the start/stop steps are repeated here rather than shared through a third module.
+ * Starting and stopping are shared with the test suite (test/helpers/pg-cluster.ts).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
+import { checkInstalled, startCluster } from '../../test/helpers/pg-cluster.js';
 
 const PG_BIN = process.env.REEMBED_BENCH_PG_BIN ?? process.env.REEMBED_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
@@ -25,64 +20,23 @@ export interface BenchServer {
   stop(): void;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-function run(cmd: string, args: string[], asPostgres: boolean): void {
-  const [file, argv] = asPostgres ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
-  const result = spawnSync(file, argv, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${cmd} failed (exit ${result.status}): ${result.stderr || result.stdout}`);
-}
-
 export async function startBenchServer(): Promise<BenchServer> {
   const external = process.env.REEMBED_BENCH_DATABASE_URL;
   if (external) return { adminUrl: external, origin: 'REEMBED_BENCH_DATABASE_URL', stop: () => {} };
-
-  const help =
-    'The write benchmark needs PostgreSQL with pgvector: run `bash scripts/setup-postgres.sh` (as root), ' +
-    'set REEMBED_BENCH_DATABASE_URL, or leave postgres out with REEMBED_BENCH_BACKENDS=pglite.';
-  if (!existsSync(join(PG_BIN, 'initdb'))) throw new Error(`initdb not found in ${PG_BIN}. ${help}`);
-  const share = execFileSync(join(PG_BIN, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).trim();
-  if (!existsSync(join(share, 'extension', 'vector.control'))) throw new Error(`pgvector is not installed. ${help}`);
-
-  // initdb refuses to run as root; the machine's postgres user owns the cluster then.
-  const asPostgres = process.getuid?.() === 0;
-  const dir = mkdtempSync(join(tmpdir(), 'reembed-bench-pg-'));
-  chmodSync(dir, 0o777);
-  const data = join(dir, 'data');
-  const port = await freePort();
-  // --no-sync only skips initdb's final flush of the empty cluster; the server itself syncs.
-  run(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync'], asPostgres);
-  const opts = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses='127.0.0.1'", '-c shared_buffers=256MB'].join(' ');
-  run(join(PG_BIN, 'pg_ctl'), ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-w', 'start'], asPostgres);
-
-  let stopped = false;
-  // Synchronous, so it also works from a signal handler.
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    try {
-      run(join(PG_BIN, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], asPostgres);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
+  checkInstalled(
+    'The benchmarks need PostgreSQL with pgvector: run `bash scripts/setup-postgres.sh` (as root), ' +
+      'set REEMBED_BENCH_DATABASE_URL, or leave postgres out with REEMBED_BENCH_BACKENDS=pglite.',
+    PG_BIN,
+  );
+  // Durability stays on (unlike the test cluster): a write benchmark must measure real writes.
+  const cluster = await startCluster({ serverOptions: ['-c shared_buffers=256MB'], stopMode: 'fast', bin: PG_BIN });
   const onSignal = (signal: NodeJS.Signals) => {
-    stop();
+    cluster.stop();
     process.kill(process.pid, signal);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  return { adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, origin: 'throwaway cluster', stop };
+  return { adminUrl: cluster.url, origin: 'throwaway cluster', stop: cluster.stop };
 }
 
 /** A fresh database on the server, so the bench never touches existing tables; dropped afterwards. */
