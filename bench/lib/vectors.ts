@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StoredVector } from '../../src/store/write.js';
+import { seededRandom } from '../../src/random.js';
 
 /** What a write benchmark writes: the same rows go through every write path. */
 export interface VectorSet {
@@ -10,21 +11,9 @@ export interface VectorSet {
   hashes: string[];
 }
 
-/** A seeded generator, so every path and every run writes identical data. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Random unit vectors (Gaussian directions), like a real embedding model's normalized output. */
 export function makeVectorSet(rows: number, dims: number, seed = 1): VectorSet {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const gaussian = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   const set: VectorSet = { dims, ids: [], vectors: [], hashes: [] };
   for (let i = 0; i < rows; i++) {

@@ -1,4 +1,5 @@
 import type { Qrels } from './metrics.js';
+import { seededRandom } from '../random.js';
 
 /**
  * A retrieval dataset the project generates itself, so the demo needs no download. Documents
@@ -16,17 +17,6 @@ export interface SyntheticOptions {
   documents?: number;
   queries?: number;
   seed?: number;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ONSETS = [
@@ -61,7 +51,7 @@ const CODAS = ['', '', '', 'n', 'r', 's', 'l', 'm', 'x', 'nd', 'st'];
 export function generateDataset(options: SyntheticOptions = {}): Dataset {
   const documents = options.documents ?? 2400;
   const queryCount = options.queries ?? 240;
-  const random = mulberry32(options.seed ?? 42);
+  const random = seededRandom(options.seed ?? 42);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const used = new Set<string>();
   const word = (syllables: number): string => {

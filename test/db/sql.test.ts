@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { float4Literal, parseVector, vectorLiteral } from '../../src/db/sql.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+import { seededRandom } from '../../src/random.js';
 
 const bits = new Uint32Array(1);
 const float = new Float32Array(bits.buffer);
@@ -12,21 +13,10 @@ function fromBits(pattern: number): number {
   return float[0]!;
 }
 
-/** A seeded generator, so a failure can be reproduced. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
 /** Random finite float4s over every exponent, subnormals included (uniform over bit patterns). */
 function randomFloats(count: number, seed: number): number[] {
-  const next = mulberry32(seed);
+  const random = seededRandom(seed);
+  const next = () => Math.floor(random() * 4294967296);
   const out: number[] = [];
   while (out.length < count) {
     const x = fromBits(next());

@@ -10,6 +10,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from '../../src/random.js';
 
 export type Fault =
   /** HTTP 429, with a Retry-After header when given (seconds or an HTTP date). */
@@ -101,20 +102,9 @@ function seedOf(text: string): number {
   return h >>> 0;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The vector the fake returns for `text` (not normalized), so tests can predict results. */
 export function fakeVector(text: string, dims: number): number[] {
-  const random = mulberry32(seedOf(text));
+  const random = seededRandom(seedOf(text));
   return Array.from({ length: dims }, () => Math.round((random() * 2 - 1) * 1e6) / 1e6 || 0.5);
 }
 
@@ -169,7 +159,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   const latencyMs = options.latencyMs ?? 0;
   let plan: FaultPlan | FaultPicker | undefined = options.faults;
   let sequenceStart = 0;
-  let dice = mulberry32(1);
+  let dice = seededRandom(1);
   let inFlight = 0;
   let maxInFlight = 0;
   const requests: RecordedRequest[] = [];
@@ -179,7 +169,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   function setFaults(next: FaultPlan | FaultPicker | undefined): void {
     plan = next;
     sequenceStart = requests.length;
-    dice = mulberry32(typeof next === 'object' ? (next.random?.seed ?? 1) : 1);
+    dice = seededRandom(typeof next === 'object' ? (next.random?.seed ?? 1) : 1);
   }
   setFaults(plan);
 
