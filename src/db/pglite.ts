@@ -3,6 +3,7 @@ import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { DatabaseError } from '../errors.js';
 import type { CopyPayload, Database, Queryable, QueryResult } from './database.js';
+import { RENDERING_SETTINGS } from './sql.js';
 
 function wrap(conn: PGlite | Transaction): Queryable {
   return {
@@ -34,6 +35,8 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
     if (dataDir) mkdirSync(dataDir, { recursive: true });
     pg = await PGlite.create(dataDir ?? 'memory://', { extensions: { vector } });
     await pg.exec('CREATE EXTENSION IF NOT EXISTS vector');
+    for (const [name, value] of Object.entries(RENDERING_SETTINGS))
+      await pg.query('SELECT set_config($1, $2, false)', [name, value]);
   } catch (error) {
     throw new DatabaseError(
       `cannot open the embedded database${dataDir ? ` in ${dataDir}` : ''}: ${(error as Error).message ?? String(error)}` +

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { from as copyStream } from 'pg-copy-streams';
 import { DatabaseError } from '../errors.js';
 import { quoteIdentifier } from './identifiers.js';
+import { RENDERING_SETTINGS } from './sql.js';
 import type { CopyPayload, Database, Queryable, QueryResult } from './database.js';
 
 async function copyOn(client: pg.PoolClient, target: string, payload: CopyPayload): Promise<number> {
@@ -50,7 +51,15 @@ export function redactUrl(url: string): string {
 
 /** A PostgreSQL server through a node-postgres pool; many processes may share it. */
 export async function openPostgres(url: string, options: { max?: number } = {}): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, application_name: 'reembed' });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    application_name: 'reembed',
+    // Startup parameters: set on every connection before any query runs.
+    options: Object.entries(RENDERING_SETTINGS)
+      .map(([k, v]) => `-c ${k}=${v.replaceAll(' ', '\\ ')}`)
+      .join(' '),
+  });
   // An idle client that loses its connection emits 'error' on the pool; without a listener
   // that would crash the process. The next query reports the problem instead.
   pool.on('error', () => {});

@@ -52,3 +52,16 @@ export function parseVector(text: string): Float32Array {
   const body = text.trim().replace(/^\[/, '').replace(/\]$/, '');
   return body.length === 0 ? new Float32Array(0) : Float32Array.from(body.split(','), Number);
 }
+
+/**
+ * Session settings that change how values render as text (timestamps, dates, intervals,
+ * floats). Templates render columns with ::text and the content hash covers that text, so
+ * every reembed session pins them: two workers, or a worker and `verify`, must never disagree
+ * about a row's hash because their roles or databases set another time zone.
+ */
+export const RENDERING_SETTINGS: Record<string, string> = {
+  TimeZone: 'UTC',
+  DateStyle: 'ISO, MDY',
+  IntervalStyle: 'postgres',
+  extra_float_digits: '1',
+};

@@ -57,3 +57,22 @@ describe.each(BACKENDS)('identifiers against %s', (backend) => {
     expect(rows).toHaveLength(1);
   });
 });
+
+describe.each(BACKENDS)('rendering settings on %s', (backend) => {
+  it('pins the settings that change how values render as text, on every connection', async () => {
+    const db = await openTestDatabase(backend);
+    try {
+      // Several queries at once use several pooled connections on a server.
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          db.query<{ tz: string; ds: string; t: string }>(
+            "SELECT current_setting('TimeZone') AS tz, current_setting('DateStyle') AS ds, '2026-01-02 03:04:05+02'::timestamptz::text AS t",
+          ),
+        ),
+      );
+      for (const r of results) expect(r.rows[0]).toEqual({ tz: 'UTC', ds: 'ISO, MDY', t: '2026-01-02 01:04:05+00' });
+    } finally {
+      await db.close();
+    }
+  });
+});
