@@ -7,7 +7,7 @@ import { setControl } from './backfill/control.js';
 import { countCoverage } from './backfill/coverage.js';
 import type { WorkerOptions } from './backfill/worker.js';
 import * as lifecycle from './migration/lifecycle.js';
-import { latestMigration, listEvents } from './migration/state.js';
+import { listEvents } from './migration/state.js';
 import { Router, type RouterOptions, type SearchRequest, type SearchResponse } from './router/router.js';
 import { migrations } from './schema.js';
 import type { DocumentInput } from './source/managed.js';
@@ -82,9 +82,9 @@ export async function open(options: OpenOptions = {}) {
         rollback: async (reason: string, options?: { force?: boolean; id?: string }) =>
           lifecycle.rollbackMigration(ctx, await current(options?.id), reason, options),
         abort: async (reason: string, id?: string) => lifecycle.abortMigration(ctx, await current(id), reason),
-        status: () => latestMigration(db, lifecycle.sourceName(source)),
+        status: (id?: string) => lifecycle.migrationOrLatest(ctx, id),
         history: async (id?: string) => {
-          const m = id ? await current(id) : await latestMigration(db, lifecycle.sourceName(source));
+          const m = await lifecycle.migrationOrLatest(ctx, id);
           return m ? listEvents(db, m.id) : [];
         },
       },

@@ -5,6 +5,7 @@ import {
   abortMigration,
   cleanupMigration,
   currentMigration,
+  migrationOrLatest,
   cutoverMigration,
   finalizeMigration,
   planMigration,
@@ -16,7 +17,7 @@ import {
   type LifecycleContext,
 } from '../migration/lifecycle.js';
 import { servingPercent } from '../migration/phases.js';
-import { ConcurrentChangeError, latestMigration, listEvents, type MigrationState } from '../migration/state.js';
+import { ConcurrentChangeError, listEvents, type MigrationState } from '../migration/state.js';
 import { countCoverage } from '../backfill/coverage.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
@@ -182,9 +183,7 @@ export function registerMigrate(program: Command): void {
     .description('the migration’s phase, share served by the candidate, and the coverage of both stores')
     .action(async (opts: Common, command: Command) =>
       withLifecycle(command, opts, async (ctx, cli) => {
-        const m = opts.id
-          ? await currentMigration(ctx, opts.id)
-          : await latestMigration(ctx.db, sourceName(ctx.source));
+        const m = await migrationOrLatest(ctx, opts.id);
         if (!m) {
           cli.result(
             { migration: null },
@@ -212,9 +211,7 @@ export function registerMigrate(program: Command): void {
     .description('the audit log: every change with time, actor, from, to, reason and details')
     .action(async (opts: Common, command: Command) =>
       withLifecycle(command, opts, async (ctx, cli) => {
-        const m = opts.id
-          ? await currentMigration(ctx, opts.id)
-          : await latestMigration(ctx.db, sourceName(ctx.source));
+        const m = await migrationOrLatest(ctx, opts.id);
         if (!m) {
           cli.result({ migration: null, events: [] }, () => 'no migration yet');
           return;

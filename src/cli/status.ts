@@ -1,11 +1,26 @@
 import type { Command } from 'commander';
 import { liveWorkers, readControl } from '../backfill/control.js';
-import { countCoverage } from '../backfill/coverage.js';
+import { countCoverage, type Coverage } from '../backfill/coverage.js';
 import { FAILURES_TABLE } from '../backfill/tables.js';
 import { captureInstalled, QUEUE_TABLE } from '../source/capture.js';
 import { PROFILES_TABLE } from '../store/store.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
+
+/** One profile's line of `reembed status` (and its JSON). */
+interface ProfileStatus {
+  profile: string;
+  capture: boolean;
+  coverage: Coverage;
+  queued: number;
+  failures: number;
+  workersAlive: number;
+  paused: boolean;
+  throttleRpm: number | null;
+  rowsEmbeddedByLiveWorkers: number;
+  rateLimited: number;
+  rowsPerSecond: number;
+}
 
 export function registerStatus(program: Command): void {
   program
@@ -33,20 +48,7 @@ export function registerStatus(program: Command): void {
           Number(rows.find((r) => r.profile === p)?.n ?? 0);
         const control = await readControl(db, names);
         const workers = await liveWorkers(db, opts.staleSeconds);
-        const profiles: Array<
-          Record<string, unknown> & {
-            profile: string;
-            capture: boolean;
-            coverage: Awaited<ReturnType<typeof countCoverage>>;
-            queued: number;
-            failures: number;
-            workersAlive: number;
-            paused: boolean;
-            throttleRpm: number | null;
-            rateLimited: number;
-            rowsPerSecond: number;
-          }
-        > = [];
+        const profiles: ProfileStatus[] = [];
         for (const name of names) {
           const profile = manifest.profiles.get(name)!;
           const coverage = await countCoverage(db, source, profile);

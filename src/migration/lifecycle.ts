@@ -15,6 +15,7 @@ import {
   applyChange,
   createMigration,
   getMigration,
+  latestMigration,
   type Change,
   type MigrationState,
 } from './state.js';
@@ -53,6 +54,11 @@ export async function currentMigration(ctx: LifecycleContext, id?: string): Prom
       `no active migration for ${sourceName(ctx.source)}: start one with \`reembed migrate plan --to PROFILE\``,
     );
   return active;
+}
+
+/** The given migration, or the source's newest one, ended or not (null when there is none). */
+export async function migrationOrLatest(ctx: LifecycleContext, id?: string): Promise<MigrationState | null> {
+  return id ? getMigration(ctx.db, id) : latestMigration(ctx.db, sourceName(ctx.source));
 }
 
 /** Capture changes, in the transition's transaction. */
