@@ -14,9 +14,9 @@ import {
   expectStoreMatchesSource,
   fakeEmbed,
   getProfile,
+  remoteArticles,
+  sleep,
 } from './helpers.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (backend) => {
   let db: Database;
@@ -31,16 +31,14 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
   });
   afterEach(() => db.close());
 
-  const remote = (extra: Record<string, unknown> = {}) =>
-    articlesManifest({
-      remote: { provider: 'ollama', base_url: fake.url, model: 'fake', dims: 16, batch_size: 10, ...extra },
-    });
-
   it('stores no bad vector under 20% injected faults; every row ends embedded or in the failures table', async () => {
     await createArticles(db, 400);
-    const manifest = remote({ max_retries: 1, timeout_ms: 300 });
-    const source = await articlesSource(db, manifest);
-    const profile = getProfile(manifest, 'remote');
+    const { manifest, source, profile } = await remoteArticles(db, fake.url, {
+      dims: 16,
+      batch_size: 10,
+      max_retries: 1,
+      timeout_ms: 300,
+    });
     fake.setFaults({
       random: {
         rate: 0.2,
@@ -80,11 +78,11 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
     await createArticles(db, 600);
     const slow = await startFakeProvider({ dims: 16, latencyMs: 40 });
     try {
-      const manifest = articlesManifest({
-        remote: { provider: 'ollama', base_url: slow.url, model: 'fake', dims: 16, batch_size: 10, concurrency: 1 },
+      const { manifest, source, profile } = await remoteArticles(db, slow.url, {
+        dims: 16,
+        batch_size: 10,
+        concurrency: 1,
       });
-      const source = await articlesSource(db, manifest);
-      const profile = getProfile(manifest, 'remote');
       await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
       const running = runBackfill(db, { source, profiles: [profile], pageSize: 20 });
       const count = async () =>

@@ -91,3 +91,20 @@ export function fakeEmbed(dims: number, normalize = true): (texts: string[]) => 
       return Float32Array.from(v, (x) => x / n);
     });
 }
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The articles table with a `remote` profile that embeds through a fake provider server in
+ * Ollama's wire format; `settings` adds or overrides profile keys (snake_case, as in YAML).
+ */
+export async function remoteArticles(
+  db: Database,
+  providerUrl: string,
+  settings: Record<string, unknown>,
+): Promise<{ manifest: Manifest; source: Source; profile: Profile }> {
+  const manifest = articlesManifest({
+    remote: { provider: 'ollama', base_url: providerUrl, model: 'fake', ...settings },
+  });
+  return { manifest, source: await articlesSource(db, manifest), profile: getProfile(manifest, 'remote') };
+}

@@ -5,16 +5,7 @@ import { setControl } from '../../src/backfill/control.js';
 import type { Database } from '../../src/db/database.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
-import {
-  articlesManifest,
-  articlesSource,
-  createArticles,
-  expectStoreMatchesSource,
-  fakeEmbed,
-  getProfile,
-} from './helpers.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { createArticles, expectStoreMatchesSource, fakeEmbed, remoteArticles, sleep } from './helpers.js';
 
 describe('adaptive rate', () => {
   it('halves on a 429 at most once a second and recovers with time, never below the floor', () => {
@@ -59,11 +50,11 @@ describe.each(BACKENDS)('throttle and rate limits on %s', (backend) => {
 
   it('obeys a throttle set while running, in every worker, within a second; lifting it lets the run finish', async () => {
     await createArticles(db, 1500);
-    const manifest = articlesManifest({
-      remote: { provider: 'ollama', base_url: fake.url, model: 'fake', dims: 8, batch_size: 5, concurrency: 1 },
+    const { manifest, source, profile } = await remoteArticles(db, fake.url, {
+      dims: 8,
+      batch_size: 5,
+      concurrency: 1,
     });
-    const source = await articlesSource(db, manifest);
-    const profile = getProfile(manifest, 'remote');
     await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
     const running = runBackfill(db, { source, profiles: [profile], workers: 2, pageSize: 20 });
     while (fake.requests.length < 20) await sleep(10);
@@ -83,19 +74,12 @@ describe.each(BACKENDS)('throttle and rate limits on %s', (backend) => {
 
   it("holds the profile's rpm for the whole process, however many workers it runs", async () => {
     await createArticles(db, 400);
-    const manifest = articlesManifest({
-      remote: {
-        provider: 'ollama',
-        base_url: fake.url,
-        model: 'fake',
-        dims: 8,
-        batch_size: 5,
-        concurrency: 1,
-        rate_limit: { rpm: 120 },
-      },
+    const { manifest, source, profile } = await remoteArticles(db, fake.url, {
+      dims: 8,
+      batch_size: 5,
+      concurrency: 1,
+      rate_limit: { rpm: 120 },
     });
-    const source = await articlesSource(db, manifest);
-    const profile = getProfile(manifest, 'remote');
     await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 50 });
     const controller = new AbortController();
     const running = runBackfill(db, {
@@ -119,19 +103,12 @@ describe.each(BACKENDS)('throttle and rate limits on %s', (backend) => {
 
   it('slows down on 429s and still embeds everything correctly', async () => {
     await createArticles(db, 200);
-    const manifest = articlesManifest({
-      remote: {
-        provider: 'ollama',
-        base_url: fake.url,
-        model: 'fake',
-        dims: 8,
-        batch_size: 10,
-        concurrency: 2,
-        rate_limit: { rpm: 6000 },
-      },
+    const { manifest, source, profile } = await remoteArticles(db, fake.url, {
+      dims: 8,
+      batch_size: 10,
+      concurrency: 2,
+      rate_limit: { rpm: 6000 },
     });
-    const source = await articlesSource(db, manifest);
-    const profile = getProfile(manifest, 'remote');
     fake.setFaults({
       sequence: Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? { kind: 'rate-limit', retryAfter: '0' } : null)),
     });
