@@ -18,10 +18,9 @@ import { storeLayout } from '../../src/store/store.js';
 import { BIN } from '../helpers/cli.js';
 import { createServerDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
-import { articlesSource, createArticles, expectStoreMatchesSource, fakeEmbed } from './helpers.js';
+import { articlesSource, createArticles, expectStoreMatchesSource, fakeEmbed, sleep } from './helpers.js';
 
 const WRITER = fileURLToPath(new URL('../fixtures/source-writer.mjs', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function manifestYaml(providerUrl: string): string {
   return `source: { table: public.articles, id: id, text: "{title}\\n\\n{body}" }

@@ -14,11 +14,10 @@ import type { MigrationState } from '../../src/migration/state.js';
 import { inCanary } from '../../src/router/bucket.js';
 import { Router, type ShadowEvent } from '../../src/router/router.js';
 import { QUEUE_TABLE } from '../../src/source/capture.js';
-import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
+import { articlesManifest, articlesSource, createArticles, getProfile, sleep } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const subjects = Array.from({ length: 200 }, (_, i) => `user-${i}`);
 
 describe.each(BACKENDS)('router on %s', (backend) => {
