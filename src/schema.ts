@@ -4,6 +4,8 @@ import { storeMigrations } from './store/store.js';
 import { captureMigrations } from './source/capture.js';
 import { backfillMigrations } from './backfill/tables.js';
 import { migrationMigrations } from './migration/tables.js';
+import { servingMetricsMigrations } from './telemetry/serving-metrics.js';
+import { gateMigrations } from './gates/tables.js';
 
 /** Every migration of the reembed schema, in version order; each is owned by its module. */
 export const migrations: Migration[] = [
@@ -12,4 +14,6 @@ export const migrations: Migration[] = [
   ...captureMigrations,
   ...backfillMigrations,
   ...migrationMigrations,
+  ...servingMetricsMigrations,
+  ...gateMigrations,
 ].sort((a, b) => a.version - b.version);

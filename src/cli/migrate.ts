@@ -21,7 +21,7 @@ import { ConcurrentChangeError, listEvents, type MigrationState } from '../migra
 import { countCoverage } from '../backfill/coverage.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../config/duration.js';
 
 interface Common {
   id?: string;

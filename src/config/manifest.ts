@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { profileFingerprint } from './fingerprint.js';
 import { profileSchema, type Profile } from './profile.js';
+import { parseRollout, type RolloutConfig } from './rollout.js';
 import { parseTemplate, templateColumns } from './template.js';
 
 export const DEFAULT_CONFIG_FILE = 'reembed.yaml';
@@ -35,6 +36,7 @@ const manifestSchema = z
     source: sourceSchema.default({ managed: true, text: MANAGED_TEXT_TEMPLATE }),
     profiles: z.record(z.string(), z.unknown()).default({}),
     environments: z.record(z.string(), environmentSchema).default({}),
+    rollout: z.unknown().optional(),
   })
   .strict();
 
@@ -49,6 +51,8 @@ export interface Manifest {
   source: SourceConfig;
   profiles: Map<string, Profile>;
   environments: Map<string, { profile: string }>;
+  /** Steps, interval and gates of automated rollouts (`reembed controller`). */
+  rollout: RolloutConfig;
 }
 
 const PROFILE_NAME = /^[a-z][a-z0-9_]{0,47}$/;
@@ -164,8 +168,9 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
     environments.set(envName, value);
   }
 
-  if (problems.length) throw new ConfigError(problems);
-  return { path, database: data.database, source: data.source, profiles, environments };
+  const rollout = parseRollout(data.rollout, problems);
+  if (problems.length || !rollout) throw new ConfigError(problems);
+  return { path, database: data.database, source: data.source, profiles, environments, rollout };
 }
 
 function checkColumns(

@@ -20,6 +20,7 @@ import type { MigrationState } from '../migration/state.js';
 import { inCanary } from './bucket.js';
 import { compareResults, type Comparison } from './compare.js';
 import { MigrationWatcher } from './watcher.js';
+import { ServingMetricsRecorder, type RecorderOptions } from '../telemetry/serving-metrics.js';
 
 export interface RouterOptions {
   /** The profile that serves when there is no migration (the environment's active profile). */
@@ -41,6 +42,12 @@ export interface RouterOptions {
   /** Where errors of background work go (shadow reads, hot-document queueing); never to the caller. */
   onBackgroundError?: (error: unknown) => void;
   random?: () => number;
+  /**
+   * Serving metrics written to the database per profile and window (requests, errors,
+   * fallbacks, latency histogram, breaker trips, shadow agreement), which the controller's
+   * online gates read. On by default (10 s windows); `false` turns recording off.
+   */
+  metrics?: Omit<RecorderOptions, 'onError'> | false;
 }
 
 export interface SearchRequest {
@@ -91,6 +98,8 @@ export class Router {
   private readonly shadowLimit: LimitFunction;
   private readonly random: () => number;
   private hotInFlight = false;
+  /** Null when the options turned recording off. */
+  readonly metrics: ServingMetricsRecorder | null;
   readonly stats: RouterStats = {
     searches: {},
     fallbacks: 0,
@@ -115,10 +124,15 @@ export class Router {
     });
     this.shadowLimit = pLimit(options.shadow?.maxConcurrent ?? 4);
     this.random = options.random ?? Math.random;
+    this.metrics =
+      options.metrics === false
+        ? null
+        : new ServingMetricsRecorder(db, { ...options.metrics, onError: options.onBackgroundError });
   }
 
   async start(): Promise<this> {
     await this.watcher.start();
+    this.metrics?.start();
     return this;
   }
 
@@ -181,7 +195,10 @@ export class Router {
         resetTimeout: o.resetTimeoutMs ?? 5000,
         volumeThreshold: o.volumeThreshold ?? 5,
       });
-      b.on('open', () => this.stats.breakerOpens++);
+      b.on('open', () => {
+        this.stats.breakerOpens++;
+        this.metrics?.breakerOpened(profile.name);
+      });
       this.breakers.set(profile.name, b);
     }
     return b;
@@ -203,15 +220,17 @@ export class Router {
     if (route.candidateChosen && route.other) {
       try {
         timed = await this.breaker(this.profile(route.serving)).fire(this.profile(route.serving), query, request);
+        this.metrics?.request(served, { ok: true, latencyMs: timed.embed + timed.search });
       } catch {
         // An error, a timeout or an open circuit: the control answers instead.
+        this.metrics?.request(served, { ok: false, fallback: true });
         fallback = true;
         this.stats.fallbacks++;
         served = route.other;
-        timed = await this.searchWith(this.profile(served), query, request);
+        timed = await this.measured(served, query, request);
       }
     } else {
-      timed = await this.searchWith(this.profile(served), query, request);
+      timed = await this.measured(served, query, request);
     }
     this.stats.searches[served] = (this.stats.searches[served] ?? 0) + 1;
     if (m && route.other && !fallback) {
@@ -225,6 +244,18 @@ export class Router {
       migration: m ? { id: m.id, phase: m.phase, percent: m.percent } : null,
       latencyMs: { embed: timed.embed, search: timed.search, total: performance.now() - started },
     };
+  }
+
+  /** A search without a fallback, counted in the serving metrics (and rethrown when it fails). */
+  private async measured(profile: string, query: string, request: SearchRequest): Promise<Timed> {
+    try {
+      const timed = await this.searchWith(this.profile(profile), query, request);
+      this.metrics?.request(profile, { ok: true, latencyMs: timed.embed + timed.search });
+      return timed;
+    } catch (error) {
+      this.metrics?.request(profile, { ok: false, fallback: false });
+      throw error;
+    }
   }
 
   /** Fire and forget: never awaited by search, bounded in concurrency and time, errors swallowed. */
@@ -263,8 +294,10 @@ export class Router {
           clearTimeout(timer);
         }
         this.stats.shadowRuns++;
+        this.metrics?.shadow(m.candidate, event.comparison);
       } catch (error) {
         this.stats.shadowErrors++;
+        this.metrics?.shadow(m.candidate, null);
         event.error = error instanceof Error ? error.message : String(error);
       }
       event.latencyMs = performance.now() - t0;
@@ -386,6 +419,7 @@ export class Router {
     this.watcher.stop();
     for (const b of this.breakers.values()) b.shutdown();
     await this.shadowLimit(async () => {});
+    await this.metrics?.close();
   }
 }
 

@@ -1,0 +1,324 @@
+import type { Manifest } from '../config/manifest.js';
+import type { Profile } from '../config/profile.js';
+import type { Gate, RolloutConfig } from '../config/rollout.js';
+import { formatDuration } from '../config/duration.js';
+import type { Database } from '../db/database.js';
+import { ConfigError, ReembedError } from '../errors.js';
+import {
+  cutoverMigration,
+  rampMigration,
+  rollbackMigration,
+  shadowMigration,
+  sourceName,
+  type LifecycleContext,
+} from '../migration/lifecycle.js';
+import { TERMINAL_PHASES } from '../migration/phases.js';
+import { activeMigration, getMigration, latestMigration, type MigrationState } from '../migration/state.js';
+import type { Source } from '../source/source.js';
+import { readServingMetrics } from '../telemetry/serving-metrics.js';
+import { evaluateGate, rollbackReason, standing, type GateResult } from './evaluate.js';
+import { isOnline, isShadow, measure, type MeasureContext } from './measure.js';
+import { recordTick, verdictHistory, type Decision, type Tick } from './tables.js';
+import { postWebhook } from './webhook.js';
+
+export interface ControllerOptions {
+  db: Database;
+  manifest: Manifest;
+  source: Source;
+  /** Steps, interval and gates (default: the manifest's `rollout:`). */
+  rollout?: RolloutConfig;
+  /** The migration to drive (default: the source's active one). */
+  migrationId?: string;
+  /** Who the audit log names for the controller's transitions (default `controller`). */
+  actor?: string;
+  annOverlap?: MeasureContext['annOverlap'];
+  fetch?: typeof fetch;
+  now?: () => Date;
+}
+
+export interface TickReport {
+  tick: Tick;
+  migration: MigrationState;
+  /** Every gate that applied in this tick: measured now, or the last measurement within its interval. */
+  gates: GateResult[];
+  /** True when there is nothing more to do: promoted to 100%, rolled back, or ended by someone else. */
+  done: boolean;
+}
+
+interface Cached {
+  at: number;
+  stepStart: number;
+  result: GateResult;
+}
+
+/**
+ * The rollout loop: measure the gates that are due, roll back when a gate's record calls for
+ * it, hold while any applicable gate has not passed or the step is too young or too quiet,
+ * promote otherwise. Every transition goes through the lifecycle with the version the
+ * controller read, so a person's command in between wins and the controller re-reads.
+ */
+export class Controller {
+  readonly rollout: RolloutConfig;
+  private readonly cache = new Map<string, Cached>();
+  private readonly now: () => Date;
+  private readonly ctx: LifecycleContext;
+
+  constructor(private readonly options: ControllerOptions) {
+    this.rollout = options.rollout ?? options.manifest.rollout;
+    this.now = options.now ?? (() => new Date());
+    this.ctx = {
+      db: options.db,
+      manifest: options.manifest,
+      source: options.source,
+      actor: options.actor ?? 'controller',
+    };
+  }
+
+  private async migration(): Promise<MigrationState> {
+    if (this.options.migrationId) return getMigration(this.options.db, this.options.migrationId);
+    const name = sourceName(this.options.source);
+    const m = (await activeMigration(this.options.db, name)) ?? (await latestMigration(this.options.db, name));
+    if (!m)
+      throw new ReembedError(
+        'NO_MIGRATION',
+        `no migration for ${name}: plan and start one (reembed migrate plan --to PROFILE; reembed migrate start)`,
+        { exitCode: 1 },
+      );
+    return m;
+  }
+
+  private profile(name: string): Profile {
+    const p = this.options.manifest.profiles.get(name);
+    if (!p) throw new ConfigError(`the migration names profile ${name}, which the manifest does not define`);
+    return p;
+  }
+
+  /** The gates that speak to the next promotion from this phase. */
+  private applicable(m: MigrationState): Gate[] {
+    return this.rollout.gates.filter((g) => {
+      if (m.phase === 'backfilling')
+        return !isOnline(g.metric) && !isShadow(g.metric) && !g.metric.startsWith('offline.');
+      if (isOnline(g.metric)) return m.phase === 'canary';
+      if (isShadow(g.metric)) return m.shadowSample > 0;
+      return true;
+    });
+  }
+
+  /** The promotion from this state: the next phase and percentage, or null when there is none. */
+  private next(m: MigrationState): { action: 'shadow' | 'ramp' | 'cutover'; percent: number } | null {
+    if (m.phase === 'backfilling') return { action: 'shadow', percent: 0 };
+    if (m.phase === 'shadow') {
+      const first = this.rollout.steps[0]!;
+      return { action: 'ramp', percent: first };
+    }
+    if (m.phase === 'canary') {
+      const step = this.rollout.steps.find((s) => s > m.percent);
+      if (step === undefined || step === 100) return { action: 'cutover', percent: 100 };
+      return { action: 'ramp', percent: step };
+    }
+    return null;
+  }
+
+  /** One evaluation: measure what is due, decide, act, and record it all. */
+  async tick(): Promise<TickReport> {
+    const m = await this.migration();
+    const now = this.now();
+    if (TERMINAL_PHASES.includes(m.phase) || m.phase === 'finalized' || m.phase === 'cutover') {
+      const decision: Decision = m.phase === 'cutover' || m.phase === 'finalized' ? 'complete' : 'stop';
+      const reason =
+        decision === 'complete'
+          ? `the candidate ${m.candidate} serves 100% (phase ${m.phase}); finalize when you are sure: reembed migrate finalize`
+          : `the migration is ${m.phase}; nothing to control`;
+      return this.finish(m, decision, reason, [], {});
+    }
+    if (m.phase === 'planned') {
+      return this.finish(m, 'hold', 'the migration is planned: start it (reembed migrate start)', [], {});
+    }
+
+    const stepStart = new Date(m.updatedAt);
+    const gates = this.applicable(m);
+    const measureCtx: MeasureContext = {
+      db: this.options.db,
+      source: this.options.source,
+      control: this.profile(m.control),
+      candidate: this.profile(m.candidate),
+      stepStart,
+      now,
+      evalHistory: this.rollout.evalHistory,
+      annQueries: this.rollout.annQueries,
+      annOverlap: this.options.annOverlap,
+    };
+    const fresh: GateResult[] = [];
+    const current: GateResult[] = [];
+    for (const gate of gates) {
+      const cached = this.cache.get(gate.name);
+      const serving = isOnline(gate.metric) || isShadow(gate.metric);
+      const stillValid =
+        cached && now.getTime() - cached.at < gate.interval && (!serving || cached.stepStart === stepStart.getTime());
+      if (stillValid) {
+        current.push(cached.result);
+        continue;
+      }
+      let result: GateResult;
+      try {
+        result = evaluateGate(gate, await measure(gate, measureCtx));
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        result = evaluateGate(gate, { candidate: null, control: null, note: `measuring failed: ${message}` });
+      }
+      this.cache.set(gate.name, { at: now.getTime(), stepStart: stepStart.getTime(), result });
+      fresh.push(result);
+      current.push(result);
+    }
+
+    // Roll back on a gate whose record (stored verdicts plus this tick's) reaches its limits.
+    const history = await verdictHistory(this.options.db, m.id);
+    for (const result of fresh) {
+      const gate = gates.find((g) => g.name === result.gate)!;
+      const why = rollbackReason(gate, standing([...(history.get(gate.name) ?? []), result.verdict]));
+      if (why) return this.rollback(m, `${why}: ${result.reason}`, fresh, current);
+    }
+
+    const holding = current.filter((r) => r.verdict !== 'pass');
+    if (holding.length) {
+      return this.finish(
+        m,
+        'hold',
+        holding.map((r) => `${r.gate}: ${r.verdict === 'fail' ? `FAIL ${r.reason}` : r.reason}`).join('; '),
+        fresh,
+        { gates: current },
+        current,
+      );
+    }
+
+    const dwell = await this.stepReady(m, stepStart, now);
+    if (dwell) return this.finish(m, 'hold', dwell, fresh, { gates: current }, current);
+
+    const next = this.next(m)!;
+    const target = next.action === 'shadow' ? 'shadow' : `${next.percent}%`;
+    if (this.rollout.webhooks.beforePromotion) {
+      const hook = await postWebhook(
+        this.rollout.webhooks.beforePromotion,
+        { event: 'before_promotion', migration: m, to: next, gates: current },
+        this.rollout.webhooks.timeout,
+        this.options.fetch,
+      );
+      if (!hook.ok) {
+        return this.finish(
+          m,
+          'hold',
+          `the before_promotion webhook did not approve the move to ${target}: ${hook.error}`,
+          fresh,
+          { gates: current, webhook: hook },
+          current,
+        );
+      }
+    }
+    const reason = `controller: every gate passed (${current.map((r) => r.gate).join(', ') || 'none applied'}); promoting to ${target}`;
+    let promoted: MigrationState;
+    try {
+      promoted =
+        next.action === 'shadow'
+          ? await shadowMigration(this.ctx, m, this.rollout.shadowSample)
+          : next.action === 'ramp'
+            ? await rampMigration(this.ctx, m, next.percent, { reason })
+            : await cutoverMigration(this.ctx, m, { reason });
+    } catch (error) {
+      if (!(error instanceof ReembedError) || !['MIGRATION_CHANGED', 'TRANSITION_REFUSED'].includes(error.code))
+        throw error;
+      // A person moved the migration in between, or the lifecycle found the candidate not ready:
+      // their word wins; the next tick reads the new state.
+      return this.finish(
+        m,
+        'hold',
+        `promotion to ${target} not made: ${error.message}`,
+        fresh,
+        { gates: current },
+        current,
+      );
+    }
+    return this.finish(promoted, 'promote', reason, fresh, { gates: current, from: m.percent, to: next }, current);
+  }
+
+  /** Why the step may not be left yet (too young, too little traffic), or null. */
+  private async stepReady(m: MigrationState, stepStart: Date, now: Date): Promise<string | null> {
+    if (m.phase === 'backfilling') return null;
+    const age = now.getTime() - stepStart.getTime();
+    const label = m.phase === 'shadow' ? 'shadow' : `step ${m.percent}%`;
+    if (age < this.rollout.stepMinDuration)
+      return `${label}: ${formatDuration(age)} of the minimum ${formatDuration(this.rollout.stepMinDuration)}`;
+    if (m.phase === 'canary' && this.rollout.stepMinRequests > 0) {
+      const served = await readServingMetrics(this.options.db, m.candidate, stepStart, now);
+      if (served.requests < this.rollout.stepMinRequests)
+        return `${label}: the candidate served ${served.requests} of the minimum ${this.rollout.stepMinRequests} requests`;
+    }
+    return null;
+  }
+
+  private async rollback(
+    m: MigrationState,
+    reason: string,
+    fresh: GateResult[],
+    current: GateResult[],
+  ): Promise<TickReport> {
+    let rolled: MigrationState;
+    try {
+      rolled = await rollbackMigration(this.ctx, m, `controller: ${reason}`);
+    } catch (error) {
+      if (!(error instanceof ReembedError) || error.code !== 'MIGRATION_CHANGED') throw error;
+      // Someone changed it first; roll back what is there now (rollback is always allowed).
+      rolled = await rollbackMigration(this.ctx, await getMigration(this.options.db, m.id), `controller: ${reason}`);
+    }
+    let webhook: unknown;
+    if (this.rollout.webhooks.onRollback) {
+      webhook = await postWebhook(
+        this.rollout.webhooks.onRollback,
+        { event: 'rollback', migration: rolled, reason, gates: current },
+        this.rollout.webhooks.timeout,
+        this.options.fetch,
+      );
+    }
+    return this.finish(rolled, 'rollback', reason, fresh, { gates: current, fromPercent: m.percent, webhook }, current);
+  }
+
+  private async finish(
+    m: MigrationState,
+    decision: Decision,
+    reason: string,
+    fresh: GateResult[],
+    details: Record<string, unknown>,
+    current: GateResult[] = fresh,
+  ): Promise<TickReport> {
+    const tick = await this.options.db.transaction((tx) =>
+      recordTick(tx, { migrationId: m.id, phase: m.phase, percent: m.percent, decision, reason, details }, fresh),
+    );
+    const done = decision === 'complete' || decision === 'stop' || decision === 'rollback';
+    return { tick, migration: m, gates: current, done };
+  }
+
+  /**
+   * Ticks every `rollout.interval` until the rollout is complete or rolled back (or the signal
+   * fires); returns the last tick.
+   */
+  async run(options: { signal?: AbortSignal; onTick?: (report: TickReport) => void } = {}): Promise<TickReport> {
+    for (;;) {
+      const report = await this.tick();
+      options.onTick?.(report);
+      if (report.done || options.signal?.aborted) return report;
+      await sleepUnlessAborted(this.rollout.interval, options.signal);
+      if (options.signal?.aborted) return report;
+    }
+  }
+}
+
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

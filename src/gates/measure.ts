@@ -1,0 +1,183 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { countCoverage } from '../backfill/coverage.js';
+import type { Profile } from '../config/profile.js';
+import type { Gate, GateMetric } from '../config/rollout.js';
+import type { Database } from '../db/database.js';
+import type { HistoryEntry } from '../eval/history.js';
+import type { RetrievalSummary } from '../eval/metrics.js';
+import { profileForCorpus } from '../eval/prepare.js';
+import type { Source } from '../source/source.js';
+import { verifyStore } from '../store/verify.js';
+import { readServingMetrics, type ServingSummary } from '../telemetry/serving-metrics.js';
+import type { Measurement } from './evaluate.js';
+
+export interface MeasureContext {
+  db: Database;
+  source: Source;
+  control: Profile;
+  candidate: Profile;
+  /** Online and shadow gates never look back past the start of the current step. */
+  stepStart: Date;
+  now: Date;
+  evalHistory: string;
+  annQueries: number;
+  /** The ANN agreement check (eval/ann-check.ts); injected so the gate layer stays testable. */
+  annOverlap?: (profile: Profile, queries: number) => Promise<{ overlap: number; details: Record<string, unknown> }>;
+}
+
+const OFFLINE_KEYS: Record<string, keyof RetrievalSummary> = {
+  'offline.recall@1': 'recallAt1',
+  'offline.recall@5': 'recallAt5',
+  'offline.recall@10': 'recallAt10',
+  'offline.recall@50': 'recallAt50',
+  'offline.mrr@10': 'mrrAt10',
+  'offline.ndcg@10': 'ndcgAt10',
+  'offline.contain@50': 'containAt50',
+};
+
+/** Whether a gate's metric comes from live traffic (so it applies only once the candidate serves). */
+export function isOnline(metric: GateMetric): boolean {
+  return metric.startsWith('online.');
+}
+
+export function isShadow(metric: GateMetric): boolean {
+  return metric.startsWith('shadow.');
+}
+
+/** Measures one gate's metric for the candidate and, where it has one, the control. */
+export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
+  const metric = gate.metric;
+  if (metric === 'coverage') {
+    const c = await countCoverage(ctx.db, ctx.source, ctx.candidate);
+    return {
+      candidate: c.ratio,
+      control: null,
+      details: { sourceRows: c.sourceRows, current: c.current, stale: c.stale, missing: c.missing },
+    };
+  }
+  if (metric === 'verify.failed_checks') {
+    const report = await verifyStore(ctx.db, ctx.source, ctx.candidate);
+    const failing = report.checks.filter((c) => !c.ok);
+    return {
+      candidate: failing.length,
+      control: null,
+      details: { failing: failing.map((c) => `${c.name} (${c.count})`) },
+    };
+  }
+  if (metric === 'ann.overlap') {
+    if (!ctx.annOverlap) return { candidate: null, control: null, note: 'no ANN check configured' };
+    const { overlap, details } = await ctx.annOverlap(ctx.candidate, ctx.annQueries);
+    return { candidate: overlap, control: null, details };
+  }
+  if (metric in OFFLINE_KEYS) return measureOffline(OFFLINE_KEYS[metric]!, ctx);
+  return measureServing(gate, ctx);
+}
+
+function fingerprintsOf(p: Profile): string[] {
+  return [p.fingerprint, profileForCorpus(p).profile.fingerprint];
+}
+
+/** The newest history entry that evaluated both profiles with their current configuration. */
+export function findOfflineEvaluation(
+  file: string,
+  control: Profile,
+  candidate: Profile,
+): { entry: HistoryEntry; control: RetrievalSummary; candidate: RetrievalSummary } | null {
+  const path = resolve(file);
+  if (!existsSync(path)) return null;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!.trim();
+    if (!line) continue;
+    let entry: HistoryEntry;
+    try {
+      entry = JSON.parse(line) as HistoryEntry;
+    } catch {
+      continue; // a torn last line of a crashed writer; older lines are still good
+    }
+    const find = (p: Profile) =>
+      entry.profiles?.find((e) => e.profile === p.name && fingerprintsOf(p).includes(e.fingerprint));
+    const a = find(control);
+    const b = find(candidate);
+    if (a && b) return { entry, control: a.exact, candidate: b.exact };
+  }
+  return null;
+}
+
+function measureOffline(key: keyof RetrievalSummary, ctx: MeasureContext): Measurement {
+  const found = findOfflineEvaluation(ctx.evalHistory, ctx.control, ctx.candidate);
+  if (!found) {
+    return {
+      candidate: null,
+      control: null,
+      note: `no evaluation of ${ctx.control.name} and ${ctx.candidate.name} in ${ctx.evalHistory}: run \`reembed eval --dataset DIR --profiles ${ctx.control.name},${ctx.candidate.name}\``,
+    };
+  }
+  return {
+    candidate: Number(found.candidate[key]),
+    control: Number(found.control[key]),
+    details: { evaluatedAt: found.entry.time, dataset: found.entry.dataset.name, queries: found.entry.dataset.queries },
+  };
+}
+
+function servingValue(metric: GateMetric, s: ServingSummary): number | null {
+  switch (metric) {
+    case 'online.requests':
+      return s.requests;
+    case 'online.error_rate':
+      return s.errorRate;
+    case 'online.fallback_rate':
+      return s.fallbackRate;
+    case 'online.latency_p50_ms':
+      return s.latencyMs.p50;
+    case 'online.latency_p95_ms':
+      return s.latencyMs.p95;
+    case 'online.latency_p99_ms':
+      return s.latencyMs.p99;
+    case 'online.breaker_opens':
+      return s.breakerOpens;
+    case 'shadow.overlap':
+      return s.shadow.overlap;
+    case 'shadow.rbo':
+      return s.shadow.rbo;
+    default:
+      throw new Error(`not a serving metric: ${metric}`);
+  }
+}
+
+/** Online and shadow metrics over the gate's interval, clipped to the current step. */
+async function measureServing(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
+  const from = new Date(Math.max(ctx.now.getTime() - gate.interval, ctx.stepStart.getTime()));
+  const [cand, ctl] = await Promise.all([
+    readServingMetrics(ctx.db, ctx.candidate.name, from, ctx.now),
+    readServingMetrics(ctx.db, ctx.control.name, from, ctx.now),
+  ]);
+  const window = { from: from.toISOString(), to: ctx.now.toISOString() };
+  if (isShadow(gate.metric)) {
+    const enough = cand.shadow.compared >= gate.min_samples;
+    return {
+      candidate: enough ? servingValue(gate.metric, cand) : null,
+      control: null,
+      note: enough
+        ? undefined
+        : `${cand.shadow.compared} shadow comparisons, fewer than min_samples ${gate.min_samples}`,
+      details: { window, compared: cand.shadow.compared, errors: cand.shadow.errors },
+    };
+  }
+  const candidateEnough = cand.requests >= gate.min_samples;
+  const controlEnough = ctl.requests >= gate.min_samples;
+  const notes: string[] = [];
+  if (!candidateEnough) notes.push(`candidate ${cand.requests} requests`);
+  if (!controlEnough) notes.push(`control ${ctl.requests} requests`);
+  return {
+    candidate: candidateEnough ? servingValue(gate.metric, cand) : null,
+    control: controlEnough ? servingValue(gate.metric, ctl) : null,
+    note: notes.length ? `${notes.join(', ')}; min_samples ${gate.min_samples}` : undefined,
+    details: {
+      window,
+      candidate: { requests: cand.requests, errors: cand.errors, instances: cand.instances },
+      control: { requests: ctl.requests, errors: ctl.errors, instances: ctl.instances },
+    },
+  };
+}

@@ -1,0 +1,312 @@
+import { hostname } from 'node:os';
+import type { Database, Queryable } from '../db/database.js';
+import type { Migration } from '../db/migrations.js';
+import { SCHEMA } from '../db/identifiers.js';
+import { addInto, bucketOf, emptyHistogram, quantile } from './histogram.js';
+
+export const SERVING_METRICS_TABLE = `${SCHEMA}.serving_metrics`;
+
+/**
+ * Every router instance adds its counts per profile and short window here, so the controller
+ * sees the traffic of all instances, not of the one process it runs in.
+ */
+export const servingMetricsMigrations: Migration[] = [
+  {
+    version: 6,
+    name: 'serving metrics',
+    sql: `
+      CREATE TABLE ${SERVING_METRICS_TABLE} (
+        profile text NOT NULL,
+        window_start timestamptz NOT NULL,
+        instance text NOT NULL,
+        window_ms integer NOT NULL,
+        -- searches the profile was chosen for; errors: of those, failed, timed out or refused by an open circuit
+        requests bigint NOT NULL DEFAULT 0,
+        errors bigint NOT NULL DEFAULT 0,
+        fallbacks bigint NOT NULL DEFAULT 0,
+        breaker_opens bigint NOT NULL DEFAULT 0,
+        -- latency of the searches the profile answered, in the buckets of telemetry/histogram.ts
+        latency_counts bigint[] NOT NULL,
+        latency_sum_ms double precision NOT NULL DEFAULT 0,
+        -- shadow comparisons of this (candidate) profile with the control
+        shadow_compared bigint NOT NULL DEFAULT 0,
+        shadow_errors bigint NOT NULL DEFAULT 0,
+        shadow_overlap_sum double precision NOT NULL DEFAULT 0,
+        shadow_rbo_sum double precision NOT NULL DEFAULT 0,
+        PRIMARY KEY (profile, window_start, instance)
+      );`,
+  },
+];
+
+interface Counts {
+  requests: number;
+  errors: number;
+  fallbacks: number;
+  breakerOpens: number;
+  latency: number[];
+  latencySumMs: number;
+  shadowCompared: number;
+  shadowErrors: number;
+  shadowOverlapSum: number;
+  shadowRboSum: number;
+}
+
+function emptyCounts(): Counts {
+  return {
+    requests: 0,
+    errors: 0,
+    fallbacks: 0,
+    breakerOpens: 0,
+    latency: emptyHistogram(),
+    latencySumMs: 0,
+    shadowCompared: 0,
+    shadowErrors: 0,
+    shadowOverlapSum: 0,
+    shadowRboSum: 0,
+  };
+}
+
+function mergeInto(target: Counts, c: Counts): void {
+  target.requests += c.requests;
+  target.errors += c.errors;
+  target.fallbacks += c.fallbacks;
+  target.breakerOpens += c.breakerOpens;
+  addInto(target.latency, c.latency);
+  target.latencySumMs += c.latencySumMs;
+  target.shadowCompared += c.shadowCompared;
+  target.shadowErrors += c.shadowErrors;
+  target.shadowOverlapSum += c.shadowOverlapSum;
+  target.shadowRboSum += c.shadowRboSum;
+}
+
+export interface RecorderOptions {
+  /** Length of a window (default 10 s): how often an instance writes, and how fresh gates can be. */
+  windowMs?: number;
+  /** Names this instance in the table (default host:pid). */
+  instance?: string;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Counts in memory and writes one row per profile and window. A failed write keeps the counts
+ * for the next one, so a database blip loses no traffic; `close` writes what is left.
+ */
+export class ServingMetricsRecorder {
+  readonly windowMs: number;
+  readonly instance: string;
+  private current = new Map<string, Counts>();
+  private windowStart: number;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: RecorderOptions = {},
+  ) {
+    this.windowMs = options.windowMs ?? 10_000;
+    this.instance = options.instance ?? `${hostname()}:${process.pid}`;
+    this.windowStart = this.alignedNow();
+  }
+
+  private alignedNow(): number {
+    return Math.floor(Date.now() / this.windowMs) * this.windowMs;
+  }
+
+  start(): this {
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.flush(), this.windowMs);
+      this.timer.unref();
+    }
+    return this;
+  }
+
+  private counts(profile: string): Counts {
+    let c = this.current.get(profile);
+    if (!c) this.current.set(profile, (c = emptyCounts()));
+    return c;
+  }
+
+  /** One search the profile was chosen for: answered (with its latency) or failed. */
+  request(profile: string, outcome: { ok: true; latencyMs: number } | { ok: false; fallback: boolean }): void {
+    const c = this.counts(profile);
+    c.requests++;
+    if (outcome.ok) {
+      c.latency[bucketOf(outcome.latencyMs)]!++;
+      c.latencySumMs += outcome.latencyMs;
+    } else {
+      c.errors++;
+      if (outcome.fallback) c.fallbacks++;
+    }
+  }
+
+  breakerOpened(profile: string): void {
+    this.counts(profile).breakerOpens++;
+  }
+
+  /** A shadow comparison, counted under the candidate. */
+  shadow(candidate: string, result: { overlap: number; rbo: number } | null): void {
+    const c = this.counts(candidate);
+    if (!result) {
+      c.shadowErrors++;
+      return;
+    }
+    c.shadowCompared++;
+    c.shadowOverlapSum += result.overlap;
+    c.shadowRboSum += result.rbo;
+  }
+
+  /** Writes the counts gathered so far (serialized: one write at a time). */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.write());
+    return this.flushing;
+  }
+
+  private async write(): Promise<void> {
+    const pending = this.current;
+    const windowStart = this.windowStart;
+    this.current = new Map();
+    this.windowStart = this.alignedNow();
+    if (pending.size === 0) return;
+    try {
+      await upsertCounts(this.db, pending, new Date(windowStart), this.windowMs, this.instance);
+    } catch (error) {
+      // Keep the counts: the next flush writes them with its own.
+      for (const [profile, c] of pending) mergeInto(this.counts(profile), c);
+      this.windowStart = Math.min(this.windowStart, windowStart);
+      this.options.onError?.(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
+
+async function upsertCounts(
+  conn: Queryable,
+  pending: Map<string, Counts>,
+  windowStart: Date,
+  windowMs: number,
+  instance: string,
+): Promise<void> {
+  for (const [profile, c] of pending) {
+    await conn.query(
+      `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, requests, errors,
+         fallbacks, breaker_opens, latency_counts, latency_sum_ms, shadow_compared, shadow_errors,
+         shadow_overlap_sum, shadow_rbo_sum)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14)
+       ON CONFLICT (profile, window_start, instance) DO UPDATE SET
+         requests = m.requests + EXCLUDED.requests,
+         errors = m.errors + EXCLUDED.errors,
+         fallbacks = m.fallbacks + EXCLUDED.fallbacks,
+         breaker_opens = m.breaker_opens + EXCLUDED.breaker_opens,
+         latency_counts = ARRAY(SELECT a + b FROM unnest(m.latency_counts, EXCLUDED.latency_counts) AS u(a, b)),
+         latency_sum_ms = m.latency_sum_ms + EXCLUDED.latency_sum_ms,
+         shadow_compared = m.shadow_compared + EXCLUDED.shadow_compared,
+         shadow_errors = m.shadow_errors + EXCLUDED.shadow_errors,
+         shadow_overlap_sum = m.shadow_overlap_sum + EXCLUDED.shadow_overlap_sum,
+         shadow_rbo_sum = m.shadow_rbo_sum + EXCLUDED.shadow_rbo_sum`,
+      [
+        profile,
+        windowStart,
+        instance,
+        windowMs,
+        c.requests,
+        c.errors,
+        c.fallbacks,
+        c.breakerOpens,
+        c.latency,
+        c.latencySumMs,
+        c.shadowCompared,
+        c.shadowErrors,
+        c.shadowOverlapSum,
+        c.shadowRboSum,
+      ],
+    );
+  }
+}
+
+/** A profile's serving figures over a time range, summed over every instance. */
+export interface ServingSummary {
+  profile: string;
+  windows: number;
+  instances: number;
+  requests: number;
+  errors: number;
+  fallbacks: number;
+  breakerOpens: number;
+  /** errors / requests; null without requests. */
+  errorRate: number | null;
+  fallbackRate: number | null;
+  latencyMs: { p50: number | null; p95: number | null; p99: number | null; mean: number | null };
+  shadow: { compared: number; errors: number; overlap: number | null; rbo: number | null };
+}
+
+/** Sums the windows that started in [from, to) for a profile (no `to`: up to now and on). */
+export async function readServingMetrics(
+  conn: Queryable,
+  profile: string,
+  from: Date,
+  to?: Date,
+): Promise<ServingSummary> {
+  const { rows } = await conn.query<{
+    instance: string;
+    requests: string;
+    errors: string;
+    fallbacks: string;
+    breaker_opens: string;
+    latency_counts: Array<string | number>;
+    latency_sum_ms: number;
+    shadow_compared: string;
+    shadow_errors: string;
+    shadow_overlap_sum: number;
+    shadow_rbo_sum: number;
+  }>(
+    `SELECT instance, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
+            shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum
+     FROM ${SERVING_METRICS_TABLE}
+     WHERE profile = $1 AND window_start >= $2 AND ($3::timestamptz IS NULL OR window_start < $3)`,
+    [profile, from, to ?? null],
+  );
+  const total = emptyCounts();
+  for (const r of rows) {
+    mergeInto(total, {
+      requests: Number(r.requests),
+      errors: Number(r.errors),
+      fallbacks: Number(r.fallbacks),
+      breakerOpens: Number(r.breaker_opens),
+      latency: r.latency_counts.map(Number),
+      latencySumMs: Number(r.latency_sum_ms),
+      shadowCompared: Number(r.shadow_compared),
+      shadowErrors: Number(r.shadow_errors),
+      shadowOverlapSum: Number(r.shadow_overlap_sum),
+      shadowRboSum: Number(r.shadow_rbo_sum),
+    });
+  }
+  const answered = total.requests - total.errors;
+  return {
+    profile,
+    windows: rows.length,
+    instances: new Set(rows.map((r) => r.instance)).size,
+    requests: total.requests,
+    errors: total.errors,
+    fallbacks: total.fallbacks,
+    breakerOpens: total.breakerOpens,
+    errorRate: total.requests ? total.errors / total.requests : null,
+    fallbackRate: total.requests ? total.fallbacks / total.requests : null,
+    latencyMs: {
+      p50: quantile(total.latency, 0.5),
+      p95: quantile(total.latency, 0.95),
+      p99: quantile(total.latency, 0.99),
+      mean: answered > 0 ? total.latencySumMs / answered : null,
+    },
+    shadow: {
+      compared: total.shadowCompared,
+      errors: total.shadowErrors,
+      overlap: total.shadowCompared ? total.shadowOverlapSum / total.shadowCompared : null,
+      rbo: total.shadowCompared ? total.shadowRboSum / total.shadowCompared : null,
+    },
+  };
+}

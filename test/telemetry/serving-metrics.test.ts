@@ -1,0 +1,91 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.js';
+import { bucketOf, bucketUpperBound, emptyHistogram, quantile, BUCKET_COUNT } from '../../src/telemetry/histogram.js';
+import {
+  readServingMetrics,
+  ServingMetricsRecorder,
+  SERVING_METRICS_TABLE,
+} from '../../src/telemetry/serving-metrics.js';
+import { seededRandom } from '../../src/random.js';
+import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+
+describe('latency histogram', () => {
+  it('puts a value in the bucket whose bounds hold it', () => {
+    for (const ms of [0, 0.05, 0.1, 0.11, 1, 7.3, 100, 12_345, 1e9]) {
+      const i = bucketOf(ms);
+      expect(ms).toBeLessThanOrEqual(bucketUpperBound(i));
+      if (i > 0) expect(ms).toBeGreaterThan(bucketUpperBound(i - 1));
+    }
+    expect(bucketOf(1e9)).toBe(BUCKET_COUNT - 1);
+  });
+
+  it('gives quantiles within 5% of the exact ones on a skewed sample', () => {
+    const random = seededRandom(7);
+    const values = Array.from({ length: 20_000 }, () => 5 + 200 * random() ** 4);
+    const h = emptyHistogram();
+    for (const v of values) h[bucketOf(v)]!++;
+    const sorted = [...values].sort((a, b) => a - b);
+    for (const q of [0.5, 0.95, 0.99]) {
+      const exact = sorted[Math.ceil(q * sorted.length) - 1]!;
+      expect(Math.abs(quantile(h, q)! - exact) / exact).toBeLessThan(0.05);
+    }
+    expect(quantile(emptyHistogram(), 0.5)).toBeNull();
+  });
+});
+
+describe.each(BACKENDS)('serving metrics on %s', (backend) => {
+  let db: Database;
+  beforeEach(async () => {
+    db = await openTestDatabase(backend);
+  });
+  afterEach(() => db.close());
+
+  it('sums the windows of every instance, and computes rates and quantiles from the sum', async () => {
+    // Windows start on the grid of their length, so the range starts one window back.
+    const from = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000);
+    const a = new ServingMetricsRecorder(db, { instance: 'a', windowMs: 60_000 });
+    const b = new ServingMetricsRecorder(db, { instance: 'b', windowMs: 60_000 });
+    for (let i = 0; i < 90; i++) a.request('cand', { ok: true, latencyMs: 10 });
+    for (let i = 0; i < 10; i++) b.request('cand', { ok: true, latencyMs: 100 });
+    for (let i = 0; i < 5; i++) b.request('cand', { ok: false, fallback: true });
+    b.request('ctrl', { ok: false, fallback: false });
+    a.breakerOpened('cand');
+    a.shadow('cand', { overlap: 0.8, rbo: 0.7 });
+    a.shadow('cand', { overlap: 0.6, rbo: 0.5 });
+    a.shadow('cand', null);
+    await a.close();
+    await b.flush();
+    // A second flush in the same window adds to the row instead of replacing it.
+    b.request('cand', { ok: true, latencyMs: 10 });
+    await b.close();
+
+    const s = await readServingMetrics(db, 'cand', from);
+    expect(s).toMatchObject({ instances: 2, requests: 106, errors: 5, fallbacks: 5, breakerOpens: 1 });
+    expect(s.errorRate).toBeCloseTo(5 / 106, 10);
+    // Within the 10% width of the bucket that holds the true value (10 ms, then 100 ms).
+    expect(s.latencyMs.p50).toBeGreaterThan(9);
+    expect(s.latencyMs.p50).toBeLessThan(11);
+    expect(s.latencyMs.p95).toBeGreaterThan(90);
+    expect(s.latencyMs.p95).toBeLessThan(110);
+    expect(s.latencyMs.mean).toBeCloseTo((91 * 10 + 10 * 100) / 101, 6);
+    expect(s.shadow).toEqual({ compared: 2, errors: 1, overlap: 0.7, rbo: expect.closeTo(0.6, 10) });
+    const ctrl = await readServingMetrics(db, 'ctrl', from);
+    expect(ctrl).toMatchObject({ requests: 1, errors: 1, fallbacks: 0, errorRate: 1 });
+    expect(ctrl.latencyMs.p95).toBeNull();
+    // Windows before `from` are left out.
+    expect((await readServingMetrics(db, 'cand', new Date(Date.now() + 120_000))).requests).toBe(0);
+  });
+
+  it('keeps the counts of a failed write for the next one', async () => {
+    const errors: unknown[] = [];
+    const r = new ServingMetricsRecorder(db, { instance: 'x', windowMs: 60_000, onError: (e) => errors.push(e) });
+    r.request('cand', { ok: true, latencyMs: 3 });
+    await db.exec(`ALTER TABLE ${SERVING_METRICS_TABLE} RENAME TO serving_metrics_away`);
+    await r.flush();
+    expect(errors).toHaveLength(1);
+    await db.exec(`ALTER TABLE reembed.serving_metrics_away RENAME TO serving_metrics`);
+    r.request('cand', { ok: true, latencyMs: 3 });
+    await r.close();
+    expect((await readServingMetrics(db, 'cand', new Date(0))).requests).toBe(2);
+  });
+});
