@@ -237,7 +237,7 @@ export class Controller {
         current,
       );
     }
-    return this.finish(promoted, 'promote', reason, fresh, { gates: current, from: m.percent, to: next }, current);
+    return this.finish(m, 'promote', reason, fresh, { gates: current, from: m.percent, to: next }, current, promoted);
   }
 
   /** Why the step may not be left yet (too young, too little traffic), or null. */
@@ -278,7 +278,7 @@ export class Controller {
         this.options.fetch,
       );
     }
-    return this.finish(rolled, 'rollback', reason, fresh, { gates: current, fromPercent: m.percent, webhook }, current);
+    return this.finish(m, 'rollback', reason, fresh, { gates: current, webhook }, current, rolled);
   }
 
   private async finish(
@@ -288,12 +288,14 @@ export class Controller {
     fresh: GateResult[],
     details: Record<string, unknown>,
     current: GateResult[] = fresh,
+    after: MigrationState = m,
   ): Promise<TickReport> {
+    // The tick names the state the gates were measured in; the report carries the state after.
     const tick = await this.options.db.transaction((tx) =>
       recordTick(tx, { migrationId: m.id, phase: m.phase, percent: m.percent, decision, reason, details }, fresh),
     );
     const done = decision === 'complete' || decision === 'stop' || decision === 'rollback';
-    return { tick, migration: m, gates: current, done };
+    return { tick, migration: after, gates: current, done };
   }
 
   /**

@@ -22,9 +22,13 @@ export async function createArticles(db: Database, count: number, offset = 0): P
   }
 }
 
-export function articlesManifest(extraProfiles: Record<string, unknown> = {}): Manifest {
+export function articlesManifest(
+  extraProfiles: Record<string, unknown> = {},
+  extraKeys: Record<string, unknown> = {},
+): Manifest {
   return buildManifest(
     {
+      ...extraKeys,
       source: { table: 'public.articles', id: 'id', text: '{title}\n\n{body}' },
       profiles: {
         small: { provider: 'hash', dims: 32 },

@@ -1,0 +1,181 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
+import { injectFaults, type InjectedFaults } from '../../src/demo/fault-injection.js';
+import { Controller, type TickReport } from '../../src/gates/controller.js';
+import { listMeasurements, listTicks } from '../../src/gates/tables.js';
+import { planMigration, startMigration, type LifecycleContext } from '../../src/migration/lifecycle.js';
+import { getMigration, listEvents } from '../../src/migration/state.js';
+import { seededRandom } from '../../src/random.js';
+import { Router } from '../../src/router/router.js';
+import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
+import { openTestDatabase, type Backend } from '../helpers/databases.js';
+
+const INTERVAL_MS = 400;
+
+/** The gates of these tests: the runbook's kinds, with sample sizes this synthetic traffic reaches. */
+function rollout(overrides: Record<string, unknown> = {}, errorSamples = 100) {
+  return {
+    interval: `${INTERVAL_MS}ms`,
+    step_min_duration: `${INTERVAL_MS}ms`,
+    step_min_requests: 20,
+    shadow_sample: 0,
+    gates: [
+      { name: 'coverage', metric: 'coverage', min: 1 },
+      { name: 'verify', metric: 'verify.failed_checks', max: 0 },
+      {
+        name: 'error-rate',
+        metric: 'online.error_rate',
+        max_increase: 0.002,
+        min_samples: errorSamples,
+        failure_limit: 3,
+        consecutive_limit: 2,
+      },
+      {
+        name: 'latency-p95',
+        metric: 'online.latency_p95_ms',
+        // Generous for two hash profiles on a loaded 2-core machine; a slow candidate is 10x off.
+        max_ratio: 3,
+        min_samples: 20,
+        failure_limit: 3,
+        consecutive_limit: 2,
+      },
+    ],
+    ...overrides,
+  };
+}
+
+async function setUp(
+  backend: Backend,
+  faults: Record<string, InjectedFaults>,
+  overrides: Record<string, unknown> = {},
+  errorSamples?: number,
+) {
+  const db = await openTestDatabase(backend);
+  await createArticles(db, 300);
+  const manifest = articlesManifest({}, { rollout: rollout(overrides, errorSamples) });
+  const source = await articlesSource(db, manifest);
+  const ctx: LifecycleContext = { db, manifest, source, actor: 'test' };
+  const small = getProfile(manifest, 'small');
+  await prepareBackfill(db, source, small, manifest.profiles);
+  await runBackfill(db, { source, profiles: [small] });
+  const m = await startMigration(ctx, (await planMigration(ctx, 'small', 'big')).migration);
+  await runBackfill(db, { source, profiles: [getProfile(manifest, 'big')] });
+  const router = await new Router(db, manifest, source, {
+    defaultProfile: 'small',
+    metrics: { windowMs: 100, instance: 'test' },
+    embedderOptions: { provider: injectFaults(faults, seededRandom(5)) },
+    hotDocuments: false,
+  }).start();
+  return { db, manifest, source, router, migrationId: m.id };
+}
+
+/** Searches from many subjects, 4 at a time, until stopped: the traffic the gates measure. */
+function traffic(router: Router): { stop: () => Promise<number> } {
+  let running = true;
+  let served = 0;
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'article', 'body', 'title'];
+  const loops = Array.from({ length: 4 }, async (_, loop) => {
+    for (let i = 0; running; i++) {
+      await router.search(`${words[i % words.length]} ${words[(i * 3 + loop) % words.length]}`, {
+        subject: `user-${loop}-${i}`,
+        k: 5,
+      });
+      served++;
+    }
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return served;
+    },
+  };
+}
+
+async function drive(env: Awaited<ReturnType<typeof setUp>>): Promise<TickReport[]> {
+  const ticks: TickReport[] = [];
+  const load = traffic(env.router);
+  try {
+    const controller = new Controller({ db: env.db, manifest: env.manifest, source: env.source });
+    const deadline = AbortSignal.timeout(60_000);
+    await controller.run({ signal: deadline, onTick: (t) => ticks.push(t) });
+  } finally {
+    await load.stop();
+    await env.router.close();
+  }
+  return ticks;
+}
+
+describe('controller end to end on postgres', () => {
+  let env: Awaited<ReturnType<typeof setUp>> | undefined;
+  afterEach(async () => {
+    await env?.db.close();
+    env = undefined;
+  });
+
+  it('promotes a healthy candidate through every step, on measurements it stores', async () => {
+    // At 5% the candidate sees few requests per interval: a smaller sample suffices when nothing fails.
+    env = await setUp('postgres', {}, {}, 20);
+    const ticks = await drive(env);
+    const m = await getMigration(env.db, env.migrationId);
+    expect(m.phase).toBe('cutover');
+    const events = await listEvents(env.db, m.id);
+    const byController = events.filter((e) => e.actor === 'controller');
+    expect(byController.map((e) => [e.action, e.toPercent])).toEqual([
+      ['shadow', 0],
+      ['ramp', 5],
+      ['ramp', 25],
+      ['ramp', 50],
+      ['cutover', 100],
+    ]);
+    for (const e of byController.slice(1)) expect(e.reason).toMatch(/^controller: every gate passed/);
+    expect(ticks.at(-1)!.tick.decision).toBe('complete');
+    // Each promotion in canary was decided on online measurements with traffic behind them.
+    const stored = await listTicks(env.db, m.id);
+    const promotions = stored.filter((t) => t.decision === 'promote');
+    expect(promotions).toHaveLength(5);
+    for (const t of promotions.filter((t) => t.phase === 'canary')) {
+      const gates = (t.details.gates as Array<{ gate: string; verdict: string; candidate: number }>) ?? [];
+      expect(gates.map((g) => g.gate).sort()).toEqual(['coverage', 'error-rate', 'latency-p95', 'verify']);
+      expect(gates.every((g) => g.verdict === 'pass')).toBe(true);
+    }
+    const measured = await listMeasurements(env.db, m.id);
+    expect(measured.filter((x) => x.gate === 'error-rate' && x.verdict === 'pass').length).toBeGreaterThanOrEqual(3);
+    expect(measured.every((x) => x.condition.length > 0 && x.reason.length > 0)).toBe(true);
+  });
+
+  it('rolls a candidate with 5% errors back within failure-limit intervals, naming the gate', async () => {
+    env = await setUp('postgres', { big: { errorRate: 0.05 } }, { steps: [50, 100] });
+    const ticks = await drive(env);
+    const m = await getMigration(env.db, env.migrationId);
+    expect(m.phase).toBe('rolled_back');
+    const last = ticks.at(-1)!;
+    expect(last.tick.decision).toBe('rollback');
+    expect(last.tick.reason).toMatch(/^gate error-rate failed/);
+    const rollback = (await listEvents(env.db, m.id)).at(-1)!;
+    expect(rollback).toMatchObject({ action: 'rollback', actor: 'controller', toPhase: 'rolled_back' });
+    expect(rollback.reason).toMatch(
+      /^controller: gate error-rate failed .*online\.error_rate 0\.0\d+ > control 0 \+ 0\.002/,
+    );
+    // Every tick is one interval: the canary lasted at most failure_limit (3) measurements of the gate.
+    const canaryErrorChecks = (await listMeasurements(env.db, m.id)).filter(
+      (x) => x.gate === 'error-rate' && x.verdict !== 'no_data',
+    );
+    expect(canaryErrorChecks.length).toBeGreaterThanOrEqual(2);
+    expect(canaryErrorChecks.length).toBeLessThanOrEqual(3);
+    expect(canaryErrorChecks.at(-1)!.verdict).toBe('fail');
+  });
+
+  it('rolls a slow candidate back by the latency gate', async () => {
+    env = await setUp('postgres', { big: { extraLatencyMs: 40 } }, { steps: [50, 100] });
+    const ticks = await drive(env);
+    const m = await getMigration(env.db, env.migrationId);
+    expect(m.phase).toBe('rolled_back');
+    expect(ticks.at(-1)!.tick.reason).toMatch(/^gate latency-p95 failed/);
+    const failing = (await listMeasurements(env.db, m.id)).filter(
+      (x) => x.gate === 'latency-p95' && x.verdict === 'fail',
+    );
+    expect(failing.length).toBeGreaterThanOrEqual(2);
+    for (const f of failing) expect(f.candidate!).toBeGreaterThan(3 * f.control!);
+  });
+});
