@@ -3,8 +3,18 @@ import { activeProfileName } from '../config/environment.js';
 import { getProfile } from '../config/manifest.js';
 import { resolveSource } from '../source/source.js';
 import { verifyStore, type VerifyReport } from '../store/verify.js';
+import { ReembedError } from '../errors.js';
+import {
+  checkAnn,
+  DEFAULT_ANN_K,
+  DEFAULT_ANN_QUERIES,
+  DEFAULT_ANN_SEED,
+  DEFAULT_ANN_THRESHOLD,
+  type AnnCheckReport,
+} from '../eval/ann-check.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
+import { positiveInt } from './options.js';
 
 function positiveNumber(value: string): number {
   const n = Number(value);
@@ -17,6 +27,52 @@ function describeIndex(report: VerifyReport): string {
   if (!('exists' in index)) return 'none (over 4,000 dims: search is exact)';
   if (!index.exists) return `${index.name} not built (search is exact until it is)`;
   return `${index.name} (${index.type}, ${index.valid ? 'valid' : 'INVALID'}, ${(index.sizeBytes / 1024 / 1024).toFixed(1)} MiB)`;
+}
+
+/** The ANN check's outcome: its report, or why there was nothing to measure (no index, no vectors). */
+type AnnOutcome = AnnCheckReport | { ok: false; error: { code: string; message: string } };
+
+interface VerifyCommandOptions {
+  profile?: string;
+  normTolerance?: number;
+  ann?: boolean;
+  annThreshold?: number;
+  annQueries?: number;
+  k?: number;
+  efSearch?: number;
+  seed?: number;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`not a number of at least 0: ${value}`);
+  return n;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`not a whole number: ${value}`);
+  return n;
+}
+
+function humanAnn(ann: AnnOutcome): string {
+  if ('error' in ann) return `ann: FAILED (${ann.error.code}): ${ann.error.message}`;
+  const lines = [
+    `ann: overlap@${ann.k} ${ann.overlap.toFixed(4)} (min ${ann.minOverlap.toFixed(2)}) of ${ann.index} search with exact search, ` +
+      `${ann.queries} stored vectors as queries (seed ${ann.seed}), ef_search ${ann.efSearch}, threshold ${ann.threshold}: ` +
+      (ann.ok ? 'ok' : 'FAILED'),
+  ];
+  if (!ann.usedIndex)
+    lines.push('ann: warning: the planner did not use the index even when forced; these searches were exact');
+  else if (!ann.plannerUsesIndex)
+    lines.push(
+      `ann: note: at ${ann.storeRows} rows the planner serves this profile by an exact scan, not the index; the figures are the index's (forced)`,
+    );
+  if (ann.worst.length)
+    lines.push(
+      `ann: lowest overlap: ${ann.worst.map((w) => `${JSON.stringify(w.docId)} ${w.overlap.toFixed(2)}`).join(', ')}`,
+    );
+  return lines.join('\n');
 }
 
 function human(report: VerifyReport): string {
@@ -55,16 +111,67 @@ export function registerVerify(program: Command): void {
       'largest accepted |norm - 1| (default 1e-5, 1e-3 for halfvec stores)',
       positiveNumber,
     )
-    .action(async (opts: { profile?: string; normTolerance?: number }, command: Command) => {
+    .option(
+      '--ann',
+      'also measure how well HNSW index search agrees with exact search (overlap@k); exit 1 under the threshold',
+    )
+    .option(
+      '--ann-threshold <x>',
+      `least mean overlap@k that passes (default ${DEFAULT_ANN_THRESHOLD})`,
+      nonNegativeNumber,
+    )
+    .option('--ann-queries <n>', `stored vectors sampled as queries (default ${DEFAULT_ANN_QUERIES})`, positiveInt)
+    .option('-k, --k <n>', `results compared per query (default ${DEFAULT_ANN_K})`, positiveInt)
+    .option('--ef-search <n>', "hnsw.ef_search of the index searches (default: the profile's, else 40)", positiveInt)
+    .option('--seed <n>', `seed of the query sample (default ${DEFAULT_ANN_SEED})`, wholeNumber)
+    .addHelpText(
+      'after',
+      '\nWith --ann, stored vectors (sampled by seed, so no provider or API key is needed) are searched exactly and\n' +
+        "through the profile's HNSW index, which is forced (sequential scans and sorts off) so that a small store,\n" +
+        'which the planner would scan exactly, still has its index measured; the report says whether serving uses it.\n' +
+        'A profile without a (valid) index fails the ANN check. Only HNSW indexes exist in reembed (no IVFFlat).',
+    )
+    .action(async (opts: VerifyCommandOptions, command: Command) => {
       const ctx = new CliContext(command);
+      const annOnly = (['annThreshold', 'annQueries', 'k', 'efSearch', 'seed'] as const).filter(
+        (o) => opts[o] !== undefined,
+      );
+      if (!opts.ann && annOnly.length)
+        command.error(`reembed verify: --${annOnly[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --ann`, {
+          exitCode: 2,
+        });
       const manifest = ctx.manifest();
       // Verify never calls the provider, so a profile's missing API key is no reason to refuse.
       const profile = getProfile(manifest, opts.profile ?? activeProfileName(manifest).active);
       await ctx.withDatabase(async (db) => {
         const source = await resolveSource(db, manifest.source, profile.template ? [profile.template] : []);
         const report = await verifyStore(db, source, profile, { normTolerance: opts.normTolerance });
-        ctx.result(report, () => human(report));
-        if (!report.ok) process.exitCode = 1;
+        if (!opts.ann) {
+          ctx.result(report, () => human(report));
+          if (!report.ok) process.exitCode = 1;
+          return;
+        }
+        let ann: AnnOutcome;
+        const bar = ctx.progress(`ann ${profile.name}: exact searches`);
+        try {
+          ann = await checkAnn(db, profile, {
+            threshold: opts.annThreshold,
+            queries: opts.annQueries,
+            k: opts.k,
+            efSearch: opts.efSearch,
+            seed: opts.seed,
+            onProgress: (done, total) => bar.update(done, total),
+          });
+        } catch (error) {
+          // Nothing to measure (no index, an INVALID one, no vectors) is a failed check; usage errors stay errors.
+          if (!(error instanceof ReembedError) || error.exitCode !== 1) throw error;
+          ann = { ok: false, error: { code: error.code, message: error.message } };
+        } finally {
+          bar.finish();
+        }
+        const ok = report.ok && ann.ok;
+        ctx.result({ ...report, ok, checksOk: report.ok, ann }, () => `${human(report)}\n${humanAnn(ann)}`);
+        if (!ok) process.exitCode = 1;
       });
     });
 }
