@@ -11,6 +11,7 @@ import { registerWorker } from './worker.js';
 import { registerEmbed } from './embed.js';
 import { registerInit } from './init.js';
 import { registerMigrate } from './migrate.js';
+import { registerController } from './controller.js';
 import { registerSearch } from './search.js';
 import { registerProfiles } from './profiles.js';
 import { registerLoad } from './load.js';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerDetach(program);
   registerMigrate(program);
+  registerController(program);
   registerSearch(program);
   registerLoad(program);
   registerVerify(program);

@@ -22,6 +22,8 @@ import { countCoverage } from '../backfill/coverage.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
 import { parseDuration } from '../config/duration.js';
+import { latestMeasurements, listMeasurements, listTicks } from '../gates/tables.js';
+import { gatesTable } from './controller.js';
 
 interface Common {
   id?: string;
@@ -196,41 +198,84 @@ export function registerMigrate(program: Command): void {
           const p = ctx.manifest.profiles.get(name);
           coverage[name] = p ? ((await countCoverage(ctx.db, ctx.source, p).catch(() => null))?.ratio ?? null) : null;
         }
-        cli.result({ migration: m, servingPercent: servingPercent(m.phase, m.percent), coverage }, () =>
+        const [lastTick] = (await listTicks(ctx.db, m.id, 1)).slice(-1);
+        const gates = await latestMeasurements(ctx.db, m.id);
+        const controller = lastTick ? { lastTick, gates } : null;
+        cli.result({ migration: m, servingPercent: servingPercent(m.phase, m.percent), coverage, controller }, () =>
           [
             describe(m),
             ...Object.entries(coverage).map(
               ([n, c]) => `coverage ${n}: ${c === null ? 'no store' : `${(c * 100).toFixed(2)}%`}`,
             ),
+            ...(lastTick
+              ? [
+                  `controller, ${lastTick.at}: ${lastTick.decision.toUpperCase()} — ${lastTick.reason}`,
+                  'latest measurement of each gate:',
+                  gatesTable(gates),
+                ]
+              : ['controller: no evaluation yet (`reembed controller` steps the rollout by its gates)']),
           ].join('\n'),
         );
       }),
     );
 
   withCommon(migrate.command('history'))
-    .description('the audit log: every change with time, actor, from, to, reason and details')
-    .action(async (opts: Common, command: Command) =>
+    .description(
+      'the audit log: every change with time, actor, from, to, reason and details, and every controller decision (--measurements: every gate measurement too)',
+    )
+    .option('--measurements', 'list every gate measurement the controller stored')
+    .action(async (opts: Common & { measurements?: boolean }, command: Command) =>
       withLifecycle(command, opts, async (ctx, cli) => {
         const m = await migrationOrLatest(ctx, opts.id);
         if (!m) {
-          cli.result({ migration: null, events: [] }, () => 'no migration yet');
+          cli.result({ migration: null, events: [], ticks: [] }, () => 'no migration yet');
           return;
         }
         const events = await listEvents(ctx.db, m.id);
-        cli.result({ migration: m, events }, () =>
+        const ticks = await listTicks(ctx.db, m.id);
+        const measurements = opts.measurements ? await listMeasurements(ctx.db, m.id) : undefined;
+        // One timeline: transitions and the controller's decisions (its promotions appear as both).
+        const rows = [
+          ...events.map((e) => ({
+            at: e.at,
+            row: [
+              e.at,
+              e.actor,
+              e.action,
+              e.fromPhase ? `${e.fromPhase} ${e.fromPercent}%` : null,
+              `${e.toPhase} ${e.toPercent}%`,
+              e.reason,
+            ],
+          })),
+          ...ticks.map((t) => ({
+            at: t.at,
+            row: [t.at, 'controller', `tick: ${t.decision}`, `${t.phase} ${t.percent}%`, null, t.reason],
+          })),
+        ].sort((a, b) => a.at.localeCompare(b.at));
+        cli.result({ migration: m, events, ticks, ...(measurements ? { measurements } : {}) }, () =>
           [
             describe(m),
             table(
               ['at', 'actor', 'action', 'from', 'to', 'reason'],
-              events.map((e) => [
-                e.at,
-                e.actor,
-                e.action,
-                e.fromPhase ? `${e.fromPhase} ${e.fromPercent}%` : null,
-                `${e.toPhase} ${e.toPercent}%`,
-                e.reason,
-              ]),
+              rows.map((r) => r.row),
             ),
+            ...(measurements
+              ? [
+                  table(
+                    ['at', 'gate', 'metric', 'candidate', 'control', 'condition', 'verdict', 'reason'],
+                    measurements.map((x) => [
+                      x.at,
+                      x.gate,
+                      x.metric,
+                      x.candidate === null ? '-' : Number(x.candidate.toPrecision(4)),
+                      x.control === null ? '-' : Number(x.control.toPrecision(4)),
+                      x.condition,
+                      x.verdict.toUpperCase(),
+                      x.reason,
+                    ]),
+                  ),
+                ]
+              : []),
           ].join('\n'),
         );
       }),

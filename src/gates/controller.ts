@@ -20,6 +20,7 @@ import { evaluateGate, rollbackReason, standing, type GateResult } from './evalu
 import { isOnline, isShadow, measure, type MeasureContext } from './measure.js';
 import { recordTick, verdictHistory, type Decision, type Tick } from './tables.js';
 import { postWebhook } from './webhook.js';
+import { checkAnn } from '../eval/ann-check.js';
 
 export interface ControllerOptions {
   db: Database;
@@ -31,6 +32,7 @@ export interface ControllerOptions {
   migrationId?: string;
   /** Who the audit log names for the controller's transitions (default `controller`). */
   actor?: string;
+  /** The ANN agreement measurement (default: eval/ann-check.ts over the candidate's store). */
   annOverlap?: MeasureContext['annOverlap'];
   fetch?: typeof fetch;
   now?: () => Date;
@@ -146,7 +148,7 @@ export class Controller {
       now,
       evalHistory: this.rollout.evalHistory,
       annQueries: this.rollout.annQueries,
-      annOverlap: this.options.annOverlap,
+      annOverlap: this.options.annOverlap ?? ((profile, queries) => annOverlap(this.options.db, profile, queries)),
     };
     const fresh: GateResult[] = [];
     const current: GateResult[] = [];
@@ -311,6 +313,18 @@ export class Controller {
       if (options.signal?.aborted) return report;
     }
   }
+}
+
+async function annOverlap(
+  db: Database,
+  profile: Profile,
+  queries: number,
+): Promise<{ overlap: number; details: Record<string, unknown> }> {
+  const r = await checkAnn(db, profile, { queries });
+  return {
+    overlap: r.overlap,
+    details: { k: r.k, queries: r.queries, efSearch: r.efSearch, minOverlap: r.minOverlap, usedIndex: r.usedIndex },
+  };
 }
 
 function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { formatDuration } from '../config/duration.js';
+import type { RolloutConfig } from '../config/rollout.js';
+import { Controller, type TickReport } from '../gates/controller.js';
+import type { GateResult } from '../gates/evaluate.js';
+import { CliContext } from './context.js';
+import { table } from './format.js';
+import { shutdownSignal } from './signals.js';
+
+function value(x: number | null): string {
+  return x === null ? '-' : String(Number(x.toPrecision(4)));
+}
+
+/** The gates of a tick as a table: what was measured, against what, and the verdict. */
+export function gatesTable(gates: readonly GateResult[]): string {
+  return table(
+    ['gate', 'metric', 'candidate', 'control', 'condition', 'verdict'],
+    gates.map((g) => [g.gate, g.metric, value(g.candidate), value(g.control), g.condition, g.verdict.toUpperCase()]),
+  );
+}
+
+function describeRollout(r: RolloutConfig): string {
+  return (
+    `steps ${r.steps.join('/')}%, every ${formatDuration(r.interval)}, at least ${formatDuration(r.stepMinDuration)} ` +
+    `and ${r.stepMinRequests} candidate requests per step; ${r.gates.length} gates${r.defaultGates ? ' (the runbook defaults)' : ''}`
+  );
+}
+
+function humanTick(report: TickReport): string {
+  const t = report.tick;
+  const where = t.phase === 'canary' ? `canary ${t.percent}%` : t.phase;
+  const lines = [`${t.at} ${where}: ${t.decision.toUpperCase()} — ${t.reason}`];
+  if (report.gates.length) lines.push(gatesTable(report.gates));
+  return lines.join('\n');
+}
+
+export function registerController(program: Command): void {
+  program
+    .command('controller')
+    .summary('step the rollout automatically: measure gates, then promote, hold or roll back')
+    .description(
+      'Drive the active migration through the rollout steps of reembed.yaml (`rollout:`; default 5, 25, 50, ' +
+        '100%): every interval, measure the gates that are due (coverage, verify, ANN agreement, offline ' +
+        'evaluation history, online error rate and latency recorded by every router, shadow agreement), roll ' +
+        'back when a gate reaches its failure or consecutive-failure limit, hold while a gate has not passed ' +
+        'or the step is younger than its minimum time or traffic, promote otherwise (backfilling → shadow → ' +
+        'each step → cutover). Every measurement, verdict and reason is stored and shown by `reembed migrate ' +
+        'status` and `history`. Manual `reembed migrate` commands work at any time and win: the controller ' +
+        're-reads the migration and continues from where a person left it. Stops at cutover (exit 0), or when ' +
+        'the migration is rolled back or aborted (exit 1). SIGINT/SIGTERM stop it between ticks.',
+    )
+    .option('--id <migration>', 'the migration (default: the active one of the source)')
+    .option('--once', 'one evaluation, then exit (for cron or CI)')
+    .option('--actor <name>', 'who the audit log names for its transitions', 'controller')
+    .action(async (opts: { id?: string; once?: boolean; actor: string }, command: Command) => {
+      const ctx = new CliContext(command);
+      await ctx.withDatabase(async (db, manifest) => {
+        const source = await ctx.source(db);
+        const controller = new Controller({ db, manifest, source, migrationId: opts.id, actor: opts.actor });
+        ctx.info(`controller: ${describeRollout(controller.rollout)}`);
+        const onTick = (report: TickReport) => {
+          if (ctx.options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+          else process.stdout.write(`${humanTick(report)}\n`);
+        };
+        let last: TickReport;
+        if (opts.once) {
+          last = await controller.tick();
+          onTick(last);
+        } else {
+          const { signal, dispose } = shutdownSignal((s) => ctx.info(`${s}: stopping after this tick`));
+          try {
+            last = await controller.run({ signal, onTick });
+          } finally {
+            dispose();
+          }
+        }
+        const phase = last.migration.phase;
+        if (phase === 'rolled_back' || phase === 'aborted') process.exitCode = 1;
+      });
+    });
+}
