@@ -55,3 +55,25 @@ export {
 export { compareProfiles, type ProfileComparison } from './eval/compare.js';
 export { formatTrecRun, writeTrecRun, trecOrder, type Rankings } from './eval/trec.js';
 export { appendHistory, historyEntry, DEFAULT_HISTORY_FILE, type HistoryEntry } from './eval/history.js';
+export {
+  checkAnn,
+  agreementAtK,
+  sampleQueries,
+  DEFAULT_ANN_K,
+  DEFAULT_ANN_QUERIES,
+  DEFAULT_ANN_THRESHOLD,
+  type AnnCheckOptions,
+  type AnnCheckReport,
+} from './eval/ann-check.js';
+export {
+  tuneEfSearch,
+  chooseEfSearch,
+  DEFAULT_TUNE_VALUES,
+  DEFAULT_MAX_RECALL_LOSS,
+  type TuneOptions,
+  type TuneReport,
+  type TuneRow,
+  type TuneCriteria,
+  type EfSearchChoice,
+} from './eval/tune.js';
+export { setProfileSetting, type ProfileSettingEdit } from './config/edit-profile.js';

@@ -16,6 +16,7 @@ import { registerSearch } from './search.js';
 import { registerProfiles } from './profiles.js';
 import { registerLoad } from './load.js';
 import { registerVerify } from './verify.js';
+import { registerTune } from './tune.js';
 
 export function buildProgram(): Command {
   const program = new Command('reembed')
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerLoad(program);
   registerVerify(program);
   registerEval(program);
+  registerTune(program);
   const override = (command: Command): void => {
     command.exitOverride();
     command.commands.forEach(override);

@@ -69,9 +69,12 @@ function editedText(text: string, doc: Document, profile: string, key: string, v
       if (/^ *$/.test(indent)) {
         const eol = text.includes('\r\n') ? '\r\n' : '\n';
         // After the line the last value ends on (a block scalar's range already ends past its newline).
-        let at = text[lastEnd - 1] === '\n' ? lastEnd : text.indexOf('\n', lastEnd);
-        if (at === -1) return `${text}${eol}${indent}${key}: ${literal}${eol}`;
-        if (at !== lastEnd) at += 1;
+        let at = lastEnd;
+        if (text[lastEnd - 1] !== '\n') {
+          const newline = text.indexOf('\n', lastEnd);
+          if (newline === -1) return `${text}${eol}${indent}${key}: ${literal}${eol}`;
+          at = newline + 1;
+        }
         return `${text.slice(0, at)}${indent}${key}: ${literal}${eol}${text.slice(at)}`;
       }
     }

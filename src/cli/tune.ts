@@ -1,0 +1,171 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { activeProfileName } from '../config/environment.js';
+import { setProfileSetting, type ProfileSettingEdit } from '../config/edit-profile.js';
+import { getProfile } from '../config/manifest.js';
+import { DEFAULT_ANN_K, DEFAULT_ANN_SEED } from '../eval/ann-check.js';
+import {
+  DEFAULT_MAX_RECALL_LOSS,
+  DEFAULT_TUNE_QUERIES,
+  DEFAULT_TUNE_VALUES,
+  tuneEfSearch,
+  type TuneReport,
+} from '../eval/tune.js';
+import { CliContext } from './context.js';
+import { table } from './format.js';
+import { positiveInt } from './options.js';
+import type { Progress } from './progress.js';
+
+interface TuneCommandOptions {
+  profile?: string;
+  values?: number[];
+  k?: number;
+  queries?: number;
+  seed?: number;
+  maxRecallLoss?: number;
+  p95TargetMs?: number;
+  dryRun?: boolean;
+}
+
+function valueList(value: string): number[] {
+  const items = value.split(',').map((s) => s.trim());
+  const numbers = items.map(Number);
+  if (items.some((s) => s === '') || numbers.some((n) => !Number.isInteger(n) || n < 1 || n > 1000))
+    throw new InvalidArgumentError(`not a comma-separated list of whole numbers from 1 to 1000: ${value}`);
+  return numbers;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`not a number from 0 to 1: ${value}`);
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`not a positive number: ${value}`);
+  return n;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`not a whole number: ${value}`);
+  return n;
+}
+
+function human(report: TuneReport, written: ProfileSettingEdit | null, dryRun: boolean): string {
+  const target = report.p95TargetMs === null ? 'no p95 target' : `p95 <= ${report.p95TargetMs} ms`;
+  const lines = [
+    `tune ${report.profile}: ${report.index} over ${report.storeRows} rows, ${report.queries} stored vectors as queries ` +
+      `(seed ${report.seed}), recall@${report.k} against exact search; criteria: recall >= ${(1 - report.maxRecallLoss).toFixed(4)}, ${target}`,
+    table(
+      ['ef_search', `recall@${report.k}`, 'min', 'p50 ms', 'p95 ms', 'serving plan', 'verdict'],
+      report.rows.map((r) => [
+        r.efSearch,
+        r.recall.toFixed(4),
+        r.minRecall.toFixed(2),
+        r.p50Ms.toFixed(3),
+        r.p95Ms.toFixed(3),
+        r.plannerUsesIndex ? 'index' : 'exact scan',
+        r.efSearch === report.choice
+          ? 'CHOSEN'
+          : r.qualifies
+            ? 'ok'
+            : [r.recallOk ? null : 'recall too low', r.latencyOk ? null : 'p95 too high'].filter(Boolean).join(', '),
+      ]),
+    ),
+  ];
+  if (report.rows.some((r) => !r.usedIndex))
+    lines.push('warning: some searches did not go through the index even when forced; their figures are exact scans');
+  if (report.rows.some((r) => !r.plannerUsesIndex))
+    lines.push(
+      `note: "exact scan": at ${report.storeRows} rows the planner serves this profile without the index at that ef_search; ` +
+        'the recall and latency shown are the index’s (forced), which serving will use once the store grows',
+    );
+  if (report.choice === null) {
+    lines.push(`no ef_search qualifies: ${report.reason}. Nothing written.`);
+    return lines.join('\n');
+  }
+  lines.push(`choice: ${report.reason}`);
+  if (dryRun) lines.push('--dry-run: nothing written');
+  else if (written && !written.changed) lines.push(`${written.file} already has ef_search: ${report.choice}`);
+  else if (written)
+    lines.push(
+      `wrote ef_search: ${report.choice} for profile ${report.profile} to ${written.file}` +
+        ` (was ${written.previous ?? 'unset: pgvector default 40'}); running processes use it after they reload the manifest`,
+    );
+  return lines.join('\n');
+}
+
+export function registerTune(program: Command): void {
+  program
+    .command('tune')
+    .summary(
+      'sweep HNSW ef_search: recall vs exact search and p95 per value; write the smallest good one to the profile',
+    )
+    .description(
+      'Sample stored vectors as queries (no provider or API key needed), search each exactly and through the profile’s\n' +
+        'HNSW index at every ef_search value, and report recall@k against exact search and p50/p95 latency of the index\n' +
+        'search. Choose the smallest value with recall loss at most --max-recall-loss (default 0.005: recall >= 0.995)\n' +
+        'and p95 within --p95-target-ms (if given), and write it as `ef_search:` of the profile in the manifest file that\n' +
+        'defines it (comments and layout kept). Exit 1, writing nothing, when no value qualifies.\n\n' +
+        'Index searches are forced through the index (sequential scans and sorts off), so a store small enough for the\n' +
+        'planner to scan exactly is still measured on its index; the table says which plan serving gets.\n' +
+        'Only HNSW is tuned: reembed builds HNSW indexes only, so IVFFlat `probes` is not supported yet.',
+    )
+    .option('-p, --profile <name>', 'profile to tune (default: the active profile of the environment)')
+    .option(
+      '--values <list>',
+      `ef_search values to measure, comma-separated, each at least k (default ${DEFAULT_TUNE_VALUES.join(',')})`,
+      valueList,
+    )
+    .option('-k, --k <n>', `results per query (default ${DEFAULT_ANN_K})`, positiveInt)
+    .option('--queries <n>', `stored vectors sampled as queries (default ${DEFAULT_TUNE_QUERIES})`, positiveInt)
+    .option('--seed <n>', `seed of the query sample (default ${DEFAULT_ANN_SEED})`, wholeNumber)
+    .option(
+      '--max-recall-loss <x>',
+      `largest accepted 1 - recall@k (default ${DEFAULT_MAX_RECALL_LOSS}, i.e. 0.5 points)`,
+      fraction,
+    )
+    .option('--p95-target-ms <ms>', 'largest accepted p95 of the index search (default: none)', positiveNumber)
+    .option('--dry-run', 'measure and choose, but write nothing')
+    .action(async (opts: TuneCommandOptions, command: Command) => {
+      const ctx = new CliContext(command);
+      const manifest = ctx.manifest();
+      // Tuning never calls the provider, so a profile's missing API key is no reason to refuse.
+      const profile = getProfile(manifest, opts.profile ?? activeProfileName(manifest).active);
+      const report = await ctx.withDatabase(async (db) => {
+        let bar: Progress | null = null;
+        const result = await tuneEfSearch(db, profile, {
+          values: opts.values,
+          k: opts.k,
+          queries: opts.queries,
+          seed: opts.seed,
+          maxRecallLoss: opts.maxRecallLoss,
+          p95TargetMs: opts.p95TargetMs,
+          onProgress: (event) => {
+            if (event.phase === 'exact') {
+              bar ??= ctx.progress(`tune ${profile.name}: exact searches`);
+              bar.update(event.done, event.total);
+              if (event.done === event.total) bar.finish();
+            } else if (event.phase === 'warmup') {
+              ctx.info(`tune ${profile.name}: warm-up pass at ef_search ${event.efSearch} (untimed)`);
+            } else {
+              const r = event.row;
+              ctx.info(
+                `tune ${profile.name}: ef_search ${r.efSearch}: recall@${opts.k ?? DEFAULT_ANN_K} ${r.recall.toFixed(4)}, ` +
+                  `p50 ${r.p50Ms.toFixed(3)} ms, p95 ${r.p95Ms.toFixed(3)} ms (${event.done}/${event.total})`,
+              );
+            }
+          },
+        });
+        return result;
+      });
+      let written: ProfileSettingEdit | null = null;
+      if (report.choice !== null && !opts.dryRun && manifest.path)
+        written = setProfileSetting(manifest.path, profile.name, 'ef_search', report.choice);
+      ctx.result({ ...report, dryRun: Boolean(opts.dryRun), written }, () =>
+        human(report, written, Boolean(opts.dryRun)),
+      );
+      if (report.choice === null) process.exitCode = 1;
+    });
+}
