@@ -31,7 +31,7 @@ describe('chooseEfSearch', () => {
   });
 
   it('accepts a recall exactly at the limit despite floating-point sums', () => {
-    const recall = Array.from({ length: 200 }, (_, i) => (i === 0 ? 0 : 1)).reduce((s, x) => s + x, 0) / 200;
+    const recall = Array.from({ length: 200 }, (_, i): number => (i === 0 ? 0 : 1)).reduce((s, x) => s + x, 0) / 200;
     expect(chooseEfSearch([row(10, recall, 1)], { maxRecallLoss: 0.005 }).efSearch).toBe(10);
     expect(chooseEfSearch([row(10, 0.9949, 1)], { maxRecallLoss: 0.005 }).efSearch).toBeNull();
   });
