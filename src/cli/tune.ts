@@ -59,19 +59,23 @@ function human(report: TuneReport, written: ProfileSettingEdit | null, dryRun: b
       `(seed ${report.seed}), recall@${report.k} against exact search; criteria: recall >= ${(1 - report.maxRecallLoss).toFixed(4)}, ${target}`,
     table(
       ['ef_search', `recall@${report.k}`, 'min', 'p50 ms', 'p95 ms', 'serving plan', 'verdict'],
-      report.rows.map((r) => [
-        r.efSearch,
-        r.recall.toFixed(4),
-        r.minRecall.toFixed(2),
-        r.p50Ms.toFixed(3),
-        r.p95Ms.toFixed(3),
-        r.plannerUsesIndex ? 'index' : 'exact scan',
-        r.efSearch === report.choice
-          ? 'CHOSEN'
-          : r.qualifies
-            ? 'ok'
-            : [r.recallOk ? null : 'recall too low', r.latencyOk ? null : 'p95 too high'].filter(Boolean).join(', '),
-      ]),
+      report.rows
+        .map((r) => [
+          r.efSearch,
+          r.recall.toFixed(4),
+          r.minRecall.toFixed(2),
+          r.p50Ms.toFixed(3),
+          r.p95Ms.toFixed(3),
+          r.plannerUsesIndex ? 'index' : 'exact scan',
+          r.efSearch === report.choice
+            ? 'CHOSEN'
+            : r.qualifies
+              ? 'ok'
+              : [r.recallOk ? null : 'recall too low', r.latencyOk ? null : 'p95 too high'].filter(Boolean).join(', '),
+        ])
+        .concat([
+          ['exact', '1.0000', '1.00', report.exact.p50Ms.toFixed(3), report.exact.p95Ms.toFixed(3), '(reference)', '-'],
+        ]),
     ),
   ];
   if (report.rows.some((r) => !r.usedIndex))

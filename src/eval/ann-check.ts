@@ -86,6 +86,8 @@ export interface AnnBaseline {
   seed: number;
   queries: SampledQuery[];
   exact: SearchHit[][];
+  /** Milliseconds of each exact search (searchExact: one statement, as an index SELECT is). */
+  exactMs: number[];
 }
 
 /** One pass of index searches over a baseline's queries at one ef_search. */
@@ -255,11 +257,14 @@ export async function prepareAnnBaseline(
     );
   }
   const exact: SearchHit[][] = [];
+  const exactMs: number[] = [];
   for (const query of queries) {
+    const started = performance.now();
     exact.push(await searchExact(db, profile, query.vector, k));
+    exactMs.push(performance.now() - started);
     options.onProgress?.(exact.length, queries.length);
   }
-  return { profile, index, storeRows, k, seed, queries, exact };
+  return { profile, index, storeRows, k, seed, queries, exact, exactMs };
 }
 
 /**

@@ -128,6 +128,8 @@ export interface TuneReport {
   currentEfSearch: number | null;
   maxRecallLoss: number;
   p95TargetMs: number | null;
+  /** Latency of the exact searches of the same queries, for reference (measured first, colder). */
+  exact: { p50Ms: number; p95Ms: number; meanMs: number };
   rows: Array<TuneRow & TuneVerdict>;
   choice: number | null;
   reason: string;
@@ -218,6 +220,11 @@ export async function tuneEfSearch(db: Database, profile: Profile, options: Tune
     currentEfSearch: profile.ef_search ?? null,
     maxRecallLoss,
     p95TargetMs,
+    exact: {
+      p50Ms: percentile(baseline.exactMs, 50),
+      p95Ms: percentile(baseline.exactMs, 95),
+      meanMs: mean(baseline.exactMs),
+    },
     rows: rows.map((row, i) => ({ ...row, ...choice.verdicts[i]! })),
     choice: choice.efSearch,
     reason: choice.reason,

@@ -97,6 +97,8 @@ describe.each(BACKENDS)('tuneEfSearch on %s', (backend) => {
       choice: 600,
     });
     expect(report.rows.map((r) => r.efSearch)).toEqual([10, 20, 40, 600, 1000]);
+    expect(report.exact.p50Ms).toBeGreaterThan(0);
+    expect(report.exact.p95Ms).toBeGreaterThanOrEqual(report.exact.p50Ms);
     for (const r of report.rows) {
       expect(r.usedIndex).toBe(true);
       expect(r.recall).toBeGreaterThanOrEqual(0);
