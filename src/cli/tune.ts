@@ -95,7 +95,7 @@ function human(report: TuneReport, written: ProfileSettingEdit | null, dryRun: b
   else if (written)
     lines.push(
       `wrote ef_search: ${report.choice} for profile ${report.profile} to ${written.file}` +
-        ` (was ${written.previous ?? 'unset: pgvector default 40'}); running processes use it after they reload the manifest`,
+        ` (was ${written.previous ?? 'unset: pgvector default 40'}); running processes use it after a restart`,
     );
   return lines.join('\n');
 }
