@@ -16,7 +16,7 @@ function documents(): string {
   ).join('\n');
 }
 
-describe('reembed verify --ann and reembed tune', () => {
+describe('reembed verify --ann and reembed tune', { timeout: 180_000 }, () => {
   let dir: string;
   let manifest: string;
   beforeAll(async () => {
