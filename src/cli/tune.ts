@@ -107,13 +107,14 @@ export function registerTune(program: Command): void {
       'sweep HNSW ef_search: recall vs exact search and p95 per value; write the smallest good one to the profile',
     )
     .description(
-      'Sample stored vectors as queries (no provider or API key needed), search each exactly and through the profile’s\n' +
-        'HNSW index at every ef_search value, and report recall@k against exact search and p50/p95 latency of the index\n' +
-        'search. Choose the smallest value with recall loss at most --max-recall-loss (default 0.005: recall >= 0.995)\n' +
-        'and p95 within --p95-target-ms (if given), and write it as `ef_search:` of the profile in the manifest file that\n' +
-        'defines it (comments and layout kept). Exit 1, writing nothing, when no value qualifies.\n\n' +
-        'Index searches are forced through the index (sequential scans and sorts off), so a store small enough for the\n' +
-        'planner to scan exactly is still measured on its index; the table says which plan serving gets.\n' +
+      'Sample stored vectors as queries (no provider or API key needed), search each exactly and through the ' +
+        'profile’s HNSW index at every ef_search value, and report recall@k against exact search and p50/p95 latency ' +
+        'of the index search. Choose the smallest value with recall loss at most --max-recall-loss (default 0.005: ' +
+        'recall >= 0.995) and p95 within --p95-target-ms (if given), and write it as `ef_search:` of the profile in ' +
+        'the manifest file that defines it (comments and layout kept). Exit 1, writing nothing, when no value ' +
+        'qualifies.\n\n' +
+        'Index searches are forced through the index (sequential scans and sorts off), so a store small enough for ' +
+        'the planner to scan exactly is still measured on its index; the table says which plan serving gets.\n\n' +
         'Only HNSW is tuned: reembed builds HNSW indexes only, so IVFFlat `probes` is not supported yet.',
     )
     .option('-p, --profile <name>', 'profile to tune (default: the active profile of the environment)')

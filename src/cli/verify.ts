@@ -103,7 +103,11 @@ export function registerVerify(program: Command): void {
       "Check a profile's store against the source, every figure counted in SQL (never inferred from an " +
         'index): coverage, stale rows (content hash differs), missing rows, orphan store rows, wrong ' +
         'dimensions, NaN or zero vectors, norms off 1 (normalizing profiles), rows of a foreign fingerprint, ' +
-        'an INVALID index. Each failing check lists up to 5 example ids. Exit 1 when any check fails.',
+        'an INVALID index. Each failing check lists up to 5 example ids. Exit 1 when any check fails.\n\n' +
+        'With --ann, stored vectors (sampled by seed, so no provider or API key is needed) are searched exactly and ' +
+        "through the profile's HNSW index, which is forced (sequential scans and sorts off) so that a small store, " +
+        'which the planner would scan exactly, still has its index measured; the report says whether serving uses ' +
+        'it. A profile without a (valid) index fails the ANN check. Only HNSW indexes exist in reembed (no IVFFlat).',
     )
     .option('-p, --profile <name>', 'profile to verify (default: the active profile of the environment)')
     .option(
@@ -124,13 +128,6 @@ export function registerVerify(program: Command): void {
     .option('-k, --k <n>', `results compared per query (default ${DEFAULT_ANN_K})`, positiveInt)
     .option('--ef-search <n>', "hnsw.ef_search of the index searches (default: the profile's, else 40)", positiveInt)
     .option('--seed <n>', `seed of the query sample (default ${DEFAULT_ANN_SEED})`, wholeNumber)
-    .addHelpText(
-      'after',
-      '\nWith --ann, stored vectors (sampled by seed, so no provider or API key is needed) are searched exactly and\n' +
-        "through the profile's HNSW index, which is forced (sequential scans and sorts off) so that a small store,\n" +
-        'which the planner would scan exactly, still has its index measured; the report says whether serving uses it.\n' +
-        'A profile without a (valid) index fails the ANN check. Only HNSW indexes exist in reembed (no IVFFlat).',
-    )
     .action(async (opts: VerifyCommandOptions, command: Command) => {
       const ctx = new CliContext(command);
       const annOnly = (['annThreshold', 'annQueries', 'k', 'efSearch', 'seed'] as const).filter(
