@@ -11,9 +11,10 @@ export function registerDemo(program: Command): void {
     .description(
       'the guided tour on a throwaway embedded database: generate a corpus with known answers, backfill a baseline\n' +
         'hash profile, plan and start a migration to a candidate, backfill it with progress, change documents while\n' +
-        'both capture, verify both stores, compare Recall@10/nDCG@10/MRR@10, shadow-compare results, ramp the canary\n' +
-        '5 → 25 → 50 → 100 with many subjects, cut over, drill a rollback and print the audit history\n' +
-        '(no network, no model files)',
+        'both capture, verify both stores, compare Recall@5/10, nDCG@10, MRR@10 and Contain@50, shadow-compare\n' +
+        'results, then let the controller ramp the canary 5 → 25 → 50 → 100 by its gates while searches from many\n' +
+        'subjects flow, drill a rollback, and run a second attempt whose candidate fails 20% of its queries: the\n' +
+        'controller rolls it back by itself, naming the gate (no network, no model files)',
     )
     .option('--documents <n>', 'documents to generate', positiveInt, 2400)
     .option('--queries <n>', 'queries to generate', positiveInt, 240)
@@ -39,27 +40,45 @@ export function registerDemo(program: Command): void {
       });
       ctx.result(result, () => {
         const r = result.rollout;
+        const [a, b] = result.profiles;
+        const metrics = ['recallAt5', 'recallAt10', 'ndcgAt10', 'mrrAt10', 'containAt50'] as const;
+        const delta = (x: number) => `${x >= 0 ? '+' : ''}${fixed(x)}`;
+        const history = (events: typeof r.history) =>
+          table(
+            ['at', 'actor', 'action', 'from', 'to', 'reason'],
+            events.map((e) => [
+              e.at,
+              e.actor,
+              e.action,
+              e.fromPhase ? `${e.fromPhase} ${e.fromPercent}%` : null,
+              `${e.toPhase} ${e.toPercent}%`,
+              e.reason,
+            ]),
+          );
         return [
           `reembed demo: ${result.documents} documents, ${result.queries} queries (seed ${result.seed}) on ${result.database}`,
           '',
-          'offline evaluation (exact search, k=10):',
+          'offline evaluation (exact search, k=50) — the evidence of the offline gate:',
           table(
-            ['profile', 'dims', 'Recall@10', 'nDCG@10', 'MRR@10', 'docs/s', 'query p50 ms'],
-            result.profiles.map((p) => [
-              p.profile,
-              p.dims,
-              fixed(p.recallAt10),
-              fixed(p.ndcgAt10),
-              fixed(p.mrrAt10),
-              p.documentsPerSecond.toFixed(0),
-              p.queryLatencyP50Ms.toFixed(1),
-            ]),
+            ['profile', 'dims', 'Recall@5', 'Recall@10', 'nDCG@10', 'MRR@10', 'Contain@50', 'docs/s', 'query p50 ms'],
+            [
+              ...result.profiles.map((p) => [
+                p.profile,
+                p.dims,
+                ...metrics.map((m) => fixed(p[m])),
+                p.documentsPerSecond.toFixed(0),
+                p.queryLatencyP50Ms.toFixed(1),
+              ]),
+              ...(a && b
+                ? [[`Δ ${b.profile} − ${a.profile}`, null, ...metrics.map((m) => delta(b[m] - a[m])), null, null]]
+                : []),
+            ],
           ),
           '',
           `verify: ${result.verify.map((v) => `${v.profile} ${v.ok ? 'passed' : 'FAILED'} (${(v.coverage * 100).toFixed(1)}% current)`).join(', ')}`,
           `shadow: overlap@10 ${fixed(r.shadow.meanOverlapAt10)}, RBO ${fixed(r.shadow.meanRbo)}, top-1 agreement ${(r.shadow.top1Agreement * 100).toFixed(1)}% over ${r.shadow.compared} searches`,
           '',
-          `rollout of migration ${r.migrationId}:`,
+          `rollout of migration ${r.migrationId} by the controller (${r.controller.ticks} evaluations, ${r.controller.seconds.toFixed(1)} s):`,
           table(
             ['step', 'searches', 'served by candidate', 'share'],
             [
@@ -80,17 +99,13 @@ export function registerDemo(program: Command): void {
           ),
           '',
           'audit history:',
-          table(
-            ['at', 'actor', 'action', 'from', 'to', 'reason'],
-            r.history.map((e) => [
-              e.at,
-              e.actor,
-              e.action,
-              e.fromPhase ? `${e.fromPhase} ${e.fromPercent}%` : null,
-              `${e.toPhase} ${e.toPercent}%`,
-              e.reason,
-            ]),
-          ),
+          history(r.history),
+          '',
+          `second attempt ${r.failing.migrationId}, the candidate failing ${r.failing.injectedErrorRate * 100}% of its queries:`,
+          r.failing.rollback
+            ? `rolled back by the controller at canary ${r.failing.rollback.percent}%: ${r.failing.rollback.reason}`
+            : 'NOT rolled back by the controller',
+          history(r.failing.history),
         ].join('\n');
       });
     });

@@ -9,7 +9,7 @@ import { resolveSource, type Source } from '../source/source.js';
 import { verifyStore, type VerifyReport } from '../store/verify.js';
 import { planMigration, startMigration, type LifecycleContext } from '../migration/lifecycle.js';
 import { rolloutStory, type RolloutResult } from './rollout.js';
-import { summarize, type MetricSummary } from '../eval/metrics.js';
+import { evaluateRankings, type RetrievalSummary } from '../eval/metrics.js';
 import { generateDataset, type Dataset } from '../eval/synthetic.js';
 import { migrations } from '../schema.js';
 import { countDocuments, upsertDocuments } from '../source/managed.js';
@@ -54,7 +54,7 @@ export interface DemoReporter {
   progressDone(label: string): void;
 }
 
-export interface ProfileResult extends MetricSummary {
+export interface ProfileResult extends RetrievalSummary {
   profile: string;
   fingerprint: string;
   provider: string;
@@ -148,7 +148,8 @@ async function evaluate(
   for (const [i, query] of ctx.dataset.queries.entries()) {
     const t0 = performance.now();
     const { vectors } = await embedder.embed([query.text], 'query');
-    const hits = await searchExact(ctx.db, profile, vectors[0]!, 10);
+    // The top 50, so Recall@50 and Contain@50 are measured too.
+    const hits = await searchExact(ctx.db, profile, vectors[0]!, 50);
     latencies.push(performance.now() - t0);
     rankings.set(
       query.id,
@@ -158,9 +159,9 @@ async function evaluate(
   }
   ctx.reporter.progressDone(`search ${profile.name}`);
   latencies.sort((a, b) => a - b);
-  const metrics = summarize(rankings, ctx.dataset.qrels);
+  const metrics = evaluateRankings(rankings, ctx.dataset.qrels).summary;
   ctx.reporter.step(
-    `ran ${ctx.dataset.queries.length} queries (exact search, k=10), p50 ${percentile(latencies, 50).toFixed(1)} ms`,
+    `ran ${ctx.dataset.queries.length} queries (exact search, k=50), p50 ${percentile(latencies, 50).toFixed(1)} ms`,
   );
   return {
     profile: profile.name,
@@ -268,6 +269,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       source,
       dataset,
       migration: started,
+      offline: new Map(ctx.results.map((r) => [r.profile, r])),
       step: (m) => reporter.step(m),
     });
     return { database: db.target, documents, queries, seed, profiles: ctx.results, liveChanges, verify, rollout };

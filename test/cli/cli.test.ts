@@ -198,22 +198,39 @@ describe('reembed CLI', () => {
     expect(rollout.shadow.compared).toBe(60);
     expect(rollout.shadow.meanOverlapAt10).toBeGreaterThan(0);
     expect(rollout.shadow.meanOverlapAt10).toBeLessThan(1);
-    expect(rollout.canary.map((c: { percent: number }) => c.percent)).toEqual([5, 25, 50, 100]);
-    for (const c of rollout.canary) expect(Math.abs(c.share * 100 - c.percent)).toBeLessThanOrEqual(8);
-    expect(rollout.canary.at(-1).servedByCandidate).toBe(rollout.canary.at(-1).searches);
+    // The controller ramped the canary by itself; every step served about its share.
+    expect(rollout.canary.map((c: { percent: number }) => c.percent)).toEqual([5, 25, 50]);
+    for (const c of rollout.canary) {
+      expect(c.searches).toBeGreaterThan(50);
+      expect(Math.abs(c.share * 100 - c.percent)).toBeLessThanOrEqual(8);
+    }
+    expect(rollout.controller.promotions.map((t: { decision: string }) => t.decision)).toEqual([
+      'promote',
+      'promote',
+      'promote',
+      'promote',
+      'complete',
+    ]);
     expect(rollout.cutover.servedByCandidate).toBe(100);
     expect(rollout.rollback.servedByControl).toBe(100);
-    expect(rollout.history.map((e: { action: string }) => e.action)).toEqual([
-      'plan',
-      'start',
-      'shadow',
-      'shadow',
-      'ramp',
-      'ramp',
-      'ramp',
-      'ramp',
-      'cutover',
-      'rollback',
+    const actions = rollout.history.map((e: { actor: string; action: string }) => `${e.actor}:${e.action}`);
+    expect(actions).toEqual([
+      'demo:plan',
+      'demo:start',
+      'demo:shadow',
+      'demo:shadow',
+      'controller:ramp',
+      'controller:ramp',
+      'controller:ramp',
+      'controller:cutover',
+      'demo:rollback',
     ]);
+    // The second attempt fails 20% of its queries: the controller rolls it back, naming the gate.
+    expect(rollout.failing.gate).toBe('error-rate');
+    expect(rollout.failing.rollback.reason).toMatch(
+      /^gate error-rate failed .*online\.error_rate 0\.\d+ > control 0 \+ 0\.002/,
+    );
+    expect(rollout.failing.history.at(-1)).toMatchObject({ actor: 'controller', action: 'rollback' });
+    expect(rollout.failing.fallbacks).toBeGreaterThan(0);
   });
 });
