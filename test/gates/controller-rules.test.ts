@@ -1,0 +1,176 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
+import type { Manifest } from '../../src/config/manifest.js';
+import type { Database } from '../../src/db/database.js';
+import { Controller } from '../../src/gates/controller.js';
+import { listTicks } from '../../src/gates/tables.js';
+import {
+  planMigration,
+  rampMigration,
+  rollbackMigration,
+  startMigration,
+  type LifecycleContext,
+} from '../../src/migration/lifecycle.js';
+import { getMigration, listEvents, type MigrationState } from '../../src/migration/state.js';
+import { ServingMetricsRecorder } from '../../src/telemetry/serving-metrics.js';
+import { articlesManifest, articlesSource, createArticles, getProfile, sleep } from '../backfill/helpers.js';
+import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+
+interface Hook {
+  url: string;
+  status: number;
+  received: Array<Record<string, unknown>>;
+  close: () => Promise<void>;
+}
+
+async function webhookServer(): Promise<Hook> {
+  const hook = { status: 200, received: [] as Array<Record<string, unknown>> };
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      hook.received.push(JSON.parse(body) as Record<string, unknown>);
+      res.writeHead(hook.status).end(hook.status === 200 ? 'ok' : 'not now');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(hook, {
+    url: `http://127.0.0.1:${port}/hook`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  });
+}
+
+describe.each(BACKENDS)('controller rules on %s', (backend) => {
+  let db: Database;
+  let hook: Hook;
+  let manifest: Manifest;
+  let ctx: LifecycleContext;
+  let m: MigrationState;
+
+  beforeEach(async () => {
+    db = await openTestDatabase(backend);
+    hook = await webhookServer();
+    await createArticles(db, 60);
+    manifest = articlesManifest(
+      {},
+      {
+        rollout: {
+          steps: [10, 50, 100],
+          interval: '1s',
+          step_min_duration: 0,
+          step_min_requests: 0,
+          webhooks: { before_promotion: hook.url, on_rollback: hook.url },
+          gates: [
+            { name: 'coverage', metric: 'coverage', min: 1 },
+            // A long window: each step's traffic counts from the step's start (a new step re-measures).
+            {
+              name: 'errors',
+              metric: 'online.error_rate',
+              max: 0.1,
+              interval: '30s',
+              min_samples: 10,
+              failure_limit: 1,
+            },
+          ],
+        },
+      },
+    );
+    const source = await articlesSource(db, manifest);
+    ctx = { db, manifest, source, actor: 'ops' };
+    await prepareBackfill(db, source, getProfile(manifest, 'small'), manifest.profiles);
+    await runBackfill(db, { source, profiles: [getProfile(manifest, 'small')] });
+    m = await startMigration(ctx, (await planMigration(ctx, 'small', 'big')).migration);
+    await runBackfill(db, { source, profiles: [getProfile(manifest, 'big')] });
+  });
+  afterEach(async () => {
+    await hook.close();
+    await db.close();
+  });
+
+  function controller(): Controller {
+    return new Controller({ db, manifest, source: ctx.source });
+  }
+
+  /**
+   * Serving traffic as routers would record it. Only windows that start after the step began
+   * count, so the traffic goes in a window opened after the last transition.
+   */
+  async function serve(profile: string, requests: number, errors: number): Promise<void> {
+    await sleep(150);
+    const r = new ServingMetricsRecorder(db, { instance: 'test', windowMs: 100 });
+    for (let i = 0; i < requests; i++)
+      r.request(profile, i < errors ? { ok: false, fallback: true } : { ok: true, latencyMs: 2 });
+    await r.close();
+  }
+
+  it('asks the before_promotion webhook: a refusal holds, an approval promotes', async () => {
+    const c = controller();
+    expect((await c.tick()).tick.decision).toBe('promote'); // backfilling → shadow
+    hook.status = 503;
+    const held = await c.tick();
+    expect(held.tick.decision).toBe('hold');
+    expect(held.tick.reason).toBe('the before_promotion webhook did not approve the move to 10%: HTTP 503: not now');
+    expect((await getMigration(db, m.id)).phase).toBe('shadow');
+    hook.status = 200;
+    const promoted = await c.tick();
+    expect(promoted.tick.decision).toBe('promote');
+    expect(promoted.migration).toMatchObject({ phase: 'canary', percent: 10 });
+    const asked = hook.received.filter((x) => x.event === 'before_promotion');
+    expect(asked.map((x) => (x.to as { percent: number }).percent)).toEqual([0, 10, 10]);
+  });
+
+  it('lets a person’s ramp win and continues from there; a person’s rollback stops it', async () => {
+    const c = controller();
+    await c.tick(); // → shadow
+    await c.tick(); // → canary 10%
+    m = await getMigration(db, m.id);
+    // A person ramps to 60% by hand: the controller's next step is the first one above it.
+    m = await rampMigration(ctx, m, 60);
+    await serve('big', 20, 0);
+    await serve('small', 20, 0);
+    const next = await c.tick();
+    expect(next.tick).toMatchObject({ decision: 'promote', percent: 60 });
+    expect(next.migration.phase).toBe('cutover');
+    // Back to the person: a rollback, and the controller has nothing left to do.
+    await rollbackMigration(ctx, next.migration, 'ops: customer complaint');
+    const after = await c.tick();
+    expect(after).toMatchObject({ done: true, tick: { decision: 'stop' } });
+    const actors = (await listEvents(db, m.id)).map((e) => `${e.actor}:${e.action}:${e.toPercent}`);
+    expect(actors.slice(2)).toEqual([
+      'controller:shadow:0',
+      'controller:ramp:10',
+      'ops:ramp:60',
+      'controller:cutover:100',
+      'ops:rollback:0',
+    ]);
+  });
+
+  it('rolls back at the failure limit and tells the on_rollback webhook', async () => {
+    const c = controller();
+    await c.tick();
+    await c.tick(); // canary 10%
+    await rampMigration(ctx, await getMigration(db, m.id), 20); // a person's step in between
+    await serve('big', 20, 0);
+    await serve('small', 20, 0);
+    const promoted = await c.tick();
+    expect(promoted.tick).toMatchObject({ decision: 'promote', percent: 20 });
+    expect(promoted.migration.percent).toBe(50);
+
+    await serve('big', 20, 5); // 25% errors
+    await serve('small', 20, 0);
+    const rolled = await c.tick();
+    expect(rolled.tick.decision).toBe('rollback');
+    expect(rolled.tick.reason).toMatch(
+      /^gate errors failed 1 times \(failure limit 1\): online\.error_rate 0\.25 > 0\.1/,
+    );
+    expect(rolled.migration.phase).toBe('rolled_back');
+    const told = hook.received.find((x) => x.event === 'rollback');
+    expect(told).toMatchObject({ reason: rolled.tick.reason, migration: { phase: 'rolled_back' } });
+    const ticks = await listTicks(db, m.id);
+    expect(ticks.at(-1)).toMatchObject({ decision: 'rollback', phase: 'canary', percent: 50 });
+    expect((await c.tick()).done).toBe(true);
+  });
+});
