@@ -77,3 +77,23 @@ export {
   type EfSearchChoice,
 } from './eval/tune.js';
 export { setProfileSetting, type ProfileSettingEdit } from './config/edit-profile.js';
+export {
+  parseRollout,
+  DEFAULT_GATES,
+  GATE_METRICS,
+  type Gate,
+  type GateMetric,
+  type RolloutConfig,
+} from './config/rollout.js';
+export { Controller, type ControllerOptions, type TickReport } from './gates/controller.js';
+export {
+  evaluateGate,
+  standing,
+  rollbackReason,
+  type GateResult,
+  type Measurement,
+  type Verdict,
+} from './gates/evaluate.js';
+export { listTicks, listMeasurements, latestMeasurements, type Tick, type StoredMeasurement } from './gates/tables.js';
+export { ServingMetricsRecorder, readServingMetrics, type ServingSummary } from './telemetry/serving-metrics.js';
+export { injectFaults, type InjectedFaults } from './demo/fault-injection.js';

@@ -8,6 +8,7 @@ import { countCoverage } from './backfill/coverage.js';
 import type { WorkerOptions } from './backfill/worker.js';
 import * as lifecycle from './migration/lifecycle.js';
 import { listEvents } from './migration/state.js';
+import { Controller, type ControllerOptions } from './gates/controller.js';
 import { Router, type RouterOptions, type SearchRequest, type SearchResponse } from './router/router.js';
 import { migrations } from './schema.js';
 import type { DocumentInput } from './source/managed.js';
@@ -87,6 +88,12 @@ export async function open(options: OpenOptions = {}) {
           const m = await lifecycle.migrationOrLatest(ctx, id);
           return m ? listEvents(db, m.id) : [];
         },
+        /**
+         * The rollout controller, to embed in a long-running process: `controller().run({ signal })`
+         * steps the migration by the manifest's gates; `tick()` evaluates once.
+         */
+        controller: (opts: Omit<ControllerOptions, 'db' | 'manifest' | 'source'> = {}) =>
+          new Controller({ db, manifest, source, ...opts }),
       },
       backfill: {
         run: async (

@@ -155,8 +155,12 @@ export class Controller {
     for (const gate of gates) {
       const cached = this.cache.get(gate.name);
       const serving = isOnline(gate.metric) || isShadow(gate.metric);
+      // A gate is measured once per its interval; one without data yet is asked again every tick.
       const stillValid =
-        cached && now.getTime() - cached.at < gate.interval && (!serving || cached.stepStart === stepStart.getTime());
+        cached &&
+        cached.result.verdict !== 'no_data' &&
+        now.getTime() - cached.at < gate.interval &&
+        (!serving || cached.stepStart === stepStart.getTime());
       if (stillValid) {
         current.push(cached.result);
         continue;

@@ -121,6 +121,8 @@ export class Router {
     this.watcher = new MigrationWatcher(db, `${source.schemaName}.${source.tableName}`, {
       pollMs: options.pollMs,
       onError: options.onBackgroundError,
+      // A new step starts a new metrics window: gates of the step never count the last one's traffic.
+      onChange: () => void this.metrics?.flush(),
     });
     this.shadowLimit = pLimit(options.shadow?.maxConcurrent ?? 4);
     this.random = options.random ?? Math.random;

@@ -80,7 +80,11 @@ function mergeInto(target: Counts, c: Counts): void {
 }
 
 export interface RecorderOptions {
-  /** Length of a window (default 10 s): how often an instance writes, and how fresh gates can be. */
+  /**
+   * Length of a window (default 10 s): how often an instance writes, and how fresh gates can be.
+   * A window starts when the previous one was written; gates count the windows that started
+   * inside their range.
+   */
   windowMs?: number;
   /** Names this instance in the table (default host:pid). */
   instance?: string;
@@ -105,11 +109,7 @@ export class ServingMetricsRecorder {
   ) {
     this.windowMs = options.windowMs ?? 10_000;
     this.instance = options.instance ?? `${hostname()}:${process.pid}`;
-    this.windowStart = this.alignedNow();
-  }
-
-  private alignedNow(): number {
-    return Math.floor(Date.now() / this.windowMs) * this.windowMs;
+    this.windowStart = Date.now();
   }
 
   start(): this {
@@ -155,22 +155,25 @@ export class ServingMetricsRecorder {
     c.shadowRboSum += result.rbo;
   }
 
-  /** Writes the counts gathered so far (serialized: one write at a time). */
+  /**
+   * Ends the current window now and writes it (writes are serialized). The router calls this
+   * when the migration changes, so no window mixes traffic of two steps.
+   */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.write());
-    return this.flushing;
-  }
-
-  private async write(): Promise<void> {
     const pending = this.current;
     const windowStart = this.windowStart;
     this.current = new Map();
-    this.windowStart = this.alignedNow();
+    this.windowStart = Date.now();
+    this.flushing = this.flushing.then(() => this.write(pending, windowStart));
+    return this.flushing;
+  }
+
+  private async write(pending: Map<string, Counts>, windowStart: number): Promise<void> {
     if (pending.size === 0) return;
     try {
       await upsertCounts(this.db, pending, new Date(windowStart), this.windowMs, this.instance);
     } catch (error) {
-      // Keep the counts: the next flush writes them with its own.
+      // Keep the counts: the next flush writes them with its own, under the earlier start.
       for (const [profile, c] of pending) mergeInto(this.counts(profile), c);
       this.windowStart = Math.min(this.windowStart, windowStart);
       this.options.onError?.(error);

@@ -49,6 +49,51 @@ describe('the library API', () => {
     }
   });
 
+  it('embeds the rollout controller: it promotes by the manifest gates as the router records traffic', async () => {
+    const config = {
+      ...CONFIG,
+      rollout: {
+        steps: [50, 100],
+        interval: '200ms',
+        step_min_duration: 0,
+        step_min_requests: 5,
+        shadow_sample: 0,
+        gates: [
+          { name: 'coverage', metric: 'coverage', min: 1 },
+          { name: 'errors', metric: 'online.error_rate', max: 0, min_samples: 5, interval: '10s' },
+        ],
+      },
+    };
+    const rb = await open({ config, db: 'memory://', env: { REEMBED_ENV: 'test' }, actor: 'lib-test' });
+    try {
+      await rb.upsert(
+        Array.from({ length: 20 }, (_, i) => ({ id: `d${i}`, content: `document ${i}` })),
+        { sync: false },
+      );
+      await rb.backfill.run('base');
+      await rb.migration.plan('next');
+      await rb.migration.start();
+      await rb.backfill.run('next');
+      const controller = rb.migration.controller({ actor: 'embedded-controller' });
+      expect((await controller.tick()).migration.phase).toBe('shadow');
+      expect((await controller.tick()).migration).toMatchObject({ phase: 'canary', percent: 50 });
+      await rb.router.refresh();
+      // No candidate traffic yet: the online gate has no data, so the controller holds.
+      await new Promise((r) => setTimeout(r, 50));
+      const held = await controller.tick();
+      expect(held.tick.decision).toBe('hold');
+      expect(held.tick.reason).toMatch(/errors: no data/);
+      for (let i = 0; i < 40; i++) await rb.search(`document ${i}`, { subject: `s${i}` });
+      await rb.router.metrics!.flush();
+      const done = await controller.run({ signal: AbortSignal.timeout(20_000) });
+      expect(done.migration.phase).toBe('cutover');
+      const actors = (await rb.migration.history()).map((e) => e.actor);
+      expect(actors.filter((a) => a === 'embedded-controller')).toHaveLength(3);
+    } finally {
+      await rb.close();
+    }
+  });
+
   it('refuses a gated profile override at open', async () => {
     await expect(
       open({
