@@ -36,6 +36,15 @@ profiles:
 environments:
   development: { profile: hash_small }
   production:  { profile: hash_small }
+
+# How \`reembed controller\` steps a migration (docs/configuration.md#rollout). Without it, the
+# runbook defaults apply: steps 5/25/50/100, gates on coverage, verify, ANN agreement, offline
+# Recall@5, online error rate, p95 and circuit-breaker trips.
+# rollout:
+#   steps: [5, 25, 50, 100]
+#   interval: 1m
+#   step_min_duration: 10m
+#   step_min_requests: 100
 `;
 
 export function registerInit(program: Command): void {
