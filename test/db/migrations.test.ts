@@ -28,13 +28,16 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       'backfills',
       'chunks',
       'control',
+      'controller_ticks',
       'documents',
       'failures',
+      'gate_measurements',
       'migration_events',
       'migrations',
       'profiles',
       'queue',
       'schema_migrations',
+      'serving_metrics',
       'workers',
     ]);
   });
