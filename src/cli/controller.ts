@@ -62,19 +62,26 @@ export function registerController(program: Command): void {
           if (ctx.options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
           else process.stdout.write(`${humanTick(report)}\n`);
         };
-        let last: TickReport;
+        let last: TickReport | null;
         if (opts.once) {
           last = await controller.tick();
           onTick(last);
         } else {
           const { signal, dispose } = shutdownSignal((s) => ctx.info(`${s}: stopping after this tick`));
           try {
-            last = await controller.run({ signal, onTick });
+            last = await controller.run({
+              signal,
+              onTick,
+              onError: (error) =>
+                ctx.info(
+                  `controller: this evaluation failed, trying again in ${formatDuration(controller.rollout.interval)}: ${error instanceof Error ? error.message : String(error)}`,
+                ),
+            });
           } finally {
             dispose();
           }
         }
-        const phase = last.migration.phase;
+        const phase = last?.migration.phase;
         if (phase === 'rolled_back' || phase === 'aborted') process.exitCode = 1;
       });
     });

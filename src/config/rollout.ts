@@ -42,6 +42,8 @@ const duration = z.union([z.string(), z.number().nonnegative()]).transform((valu
 });
 
 const positiveInt = z.number().int().positive();
+/** A duration that must not be zero (an interval of 0 would make the controller spin). */
+const positiveDuration = duration.refine((ms) => ms >= 10, { message: 'must be at least 10ms' });
 
 export const gateSchema = z
   .object({
@@ -58,7 +60,7 @@ export const gateSchema = z
     max_ratio: z.number().positive().optional(),
     min_ratio: z.number().positive().optional(),
     /** How often the gate is measured (default: rollout.interval); online gates look back this far. */
-    interval: duration.optional(),
+    interval: positiveDuration.optional(),
     /** Roll back once the gate has failed this many times in the migration (absent: never). */
     failure_limit: positiveInt.optional(),
     /** Roll back once the gate has failed this many times in a row (absent: never). */
@@ -116,7 +118,7 @@ export const rolloutSchema = z
       .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!), { message: 'steps must increase' })
       .refine((s) => s[s.length - 1] === 100, { message: 'the last step must be 100' }),
     /** How often gates are evaluated (each gate may measure less often). */
-    interval: duration.default(60_000),
+    interval: positiveDuration.default(60_000),
     /** A step lasts at least this long before promotion. */
     step_min_duration: duration.default(600_000),
     /** The candidate serves at least this many requests in a step before promotion. */
@@ -133,7 +135,7 @@ export const rolloutSchema = z
         before_promotion: z.url().optional(),
         /** POSTed after the controller rolled back. */
         on_rollback: z.url().optional(),
-        timeout: duration.default(5000),
+        timeout: positiveDuration.default(5000),
       })
       .strict()
       .default({ timeout: 5000 }),

@@ -320,6 +320,11 @@ async function failingAttempt(
   }
   const rollback = last && last.tick.decision === 'rollback' ? demoTick(last) : null;
   const gate = rollback ? (/^gate (\S+)/.exec(rollback.reason)?.[1] ?? null) : null;
+  if (!rollback)
+    throw new ReembedError(
+      'DEMO_ROLLOUT_FAILED',
+      `the controller did not roll back the failing candidate: ${last ? `${last.tick.decision}: ${last.tick.reason}` : 'no decision'}`,
+    );
   step(
     rollback
       ? `the controller rolled back by itself at canary ${rollback.percent}% (gate ${gate}); ${fallbacks} failed candidate searches were answered by ${input.migration.control}`

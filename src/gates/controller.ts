@@ -18,7 +18,7 @@ import type { Source } from '../source/source.js';
 import { readServingMetrics } from '../telemetry/serving-metrics.js';
 import { evaluateGate, rollbackReason, standing, type GateResult } from './evaluate.js';
 import { isOnline, isShadow, measure, type MeasureContext } from './measure.js';
-import { recordTick, verdictHistory, type Decision, type Tick } from './tables.js';
+import { latestMeasurements, listTicks, recordTick, verdictHistory, type Decision, type Tick } from './tables.js';
 import { postWebhook } from './webhook.js';
 import { checkAnn } from '../eval/ann-check.js';
 
@@ -35,6 +35,7 @@ export interface ControllerOptions {
   /** The ANN agreement measurement (default: eval/ann-check.ts over the candidate's store). */
   annOverlap?: MeasureContext['annOverlap'];
   fetch?: typeof fetch;
+  /** The clock (default: the database's, which stamps migrations and serving metrics). */
   now?: () => Date;
 }
 
@@ -49,7 +50,9 @@ export interface TickReport {
 
 interface Cached {
   at: number;
-  stepStart: number;
+  /** The migration state it was measured in (serving gates are measured again in a new step). */
+  migration: string;
+  version: number;
   result: GateResult;
 }
 
@@ -62,12 +65,20 @@ interface Cached {
 export class Controller {
   readonly rollout: RolloutConfig;
   private readonly cache = new Map<string, Cached>();
-  private readonly now: () => Date;
+  /** The migration whose stored measurements seeded the cache. */
+  private seeded: string | null = null;
+  private readonly now: () => Promise<Date>;
   private readonly ctx: LifecycleContext;
 
   constructor(private readonly options: ControllerOptions) {
     this.rollout = options.rollout ?? options.manifest.rollout;
-    this.now = options.now ?? (() => new Date());
+    const clock = options.now;
+    this.now = clock
+      ? async () => clock()
+      : async () => {
+          const { rows } = await options.db.query<{ now: Date | string }>('SELECT clock_timestamp() AS now');
+          return new Date(rows[0]!.now);
+        };
     this.ctx = {
       db: options.db,
       manifest: options.manifest,
@@ -97,7 +108,10 @@ export class Controller {
 
   /** The gates that speak to the next promotion from this phase. */
   private applicable(m: MigrationState): Gate[] {
+    const candidate = this.profile(m.candidate);
     return this.rollout.gates.filter((g) => {
+      // pgvector indexes at most 4,000 dims: such a profile is searched exactly, so there is no ANN to check.
+      if (g.metric === 'ann.overlap' && candidate.dims > 4000) return false;
       if (m.phase === 'backfilling')
         return !isOnline(g.metric) && !isShadow(g.metric) && !g.metric.startsWith('offline.');
       if (isOnline(g.metric)) return m.phase === 'canary';
@@ -121,10 +135,29 @@ export class Controller {
     return null;
   }
 
+  /**
+   * What was measured before this controller started (a restart, or `--once` from cron): a gate
+   * measured within its interval is not measured again, so the same traffic is not judged twice.
+   */
+  private async seed(m: MigrationState): Promise<void> {
+    if (this.seeded === m.id) return;
+    this.seeded = m.id;
+    this.cache.clear();
+    const ticks = await listTicks(this.options.db, m.id, 1);
+    const last = ticks.at(-1);
+    for (const x of await latestMeasurements(this.options.db, m.id)) {
+      if (x.verdict === 'no_data') continue;
+      // A measurement in the state the migration is in now was taken at this version.
+      const version = last && last.phase === m.phase && last.percent === m.percent ? m.version : -1;
+      this.cache.set(x.gate, { at: Date.parse(x.at), migration: m.id, version, result: x });
+    }
+  }
+
   /** One evaluation: measure what is due, decide, act, and record it all. */
   async tick(): Promise<TickReport> {
     const m = await this.migration();
-    const now = this.now();
+    const now = await this.now();
+    await this.seed(m);
     if (TERMINAL_PHASES.includes(m.phase) || m.phase === 'finalized' || m.phase === 'cutover') {
       const decision: Decision = m.phase === 'cutover' || m.phase === 'finalized' ? 'complete' : 'stop';
       const reason =
@@ -138,13 +171,14 @@ export class Controller {
     }
 
     const stepStart = new Date(m.updatedAt);
+    const tag = { id: m.id, version: m.version };
     const gates = this.applicable(m);
     const measureCtx: MeasureContext = {
       db: this.options.db,
       source: this.options.source,
       control: this.profile(m.control),
       candidate: this.profile(m.candidate),
-      stepStart,
+      migration: tag,
       now,
       evalHistory: this.rollout.evalHistory,
       annQueries: this.rollout.annQueries,
@@ -159,8 +193,9 @@ export class Controller {
       const stillValid =
         cached &&
         cached.result.verdict !== 'no_data' &&
+        cached.migration === m.id &&
         now.getTime() - cached.at < gate.interval &&
-        (!serving || cached.stepStart === stepStart.getTime());
+        (!serving || cached.version === m.version);
       if (stillValid) {
         current.push(cached.result);
         continue;
@@ -169,10 +204,12 @@ export class Controller {
       try {
         result = evaluateGate(gate, await measure(gate, measureCtx));
       } catch (error) {
+        // A failed measurement says nothing about the candidate: no data, whatever the gate's policy.
         const message = error instanceof Error ? error.message : String(error);
-        result = evaluateGate(gate, { candidate: null, control: null, note: `measuring failed: ${message}` });
+        const missing = evaluateGate({ ...gate, no_data: 'hold' }, { candidate: null, control: null });
+        result = { ...missing, reason: `measuring failed: ${message}; holding` };
       }
-      this.cache.set(gate.name, { at: now.getTime(), stepStart: stepStart.getTime(), result });
+      this.cache.set(gate.name, { at: now.getTime(), migration: m.id, version: m.version, result });
       fresh.push(result);
       current.push(result);
     }
@@ -197,7 +234,7 @@ export class Controller {
       );
     }
 
-    const dwell = await this.stepReady(m, stepStart, now);
+    const dwell = await this.stepReady(m, stepStart, now, tag);
     if (dwell) return this.finish(m, 'hold', dwell, fresh, { gates: current }, current);
 
     const next = this.next(m)!;
@@ -247,14 +284,19 @@ export class Controller {
   }
 
   /** Why the step may not be left yet (too young, too little traffic), or null. */
-  private async stepReady(m: MigrationState, stepStart: Date, now: Date): Promise<string | null> {
+  private async stepReady(
+    m: MigrationState,
+    stepStart: Date,
+    now: Date,
+    tag: { id: string; version: number },
+  ): Promise<string | null> {
     if (m.phase === 'backfilling') return null;
     const age = now.getTime() - stepStart.getTime();
     const label = m.phase === 'shadow' ? 'shadow' : `step ${m.percent}%`;
     if (age < this.rollout.stepMinDuration)
       return `${label}: ${formatDuration(age)} of the minimum ${formatDuration(this.rollout.stepMinDuration)}`;
     if (m.phase === 'canary' && this.rollout.stepMinRequests > 0) {
-      const served = await readServingMetrics(this.options.db, m.candidate, stepStart, now);
+      const served = await readServingMetrics(this.options.db, m.candidate, { from: new Date(0), migration: tag });
       if (served.requests < this.rollout.stepMinRequests)
         return `${label}: the candidate served ${served.requests} of the minimum ${this.rollout.stepMinRequests} requests`;
     }
@@ -271,9 +313,21 @@ export class Controller {
     try {
       rolled = await rollbackMigration(this.ctx, m, `controller: ${reason}`);
     } catch (error) {
-      if (!(error instanceof ReembedError) || error.code !== 'MIGRATION_CHANGED') throw error;
-      // Someone changed it first; roll back what is there now (rollback is always allowed).
-      rolled = await rollbackMigration(this.ctx, await getMigration(this.options.db, m.id), `controller: ${reason}`);
+      if (!(error instanceof ReembedError) || !['MIGRATION_CHANGED', 'TRANSITION_REFUSED'].includes(error.code))
+        throw error;
+      // A person changed the migration after it was measured: their state wins. The measurements
+      // were of the old state, so nothing is rolled back on them; the next tick measures again.
+      const now = await getMigration(this.options.db, m.id);
+      const ended = TERMINAL_PHASES.includes(now.phase) || now.phase === 'finalized';
+      return this.finish(
+        m,
+        ended ? 'stop' : 'hold',
+        `would roll back (${reason}), but the migration changed meanwhile (now ${now.phase} ${now.percent}%, version ${now.version}): ${ended ? 'nothing to control' : 'measuring again'}`,
+        fresh,
+        { gates: current },
+        current,
+        now,
+      );
     }
     let webhook: unknown;
     if (this.rollout.webhooks.onRollback) {
@@ -308,13 +362,30 @@ export class Controller {
    * Ticks every `rollout.interval` until the rollout is complete or rolled back (or the signal
    * fires); returns the last tick.
    */
-  async run(options: { signal?: AbortSignal; onTick?: (report: TickReport) => void } = {}): Promise<TickReport> {
+  async run(
+    options: {
+      signal?: AbortSignal;
+      onTick?: (report: TickReport) => void;
+      /** A tick that failed (the database unreachable, say): the loop waits an interval and goes on. */
+      onError?: (error: unknown) => void;
+    } = {},
+  ): Promise<TickReport | null> {
+    let last: TickReport | null = null;
     for (;;) {
-      const report = await this.tick();
-      options.onTick?.(report);
-      if (report.done || options.signal?.aborted) return report;
+      try {
+        last = await this.tick();
+        options.onTick?.(last);
+        if (last.done) return last;
+      } catch (error) {
+        // A configuration or a missing migration will not fix itself; anything else may.
+        if (error instanceof ConfigError || (error instanceof ReembedError && error.code === 'NO_MIGRATION'))
+          throw error;
+        if (!options.onError) throw error;
+        options.onError(error);
+      }
+      if (options.signal?.aborted) return last;
       await sleepUnlessAborted(this.rollout.interval, options.signal);
-      if (options.signal?.aborted) return report;
+      if (options.signal?.aborted) return last;
     }
   }
 }

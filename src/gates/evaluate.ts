@@ -56,6 +56,12 @@ export function evaluateGate(gate: Gate, m: Measurement): GateResult {
     condition: describeCondition(gate),
     details: m.details,
   };
+  // An absolute bound needs only the candidate's value: a candidate over budget fails even
+  // while the control has too little traffic to compare with.
+  if (m.candidate !== null && m.control === null && isRelative(gate)) {
+    const absolute = absoluteFailures(gate, m.candidate);
+    if (absolute.length) return { ...base, verdict: 'fail', reason: `${gate.metric} ${absolute.join('; ')}` };
+  }
   const missing =
     m.candidate === null
       ? `no data for the candidate${m.note ? ` (${m.note})` : ''}`
@@ -68,9 +74,7 @@ export function evaluateGate(gate: Gate, m: Measurement): GateResult {
     return { ...base, verdict: 'no_data', reason: `${missing}; holding` };
   }
   const c = m.candidate!;
-  const failed: string[] = [];
-  if (gate.min !== undefined && !(c >= gate.min)) failed.push(`${fmt(c)} < ${fmt(gate.min)}`);
-  if (gate.max !== undefined && !(c <= gate.max)) failed.push(`${fmt(c)} > ${fmt(gate.max)}`);
+  const failed = absoluteFailures(gate, c);
   if (m.control !== null) {
     const ctl = m.control;
     if (gate.max_increase !== undefined && !(c <= ctl + gate.max_increase))
@@ -88,6 +92,13 @@ export function evaluateGate(gate: Gate, m: Measurement): GateResult {
     verdict: 'pass',
     reason: `${gate.metric} ${fmt(c)}${m.control !== null ? ` (control ${fmt(m.control)})` : ''} ${base.condition}`,
   };
+}
+
+function absoluteFailures(gate: Gate, c: number): string[] {
+  const failed: string[] = [];
+  if (gate.min !== undefined && !(c >= gate.min)) failed.push(`${fmt(c)} < ${fmt(gate.min)}`);
+  if (gate.max !== undefined && !(c <= gate.max)) failed.push(`${fmt(c)} > ${fmt(gate.max)}`);
+  return failed;
 }
 
 /** A gate's record in this migration: failures in total and at the end of its history. */

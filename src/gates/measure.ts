@@ -9,7 +9,7 @@ import type { RetrievalSummary } from '../eval/metrics.js';
 import { profileForCorpus } from '../eval/prepare.js';
 import type { Source } from '../source/source.js';
 import { verifyStore } from '../store/verify.js';
-import { readServingMetrics, type ServingSummary } from '../telemetry/serving-metrics.js';
+import { readServingMetrics, type MigrationTag, type ServingSummary } from '../telemetry/serving-metrics.js';
 import type { Measurement } from './evaluate.js';
 
 export interface MeasureContext {
@@ -17,8 +17,9 @@ export interface MeasureContext {
   source: Source;
   control: Profile;
   candidate: Profile;
-  /** Online and shadow gates never look back past the start of the current step. */
-  stepStart: Date;
+  /** Online and shadow gates count only traffic served under this state of the migration (the current step). */
+  migration: MigrationTag;
+  /** The database's clock: serving windows are stamped with it. */
   now: Date;
   evalHistory: string;
   annQueries: number;
@@ -114,9 +115,13 @@ function measureOffline(key: keyof RetrievalSummary, ctx: MeasureContext): Measu
       note: `no evaluation of ${ctx.control.name} and ${ctx.candidate.name} in ${ctx.evalHistory}: run \`reembed eval --dataset DIR --profiles ${ctx.control.name},${ctx.candidate.name}\``,
     };
   }
+  const candidate = Number(found.candidate[key]);
+  const control = Number(found.control[key]);
+  if (!Number.isFinite(candidate) || !Number.isFinite(control))
+    return { candidate: null, control: null, note: `the evaluation of ${found.entry.time} has no ${key}` };
   return {
-    candidate: Number(found.candidate[key]),
-    control: Number(found.control[key]),
+    candidate,
+    control,
     details: { evaluatedAt: found.entry.time, dataset: found.entry.dataset.name, queries: found.entry.dataset.queries },
   };
 }
@@ -146,12 +151,13 @@ function servingValue(metric: GateMetric, s: ServingSummary): number | null {
   }
 }
 
-/** Online and shadow metrics over the gate's interval, clipped to the current step. */
+/** Online and shadow metrics of the windows written over the gate's interval in the current step. */
 async function measureServing(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
-  const from = new Date(Math.max(ctx.now.getTime() - gate.interval, ctx.stepStart.getTime()));
+  const from = new Date(ctx.now.getTime() - gate.interval);
+  const range = { from, to: ctx.now, migration: ctx.migration };
   const [cand, ctl] = await Promise.all([
-    readServingMetrics(ctx.db, ctx.candidate.name, from, ctx.now),
-    readServingMetrics(ctx.db, ctx.control.name, from, ctx.now),
+    readServingMetrics(ctx.db, ctx.candidate.name, range),
+    readServingMetrics(ctx.db, ctx.control.name, range),
   ]);
   const window = { from: from.toISOString(), to: ctx.now.toISOString() };
   if (isShadow(gate.metric)) {

@@ -122,7 +122,7 @@ export class Router {
       pollMs: options.pollMs,
       onError: options.onBackgroundError,
       // A new step starts a new metrics window: gates of the step never count the last one's traffic.
-      onChange: () => void this.metrics?.flush(),
+      onChange: (m) => this.metrics?.setMigration(m ? { id: m.id, version: m.version } : null),
     });
     this.shadowLimit = pLimit(options.shadow?.maxConcurrent ?? 4);
     this.random = options.random ?? Math.random;

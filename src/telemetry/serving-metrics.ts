@@ -20,6 +20,13 @@ export const servingMetricsMigrations: Migration[] = [
         window_start timestamptz NOT NULL,
         instance text NOT NULL,
         window_ms integer NOT NULL,
+        -- the migration state the traffic was served under (one per window: routers start a new
+        -- window when it changes), so a step's gates count exactly the step's traffic
+        migration_id text NOT NULL DEFAULT '',
+        migration_version integer NOT NULL DEFAULT 0,
+        -- the database's clock when the window was (last) written: measurements select by it, so
+        -- a window still being filled is counted by the next measurement, whatever the router's clock
+        recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
         -- searches the profile was chosen for; errors: of those, failed, timed out or refused by an open circuit
         requests bigint NOT NULL DEFAULT 0,
         errors bigint NOT NULL DEFAULT 0,
@@ -34,7 +41,8 @@ export const servingMetricsMigrations: Migration[] = [
         shadow_overlap_sum double precision NOT NULL DEFAULT 0,
         shadow_rbo_sum double precision NOT NULL DEFAULT 0,
         PRIMARY KEY (profile, window_start, instance)
-      );`,
+      );
+      CREATE INDEX serving_metrics_by_migration ON ${SERVING_METRICS_TABLE} (migration_id, migration_version, recorded_at);`,
   },
 ];
 
@@ -100,8 +108,10 @@ export class ServingMetricsRecorder {
   readonly instance: string;
   private current = new Map<string, Counts>();
   private windowStart: number;
+  private migration: MigrationTag = { id: '', version: 0 };
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly unwritten: Window[] = [];
 
   constructor(
     private readonly db: Database,
@@ -118,6 +128,17 @@ export class ServingMetricsRecorder {
       this.timer.unref();
     }
     return this;
+  }
+
+  /**
+   * The migration state searches are served under from now on: the current window is written
+   * under the previous one, and a new window begins.
+   */
+  setMigration(tag: MigrationTag | null): void {
+    const next = tag ?? { id: '', version: 0 };
+    if (next.id === this.migration.id && next.version === this.migration.version) return;
+    void this.flush();
+    this.migration = next;
   }
 
   private counts(profile: string): Counts {
@@ -160,23 +181,29 @@ export class ServingMetricsRecorder {
    * when the migration changes, so no window mixes traffic of two steps.
    */
   flush(): Promise<void> {
-    const pending = this.current;
-    const windowStart = this.windowStart;
+    const window: Window = { counts: this.current, start: this.windowStart, migration: this.migration };
     this.current = new Map();
-    this.windowStart = Date.now();
-    this.flushing = this.flushing.then(() => this.write(pending, windowStart));
+    // Starts are unique per instance (the table's key), even for two flushes in one millisecond.
+    this.windowStart = Math.max(Date.now(), window.start + 1);
+    if (window.counts.size > 0) this.unwritten.push(window);
+    this.flushing = this.flushing.then(() => this.writeAll());
     return this.flushing;
   }
 
-  private async write(pending: Map<string, Counts>, windowStart: number): Promise<void> {
-    if (pending.size === 0) return;
-    try {
-      await upsertCounts(this.db, pending, new Date(windowStart), this.windowMs, this.instance);
-    } catch (error) {
-      // Keep the counts: the next flush writes them with its own, under the earlier start.
-      for (const [profile, c] of pending) mergeInto(this.counts(profile), c);
-      this.windowStart = Math.min(this.windowStart, windowStart);
-      this.options.onError?.(error);
+  /** Writes the windows not written yet, oldest first; a failed one stays queued for the next flush. */
+  private async writeAll(): Promise<void> {
+    while (this.unwritten.length > 0) {
+      const w = this.unwritten[0]!;
+      try {
+        await upsertCounts(this.db, w, this.windowMs, this.instance);
+      } catch (error) {
+        // Kept whole, under its own start and migration; recorded_at will say when it arrived,
+        // so the measurement after the outage still counts it. At most 360 windows are kept.
+        if (this.unwritten.length > 360) this.unwritten.shift();
+        this.options.onError?.(error);
+        return;
+      }
+      this.unwritten.shift();
     }
   }
 
@@ -187,20 +214,26 @@ export class ServingMetricsRecorder {
   }
 }
 
-async function upsertCounts(
-  conn: Queryable,
-  pending: Map<string, Counts>,
-  windowStart: Date,
-  windowMs: number,
-  instance: string,
-): Promise<void> {
-  for (const [profile, c] of pending) {
+export interface MigrationTag {
+  id: string;
+  version: number;
+}
+
+interface Window {
+  counts: Map<string, Counts>;
+  start: number;
+  migration: MigrationTag;
+}
+
+async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instance: string): Promise<void> {
+  for (const [profile, c] of w.counts) {
     await conn.query(
-      `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, requests, errors,
-         fallbacks, breaker_opens, latency_counts, latency_sum_ms, shadow_compared, shadow_errors,
-         shadow_overlap_sum, shadow_rbo_sum)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14)
+      `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, migration_id,
+         migration_version, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
+         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum)
+       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14)
        ON CONFLICT (profile, window_start, instance) DO UPDATE SET
+         recorded_at = clock_timestamp(),
          requests = m.requests + EXCLUDED.requests,
          errors = m.errors + EXCLUDED.errors,
          fallbacks = m.fallbacks + EXCLUDED.fallbacks,
@@ -213,7 +246,7 @@ async function upsertCounts(
          shadow_rbo_sum = m.shadow_rbo_sum + EXCLUDED.shadow_rbo_sum`,
       [
         profile,
-        windowStart,
+        new Date(w.start),
         instance,
         windowMs,
         c.requests,
@@ -226,6 +259,8 @@ async function upsertCounts(
         c.shadowErrors,
         c.shadowOverlapSum,
         c.shadowRboSum,
+        w.migration.id,
+        w.migration.version,
       ],
     );
   }
@@ -247,12 +282,20 @@ export interface ServingSummary {
   shadow: { compared: number; errors: number; overlap: number | null; rbo: number | null };
 }
 
-/** Sums the windows that started in [from, to) for a profile (no `to`: up to now and on). */
+export interface ServingRange {
+  /** Windows written (database clock) after this time… */
+  from: Date;
+  /** …and up to this time (default: any time). */
+  to?: Date;
+  /** Only traffic served under this migration state. */
+  migration?: MigrationTag;
+}
+
+/** Sums a profile's windows written in (from, to], optionally of one migration state, over every instance. */
 export async function readServingMetrics(
   conn: Queryable,
   profile: string,
-  from: Date,
-  to?: Date,
+  range: ServingRange,
 ): Promise<ServingSummary> {
   const { rows } = await conn.query<{
     instance: string;
@@ -270,8 +313,9 @@ export async function readServingMetrics(
     `SELECT instance, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
             shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum
      FROM ${SERVING_METRICS_TABLE}
-     WHERE profile = $1 AND window_start >= $2 AND ($3::timestamptz IS NULL OR window_start < $3)`,
-    [profile, from, to ?? null],
+     WHERE profile = $1 AND recorded_at > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
+       AND ($4::text IS NULL OR (migration_id = $4 AND migration_version = $5))`,
+    [profile, range.from, range.to ?? null, range.migration?.id ?? null, range.migration?.version ?? 0],
   );
   const total = emptyCounts();
   for (const r of rows) {

@@ -5,7 +5,7 @@ import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import type { Manifest } from '../../src/config/manifest.js';
 import type { Database } from '../../src/db/database.js';
 import { Controller } from '../../src/gates/controller.js';
-import { listTicks } from '../../src/gates/tables.js';
+import { listMeasurements, listTicks } from '../../src/gates/tables.js';
 import {
   planMigration,
   rampMigration,
@@ -15,24 +15,31 @@ import {
 } from '../../src/migration/lifecycle.js';
 import { getMigration, listEvents, type MigrationState } from '../../src/migration/state.js';
 import { ServingMetricsRecorder } from '../../src/telemetry/serving-metrics.js';
-import { articlesManifest, articlesSource, createArticles, getProfile, sleep } from '../backfill/helpers.js';
+import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 
 interface Hook {
   url: string;
   status: number;
+  /** Runs before the answer: what a person does while the controller waits for the webhook. */
+  before?: () => Promise<void>;
   received: Array<Record<string, unknown>>;
   close: () => Promise<void>;
 }
 
 async function webhookServer(): Promise<Hook> {
-  const hook = { status: 200, received: [] as Array<Record<string, unknown>> };
+  const hook: { status: number; received: Array<Record<string, unknown>>; before?: () => Promise<void> } = {
+    status: 200,
+    received: [],
+  };
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
       hook.received.push(JSON.parse(body) as Record<string, unknown>);
-      res.writeHead(hook.status).end(hook.status === 200 ? 'ok' : 'not now');
+      void (hook.before?.() ?? Promise.resolve()).then(() =>
+        res.writeHead(hook.status).end(hook.status === 200 ? 'ok' : 'not now'),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -95,12 +102,13 @@ describe.each(BACKENDS)('controller rules on %s', (backend) => {
   }
 
   /**
-   * Serving traffic as routers would record it. Only windows that start after the step began
-   * count, so the traffic goes in a window opened after the last transition.
+   * Serving traffic as routers record it: under the migration state it was served in (a gate
+   * counts only the current step's).
    */
   async function serve(profile: string, requests: number, errors: number): Promise<void> {
-    await sleep(150);
+    const now = await getMigration(db, m.id);
     const r = new ServingMetricsRecorder(db, { instance: 'test', windowMs: 100 });
+    r.setMigration({ id: now.id, version: now.version });
     for (let i = 0; i < requests; i++)
       r.request(profile, i < errors ? { ok: false, fallback: true } : { ok: true, latencyMs: 2 });
     await r.close();
@@ -120,6 +128,68 @@ describe.each(BACKENDS)('controller rules on %s', (backend) => {
     expect(promoted.migration).toMatchObject({ phase: 'canary', percent: 10 });
     const asked = hook.received.filter((x) => x.event === 'before_promotion');
     expect(asked.map((x) => (x.to as { percent: number }).percent)).toEqual([0, 10, 10]);
+  });
+
+  it('loses a race with a person: a promotion from a state that changed meanwhile is not made', async () => {
+    const c = controller();
+    await c.tick(); // → shadow
+    // While the controller waits for the webhook, a person ramps to 30% by hand.
+    hook.before = async () => {
+      hook.before = undefined;
+      await rampMigration(ctx, await getMigration(db, m.id), 30);
+    };
+    const raced = await c.tick();
+    expect(raced.tick.decision).toBe('hold');
+    expect(raced.tick.reason).toMatch(/^promotion to 10% not made: migration .* was changed by someone else/);
+    expect(await getMigration(db, m.id)).toMatchObject({ phase: 'canary', percent: 30 });
+    const ramps = (await listEvents(db, m.id)).filter((e) => e.action === 'ramp');
+    expect(ramps.map((e) => `${e.actor}:${e.toPercent}`)).toEqual(['ops:30']);
+  });
+
+  it('keeps running through a failed evaluation, and a restarted controller does not judge the same traffic twice', async () => {
+    let fail = true;
+    const flaky = new Controller({
+      db,
+      manifest,
+      source: ctx.source,
+      now: () => {
+        if (fail) {
+          fail = false;
+          throw new Error('connection reset');
+        }
+        return new Date();
+      },
+    });
+    const errors: string[] = [];
+    const reports: string[] = [];
+    const abort = new AbortController();
+    const last = await flaky.run({
+      signal: abort.signal,
+      onError: (e) => errors.push((e as Error).message),
+      onTick: (t) => {
+        reports.push(t.tick.decision);
+        if (t.migration.phase === 'canary') abort.abort();
+      },
+    });
+    expect(errors).toEqual(['connection reset']);
+    expect(reports).toEqual(['promote', 'promote']);
+    expect(last!.migration).toMatchObject({ phase: 'canary', percent: 10 });
+
+    await serve('big', 20, 0);
+    await serve('small', 20, 0);
+    await controller().tick(); // measures the 30 s errors gate of this step: a pass, then promotes
+    expect((await getMigration(db, m.id)).percent).toBe(50);
+    await serve('big', 20, 0);
+    await serve('small', 20, 0);
+    hook.status = 503; // hold at 50%: the next ticks stay in this step
+    expect((await controller().tick()).tick.decision).toBe('hold'); // a new step: measured again
+    const before = (await listMeasurements(db, m.id)).filter((x) => x.gate === 'errors').length;
+    const again = await controller().tick(); // a new process, same step, within the gate's interval
+    expect(again.tick).toMatchObject({ decision: 'hold', phase: 'canary', percent: 50 });
+    expect(again.gates.find((g) => g.gate === 'errors')!.verdict).toBe('pass');
+    const after = (await listMeasurements(db, m.id)).filter((x) => x.gate === 'errors').length;
+    expect(before).toBe(2);
+    expect(after).toBe(2);
   });
 
   it('lets a person’s ramp win and continues from there; a person’s rollback stops it', async () => {

@@ -43,6 +43,12 @@ describe('gate evaluation', () => {
     expect(budget.reason).toBe('online.latency_p95_ms 520 > 500');
     expect(describeCondition(p95)).toBe('≤ 500 and ≤ control × 1.15');
 
+    // Over the absolute budget fails even when the control has too little traffic to compare.
+    const noControl = evaluateGate(p95, { candidate: 3000, control: null });
+    expect(noControl.verdict).toBe('fail');
+    expect(noControl.reason).toBe('online.latency_p95_ms 3000 > 500');
+    expect(evaluateGate(p95, { candidate: 300, control: null }).verdict).toBe('no_data');
+
     const overlap = gate({ metric: 'shadow.overlap', min_ratio: 0.5 });
     expect(evaluateGate(overlap, { candidate: 0.4, control: 1 }).verdict).toBe('fail');
   });
@@ -135,6 +141,12 @@ describe('rollout configuration', () => {
     ).toBeUndefined();
     expect(problems.join('\n')).toMatch(/rollout\.steps: steps must increase/);
     expect(problems.join('\n')).toMatch(/rollout\.steps: the last step must be 100/);
+    const spin: string[] = [];
+    parseRollout({ interval: 0, webhooks: { timeout: '0s' } }, spin);
+    expect(spin).toEqual([
+      'rollout.interval: must be at least 10ms',
+      'rollout.webhooks.timeout: must be at least 10ms',
+    ]);
     const again: string[] = [];
     parseRollout(
       {

@@ -86,7 +86,7 @@ describe('the library API', () => {
       for (let i = 0; i < 40; i++) await rb.search(`document ${i}`, { subject: `s${i}` });
       await rb.router.metrics!.flush();
       const done = await controller.run({ signal: AbortSignal.timeout(20_000) });
-      expect(done.migration.phase).toBe('cutover');
+      expect(done!.migration.phase).toBe('cutover');
       const actors = (await rb.migration.history()).map((e) => e.actor);
       expect(actors.filter((a) => a === 'embedded-controller')).toHaveLength(3);
     } finally {

@@ -39,10 +39,14 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     db = await openTestDatabase(backend);
   });
   afterEach(() => db.close());
+  const dbNow = async () => {
+    const { rows } = await db.query<{ now: Date | string }>('SELECT clock_timestamp() AS now');
+    return new Date(rows[0]!.now);
+  };
 
   it('sums the windows of every instance, and computes rates and quantiles from the sum', async () => {
-    // Windows start on the grid of their length, so the range starts one window back.
-    const from = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 60_000);
+    // Ranges are on the database's clock (when windows were written).
+    const from = await dbNow();
     const a = new ServingMetricsRecorder(db, { instance: 'a', windowMs: 60_000 });
     const b = new ServingMetricsRecorder(db, { instance: 'b', windowMs: 60_000 });
     for (let i = 0; i < 90; i++) a.request('cand', { ok: true, latencyMs: 10 });
@@ -55,11 +59,11 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     a.shadow('cand', null);
     await a.close();
     await b.flush();
-    // A second flush in the same window adds to the row instead of replacing it.
+    // A second window of the same instance adds up with the first.
     b.request('cand', { ok: true, latencyMs: 10 });
     await b.close();
 
-    const s = await readServingMetrics(db, 'cand', from);
+    const s = await readServingMetrics(db, 'cand', { from });
     expect(s).toMatchObject({ instances: 2, requests: 106, errors: 5, fallbacks: 5, breakerOpens: 1 });
     expect(s.errorRate).toBeCloseTo(5 / 106, 10);
     // Within the 10% width of the bucket that holds the true value (10 ms, then 100 ms).
@@ -69,14 +73,30 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     expect(s.latencyMs.p95).toBeLessThan(110);
     expect(s.latencyMs.mean).toBeCloseTo((91 * 10 + 10 * 100) / 101, 6);
     expect(s.shadow).toEqual({ compared: 2, errors: 1, overlap: 0.7, rbo: expect.closeTo(0.6, 10) });
-    const ctrl = await readServingMetrics(db, 'ctrl', from);
+    const ctrl = await readServingMetrics(db, 'ctrl', { from });
     expect(ctrl).toMatchObject({ requests: 1, errors: 1, fallbacks: 0, errorRate: 1 });
     expect(ctrl.latencyMs.p95).toBeNull();
-    // Windows before `from` are left out.
-    expect((await readServingMetrics(db, 'cand', new Date(Date.now() + 120_000))).requests).toBe(0);
+    // Windows written before `from` are left out.
+    expect((await readServingMetrics(db, 'cand', { from: await dbNow() })).requests).toBe(0);
   });
 
-  it('keeps the counts of a failed write for the next one', async () => {
+  it('counts each window under the migration state it was served in', async () => {
+    const from = await dbNow();
+    const r = new ServingMetricsRecorder(db, { instance: 'x', windowMs: 60_000 });
+    r.setMigration({ id: 'm1', version: 3 });
+    r.request('cand', { ok: true, latencyMs: 3 });
+    r.setMigration({ id: 'm1', version: 3 }); // the same state: the window goes on
+    r.request('cand', { ok: true, latencyMs: 3 });
+    r.setMigration({ id: 'm1', version: 4 }); // a new step: a new window
+    for (let i = 0; i < 5; i++) r.request('cand', { ok: false, fallback: true });
+    await r.close();
+    expect((await readServingMetrics(db, 'cand', { from, migration: { id: 'm1', version: 3 } })).requests).toBe(2);
+    const v4 = await readServingMetrics(db, 'cand', { from, migration: { id: 'm1', version: 4 } });
+    expect(v4).toMatchObject({ requests: 5, errors: 5 });
+    expect((await readServingMetrics(db, 'cand', { from })).requests).toBe(7);
+  });
+
+  it('keeps a window whose write failed and writes it later, visible to measurements after the outage', async () => {
     const errors: unknown[] = [];
     const r = new ServingMetricsRecorder(db, { instance: 'x', windowMs: 60_000, onError: (e) => errors.push(e) });
     r.request('cand', { ok: true, latencyMs: 3 });
@@ -84,8 +104,12 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     await r.flush();
     expect(errors).toHaveLength(1);
     await db.exec(`ALTER TABLE reembed.serving_metrics_away RENAME TO serving_metrics`);
+    const afterOutage = await dbNow();
     r.request('cand', { ok: true, latencyMs: 3 });
     await r.close();
-    expect((await readServingMetrics(db, 'cand', new Date(0))).requests).toBe(2);
+    // Both windows, each under its own start, written after the outage ended.
+    expect((await readServingMetrics(db, 'cand', { from: afterOutage })).requests).toBe(2);
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SERVING_METRICS_TABLE}`);
+    expect(rows[0]!.n).toBe(2);
   });
 });
