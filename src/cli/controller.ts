@@ -47,16 +47,28 @@ export function registerController(program: Command): void {
         'each step → cutover). Every measurement, verdict and reason is stored and shown by `reembed migrate ' +
         'status` and `history`. Manual `reembed migrate` commands work at any time and win: the controller ' +
         're-reads the migration and continues from where a person left it. Stops at cutover (exit 0), or when ' +
-        'the migration is rolled back or aborted (exit 1). SIGINT/SIGTERM stop it between ticks.',
+        'the migration is rolled back or aborted (exit 1); with --watch-cutover it keeps watching the online gates ' +
+        'at 100% until finalize. SIGINT/SIGTERM stop it between ticks.',
     )
     .option('--id <migration>', 'the migration (default: the active one of the source)')
     .option('--once', 'one evaluation, then exit (for cron or CI)')
+    .option(
+      '--watch-cutover',
+      'after cutover, keep evaluating the online gates (absolute conditions) and roll back on their limits, until the migration is finalized',
+    )
     .option('--actor <name>', 'who the audit log names for its transitions', 'controller')
-    .action(async (opts: { id?: string; once?: boolean; actor: string }, command: Command) => {
+    .action(async (opts: { id?: string; once?: boolean; actor: string; watchCutover?: boolean }, command: Command) => {
       const ctx = new CliContext(command);
       await ctx.withDatabase(async (db, manifest) => {
         const source = await ctx.source(db);
-        const controller = new Controller({ db, manifest, source, migrationId: opts.id, actor: opts.actor });
+        const controller = new Controller({
+          db,
+          manifest,
+          source,
+          migrationId: opts.id,
+          actor: opts.actor,
+          watchCutover: opts.watchCutover,
+        });
         ctx.info(`controller: ${describeRollout(controller.rollout)}`);
         const onTick = (report: TickReport) => {
           if (ctx.options.json) process.stdout.write(`${JSON.stringify(report)}\n`);

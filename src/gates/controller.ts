@@ -35,6 +35,11 @@ export interface ControllerOptions {
   /** The ANN agreement measurement (default: eval/ann-check.ts over the candidate's store). */
   annOverlap?: MeasureContext['annOverlap'];
   fetch?: typeof fetch;
+  /**
+   * Keep watching after cutover: the online gates stay on (absolute conditions; the control
+   * serves nothing to compare with) and can still roll back, until the migration is finalized.
+   */
+  watchCutover?: boolean;
   /** The clock (default: the database's, which stamps migrations and serving metrics). */
   now?: () => Date;
 }
@@ -114,6 +119,7 @@ export class Controller {
       if (g.metric === 'ann.overlap' && candidate.dims > 4000) return false;
       if (m.phase === 'backfilling')
         return !isOnline(g.metric) && !isShadow(g.metric) && !g.metric.startsWith('offline.');
+      if (m.phase === 'cutover') return isOnline(g.metric);
       if (isOnline(g.metric)) return m.phase === 'canary';
       if (isShadow(g.metric)) return m.shadowSample > 0;
       return true;
@@ -158,7 +164,8 @@ export class Controller {
     const m = await this.migration();
     const now = await this.now();
     await this.seed(m);
-    if (TERMINAL_PHASES.includes(m.phase) || m.phase === 'finalized' || m.phase === 'cutover') {
+    const watching = m.phase === 'cutover' && this.options.watchCutover;
+    if (TERMINAL_PHASES.includes(m.phase) || m.phase === 'finalized' || (m.phase === 'cutover' && !watching)) {
       const decision: Decision = m.phase === 'cutover' || m.phase === 'finalized' ? 'complete' : 'stop';
       const reason =
         decision === 'complete'
@@ -220,6 +227,20 @@ export class Controller {
       const gate = gates.find((g) => g.name === result.gate)!;
       const why = rollbackReason(gate, standing([...(history.get(gate.name) ?? []), result.verdict]));
       if (why) return this.rollback(m, `${why}: ${result.reason}`, fresh, current);
+    }
+
+    if (m.phase === 'cutover') {
+      // Nothing to promote to: the controller only watches, until a person finalizes. Relative
+      // conditions have no control traffic to compare with here; absolute ones still apply.
+      const failing = current.filter((r) => r.verdict === 'fail');
+      return this.finish(
+        m,
+        'hold',
+        `cutover: watching the candidate until \`reembed migrate finalize\`${failing.length ? `; ${failing.map((r) => `${r.gate}: FAIL ${r.reason}`).join('; ')}` : ''}`,
+        fresh,
+        { gates: current },
+        current,
+      );
     }
 
     const holding = current.filter((r) => r.verdict !== 'pass');

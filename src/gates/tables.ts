@@ -116,10 +116,11 @@ function toTick(r: TickRow): Tick {
   };
 }
 
-export async function listTicks(conn: Queryable, migrationId: string, limit = 1000): Promise<Tick[]> {
+/** A migration's ticks, oldest first: all of them, or the newest `limit`. */
+export async function listTicks(conn: Queryable, migrationId: string, limit?: number): Promise<Tick[]> {
   const { rows } = await conn.query<TickRow>(
     `SELECT * FROM (SELECT * FROM ${TICKS_TABLE} WHERE migration_id = $1 ORDER BY id DESC LIMIT $2) t ORDER BY id`,
-    [migrationId, limit],
+    [migrationId, limit ?? null],
   );
   return rows.map(toTick);
 }

@@ -146,6 +146,26 @@ describe.each(BACKENDS)('controller rules on %s', (backend) => {
     expect(ramps.map((e) => `${e.actor}:${e.toPercent}`)).toEqual(['ops:30']);
   });
 
+  it('with watchCutover, keeps watching at 100% and rolls back a candidate that degrades there', async () => {
+    const c = new Controller({ db, manifest, source: ctx.source, watchCutover: true });
+    await c.tick(); // → shadow
+    await c.tick(); // → 10%
+    await serve('big', 20, 0);
+    await serve('small', 20, 0);
+    await c.tick(); // → 50%
+    await serve('big', 20, 0);
+    await serve('small', 20, 0);
+    expect((await c.tick()).migration.phase).toBe('cutover');
+    const watching = await c.tick();
+    expect(watching).toMatchObject({ done: false, tick: { decision: 'hold', phase: 'cutover' } });
+    expect(watching.tick.reason).toMatch(/^cutover: watching the candidate until `reembed migrate finalize`/);
+    await serve('big', 20, 6); // 30% errors at 100%, no control traffic to compare with
+    const rolled = await c.tick();
+    expect(rolled.tick).toMatchObject({ decision: 'rollback', phase: 'cutover' });
+    expect(rolled.tick.reason).toMatch(/^gate errors failed 1 times .*online\.error_rate 0\.3 > 0\.1/);
+    expect(rolled.migration.phase).toBe('rolled_back');
+  });
+
   it('keeps running through a failed evaluation, and a restarted controller does not judge the same traffic twice', async () => {
     let fail = true;
     const flaky = new Controller({
