@@ -20,7 +20,7 @@ export class MigrationWatcher {
   private reading?: Promise<void>;
   private lastError: unknown = null;
   private unlisten?: () => Promise<void>;
-  private again = false;
+  private followUp?: Promise<void>;
 
   constructor(
     private readonly db: Database,
@@ -53,13 +53,26 @@ export class MigrationWatcher {
     return this.lastError;
   }
 
+  /**
+   * Reads the migration row now. One read at a time, so a slow database does not pile reads
+   * up; a call during a read (a NOTIFY of a commit the read may have missed, or a caller that
+   * just changed the migration) waits for one more read that starts after it, shared by every
+   * such call.
+   */
   async refresh(throwOnError = false): Promise<void> {
-    // One read at a time: a slow database must not pile up reads. A request that arrives
-    // during a read (a NOTIFY of a commit the read may have missed) reads once more after it.
     if (this.reading) {
-      this.again = true;
-      return this.reading;
+      this.followUp ??= this.reading
+        .catch(() => {})
+        .then(() => {
+          this.followUp = undefined;
+          return this.read(throwOnError);
+        });
+      return this.followUp;
     }
+    return this.read(throwOnError);
+  }
+
+  private read(throwOnError: boolean): Promise<void> {
     this.reading = (async () => {
       try {
         const active = await activeMigration(this.db, this.source);
@@ -76,10 +89,6 @@ export class MigrationWatcher {
         if (throwOnError) throw error;
       } finally {
         this.reading = undefined;
-        if (this.again) {
-          this.again = false;
-          void this.refresh(false);
-        }
       }
     })();
     return this.reading;
