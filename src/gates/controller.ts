@@ -2,6 +2,7 @@ import type { Manifest } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Gate, RolloutConfig } from '../config/rollout.js';
 import { formatDuration } from '../config/duration.js';
+import { databaseNow } from '../db/clock.js';
 import type { Database } from '../db/database.js';
 import { ConfigError, ReembedError } from '../errors.js';
 import {
@@ -78,12 +79,7 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.rollout = options.rollout ?? options.manifest.rollout;
     const clock = options.now;
-    this.now = clock
-      ? async () => clock()
-      : async () => {
-          const { rows } = await options.db.query<{ now: Date | string }>('SELECT clock_timestamp() AS now');
-          return new Date(rows[0]!.now);
-        };
+    this.now = clock ? async () => clock() : () => databaseNow(options.db);
     this.ctx = {
       db: options.db,
       manifest: options.manifest,
