@@ -18,6 +18,7 @@ import {
 } from '../migration/lifecycle.js';
 import { getMigration, listEvents, type MigrationEvent, type MigrationState } from '../migration/state.js';
 import { seededRandom } from '../random.js';
+import { inCanary } from '../router/bucket.js';
 import { Router, type ShadowEvent } from '../router/router.js';
 import type { Source } from '../source/source.js';
 import { injectFaults } from './fault-injection.js';
@@ -36,7 +37,14 @@ export interface RolloutResult {
   migrationId: string;
   shadow: { compared: number; meanOverlapAt10: number; meanRbo: number; top1Agreement: number };
   /** What the searches of each canary step were served by, while the controller held the step. */
-  canary: Array<{ percent: number; searches: number; servedByCandidate: number; share: number }>;
+  canary: Array<{
+    percent: number;
+    searches: number;
+    servedByCandidate: number;
+    /** Of those searches, how many the canary hash assigns to the candidate (inCanary): what it should serve. */
+    assignedToCandidate: number;
+    share: number;
+  }>;
   controller: { promotions: DemoTick[]; ticks: number; seconds: number };
   cutover: { servedByCandidate: number; searches: number };
   rollback: { servedByControl: number; searches: number };
@@ -129,18 +137,21 @@ function demoTick(t: TickReport): DemoTick {
 function traffic(router: Router, queries: string[], candidate: string) {
   let running = true;
   let fallbacks = 0;
-  const steps = new Map<number, { searches: number; servedByCandidate: number }>();
+  const steps = new Map<number, { searches: number; servedByCandidate: number; assignedToCandidate: number }>();
   const loop = (async () => {
     for (let i = 0; running; i++) {
       // The embedded database answers in microtasks: yield, so the controller's timers still run.
       await new Promise((r) => setImmediate(r));
-      const res = await router.search(queries[i % queries.length]!, { subject: `user-${i}` });
+      const subject = `user-${i}`;
+      const res = await router.search(queries[i % queries.length]!, { subject });
       if (res.fallback) fallbacks++;
       if (res.migration?.phase !== 'canary') continue;
-      let s = steps.get(res.migration.percent);
-      if (!s) steps.set(res.migration.percent, (s = { searches: 0, servedByCandidate: 0 }));
+      const { id, percent } = res.migration;
+      let s = steps.get(percent);
+      if (!s) steps.set(percent, (s = { searches: 0, servedByCandidate: 0, assignedToCandidate: 0 }));
       s.searches++;
       if (res.profile === candidate) s.servedByCandidate++;
+      if (inCanary(id, subject, percent)) s.assignedToCandidate++;
     }
   })();
   return {

@@ -11,6 +11,12 @@ import { articlesManifest, articlesSource, createArticles, getProfile } from '..
 import { openTestDatabase, type Backend } from '../helpers/databases.js';
 
 const INTERVAL_MS = 400;
+/**
+ * The online gates look back further than one tick: a step's traffic accumulates until there are
+ * enough samples, so a slow machine (fewer searches a second) holds a little longer instead of never
+ * reaching min_samples within one tick's window.
+ */
+const ONLINE_WINDOW = '1200ms';
 
 /** The gates of these tests: the runbook's kinds, with sample sizes this synthetic traffic reaches. */
 function rollout(overrides: Record<string, unknown> = {}, errorSamples = 100) {
@@ -26,6 +32,7 @@ function rollout(overrides: Record<string, unknown> = {}, errorSamples = 100) {
         name: 'error-rate',
         metric: 'online.error_rate',
         max_increase: 0.002,
+        interval: ONLINE_WINDOW,
         min_samples: errorSamples,
         failure_limit: 3,
         consecutive_limit: 2,
@@ -35,7 +42,9 @@ function rollout(overrides: Record<string, unknown> = {}, errorSamples = 100) {
         metric: 'online.latency_p95_ms',
         // Generous for two hash profiles on a loaded 2-core machine; a slow candidate is 10x off.
         max_ratio: 3,
-        min_samples: 20,
+        interval: ONLINE_WINDOW,
+        // Enough that the candidate's p95 is not just its one or two slowest searches.
+        min_samples: 50,
         failure_limit: 3,
         consecutive_limit: 2,
       },

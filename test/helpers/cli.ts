@@ -12,8 +12,13 @@ export interface CliRun {
 /**
  * Runs the built CLI (`npm test` builds first) in a child process, as a user would. The
  * environment is the test's own minus the variables that steer profile gating, plus `env`.
+ * A run still going after `timeoutMs` (default: under the suite's test timeout) is killed and
+ * rejected with its output so far, so a hang neither outlives its test nor loads the next ones.
  */
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliRun> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of [
     'NODE_ENV',
@@ -27,13 +32,24 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
     delete env[key];
   }
   Object.assign(env, options.env);
+  const ms = options.timeoutMs ?? 170_000;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`reembed ${args.join(' ')} still running after ${ms} ms; killed\n${stderr}`));
+    }, ms);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }

@@ -22,6 +22,7 @@ import {
 import { migrations } from '../../src/schema.js';
 import { resolveSource } from '../../src/source/source.js';
 import { createServerDatabase } from '../helpers/databases.js';
+import { waitFor } from '../helpers/wait.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/router-instance.mjs', import.meta.url));
 const CONFIG = {
@@ -51,14 +52,6 @@ function startInstance(config: string, url: string): { child: ChildProcess; seen
   return { child, seen, ready };
 }
 
-async function waitFor(check: () => boolean, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('rollback propagation on postgres', () => {
   it('three router processes serve only the control within 1 s of a rollback (p99 over trials)', async () => {
     const server = await createServerDatabase();
@@ -86,19 +79,21 @@ describe('rollback propagation on postgres', () => {
         let m = await startMigration(ctx, (await planMigration(ctx, 'alpha', 'beta')).migration);
         m = await rampMigration(ctx, await shadowMigration(ctx, m, 0), 100);
         const canary = m;
-        await waitFor(
+        const served = await waitFor(
           () =>
             instances.every((i) =>
               i.seen.some((s) => s.id === canary.id && s.version === canary.version && s.serving === 'beta'),
             ),
           5000,
         );
+        expect(served, 'every instance serves the canary').toBe(true);
         const t0 = Date.now();
         const back = await rollbackMigration(ctx, m, `trial ${trial}`);
-        await waitFor(
+        const reached = await waitFor(
           () => instances.every((i) => i.seen.some((s) => s.id === back.id && s.phase === 'rolled_back')),
           5000,
         );
+        expect(reached, 'every instance saw the rollback').toBe(true);
         for (const i of instances) {
           const s = i.seen.find((x) => x.id === back.id && x.phase === 'rolled_back')!;
           expect(s.serving).toBe('alpha');

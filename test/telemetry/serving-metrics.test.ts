@@ -40,10 +40,13 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     db = await openTestDatabase(backend);
   });
   afterEach(() => db.close());
-  /** The database's clock, truncated to the millisecond: windows written after it are counted. */
+  /**
+   * A moment just before the database's clock: windows written after the call are counted. (PGlite's
+   * clock has millisecond resolution, so a window written in the same millisecond has the same stamp.)
+   */
   const dbNow = async () => {
     const { rows } = await db.query<{ now: Date | string }>('SELECT clock_timestamp() AS now');
-    return new Date(rows[0]!.now);
+    return new Date(new Date(rows[0]!.now).getTime() - 1);
   };
 
   it('sums the windows of every instance, and computes rates and quantiles from the sum', async () => {
