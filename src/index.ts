@@ -86,6 +86,7 @@ export {
   type RolloutConfig,
 } from './config/rollout.js';
 export { Controller, type ControllerOptions, type TickReport } from './gates/controller.js';
+export { ControllerStandby, currentLease, type LeaseHolder } from './gates/lease.js';
 export {
   evaluateGate,
   standing,

@@ -6,6 +6,7 @@ import { backfillMigrations } from './backfill/tables.js';
 import { migrationMigrations } from './migration/tables.js';
 import { servingMetricsMigrations } from './telemetry/serving-metrics.js';
 import { gateMigrations } from './gates/tables.js';
+import { controllerLeaseMigrations } from './gates/lease.js';
 
 /** Every migration of the reembed schema, in version order; each is owned by its module. */
 export const migrations: Migration[] = [
@@ -16,4 +17,5 @@ export const migrations: Migration[] = [
   ...migrationMigrations,
   ...servingMetricsMigrations,
   ...gateMigrations,
+  ...controllerLeaseMigrations,
 ].sort((a, b) => a.version - b.version);

@@ -3,6 +3,7 @@ import { formatDuration } from '../config/duration.js';
 import type { RolloutConfig } from '../config/rollout.js';
 import { Controller, type TickReport } from '../gates/controller.js';
 import type { GateResult } from '../gates/evaluate.js';
+import { ControllerStandby } from '../gates/lease.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
 import { shutdownSignal } from './signals.js';
@@ -48,7 +49,10 @@ export function registerController(program: Command): void {
         'status` and `history`. Manual `reembed migrate` commands work at any time and win: the controller ' +
         're-reads the migration and continues from where a person left it. Stops at cutover (exit 0), or when ' +
         'the migration is rolled back or aborted (exit 1); with --watch-cutover it keeps watching the online gates ' +
-        'at 100% until finalize. SIGINT/SIGTERM stop it between ticks.',
+        'at 100% until finalize. SIGINT/SIGTERM stop it between ticks. One controller decides per source: ' +
+        'it holds a lease in the database (renewed every tick, 3 intervals long, at least 30 s); any others ' +
+        'stand by, say who holds it, and take over when it stops renewing. With --once, a standby exits 0 ' +
+        'having done nothing.',
     )
     .option('--id <migration>', 'the migration (default: the active one of the source)')
     .option('--once', 'one evaluation, then exit (for cron or CI)')
@@ -74,16 +78,35 @@ export function registerController(program: Command): void {
           if (ctx.options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
           else process.stdout.write(`${humanTick(report)}\n`);
         };
-        let last: TickReport | null;
+        const standby = (s: ControllerStandby) => {
+          if (ctx.options.json) process.stdout.write(`${JSON.stringify({ standby: s.details })}\n`);
+          else ctx.info(`controller: ${s.message}`);
+        };
+        let last: TickReport | null = null;
         if (opts.once) {
-          last = await controller.tick();
-          onTick(last);
+          try {
+            last = await controller.tick();
+            onTick(last);
+          } catch (error) {
+            if (!(error instanceof ControllerStandby)) throw error;
+            standby(error);
+          }
         } else {
           const { signal, dispose } = shutdownSignal((s) => ctx.info(`${s}: stopping after this tick`));
           try {
+            // Said once per holder, not every interval.
+            let heldBy: string | null = null;
             last = await controller.run({
               signal,
-              onTick,
+              onTick: (report) => {
+                if (heldBy) ctx.info(`controller: took over the rollout from ${heldBy}`);
+                heldBy = null;
+                onTick(report);
+              },
+              onStandby: (s) => {
+                if (heldBy !== s.lease.holder) standby(s);
+                heldBy = s.lease.holder;
+              },
               onError: (error) =>
                 ctx.info(
                   `controller: this evaluation failed, trying again in ${formatDuration(controller.rollout.interval)}: ${error instanceof Error ? error.message : String(error)}`,

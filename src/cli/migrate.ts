@@ -24,6 +24,7 @@ import { table } from './format.js';
 import { parseDuration } from '../config/duration.js';
 import { latestMeasurements, listMeasurements, listTicks } from '../gates/tables.js';
 import { gatesTable } from './controller.js';
+import { currentLease } from '../gates/lease.js';
 
 interface Common {
   id?: string;
@@ -200,7 +201,8 @@ export function registerMigrate(program: Command): void {
         }
         const [lastTick] = (await listTicks(ctx.db, m.id, 1)).slice(-1);
         const gates = await latestMeasurements(ctx.db, m.id);
-        const controller = lastTick ? { lastTick, gates } : null;
+        const lease = await currentLease(ctx.db, sourceName(ctx.source));
+        const controller = lastTick || lease ? { lastTick: lastTick ?? null, gates, lease } : null;
         cli.result({ migration: m, servingPercent: servingPercent(m.phase, m.percent), coverage, controller }, () =>
           [
             describe(m),
@@ -214,6 +216,12 @@ export function registerMigrate(program: Command): void {
                   gatesTable(gates),
                 ]
               : ['controller: no evaluation yet (`reembed controller` steps the rollout by its gates)']),
+            lease
+              ? `controller lease: ${lease.holder} (host ${lease.host}, pid ${lease.pid}), since ${lease.acquiredAt}, ` +
+                (lease.expired
+                  ? `expired ${lease.expiresAt}: no controller is running (the next one takes over)`
+                  : `renewed ${lease.renewedAt}, until ${lease.expiresAt}`)
+              : 'controller lease: none (no controller is running)',
           ].join('\n'),
         );
       }),

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Manifest } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Gate, RolloutConfig } from '../config/rollout.js';
@@ -21,6 +23,7 @@ import { evaluateGate, rollbackReason, standing, type GateResult } from './evalu
 import { isOnline, isShadow, measure, type MeasureContext } from './measure.js';
 import { latestMeasurements, listTicks, recordTick, verdictHistory, type Decision, type Tick } from './tables.js';
 import { postWebhook } from './webhook.js';
+import { acquireLease, ControllerStandby, releaseLease } from './lease.js';
 import { checkAnn } from '../eval/ann-check.js';
 
 export interface ControllerOptions {
@@ -43,6 +46,11 @@ export interface ControllerOptions {
   watchCutover?: boolean;
   /** The clock (default: the database's, which stamps migrations and serving metrics). */
   now?: () => Date;
+  /**
+   * How long the controller lease lasts without renewal (default: 3 intervals, at least 30 s):
+   * how soon a standby takes over from a controller that died.
+   */
+  leaseMs?: number;
 }
 
 export interface TickReport {
@@ -75,9 +83,19 @@ export class Controller {
   private seeded: string | null = null;
   private readonly now: () => Promise<Date>;
   private readonly ctx: LifecycleContext;
+  /** Who this controller is in the lease table. */
+  readonly identity = {
+    holder: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    host: hostname(),
+    pid: process.pid,
+  };
+  private readonly leaseMs: number;
+  /** Inside run(): the lease is kept between ticks (a lone tick gives it up when done). */
+  private running = false;
 
   constructor(private readonly options: ControllerOptions) {
     this.rollout = options.rollout ?? options.manifest.rollout;
+    this.leaseMs = options.leaseMs ?? Math.max(3 * this.rollout.interval, 30_000);
     const clock = options.now;
     this.now = clock ? async () => clock() : () => databaseNow(options.db);
     this.ctx = {
@@ -155,8 +173,28 @@ export class Controller {
     }
   }
 
-  /** One evaluation: measure what is due, decide, act, and record it all. */
+  /**
+   * One evaluation: measure what is due, decide, act, and record it all. Throws ControllerStandby
+   * when another controller holds the source's lease (nothing is measured or recorded then).
+   */
   async tick(): Promise<TickReport> {
+    const source = sourceName(this.options.source);
+    const { granted, lease } = await acquireLease(this.options.db, source, this.identity, this.leaseMs);
+    if (!granted) throw new ControllerStandby(source, lease);
+    try {
+      return await this.evaluate();
+    } finally {
+      if (!this.running) await this.release();
+    }
+  }
+
+  /** Gives up the lease (if held), so a standby controller takes over at once. */
+  async release(): Promise<void> {
+    // A failed release is no loss: the lease expires by itself.
+    await releaseLease(this.options.db, sourceName(this.options.source), this.identity.holder).catch(() => {});
+  }
+
+  private async evaluate(): Promise<TickReport> {
     const m = await this.migration();
     const now = await this.now();
     await this.seed(m);
@@ -385,24 +423,36 @@ export class Controller {
       onTick?: (report: TickReport) => void;
       /** A tick that failed (the database unreachable, say): the loop waits an interval and goes on. */
       onError?: (error: unknown) => void;
+      /** Another controller holds the lease: this one waits an interval and asks again. */
+      onStandby?: (standby: ControllerStandby) => void;
     } = {},
   ): Promise<TickReport | null> {
     let last: TickReport | null = null;
-    for (;;) {
-      try {
-        last = await this.tick();
-        options.onTick?.(last);
-        if (last.done) return last;
-      } catch (error) {
-        // A configuration or a missing migration will not fix itself; anything else may.
-        if (error instanceof ConfigError || (error instanceof ReembedError && error.code === 'NO_MIGRATION'))
-          throw error;
-        if (!options.onError) throw error;
-        options.onError(error);
+    this.running = true;
+    try {
+      for (;;) {
+        try {
+          last = await this.tick();
+          options.onTick?.(last);
+          if (last.done) return last;
+        } catch (error) {
+          if (error instanceof ControllerStandby) {
+            options.onStandby?.(error);
+          } else {
+            // A configuration or a missing migration will not fix itself; anything else may.
+            if (error instanceof ConfigError || (error instanceof ReembedError && error.code === 'NO_MIGRATION'))
+              throw error;
+            if (!options.onError) throw error;
+            options.onError(error);
+          }
+        }
+        if (options.signal?.aborted) return last;
+        await sleepUnlessAborted(this.rollout.interval, options.signal);
+        if (options.signal?.aborted) return last;
       }
-      if (options.signal?.aborted) return last;
-      await sleepUnlessAborted(this.rollout.interval, options.signal);
-      if (options.signal?.aborted) return last;
+    } finally {
+      this.running = false;
+      await this.release();
     }
   }
 }

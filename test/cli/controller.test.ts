@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { buildManifest } from '../../src/config/manifest.js';
+import { openDatabase } from '../../src/db/open.js';
+import { acquireLease } from '../../src/gates/lease.js';
+import { migrations } from '../../src/schema.js';
 import { runCli } from '../helpers/cli.js';
 
 const PROFILES = `profiles:
@@ -125,6 +128,50 @@ describe('reembed controller (embedded database)', () => {
     const history = JSON.parse((await runCli(['migrate', 'history', '--json'], { cwd: dir })).stdout);
     expect(history.migration.phase).toBe('rolled_back');
     expect(history.events.at(-1)).toMatchObject({ actor: 'controller', action: 'rollback' });
+  });
+
+  it('stands by while another controller holds the lease, and takes over when it expires', async () => {
+    const { dir } = await startedMigration(`  steps: [50, 100]
+  interval: 200ms
+  step_min_duration: 0
+  step_min_requests: 0
+  shadow_sample: 0
+  gates:
+    - { name: coverage, metric: coverage, min: 1 }
+`);
+    const before = JSON.parse((await runCli(['migrate', 'status', '--json'], { cwd: dir })).stdout);
+    expect(before.controller).toBeNull();
+    // A controller elsewhere (another host) holds the lease of this source, renewed just now.
+    const elsewhere = async (ms: number) => {
+      const db = await openDatabase(join(dir, '.reembed'), { migrations });
+      try {
+        await acquireLease(db, before.migration.source, { holder: 'elsewhere-7-abc', host: 'elsewhere', pid: 7 }, ms);
+      } finally {
+        await db.close();
+      }
+    };
+    await elsewhere(60_000);
+    const once = await runCli(['controller', '--once', '--json'], { cwd: dir });
+    expect(once.code, once.stderr).toBe(0);
+    expect(JSON.parse(once.stdout)).toMatchObject({
+      standby: { source: before.migration.source, lease: { holder: 'elsewhere-7-abc', host: 'elsewhere', pid: 7 } },
+    });
+    const status = await runCli(['migrate', 'status'], { cwd: dir });
+    expect(status.stdout).toMatch(
+      /controller lease: elsewhere-7-abc \(host elsewhere, pid 7\), since .*, renewed .*, until /,
+    );
+    expect(JSON.parse((await runCli(['migrate', 'history', '--json'], { cwd: dir })).stdout).ticks).toEqual([]);
+
+    // It stops renewing: the lease runs out 2 s from now, and the waiting controller takes over.
+    await elsewhere(2000);
+    const run = await runCli(['controller'], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr.match(/standing by: the controller elsewhere-7-abc \(host elsewhere, pid 7\)/g)).toHaveLength(1);
+    expect(run.stderr).toMatch(/took over the rollout from elsewhere-7-abc/);
+    expect(run.stdout).toMatch(/cutover: COMPLETE/);
+    const after = JSON.parse((await runCli(['migrate', 'status', '--json'], { cwd: dir })).stdout);
+    expect(after.controller.lease).toBeNull();
+    expect(after.migration.phase).toBe('cutover');
   });
 
   it('refuses a bad rollout configuration with exit 2, naming the key', async () => {

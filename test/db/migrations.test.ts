@@ -28,6 +28,7 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       'backfills',
       'chunks',
       'control',
+      'controller_leases',
       'controller_ticks',
       'documents',
       'failures',

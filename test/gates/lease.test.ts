@@ -1,0 +1,102 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.js';
+import { Controller, type TickReport } from '../../src/gates/controller.js';
+import { acquireLease, ControllerStandby, currentLease } from '../../src/gates/lease.js';
+import { listTicks } from '../../src/gates/tables.js';
+import { planMigration, sourceName, type LifecycleContext } from '../../src/migration/lifecycle.js';
+import { articlesManifest, articlesSource, createArticles, sleep } from '../backfill/helpers.js';
+import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+
+const DEAD = { holder: 'dead-host-1-abc', host: 'dead-host', pid: 1 };
+
+describe.each(BACKENDS)('controller lease on %s', (backend) => {
+  let db: Database;
+  let ctx: LifecycleContext;
+  let migrationId: string;
+  let source: string;
+
+  beforeEach(async () => {
+    db = await openTestDatabase(backend);
+    await createArticles(db, 10);
+    const manifest = articlesManifest({}, { rollout: { interval: '50ms' } });
+    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'ops' };
+    // A planned migration: every tick holds ("start it"), so ticks go on until stopped.
+    migrationId = (await planMigration(ctx, 'small', 'big')).migration.id;
+    source = sourceName(ctx.source);
+  });
+  afterEach(async () => {
+    await db.close();
+  });
+
+  function controller(leaseMs?: number): Controller {
+    return new Controller({ db, manifest: ctx.manifest, source: ctx.source, leaseMs });
+  }
+
+  it('lets one of two running controllers decide; the other stands by and records nothing', async () => {
+    const a = controller();
+    const b = controller();
+    const seen = new Map<Controller, { ticks: number; standby: ControllerStandby[] }>([
+      [a, { ticks: 0, standby: [] }],
+      [b, { ticks: 0, standby: [] }],
+    ]);
+    const abort = new AbortController();
+    const runs = [a, b].map((c) =>
+      c.run({
+        signal: abort.signal,
+        onTick: () => seen.get(c)!.ticks++,
+        onStandby: (s) => seen.get(c)!.standby.push(s),
+      }),
+    );
+    await sleep(800);
+    abort.abort();
+    await Promise.all(runs);
+    const [winner, loser] = seen.get(a)!.ticks > 0 ? [a, b] : [b, a];
+    expect(seen.get(winner)!.ticks).toBeGreaterThan(2);
+    expect(seen.get(winner)!.standby).toEqual([]);
+    expect(seen.get(loser)!.ticks).toBe(0);
+    expect(seen.get(loser)!.standby.length).toBeGreaterThan(2);
+    expect(seen.get(loser)!.standby[0]!.lease).toMatchObject({ holder: winner.identity.holder, pid: process.pid });
+    expect(seen.get(loser)!.standby[0]!.message).toMatch(/^standing by: the controller .* drives the rollout of /);
+    // Only the winner's decisions are stored; its lease was given up when it stopped.
+    expect(await listTicks(db, migrationId)).toHaveLength(seen.get(winner)!.ticks);
+    expect(await currentLease(db, source)).toBeNull();
+  });
+
+  it('takes over from a controller that stopped renewing, once its lease expires', async () => {
+    await acquireLease(db, source, DEAD, 400);
+    const c = controller();
+    const standby = await c.tick().catch((e: unknown) => e);
+    expect(standby).toBeInstanceOf(ControllerStandby);
+    expect((standby as ControllerStandby).lease).toMatchObject({ holder: DEAD.holder, host: 'dead-host', pid: 1 });
+    expect((standby as ControllerStandby).exitCode).toBe(0);
+    expect(await listTicks(db, migrationId)).toHaveLength(0);
+    expect(await currentLease(db, source)).toMatchObject({ holder: DEAD.holder, expired: false });
+    await sleep(500);
+    expect(await currentLease(db, source)).toMatchObject({ holder: DEAD.holder, expired: true });
+    const report: TickReport = await c.tick();
+    expect(report.tick).toMatchObject({ decision: 'hold', reason: expect.stringMatching(/planned/) });
+    // A lone tick holds the lease only while it runs.
+    expect(await currentLease(db, source)).toBeNull();
+  });
+
+  it('renews its own lease, and one running controller keeps it from a lone tick', async () => {
+    const first = await acquireLease(db, source, DEAD, 60_000);
+    const again = await acquireLease(db, source, DEAD, 60_000);
+    expect(again.granted).toBe(true);
+    expect(again.lease.acquiredAt).toBe(first.lease.acquiredAt);
+    expect(Date.parse(again.lease.renewedAt)).toBeGreaterThanOrEqual(Date.parse(first.lease.renewedAt));
+    const other = await acquireLease(db, source, { ...DEAD, holder: 'someone-else' }, 60_000);
+    expect(other).toMatchObject({ granted: false, lease: { holder: DEAD.holder } });
+
+    await db.query('DELETE FROM reembed.controller_leases');
+    const running = controller();
+    const abort = new AbortController();
+    let ticks = 0;
+    const run = running.run({ signal: abort.signal, onTick: () => ticks++ });
+    while (ticks === 0) await sleep(10);
+    await expect(controller().tick()).rejects.toBeInstanceOf(ControllerStandby);
+    abort.abort();
+    await run;
+    expect((await controller().tick()).tick.decision).toBe('hold');
+  });
+});
