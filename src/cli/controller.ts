@@ -50,9 +50,9 @@ export function registerController(program: Command): void {
         're-reads the migration and continues from where a person left it. Stops at cutover (exit 0), or when ' +
         'the migration is rolled back or aborted (exit 1); with --watch-cutover it keeps watching the online gates ' +
         'at 100% until finalize. SIGINT/SIGTERM stop it between ticks. One controller decides per source: ' +
-        'it holds a lease in the database (renewed every tick, 3 intervals long, at least 30 s); any others ' +
-        'stand by, say who holds it, and take over when it stops renewing. With --once, a standby exits 0 ' +
-        'having done nothing.',
+        'it holds a lease in the database (3 intervals long, at least 30 s, renewed while it works); any others ' +
+        'stand by, say who holds it, and take over when it stops renewing (on a PostgreSQL server; the embedded ' +
+        'database admits one process). With --once, a standby exits 0 having done nothing.',
     )
     .option('--id <migration>', 'the migration (default: the active one of the source)')
     .option('--once', 'one evaluation, then exit (for cron or CI)')
@@ -78,9 +78,9 @@ export function registerController(program: Command): void {
           if (ctx.options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
           else process.stdout.write(`${humanTick(report)}\n`);
         };
-        const standby = (s: ControllerStandby) => {
+        const standby = (s: ControllerStandby, then: string) => {
           if (ctx.options.json) process.stdout.write(`${JSON.stringify({ standby: s.details })}\n`);
-          else ctx.info(`controller: ${s.message}`);
+          else ctx.info(`controller: ${s.message}; ${then}`);
         };
         let last: TickReport | null = null;
         if (opts.once) {
@@ -89,7 +89,7 @@ export function registerController(program: Command): void {
             onTick(last);
           } catch (error) {
             if (!(error instanceof ControllerStandby)) throw error;
-            standby(error);
+            standby(error, 'nothing done');
           }
         } else {
           const { signal, dispose } = shutdownSignal((s) => ctx.info(`${s}: stopping after this tick`));
@@ -104,8 +104,9 @@ export function registerController(program: Command): void {
                 onTick(report);
               },
               onStandby: (s) => {
-                if (heldBy !== s.lease.holder) standby(s);
-                heldBy = s.lease.holder;
+                const holder = s.lease ? `host ${s.lease.host}, pid ${s.lease.pid}` : 'another controller';
+                if (heldBy !== holder) standby(s, 'standing by, to take over when it stops renewing');
+                heldBy = holder;
               },
               onError: (error) =>
                 ctx.info(

@@ -217,11 +217,11 @@ export function registerMigrate(program: Command): void {
                 ]
               : ['controller: no evaluation yet (`reembed controller` steps the rollout by its gates)']),
             lease
-              ? `controller lease: ${lease.holder} (host ${lease.host}, pid ${lease.pid}), since ${lease.acquiredAt}, ` +
+              ? `controller lease: host ${lease.host}, pid ${lease.pid} (${lease.holder}), since ${lease.acquiredAt}, ` +
                 (lease.expired
-                  ? `expired ${lease.expiresAt}: no controller is running (the next one takes over)`
+                  ? `expired ${lease.expiresAt}: its holder stopped renewing; a standing-by controller takes over at its next tick`
                   : `renewed ${lease.renewedAt}, until ${lease.expiresAt}`)
-              : 'controller lease: none (no controller is running)',
+              : 'controller lease: none held',
           ].join('\n'),
         );
       }),

@@ -5,7 +5,7 @@ import type { Profile } from '../config/profile.js';
 import type { Gate, RolloutConfig } from '../config/rollout.js';
 import { formatDuration } from '../config/duration.js';
 import { databaseNow } from '../db/clock.js';
-import type { Database } from '../db/database.js';
+import type { Database, Queryable } from '../db/database.js';
 import { ConfigError, ReembedError } from '../errors.js';
 import {
   cutoverMigration,
@@ -23,7 +23,7 @@ import { evaluateGate, rollbackReason, standing, type GateResult } from './evalu
 import { isOnline, isShadow, measure, type MeasureContext } from './measure.js';
 import { latestMeasurements, listTicks, recordTick, verdictHistory, type Decision, type Tick } from './tables.js';
 import { postWebhook } from './webhook.js';
-import { acquireLease, ControllerStandby, releaseLease } from './lease.js';
+import { acquireLease, ControllerStandby, currentLease, holdsLease, releaseLease } from './lease.js';
 import { checkAnn } from '../eval/ann-check.js';
 
 export interface ControllerOptions {
@@ -92,10 +92,16 @@ export class Controller {
   private readonly leaseMs: number;
   /** Inside run(): the lease is kept between ticks (a lone tick gives it up when done). */
   private running = false;
+  /** The tick in progress: ticks of one controller run one at a time. */
+  private inFlight: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: ControllerOptions) {
     this.rollout = options.rollout ?? options.manifest.rollout;
     this.leaseMs = options.leaseMs ?? Math.max(3 * this.rollout.interval, 30_000);
+    if (!Number.isFinite(this.leaseMs) || this.leaseMs <= this.rollout.interval)
+      throw new ConfigError(
+        `the controller lease (${this.leaseMs} ms) must be longer than the interval (${formatDuration(this.rollout.interval)}), or it lapses between ticks`,
+      );
     const clock = options.now;
     this.now = clock ? async () => clock() : () => databaseNow(options.db);
     this.ctx = {
@@ -177,15 +183,35 @@ export class Controller {
    * One evaluation: measure what is due, decide, act, and record it all. Throws ControllerStandby
    * when another controller holds the source's lease (nothing is measured or recorded then).
    */
-  async tick(): Promise<TickReport> {
+  tick(): Promise<TickReport> {
+    const next = this.inFlight.then(() => this.leasedTick());
+    this.inFlight = next.catch(() => {});
+    return next;
+  }
+
+  private async leasedTick(): Promise<TickReport> {
     const source = sourceName(this.options.source);
     const { granted, lease } = await acquireLease(this.options.db, source, this.identity, this.leaseMs);
     if (!granted) throw new ControllerStandby(source, lease);
+    // A long tick (an ANN check over a large store, a slow webhook) keeps its lease alive; if it
+    // is lost anyway, the fence before each write stops this tick.
+    const renew = setInterval(
+      () => void acquireLease(this.options.db, source, this.identity, this.leaseMs).catch(() => {}),
+      this.leaseMs / 3,
+    );
     try {
       return await this.evaluate();
     } finally {
+      clearInterval(renew);
       if (!this.running) await this.release();
     }
+  }
+
+  /** Throws ControllerStandby unless this controller still holds the lease (see holdsLease). */
+  private async fence(conn: Queryable = this.options.db): Promise<void> {
+    const source = sourceName(this.options.source);
+    if (!(await holdsLease(conn, source, this.identity.holder)))
+      throw new ControllerStandby(source, await currentLease(this.options.db, source));
   }
 
   /** Gives up the lease (if held), so a standby controller takes over at once. */
@@ -205,6 +231,10 @@ export class Controller {
         decision === 'complete'
           ? `the candidate ${m.candidate} serves 100% (phase ${m.phase}); finalize when you are sure: reembed migrate finalize`
           : `the migration is ${m.phase}; nothing to control`;
+      // Said once: a controller that takes over (or a cron --once) after the end records nothing new.
+      const [last] = await listTicks(this.options.db, m.id, 1);
+      if (last && last.decision === decision && last.phase === m.phase && last.percent === m.percent)
+        return { tick: last, migration: m, gates: [], done: true };
       return this.finish(m, decision, reason, [], {});
     }
     if (m.phase === 'planned') {
@@ -314,6 +344,7 @@ export class Controller {
     }
     const reason = `controller: every gate passed (${current.map((r) => r.gate).join(', ') || 'none applied'}); promoting to ${target}`;
     let promoted: MigrationState;
+    await this.fence();
     try {
       promoted =
         next.action === 'shadow'
@@ -365,6 +396,7 @@ export class Controller {
     current: GateResult[],
   ): Promise<TickReport> {
     let rolled: MigrationState;
+    await this.fence();
     try {
       rolled = await rollbackMigration(this.ctx, m, `controller: ${reason}`);
     } catch (error) {
@@ -406,9 +438,14 @@ export class Controller {
     after: MigrationState = m,
   ): Promise<TickReport> {
     // The tick names the state the gates were measured in; the report carries the state after.
-    const tick = await this.options.db.transaction((tx) =>
-      recordTick(tx, { migrationId: m.id, phase: m.phase, percent: m.percent, decision, reason, details }, fresh),
-    );
+    const tick = await this.options.db.transaction(async (tx) => {
+      await this.fence(tx);
+      return recordTick(
+        tx,
+        { migrationId: m.id, phase: m.phase, percent: m.percent, decision, reason, details },
+        fresh,
+      );
+    });
     const done = decision === 'complete' || decision === 'stop' || decision === 'rollback';
     return { tick, migration: after, gates: current, done };
   }
@@ -427,6 +464,10 @@ export class Controller {
       onStandby?: (standby: ControllerStandby) => void;
     } = {},
   ): Promise<TickReport | null> {
+    if (this.running)
+      throw new ReembedError('CONTROLLER_RUNNING', 'this controller is already running: one run() at a time', {
+        exitCode: 2,
+      });
     let last: TickReport | null = null;
     this.running = true;
     try {

@@ -69,7 +69,7 @@ export async function acquireLease(
   me: { holder: string; host: string; pid: number },
   ttlMs: number,
 ): Promise<{ granted: boolean; lease: LeaseHolder }> {
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const { rows } = await db.query<LeaseRow>(
       `INSERT INTO ${CONTROLLER_LEASES_TABLE} AS l (source, holder, host, pid, expires_at)
      VALUES ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5 / 1000.0))
@@ -83,9 +83,23 @@ export async function acquireLease(
     );
     if (rows[0]) return { granted: true, lease: toHolder(rows[0]) };
     const current = await currentLease(db, source);
-    if (current) return { granted: false, lease: current };
-    // Released between the two statements: no one holds it now, so try again.
+    // Released or expired between the two statements: try again (a few times; then it is held).
+    if (current && (!current.expired || attempt >= 3)) return { granted: false, lease: current };
   }
+}
+
+/**
+ * Whether `holder` holds the lease of `source` now. Run inside the transaction that records a
+ * decision (FOR SHARE: a takeover waits for it), so a controller whose lease lapsed during a
+ * long tick records nothing.
+ */
+export async function holdsLease(db: Queryable, source: string, holder: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM ${CONTROLLER_LEASES_TABLE}
+     WHERE source = $1 AND holder = $2 AND expires_at > clock_timestamp() FOR SHARE`,
+    [source, holder],
+  );
+  return rows.length > 0;
 }
 
 /** Gives the lease up, if `holder` has it: a standby takes over at its next attempt. */
@@ -106,16 +120,20 @@ export async function currentLease(
   return rows[0] ? { ...toHolder(rows[0]), expired: rows[0].expired } : null;
 }
 
-/** Another controller holds the lease of the source: this one stands by and decides nothing. */
+/**
+ * Another controller holds the lease of the source (or took it over during this tick): this one
+ * decided and recorded nothing.
+ */
 export class ControllerStandby extends ReembedError {
   constructor(
     readonly source: string,
-    readonly lease: LeaseHolder,
+    readonly lease: LeaseHolder | null,
   ) {
     super(
       'CONTROLLER_STANDBY',
-      `standing by: the controller ${lease.holder} (host ${lease.host}, pid ${lease.pid}) drives the rollout of ${source}; ` +
-        `its lease runs until ${lease.expiresAt}, and this one takes over if it is not renewed`,
+      lease
+        ? `another controller drives the rollout of ${source} (host ${lease.host}, pid ${lease.pid}; lease until ${lease.expiresAt})`
+        : `this controller's lease of ${source} lapsed during its evaluation; nothing was decided`,
       { exitCode: 0, details: { source, lease } },
     );
   }

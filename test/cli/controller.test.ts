@@ -158,16 +158,22 @@ describe('reembed controller (embedded database)', () => {
     });
     const status = await runCli(['migrate', 'status'], { cwd: dir });
     expect(status.stdout).toMatch(
-      /controller lease: elsewhere-7-abc \(host elsewhere, pid 7\), since .*, renewed .*, until /,
+      /controller lease: host elsewhere, pid 7 \(elsewhere-7-abc\), since .*, renewed .*, until /,
+    );
+    const human = await runCli(['controller', '--once'], { cwd: dir });
+    expect(human.code).toBe(0);
+    expect(human.stderr).toMatch(
+      /controller: another controller drives the rollout of .* \(host elsewhere, pid 7; lease until .*\); nothing done/,
     );
     expect(JSON.parse((await runCli(['migrate', 'history', '--json'], { cwd: dir })).stdout).ticks).toEqual([]);
 
-    // It stops renewing: the lease runs out 2 s from now, and the waiting controller takes over.
-    await elsewhere(2000);
+    // It stops renewing: the lease runs out 8 s from now (longer than a loaded machine takes to
+    // start the CLI), and the waiting controller takes over.
+    await elsewhere(8000);
     const run = await runCli(['controller'], { cwd: dir });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr.match(/standing by: the controller elsewhere-7-abc \(host elsewhere, pid 7\)/g)).toHaveLength(1);
-    expect(run.stderr).toMatch(/took over the rollout from elsewhere-7-abc/);
+    expect(run.stderr.match(/\(host elsewhere, pid 7; lease until .*\); standing by, to take over/g)).toHaveLength(1);
+    expect(run.stderr).toMatch(/took over the rollout from host elsewhere, pid 7/);
     expect(run.stdout).toMatch(/cutover: COMPLETE/);
     const after = JSON.parse((await runCli(['migrate', 'status', '--json'], { cwd: dir })).stdout);
     expect(after.controller.lease).toBeNull();

@@ -1,10 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { Controller, type TickReport } from '../../src/gates/controller.js';
-import { acquireLease, ControllerStandby, currentLease } from '../../src/gates/lease.js';
+import { acquireLease, CONTROLLER_LEASES_TABLE, ControllerStandby, currentLease } from '../../src/gates/lease.js';
 import { listTicks } from '../../src/gates/tables.js';
-import { planMigration, sourceName, type LifecycleContext } from '../../src/migration/lifecycle.js';
-import { articlesManifest, articlesSource, createArticles, sleep } from '../backfill/helpers.js';
+import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
+import {
+  planMigration,
+  rollbackMigration,
+  sourceName,
+  startMigration,
+  type LifecycleContext,
+} from '../../src/migration/lifecycle.js';
+import { getMigration } from '../../src/migration/state.js';
+import { articlesManifest, articlesSource, createArticles, getProfile, sleep } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 
 const DEAD = { holder: 'dead-host-1-abc', host: 'dead-host', pid: 1 };
@@ -56,7 +64,9 @@ describe.each(BACKENDS)('controller lease on %s', (backend) => {
     expect(seen.get(loser)!.ticks).toBe(0);
     expect(seen.get(loser)!.standby.length).toBeGreaterThan(2);
     expect(seen.get(loser)!.standby[0]!.lease).toMatchObject({ holder: winner.identity.holder, pid: process.pid });
-    expect(seen.get(loser)!.standby[0]!.message).toMatch(/^standing by: the controller .* drives the rollout of /);
+    expect(seen.get(loser)!.standby[0]!.message).toMatch(
+      new RegExp(`^another controller drives the rollout of ${source} \\(host .*, pid ${process.pid}; lease until `),
+    );
     // Only the winner's decisions are stored; its lease was given up when it stopped.
     expect(await listTicks(db, migrationId)).toHaveLength(seen.get(winner)!.ticks);
     expect(await currentLease(db, source)).toBeNull();
@@ -98,5 +108,57 @@ describe.each(BACKENDS)('controller lease on %s', (backend) => {
     abort.abort();
     await run;
     expect((await controller().tick()).tick.decision).toBe('hold');
+  });
+
+  it('records nothing when its lease is taken over during a long tick, and promotes nothing', async () => {
+    await prepareBackfill(db, ctx.source, getProfile(ctx.manifest, 'small'), ctx.manifest.profiles);
+    await runBackfill(db, { source: ctx.source, profiles: [getProfile(ctx.manifest, 'small')] });
+    const m = await startMigration(ctx, await getMigration(db, migrationId));
+    const manifest = articlesManifest(
+      {},
+      { rollout: { interval: '50ms', gates: [{ name: 'ann', metric: 'ann.overlap', min: 0.9 }] } },
+    );
+    const c = new Controller({
+      db,
+      manifest,
+      source: ctx.source,
+      // While this controller measures, another one takes the lease over (this one looked dead).
+      annOverlap: async () => {
+        await db.query(`DELETE FROM ${CONTROLLER_LEASES_TABLE}`);
+        await acquireLease(db, source, DEAD, 60_000);
+        return { overlap: 1, details: {} };
+      },
+    });
+    const lost = await c.tick().catch((e: unknown) => e);
+    expect(lost).toBeInstanceOf(ControllerStandby);
+    expect((lost as ControllerStandby).lease).toMatchObject({ holder: DEAD.holder });
+    expect(await getMigration(db, migrationId)).toMatchObject({ phase: 'backfilling', version: m.version });
+    expect(await listTicks(db, migrationId)).toEqual([]);
+    expect(await currentLease(db, source)).toMatchObject({ holder: DEAD.holder, expired: false });
+  });
+
+  it('runs one run() at a time per controller, keeps the lease through a lone tick of its own, and refuses a lease no longer than the interval', async () => {
+    const c = controller();
+    const abort = new AbortController();
+    let ticks = 0;
+    const run = c.run({ signal: abort.signal, onTick: () => ticks++ });
+    while (ticks === 0) await sleep(10);
+    await expect(c.run()).rejects.toMatchObject({ code: 'CONTROLLER_RUNNING' });
+    const [x, y] = await Promise.all([c.tick(), c.tick()]);
+    expect(Number(y.tick.id)).toBeGreaterThan(Number(x.tick.id));
+    expect(await currentLease(db, source)).toMatchObject({ holder: c.identity.holder });
+    abort.abort();
+    await run;
+    expect(await currentLease(db, source)).toBeNull();
+    expect(() => controller(50)).toThrow(/lease \(50 ms\) must be longer than the interval \(50ms\)/);
+  });
+
+  it('says an ended migration once: a controller that comes after records no second stop', async () => {
+    await rollbackMigration(ctx, await getMigration(db, migrationId), 'ops');
+    const first = await controller().tick();
+    const second = await controller().tick();
+    expect(first).toMatchObject({ done: true, tick: { decision: 'stop' } });
+    expect(second.tick).toEqual(first.tick);
+    expect(await listTicks(db, migrationId)).toHaveLength(1);
   });
 });
