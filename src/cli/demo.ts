@@ -8,12 +8,15 @@ import { positiveInt } from './options.js';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
+    .summary(
+      'the guided tour on a throwaway embedded database: backfill, migrate, evaluate, let the controller ramp and roll back',
+    )
     .description(
-      'the guided tour on a throwaway embedded database: generate a corpus with known answers, backfill a baseline\n' +
-        'hash profile, plan and start a migration to a candidate, backfill it with progress, change documents while\n' +
-        'both capture, verify both stores, compare Recall@5/10, nDCG@10, MRR@10 and Contain@50, shadow-compare\n' +
-        'results, then let the controller ramp the canary 5 → 25 → 50 → 100 by its gates while searches from many\n' +
-        'subjects flow, drill a rollback, and run a second attempt whose candidate fails 20% of its queries: the\n' +
+      'The guided tour on a throwaway embedded database: generate a corpus with known answers, backfill a baseline ' +
+        'hash profile, plan and start a migration to a candidate, backfill it with progress, change documents while ' +
+        'both capture, verify both stores, compare Recall@5/10, nDCG@10, MRR@10 and Contain@50, shadow-compare ' +
+        'results, then let the controller ramp the canary 5 → 25 → 50 → 100 by its gates while searches from many ' +
+        'subjects flow, drill a rollback, and run a second attempt whose candidate fails 20% of its queries: the ' +
         'controller rolls it back by itself, naming the gate (no network, no model files)',
     )
     .option('--documents <n>', 'documents to generate', positiveInt, 2400)

@@ -51,10 +51,10 @@ export function registerEval(program: Command): void {
     .command('eval')
     .summary('offline evaluation of profiles on a BEIR dataset: Recall, MRR, nDCG, latency, agreement')
     .description(
-      'Load a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) into a throwaway in-memory database\n' +
-        '(or an empty one given with --db), backfill each profile, embed every judged query with its query prefix and\n' +
-        'search the exact top 50. Prints Recall@1/5/10/50, MRR@10, nDCG@10, Contain@50 and embed/search latency per\n' +
-        'profile, and overlap@10, RBO and per-query nDCG@10 wins/losses/ties between profiles (the earlier one as\n' +
+      'Load a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) into a throwaway in-memory database ' +
+        '(or an empty one given with --db), backfill each profile, embed every judged query with its query prefix and ' +
+        'search the exact top 50. Prints Recall@1/5/10/50, MRR@10, nDCG@10, Contain@50 and embed/search latency per ' +
+        'profile, and overlap@10, RBO and per-query nDCG@10 wins/losses/ties between profiles (the earlier one as ' +
         'control). Without a reembed.yaml the built-in hash profiles hash_small and hash_large are available.',
     )
     .requiredOption('--dataset <dir>', 'a BEIR dataset directory')

@@ -29,8 +29,8 @@ export function registerProfiles(program: Command): void {
   profiles
     .command('check')
     .description(
-      'show the resolved profile matrix (environment, baseline, override, active, swappable, experiment) under the\n' +
-        'current EMBEDDINGS_PROFILE / EMBEDDING_PROFILE_SWAPPABLE / EMBEDDING_PROFILE_EXPERIMENT; exit 2 when the\n' +
+      'show the resolved profile matrix (environment, baseline, override, active, swappable, experiment) under the ' +
+        'current EMBEDDINGS_PROFILE / EMBEDDING_PROFILE_SWAPPABLE / EMBEDDING_PROFILE_EXPERIMENT; exit 2 when the ' +
         'current environment (or --env) would refuse to start',
     )
     .option('--env <name>', 'check this environment instead of the current one')

@@ -11,7 +11,7 @@ export function registerWorker(program: Command): void {
   program
     .command('worker')
     .description(
-      'run backfill workers until stopped (SIGINT/SIGTERM): live changes from the queue first, then chunks.\n' +
+      'run backfill workers until stopped (SIGINT/SIGTERM): live changes from the queue first, then chunks. ' +
         'Start any number, on any number of machines sharing one PostgreSQL database.',
     )
     .option('-p, --profile <name...>', 'profiles to work for (default: every profile with capture on)')
