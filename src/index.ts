@@ -97,4 +97,10 @@ export {
 } from './gates/evaluate.js';
 export { listTicks, listMeasurements, latestMeasurements, type Tick, type StoredMeasurement } from './gates/tables.js';
 export { ServingMetricsRecorder, readServingMetrics, type ServingSummary } from './telemetry/serving-metrics.js';
+export {
+  DEFAULT_SERVING_RETENTION_MS,
+  pruneServingMetrics,
+  startServingRetention,
+  type PruneResult,
+} from './telemetry/serving-retention.js';
 export { injectFaults, type InjectedFaults } from './demo/fault-injection.js';

@@ -17,6 +17,7 @@ import { registerProfiles } from './profiles.js';
 import { registerLoad } from './load.js';
 import { registerVerify } from './verify.js';
 import { registerTune } from './tune.js';
+import { registerMetrics } from './metrics.js';
 
 export function buildProgram(): Command {
   const program = new Command('reembed')
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerDetach(program);
   registerMigrate(program);
   registerController(program);
+  registerMetrics(program);
   registerSearch(program);
   registerLoad(program);
   registerVerify(program);

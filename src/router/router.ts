@@ -21,6 +21,7 @@ import { inCanary } from './bucket.js';
 import { compareResults, type Comparison } from './compare.js';
 import { MigrationWatcher } from './watcher.js';
 import { ServingMetricsRecorder, type RecorderOptions } from '../telemetry/serving-metrics.js';
+import { startServingRetention } from '../telemetry/serving-retention.js';
 
 export interface RouterOptions {
   /** The profile that serves when there is no migration (the environment's active profile). */
@@ -46,8 +47,10 @@ export interface RouterOptions {
    * Serving metrics written to the database per profile and window (requests, errors,
    * fallbacks, latency histogram, breaker trips, shadow agreement), which the controller's
    * online gates read. On by default (10 s windows); `false` turns recording off.
+   * `retentionMs` (default 30 days, 0 keeps them for ever): windows older than this are pruned
+   * at start and hourly, except those of a migration a controller may still measure.
    */
-  metrics?: Omit<RecorderOptions, 'onError'> | false;
+  metrics?: (Omit<RecorderOptions, 'onError'> & { retentionMs?: number }) | false;
 }
 
 export interface SearchRequest {
@@ -98,6 +101,7 @@ export class Router {
   private readonly shadowLimit: LimitFunction;
   private readonly random: () => number;
   private hotInFlight = false;
+  private stopRetention: (() => Promise<void>) | undefined;
   /** Null when the options turned recording off. */
   readonly metrics: ServingMetricsRecorder | null;
   readonly stats: RouterStats = {
@@ -135,6 +139,12 @@ export class Router {
   async start(): Promise<this> {
     await this.watcher.start();
     this.metrics?.start();
+    if (this.options.metrics !== false && !this.stopRetention) {
+      this.stopRetention = startServingRetention(this.db, {
+        retentionMs: this.options.metrics?.retentionMs,
+        onError: this.options.onBackgroundError,
+      });
+    }
     return this;
   }
 
@@ -422,6 +432,7 @@ export class Router {
     for (const b of this.breakers.values()) b.shutdown();
     await this.shadowLimit(async () => {});
     await this.metrics?.close();
+    await this.stopRetention?.();
   }
 }
 

@@ -44,6 +44,12 @@ export const servingMetricsMigrations: Migration[] = [
       );
       CREATE INDEX serving_metrics_by_migration ON ${SERVING_METRICS_TABLE} (migration_id, migration_version, recorded_at);`,
   },
+  {
+    version: 9,
+    name: 'serving metrics by time',
+    // Retention deletes by age, and a profile's summary over a range reads by it.
+    sql: `CREATE INDEX serving_metrics_by_time ON ${SERVING_METRICS_TABLE} (recorded_at);`,
+  },
 ];
 
 interface Counts {

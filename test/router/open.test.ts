@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase } from '../../src/db/open.js';
 import { open } from '../../src/index.js';
+import { migrations } from '../../src/schema.js';
+import { ServingMetricsRecorder, SERVING_METRICS_TABLE } from '../../src/telemetry/serving-metrics.js';
 
 const CONFIG = {
   source: { managed: true },
@@ -102,5 +108,42 @@ describe('the library API', () => {
         env: { REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'next' },
       }),
     ).rejects.toThrow(/not allowed/);
+  });
+
+  it('prunes serving windows past the router’s retention when it starts, and keeps them with retention 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reembed-open-retention-'));
+    const windowsOf = async (): Promise<string[]> => {
+      const db = await openDatabase(dir, { migrations });
+      try {
+        const { rows } = await db.query<{ instance: string }>(
+          `SELECT instance FROM ${SERVING_METRICS_TABLE} ORDER BY instance`,
+        );
+        return rows.map((r) => r.instance);
+      } finally {
+        await db.close();
+      }
+    };
+    const db = await openDatabase(dir, { migrations });
+    for (const [instance, age] of [
+      ['fresh', '1 hour'],
+      ['stale', '2 days'],
+    ] as const) {
+      const recorder = new ServingMetricsRecorder(db, { instance });
+      recorder.request('base', { ok: true, latencyMs: 3 });
+      await recorder.close();
+      await db.query(
+        `UPDATE ${SERVING_METRICS_TABLE} SET recorded_at = clock_timestamp() - $2::interval WHERE instance = $1`,
+        [instance, age],
+      );
+    }
+    await db.close();
+    const openAt = (retentionMs: number) =>
+      open({ config: CONFIG, db: dir, env: { REEMBED_ENV: 'test' }, router: { metrics: { retentionMs } } });
+    // Retention off: nothing is deleted.
+    await (await openAt(0)).close();
+    expect(await windowsOf()).toEqual(['fresh', 'stale']);
+    // One day: the two-day-old window goes (close waits for the prune begun at start).
+    await (await openAt(86_400_000)).close();
+    expect(await windowsOf()).toEqual(['fresh']);
   });
 });

@@ -1,0 +1,127 @@
+import type { Command } from 'commander';
+import { formatDuration, parseDuration } from '../config/duration.js';
+import { readServingMetrics, SERVING_METRICS_TABLE, type ServingSummary } from '../telemetry/serving-metrics.js';
+import { pruneServingMetrics } from '../telemetry/serving-retention.js';
+import type { Queryable } from '../db/database.js';
+import { CliContext } from './context.js';
+import { table } from './format.js';
+
+/** The database's time `ms` ago: windows are stamped by the database's clock, not this machine's. */
+async function databaseTimeAgo(db: Queryable, ms: number): Promise<Date> {
+  const { rows } = await db.query<{ at: Date }>(
+    'SELECT clock_timestamp() - make_interval(secs => $1::double precision / 1000) AS at',
+    [ms],
+  );
+  return rows[0]!.at;
+}
+
+function num(x: number | null, digits = 4): string {
+  return x === null ? '-' : String(Number(x.toPrecision(digits)));
+}
+
+function percent(x: number | null): string {
+  return x === null ? '-' : `${(x * 100).toFixed(2)}%`;
+}
+
+export function registerMetrics(program: Command): void {
+  const metrics = program
+    .command('metrics')
+    .description(
+      'the serving metrics every router writes to the database (per profile and 10 s window): show them, prune old ones',
+    );
+
+  metrics
+    .command('show')
+    .summary('searches, errors, latency and shadow agreement per profile, every instance')
+    .description(
+      'Per profile, summed over every instance: searches, errors, fallbacks, circuit-breaker trips, latency ' +
+        'p50/p95/p99 and shadow agreement, over the windows written in the last --since. These are the figures ' +
+        'the controller’s online gates read.',
+    )
+    .option('--since <duration>', 'how far back, e.g. 15m, 1h, 7d', '1h')
+    .option('-p, --profile <name...>', 'only these profiles (default: every profile with windows in the range)')
+    .action(async (opts: { since: string; profile?: string[] }, command: Command) => {
+      const ctx = new CliContext(command);
+      const sinceMs = parseDuration(opts.since);
+      await ctx.withDatabase(async (db) => {
+        const from = await databaseTimeAgo(db, sinceMs);
+        let names = opts.profile;
+        if (!names) {
+          const { rows } = await db.query<{ profile: string }>(
+            `SELECT DISTINCT profile FROM ${SERVING_METRICS_TABLE} WHERE recorded_at > $1 ORDER BY profile`,
+            [from],
+          );
+          names = rows.map((r) => r.profile);
+        }
+        const profiles: ServingSummary[] = [];
+        for (const name of names) profiles.push(await readServingMetrics(db, name, { from }));
+        ctx.result({ since: from.toISOString(), profiles }, () =>
+          profiles.length === 0
+            ? `no serving windows written in the last ${formatDuration(sinceMs)} (routers write them while they serve searches)`
+            : [
+                `serving metrics of the last ${formatDuration(sinceMs)} (windows written since ${from.toISOString()}), every instance:`,
+                table(
+                  [
+                    'profile',
+                    'instances',
+                    'windows',
+                    'searches',
+                    'errors',
+                    'error rate',
+                    'fallbacks',
+                    'breaker trips',
+                    'p50 ms',
+                    'p95 ms',
+                    'p99 ms',
+                    'shadowed',
+                    'overlap@10',
+                    'RBO',
+                  ],
+                  profiles.map((p) => [
+                    p.profile,
+                    p.instances,
+                    p.windows,
+                    p.requests,
+                    p.errors,
+                    percent(p.errorRate),
+                    p.fallbacks,
+                    p.breakerOpens,
+                    num(p.latencyMs.p50),
+                    num(p.latencyMs.p95),
+                    num(p.latencyMs.p99),
+                    p.shadow.compared,
+                    num(p.shadow.overlap, 3),
+                    num(p.shadow.rbo, 3),
+                  ]),
+                ),
+              ].join('\n'),
+        );
+      });
+    });
+
+  metrics
+    .command('prune')
+    .summary('delete old serving windows (routers keep 30 days by themselves)')
+    .description(
+      'Delete serving windows written more than --older-than ago, except those of a migration a controller may ' +
+        'still measure (planned up to cutover). Routers do this by themselves hourly with a 30-day retention; ' +
+        'this is for a shorter one, or for routers that run with retention off. The controller’s measurements ' +
+        'and decisions are kept in its own tables.',
+    )
+    .option('--older-than <duration>', 'age of the windows to delete, e.g. 7d, 12h', '30d')
+    .option('--dry-run', 'count what would be deleted, delete nothing')
+    .action(async (opts: { olderThan: string; dryRun?: boolean }, command: Command) => {
+      const ctx = new CliContext(command);
+      const ageMs = parseDuration(opts.olderThan);
+      await ctx.withDatabase(async (db) => {
+        const olderThan = await databaseTimeAgo(db, ageMs);
+        const result = await pruneServingMetrics(db, { olderThan, dryRun: opts.dryRun });
+        ctx.result({ olderThan: olderThan.toISOString(), dryRun: Boolean(opts.dryRun), ...result }, () =>
+          result.skipped
+            ? 'another process is pruning the serving windows right now; nothing done'
+            : `${opts.dryRun ? 'would delete' : 'deleted'} ${result.deleted} serving windows written before ` +
+              `${olderThan.toISOString()}; kept ${result.keptForActiveMigrations} older ones of migrations still measured`,
+        );
+      });
+    });
+}
