@@ -54,6 +54,29 @@ export function parseVector(text: string): Float32Array {
 }
 
 /**
+ * A select expression that reads a vector or halfvec column as hex text of pgvector's binary
+ * form (vector_send: int16 dims, int16 unused, then each element as a big-endian float4; a
+ * halfvec is first widened to vector, which is exact). Read with decodeVectorHex: several
+ * times cheaper than the text form on both databases (no decimal formatting and parsing), and
+ * exact by construction.
+ */
+export function vectorHexSql(column: string): string {
+  return `encode(vector_send(${column}::vector), 'hex')`;
+}
+
+/** Decodes what vectorHexSql selected. */
+export function decodeVectorHex(hex: string): Float32Array {
+  const bytes = Buffer.from(hex, 'hex');
+  const dims = bytes.length >= 4 ? bytes.readInt16BE(0) : -1;
+  if (dims < 0 || bytes.length !== 4 + 4 * dims) {
+    throw new Error(`not pgvector's binary vector form (${bytes.length} bytes, header says ${dims} dims)`);
+  }
+  const out = new Float32Array(dims);
+  for (let i = 0; i < dims; i++) out[i] = bytes.readFloatBE(4 + 4 * i);
+  return out;
+}
+
+/**
  * Session settings that change how values render as text (timestamps, dates, intervals,
  * floats). Templates render columns with ::text and the content hash covers that text, so
  * every reembed session pins them: two workers, or a worker and `verify`, must never disagree

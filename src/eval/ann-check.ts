@@ -1,6 +1,6 @@
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
-import { parseVector, vectorLiteral } from '../db/sql.js';
+import { decodeVectorHex, vectorHexSql, vectorLiteral } from '../db/sql.js';
 import { ReembedError } from '../errors.js';
 import { seededRandom } from '../random.js';
 import { indexName, indexStatus } from '../store/index.js';
@@ -187,10 +187,10 @@ export async function sampleQueries(
     [positions],
   );
   const { rows } = await conn.query<{ doc_id: string; embedding: string }>(
-    `SELECT doc_id, embedding::text AS embedding FROM ${table} WHERE doc_id = ANY($1::text[])`,
+    `SELECT doc_id, ${vectorHexSql('embedding')} AS embedding FROM ${table} WHERE doc_id = ANY($1::text[])`,
     [picked.map((r) => r.doc_id)],
   );
-  const vectors = new Map(rows.map((r) => [r.doc_id, parseVector(r.embedding)]));
+  const vectors = new Map(rows.map((r) => [r.doc_id, decodeVectorHex(r.embedding)]));
   // Rows deleted between the two statements are simply left out.
   const queries = picked
     .filter((r) => vectors.has(r.doc_id))

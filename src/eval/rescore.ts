@@ -1,6 +1,6 @@
 import type { Metric, Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
-import { parseVector } from '../db/sql.js';
+import { decodeVectorHex, vectorHexSql } from '../db/sql.js';
 import type { SearchHit } from '../store/search.js';
 import { storeLayout } from '../store/store.js';
 import { trecOrder } from './trec.js';
@@ -35,13 +35,13 @@ export async function rescoreExact(
   if (candidates.length === 0) return [];
   const { table } = storeLayout(profile);
   const { rows } = await conn.query<{ id: string; embedding: string }>(
-    `SELECT doc_id AS id, embedding::text AS embedding FROM ${table} WHERE doc_id = ANY($1::text[])`,
+    `SELECT doc_id AS id, ${vectorHexSql('embedding')} AS embedding FROM ${table} WHERE doc_id = ANY($1::text[])`,
     [candidates.map((h) => h.id)],
   );
   const queryNorm = dot(query, query);
   const scored = rows.map((r) => ({
     id: r.id,
-    score: exactScore(profile.metric, query, queryNorm, parseVector(r.embedding)),
+    score: exactScore(profile.metric, query, queryNorm, decodeVectorHex(r.embedding)),
   }));
   return trecOrder(scored).slice(0, k);
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
-import { float4Literal, parseVector, vectorLiteral } from '../../src/db/sql.js';
+import { decodeVectorHex, float4Literal, parseVector, vectorHexSql, vectorLiteral } from '../../src/db/sql.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { seededRandom } from '../../src/random.js';
 
@@ -152,5 +152,33 @@ describe.each(BACKENDS)('vector literals on %s', (backend) => {
       // And pgvector's own text output parses back to the same values.
       expect([...parseVector(rows[0]!.t)].every((x, i) => Object.is(x, chunk[i]))).toBe(true);
     }
+  });
+
+  it('are read back exactly in pgvector’s binary form as hex, from vector and halfvec columns', async () => {
+    const values = Float32Array.from([...randomFloats(3000, 5), 2 ** -149, -(2 ** -149), -0, 0, 3.4028234663852886e38]);
+    await db.exec('CREATE TEMP TABLE hexed (v vector, h halfvec)');
+    for (let start = 0; start < values.length; start += 1000) {
+      const chunk = values.subarray(start, start + 1000);
+      await db.query('INSERT INTO hexed VALUES ($1::vector, NULL)', [vectorLiteral(chunk)]);
+      const { rows } = await db.query<{ v: string }>(`SELECT ${vectorHexSql('v')} AS v FROM hexed`);
+      const back = decodeVectorHex(rows[0]!.v);
+      expect(back).toHaveLength(chunk.length);
+      expect([...chunk].filter((x, i) => !Object.is(back[i], x))).toEqual([]);
+      await db.exec('DELETE FROM hexed');
+    }
+    // A halfvec is widened exactly: the same numbers as its text form.
+    const half = Float32Array.from({ length: 1000 }, (_, i) => (i - 500) / 64);
+    await db.query('INSERT INTO hexed VALUES (NULL, $1::halfvec)', [vectorLiteral(half)]);
+    const { rows } = await db.query<{ h: string; t: string }>(
+      `SELECT ${vectorHexSql('h')} AS h, h::text AS t FROM hexed`,
+    );
+    expect([...decodeVectorHex(rows[0]!.h)]).toEqual([...parseVector(rows[0]!.t)]);
+    expect([...decodeVectorHex(rows[0]!.h)]).toEqual([...half]);
+    await db.exec('DROP TABLE hexed');
+  });
+
+  it('refuses hex that is not a binary vector', () => {
+    expect(() => decodeVectorHex('00020000' + '3f800000')).toThrow(/header says 2 dims/);
+    expect(() => decodeVectorHex('')).toThrow(/not pgvector's binary vector form/);
   });
 });
