@@ -19,7 +19,8 @@ export interface Chunk {
 /**
  * Leases up to `limit` ready queue items of the given profiles, highest priority first.
  * SKIP LOCKED lets any number of workers lease at once without waiting on each other; an
- * expired lease (its worker died) makes an item ready again.
+ * expired lease (its worker died) makes an item ready again, and so does one this worker still
+ * holds (see leaseChunk).
  */
 export async function leaseQueueItems(
   conn: Queryable,
@@ -33,7 +34,7 @@ export async function leaseQueueItems(
      FROM (
        SELECT profile, doc_id FROM ${QUEUE_TABLE}
        WHERE profile = ANY($2::text[]) AND not_before <= clock_timestamp()
-         AND (lease_until IS NULL OR lease_until < clock_timestamp())
+         AND (lease_until IS NULL OR lease_until < clock_timestamp() OR leased_by = $1)
        ORDER BY priority DESC, enqueued_at
        LIMIT $3
        FOR UPDATE SKIP LOCKED
@@ -45,7 +46,11 @@ export async function leaseQueueItems(
   return rows.map((r) => ({ profile: r.profile, docId: r.doc_id, version: Number(r.version), attempts: r.attempts }));
 }
 
-/** Leases one chunk that is not done and not leased by a live worker. */
+/**
+ * Leases one chunk that is not done and not leased by another live worker. A worker asks only
+ * between two pieces of work, so a lease it still holds is one a failed step could not give
+ * back (its connection broke): it takes it again rather than renewing it for ever unworked.
+ */
 export async function leaseChunk(
   conn: Queryable,
   workerId: string,
@@ -56,7 +61,8 @@ export async function leaseChunk(
     `UPDATE ${CHUNKS_TABLE} c SET lease_until = clock_timestamp() + make_interval(secs => $3), leased_by = $1, attempts = c.attempts + 1
      FROM (
        SELECT profile, chunk_no FROM ${CHUNKS_TABLE}
-       WHERE profile = ANY($2::text[]) AND NOT done AND (lease_until IS NULL OR lease_until < clock_timestamp())
+       WHERE profile = ANY($2::text[]) AND NOT done
+         AND (lease_until IS NULL OR lease_until < clock_timestamp() OR leased_by = $1)
        ORDER BY chunk_no
        LIMIT 1
        FOR UPDATE SKIP LOCKED

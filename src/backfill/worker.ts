@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
+import { isTransientDatabaseError } from '../db/transient.js';
 import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
 import type { Embedder } from '../embedders/embedder.js';
 import { RateLimitedError } from '../embedders/errors.js';
@@ -51,6 +52,13 @@ export interface WorkerOptions {
   /** Rate limits shared by the workers of one process (runBackfill and `reembed worker` share them). */
   throttles?: Map<string, ProfileThrottle>;
   onProgress?: (stats: WorkerStats) => void;
+  /**
+   * How long transient database errors in a row are retried before the worker fails
+   * (default 2 minutes: a server restart or a failover).
+   */
+  transientRetryMs?: number;
+  /** Called before each retry of a transient database error, with the wait before it. */
+  onTransientError?: (error: unknown, attempt: number, delayMs: number) => void;
 }
 
 export interface WorkerStats {
@@ -156,36 +164,66 @@ export class Worker {
     return this.options.limit !== undefined && this.stats.rowsEmbedded >= this.options.limit;
   }
 
+  /**
+   * Steps until stopped, out of work (drain) or at the limit. A step that fails on a transient
+   * database error (deadlock, serialization conflict, a dropped connection, a server restart or
+   * failover) gives its leases back and is tried again with backoff, for up to
+   * `transientRetryMs` of failures in a row: nothing it did is lost or doubled, since every write
+   * is guarded and a chunk is only marked done when all of it is.
+   */
   private async loop(names: string[]): Promise<void> {
+    const signal = this.options.signal;
+    const budget = this.options.transientRetryMs ?? 120_000;
+    let failingSince: number | null = null;
+    let attempt = 0;
+    while (!signal?.aborted && !this.limitReached()) {
+      try {
+        if ((await this.step(names)) === 'done') return;
+        failingSince = null;
+        attempt = 0;
+      } catch (error) {
+        if (signal?.aborted || !isTransientDatabaseError(error)) throw error;
+        failingSince ??= performance.now();
+        if (performance.now() - failingSince >= budget) throw error;
+        attempt++;
+        const delayMs = Math.min(15_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+        this.options.onTransientError?.(error, attempt, delayMs);
+        await releaseLeases(this.db, this.id).catch(() => {});
+        await abortableSleep(delayMs, signal).catch(() => {});
+      }
+    }
+  }
+
+  /** One unit of work: queue items first, then a chunk; 'done' when draining found nothing left. */
+  private async step(names: string[]): Promise<'worked' | 'idle' | 'done'> {
     const idle = this.options.idlePollMs ?? 100;
     const signal = this.options.signal;
-    while (!signal?.aborted && !this.limitReached()) {
-      const active = names.filter((n) => !this.runtimes.get(n)!.control.paused);
-      if (active.length === 0) {
-        await abortableSleep(idle, signal).catch(() => {});
-        continue;
-      }
-      const items = await leaseQueueItems(this.db, this.id, active, this.pageSize, this.leaseSeconds);
-      if (items.length > 0) {
-        for (const name of new Set(items.map((i) => i.profile))) {
-          await this.processQueueItems(
-            this.runtimes.get(name)!,
-            items.filter((i) => i.profile === name),
-          );
-        }
-        continue;
-      }
-      const chunk = await leaseChunk(this.db, this.id, active, this.leaseSeconds);
-      if (chunk) {
-        await this.processChunk(this.runtimes.get(chunk.profile)!, chunk);
-        continue;
-      }
-      if (this.options.mode !== 'forever' && active.length === names.length) {
-        const pending = await pendingWork(this.db, names);
-        if (pending.queued === 0 && pending.chunks === 0) return;
-      }
+    const active = names.filter((n) => !this.runtimes.get(n)!.control.paused);
+    if (active.length === 0) {
       await abortableSleep(idle, signal).catch(() => {});
+      return 'idle';
     }
+    const items = await leaseQueueItems(this.db, this.id, active, this.pageSize, this.leaseSeconds);
+    if (items.length > 0) {
+      for (const name of new Set(items.map((i) => i.profile))) {
+        await this.processQueueItems(
+          this.runtimes.get(name)!,
+          items.filter((i) => i.profile === name),
+        );
+      }
+      return 'worked';
+    }
+    const chunk = await leaseChunk(this.db, this.id, active, this.leaseSeconds);
+    if (chunk) {
+      await this.processChunk(this.runtimes.get(chunk.profile)!, chunk);
+      return 'worked';
+    }
+    if (this.options.mode !== 'forever' && active.length === names.length) {
+      const pending = await pendingWork(this.db, names);
+      if (pending.queued === 0 && pending.chunks === 0) return 'done';
+    }
+    await abortableSleep(idle, signal).catch(() => {});
+    return 'idle';
   }
 
   private context(rt: ProfileRuntime): EmbedRowsContext {

@@ -153,6 +153,7 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
         leaseSeconds: opts.leaseSeconds,
         maxAttempts: opts.maxAttempts,
         signal,
+        onTransientError: ctx.transientReporter(`backfill ${profile.name}`),
         onProgress: (s) => {
           perWorker.set(s.workerId, s);
           const done = [...perWorker.values()].reduce((a, w) => a + w.rowsEmbedded, 0);

@@ -90,6 +90,15 @@ export class CliContext {
     );
   }
 
+  /** Says on stderr that a worker retries after a transient database error, and when. */
+  transientReporter(label: string): (error: unknown, attempt: number, delayMs: number) => void {
+    return (error, attempt, delayMs) =>
+      this.info(
+        `${label}: database error (${error instanceof Error ? error.message : String(error)}); ` +
+          `retry ${attempt} in ${(delayMs / 1000).toFixed(1)} s, nothing lost`,
+      );
+  }
+
   progress(label: string): Progress {
     return createProgress(label, { quiet: this.options.quiet });
   }

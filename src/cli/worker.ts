@@ -63,6 +63,7 @@ export function registerWorker(program: Command): void {
                   leaseSeconds: opts.leaseSeconds,
                   pageSize: opts.pageSize,
                   maxAttempts: opts.maxAttempts,
+                  onTransientError: ctx.transientReporter('worker'),
                   onProgress: (s) => {
                     if (performance.now() - last < 5000) return;
                     last = performance.now();

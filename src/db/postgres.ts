@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyStream } from 'pg-copy-streams';
 import { DatabaseError } from '../errors.js';
+import { isTransientDatabaseError } from './transient.js';
 import { quoteIdentifier } from './identifiers.js';
 import { RENDERING_SETTINGS } from './sql.js';
 import type { CopyPayload, Database, Queryable, QueryResult } from './database.js';
@@ -87,10 +88,22 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
 
   const session = async <T>(fn: (conn: Queryable) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
+    // A checked-out client whose connection drops between two queries (a server restart, a
+    // terminated backend) emits 'error': without a listener that would crash the process. The
+    // next query fails instead, and the broken client is destroyed rather than pooled again.
+    let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       return await fn(wrap(client));
+    } catch (error) {
+      if (isTransientDatabaseError(error)) broken = true;
+      throw error;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   };
   const base = wrap(pool);
