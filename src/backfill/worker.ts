@@ -24,6 +24,7 @@ import {
   type Chunk,
   type QueueItem,
 } from './lease.js';
+import { indexWhenComplete, type IndexEvent } from './index-when-complete.js';
 import { loadFilter } from './plan.js';
 import { WORKERS_TABLE } from './tables.js';
 import { createThrottles, type ProfileThrottle } from './throttle.js';
@@ -59,6 +60,15 @@ export interface WorkerOptions {
   transientRetryMs?: number;
   /** Called before each retry of a transient database error, with the wait before it. */
   onTransientError?: (error: unknown, attempt: number, delayMs: number) => void;
+  /**
+   * Build a profile's HNSW index once its backfill is complete (see indexWhenComplete),
+   * checked when the worker runs out of work, at most every `indexCheckMs` (default 30 s) per
+   * profile, and before a draining worker returns. `reembed worker` turns it on;
+   * `reembed backfill` builds the index itself.
+   */
+  indexWhenComplete?: boolean;
+  indexCheckMs?: number;
+  onIndex?: (event: IndexEvent) => void;
 }
 
 export interface WorkerStats {
@@ -93,6 +103,10 @@ export class Worker {
   private readonly started = performance.now();
   private readonly leaseSeconds: number;
   private readonly pageSize: number;
+  /** Profiles whose index is there (or not needed); when each was last checked. */
+  private readonly indexed = new Set<string>();
+  private readonly indexCheckedAt = new Map<string, number>();
+  private indexing: Promise<void> | null = null;
 
   constructor(db: Database, options: WorkerOptions) {
     this.db = db;
@@ -148,6 +162,8 @@ export class Worker {
       // clean stop, since everything unfinished is a lease that is given back below.
       if (!this.options.signal?.aborted) throw error;
     } finally {
+      // An index build in progress is finished, not abandoned half-built.
+      await this.indexing;
       clearInterval(controlTimer);
       clearInterval(heartbeatTimer);
       await releaseLeases(this.db, this.id).catch(() => {});
@@ -178,7 +194,15 @@ export class Worker {
     let attempt = 0;
     while (!signal?.aborted && !this.limitReached()) {
       try {
-        if ((await this.step(names)) === 'done') return;
+        const outcome = await this.step(names);
+        if (outcome === 'idle') this.checkIndexes(names, false);
+        if (outcome === 'done') {
+          // A check begun before the last chunk was done may have found it incomplete: look again.
+          await this.indexing;
+          this.checkIndexes(names, true);
+          await this.indexing;
+          return;
+        }
         failingSince = null;
         attempt = 0;
       } catch (error) {
@@ -192,6 +216,37 @@ export class Worker {
         await abortableSleep(delayMs, signal).catch(() => {});
       }
     }
+  }
+
+  /**
+   * Out of work: in the background, checks (at most every indexCheckMs, or now when `due`) the
+   * profiles whose index is not known to be there, and builds it when a backfill is complete.
+   * One check runs at a time; its failures are reported, never thrown into the work loop.
+   */
+  private checkIndexes(names: string[], due: boolean): void {
+    if (!this.options.indexWhenComplete || this.indexing) return;
+    const now = performance.now();
+    const every = this.options.indexCheckMs ?? 30_000;
+    const profiles = names.filter((n) => {
+      if (this.indexed.has(n)) return false;
+      const last = this.indexCheckedAt.get(n);
+      return due || last === undefined || now - last >= every;
+    });
+    if (profiles.length === 0) return;
+    this.indexing = (async () => {
+      for (const name of profiles) {
+        this.indexCheckedAt.set(name, performance.now());
+        const rt = this.runtimes.get(name)!;
+        try {
+          const found = await indexWhenComplete(this.db, this.options.source, rt.profile, this.options.onIndex);
+          if (found === 'indexed') this.indexed.add(name);
+        } catch (error) {
+          this.options.onIndex?.({ profile: name, phase: 'failed', error });
+        }
+      }
+    })().finally(() => {
+      this.indexing = null;
+    });
   }
 
   /** One unit of work: queue items first, then a chunk; 'done' when draining found nothing left. */

@@ -12,7 +12,8 @@ export function registerWorker(program: Command): void {
     .command('worker')
     .description(
       'run backfill workers until stopped (SIGINT/SIGTERM): live changes from the queue first, then chunks. ' +
-        'Start any number, on any number of machines sharing one PostgreSQL database.',
+        'Start any number, on any number of machines sharing one PostgreSQL database. When a profile’s ' +
+        'backfill is complete (every chunk done, coverage 100%), one of them builds its HNSW index.',
     )
     .option('-p, --profile <name...>', 'profiles to work for (default: every profile with capture on)')
     .option('-w, --workers <n>', 'workers in this process', positiveInt, 1)
@@ -64,6 +65,15 @@ export function registerWorker(program: Command): void {
                   pageSize: opts.pageSize,
                   maxAttempts: opts.maxAttempts,
                   onTransientError: ctx.transientReporter('worker'),
+                  indexWhenComplete: true,
+                  onIndex: (e) =>
+                    ctx.info(
+                      e.phase === 'building'
+                        ? `worker: the backfill of ${e.profile} is complete: building its HNSW index`
+                        : e.phase === 'built'
+                          ? `worker: index ${e.index} of ${e.profile} built in ${e.seconds.toFixed(1)} s`
+                          : `worker: building the index of ${e.profile} failed: ${e.error instanceof Error ? e.error.message : String(e.error)}; trying again later`,
+                    ),
                   onProgress: (s) => {
                     if (performance.now() - last < 5000) return;
                     last = performance.now();

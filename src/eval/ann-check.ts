@@ -220,7 +220,7 @@ async function checkIndexedStore(conn: Queryable, profile: Profile): Promise<str
     throw new ReembedError(
       'ANN_INDEX_MISSING',
       `profile ${profile.name} has no HNSW index (${status.name}): its searches are exact scans, so there is no ANN agreement to measure. ` +
-        `A backfill builds the index when it completes: run \`reembed backfill --profile ${profile.name}\` (embeds nothing if the store is current)`,
+        `\`reembed backfill\` and \`reembed worker\` build it once the backfill is complete; to build it now, run \`reembed backfill --profile ${profile.name}\` (embeds nothing if the store is current)`,
       { details: { profile: profile.name, index: status.name } },
     );
   }
