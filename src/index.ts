@@ -96,7 +96,12 @@ export {
   type Verdict,
 } from './gates/evaluate.js';
 export { listTicks, listMeasurements, latestMeasurements, type Tick, type StoredMeasurement } from './gates/tables.js';
-export { ServingMetricsRecorder, readServingMetrics, type ServingSummary } from './telemetry/serving-metrics.js';
+export {
+  ServingMetricsRecorder,
+  readServingMetrics,
+  servingProfiles,
+  type ServingSummary,
+} from './telemetry/serving-metrics.js';
 export {
   DEFAULT_SERVING_RETENTION_MS,
   pruneServingMetrics,

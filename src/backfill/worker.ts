@@ -24,7 +24,7 @@ import {
   type Chunk,
   type QueueItem,
 } from './lease.js';
-import { indexWhenComplete, type IndexEvent } from './index-when-complete.js';
+import { indexIfDue, type IndexEvent } from './index-when-complete.js';
 import { loadFilter } from './plan.js';
 import { WORKERS_TABLE } from './tables.js';
 import { createThrottles, type ProfileThrottle } from './throttle.js';
@@ -61,9 +61,9 @@ export interface WorkerOptions {
   /** Called before each retry of a transient database error, with the wait before it. */
   onTransientError?: (error: unknown, attempt: number, delayMs: number) => void;
   /**
-   * Build a profile's HNSW index once its backfill is complete (see indexWhenComplete),
-   * checked when the worker runs out of work, at most every `indexCheckMs` (default 30 s) per
-   * profile, and before a draining worker returns. `reembed worker` turns it on;
+   * Build a profile's HNSW index once its backfill is complete (see indexIfDue), checked
+   * when the worker runs out of work, at most every `indexCheckMs` (default 30 s, backing off
+   * while a counted coverage stays short) per profile, and before a draining worker returns. `reembed worker` turns it on;
    * `reembed backfill` builds the index itself.
    */
   indexWhenComplete?: boolean;
@@ -103,9 +103,7 @@ export class Worker {
   private readonly started = performance.now();
   private readonly leaseSeconds: number;
   private readonly pageSize: number;
-  /** Profiles whose index is there (or not needed); when each was last checked. */
-  private readonly indexed = new Set<string>();
-  private readonly indexCheckedAt = new Map<string, number>();
+  /** This worker's index check in flight (see checkIndexes). */
   private indexing: Promise<void> | null = null;
 
   constructor(db: Database, options: WorkerOptions) {
@@ -162,11 +160,12 @@ export class Worker {
       // clean stop, since everything unfinished is a lease that is given back below.
       if (!this.options.signal?.aborted) throw error;
     } finally {
-      // An index build in progress is finished, not abandoned half-built.
-      await this.indexing;
       clearInterval(controlTimer);
       clearInterval(heartbeatTimer);
       await releaseLeases(this.db, this.id).catch(() => {});
+      // An index build in progress is finished, not abandoned half-built; the leases are given
+      // back first, so other workers go on meanwhile.
+      await this.indexing;
       await this.heartbeat('stopped').catch(() => {});
     }
     return this.snapshot();
@@ -219,30 +218,19 @@ export class Worker {
   }
 
   /**
-   * Out of work: in the background, checks (at most every indexCheckMs, or now when `due`) the
-   * profiles whose index is not known to be there, and builds it when a backfill is complete.
-   * One check runs at a time; its failures are reported, never thrown into the work loop.
+   * Out of work: checks in the background whether a profile's backfill is complete and its
+   * index missing, and builds it (indexIfDue: shared by the workers of the process, throttled).
+   * Its failures are reported, never thrown into the work loop.
    */
   private checkIndexes(names: string[], due: boolean): void {
     if (!this.options.indexWhenComplete || this.indexing) return;
-    const now = performance.now();
-    const every = this.options.indexCheckMs ?? 30_000;
-    const profiles = names.filter((n) => {
-      if (this.indexed.has(n)) return false;
-      const last = this.indexCheckedAt.get(n);
-      return due || last === undefined || now - last >= every;
-    });
-    if (profiles.length === 0) return;
     this.indexing = (async () => {
-      for (const name of profiles) {
-        this.indexCheckedAt.set(name, performance.now());
-        const rt = this.runtimes.get(name)!;
-        try {
-          const found = await indexWhenComplete(this.db, this.options.source, rt.profile, this.options.onIndex);
-          if (found === 'indexed') this.indexed.add(name);
-        } catch (error) {
-          this.options.onIndex?.({ profile: name, phase: 'failed', error });
-        }
+      for (const name of names) {
+        await indexIfDue(this.db, this.options.source, this.runtimes.get(name)!.profile, {
+          due,
+          everyMs: this.options.indexCheckMs,
+          onEvent: this.options.onIndex,
+        });
       }
     })().finally(() => {
       this.indexing = null;

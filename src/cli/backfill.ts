@@ -32,7 +32,10 @@ export function registerBackfill(program: Command): void {
     .option('--page-size <n>', 'rows per embed-and-write step', positiveInt, 256)
     .option('--lease-seconds <n>', 'lease length; a killed worker’s work is taken over after it', positiveInt, 30)
     .option('--max-attempts <n>', 'attempts per row before it goes to the failures table', positiveInt, 5)
-    .option('--no-index', 'do not build the HNSW index when the backfill completes')
+    .option(
+      '--no-index',
+      'do not build the HNSW index at the end of this run (a `reembed worker` still builds it once the backfill is complete)',
+    )
     .action(async (opts: RunOptions, command: Command) => runCommand(new CliContext(command), opts));
 
   for (const [name, paused, description] of [

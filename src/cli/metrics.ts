@@ -1,19 +1,10 @@
 import type { Command } from 'commander';
 import { formatDuration, parseDuration } from '../config/duration.js';
-import { readServingMetrics, SERVING_METRICS_TABLE, type ServingSummary } from '../telemetry/serving-metrics.js';
+import { readServingMetrics, servingProfiles, type ServingSummary } from '../telemetry/serving-metrics.js';
 import { pruneServingMetrics } from '../telemetry/serving-retention.js';
-import type { Queryable } from '../db/database.js';
+import { databaseTimeAgo } from '../db/clock.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
-
-/** The database's time `ms` ago: windows are stamped by the database's clock, not this machine's. */
-async function databaseTimeAgo(db: Queryable, ms: number): Promise<Date> {
-  const { rows } = await db.query<{ at: Date }>(
-    'SELECT clock_timestamp() - make_interval(secs => $1::double precision / 1000) AS at',
-    [ms],
-  );
-  return rows[0]!.at;
-}
 
 function num(x: number | null, digits = 4): string {
   return x === null ? '-' : String(Number(x.toPrecision(digits)));
@@ -45,14 +36,7 @@ export function registerMetrics(program: Command): void {
       const sinceMs = parseDuration(opts.since);
       await ctx.withDatabase(async (db) => {
         const from = await databaseTimeAgo(db, sinceMs);
-        let names = opts.profile;
-        if (!names) {
-          const { rows } = await db.query<{ profile: string }>(
-            `SELECT DISTINCT profile FROM ${SERVING_METRICS_TABLE} WHERE recorded_at > $1 ORDER BY profile`,
-            [from],
-          );
-          names = rows.map((r) => r.profile);
-        }
+        const names = opts.profile ?? (await servingProfiles(db, from));
         const profiles: ServingSummary[] = [];
         for (const name of names) profiles.push(await readServingMetrics(db, name, { from }));
         ctx.result({ since: from.toISOString(), profiles }, () =>

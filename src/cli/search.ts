@@ -24,6 +24,8 @@ export function registerSearch(program: Command): void {
           defaultProfile: profile.name,
           hotDocuments: false,
           shadow: { enabled: false },
+          // One search: the long-running routers prune old serving windows, not this.
+          metrics: { retentionMs: 0 },
         }).start();
         try {
           const res = await router.search(text, {

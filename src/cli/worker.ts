@@ -52,6 +52,7 @@ export function registerWorker(program: Command): void {
           ctx.info(`worker: ${opts.workers} worker(s) for ${names.join(', ')} on ${db.target}`);
           let last = 0;
           const throttles = createThrottles(profiles);
+          const indexFailures = new Map<string, string>();
           try {
             const stats = await Promise.all(
               Array.from({ length: opts.workers }, () =>
@@ -66,14 +67,20 @@ export function registerWorker(program: Command): void {
                   maxAttempts: opts.maxAttempts,
                   onTransientError: ctx.transientReporter('worker'),
                   indexWhenComplete: true,
-                  onIndex: (e) =>
-                    ctx.info(
-                      e.phase === 'building'
-                        ? `worker: the backfill of ${e.profile} is complete: building its HNSW index`
-                        : e.phase === 'built'
-                          ? `worker: index ${e.index} of ${e.profile} built in ${e.seconds.toFixed(1)} s`
-                          : `worker: building the index of ${e.profile} failed: ${e.error instanceof Error ? e.error.message : String(e.error)}; trying again later`,
-                    ),
+                  onIndex: (e) => {
+                    if (e.phase === 'building') {
+                      ctx.info(`worker: the backfill of ${e.profile} is complete: building its HNSW index`);
+                    } else if (e.phase === 'built') {
+                      indexFailures.delete(e.profile);
+                      ctx.info(`worker: index ${e.index} of ${e.profile} built in ${e.seconds.toFixed(1)} s`);
+                    } else {
+                      const message = e.error instanceof Error ? e.error.message : String(e.error);
+                      indexFailures.set(e.profile, message);
+                      ctx.info(
+                        `worker: building the index of ${e.profile} failed: ${message}${opts.drain ? '' : '; trying again later'}`,
+                      );
+                    }
+                  },
                   onProgress: (s) => {
                     if (performance.now() - last < 5000) return;
                     last = performance.now();
@@ -84,6 +91,8 @@ export function registerWorker(program: Command): void {
                 }),
               ),
             );
+            // Draining, the work is done but the store is not indexed: a check failed.
+            if (opts.drain && indexFailures.size > 0) process.exitCode = 1;
             ctx.result(stats, () =>
               stats
                 .map(

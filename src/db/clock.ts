@@ -14,3 +14,12 @@ export async function databaseNow(db: Queryable): Promise<Date> {
   );
   return new Date(Number(rows[0]!.ms));
 }
+
+/** The database's time `ms` milliseconds ago (rows are stamped by the database's clock, not this machine's). */
+export async function databaseTimeAgo(db: Queryable, ms: number): Promise<Date> {
+  const { rows } = await db.query<{ at: Date }>(
+    'SELECT clock_timestamp() - make_interval(secs => $1::double precision / 1000) AS at',
+    [ms],
+  );
+  return new Date(rows[0]!.at);
+}

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyStream } from 'pg-copy-streams';
 import { DatabaseError } from '../errors.js';
-import { isTransientDatabaseError } from './transient.js';
+import { isBrokenConnectionError } from './transient.js';
 import { quoteIdentifier } from './identifiers.js';
 import { RENDERING_SETTINGS } from './sql.js';
 import type { CopyPayload, Database, Queryable, QueryResult } from './database.js';
@@ -99,7 +99,7 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
     try {
       return await fn(wrap(client));
     } catch (error) {
-      if (isTransientDatabaseError(error)) broken = true;
+      if (isBrokenConnectionError(error)) broken = true;
       throw error;
     } finally {
       client.off('error', onError);

@@ -1,40 +1,48 @@
-/**
- * SQLSTATEs after which the same work may simply be tried again: the transaction lost a
- * deadlock or a serialization conflict, a lock was not available, or the server is shutting
- * down, restarting or failing over.
- */
-const TRANSIENT_SQLSTATES = new Set(['40P01', '40001', '55P03', '57P01', '57P02', '57P03', '53300']);
+/** SQLSTATEs of a transaction that lost to another one: a deadlock, a serialization conflict, a lock not available. */
+const CONFLICT_SQLSTATES = new Set(['40P01', '40001', '55P03']);
 
-/** Socket errors of a connection that broke. */
-const TRANSIENT_SOCKET_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-]);
+/** SQLSTATEs of a server shutting down, restarting or out of connections. */
+const SERVER_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** Socket errors of a connection that broke or could not be made. */
+const SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+
+/** The error and its `cause` chain (reembed wraps driver errors), at most 5 deep. */
+function* chain(error: unknown): Generator<{ code?: unknown; message?: unknown }> {
+  for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    yield e as { code?: unknown; message?: unknown };
+    e = (e as { cause?: unknown }).cause;
+  }
+}
 
 /**
- * A database failure that says nothing about the work itself: retrying it later, on a new
- * connection, may succeed. Walks `cause` chains (reembed wraps driver errors).
+ * The connection a query ran on is gone or unusable: the server ended it (shutdown, restart,
+ * a terminated backend), the socket broke, or it could not connect. Such a client must not go
+ * back to a pool.
  */
-export function isTransientDatabaseError(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (typeof e !== 'object') return false;
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') {
-      if (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_SOCKET_CODES.has(code)) return true;
+export function isBrokenConnectionError(error: unknown): boolean {
+  for (const e of chain(error)) {
+    if (typeof e.code === 'string') {
+      if (SERVER_SQLSTATES.has(e.code) || SOCKET_CODES.has(e.code)) return true;
       // Class 08: connection exceptions.
-      if (/^08[0-9A-Z]{3}$/.test(code)) return true;
+      if (/^08[0-9A-Z]{3}$/.test(e.code)) return true;
     }
-    const message = (e as { message?: unknown }).message;
     // node-postgres reports a connection closed under a query without a code.
     if (
-      typeof message === 'string' &&
-      /Connection terminated|connection is closed|Client has encountered a connection error/i.test(message)
+      typeof e.message === 'string' &&
+      /Connection terminated|connection is closed|Client has encountered a connection error/i.test(e.message)
     )
       return true;
   }
+  return false;
+}
+
+/**
+ * A database failure that says nothing about the work itself: retrying it later, on a new
+ * connection, may succeed (a broken connection, or a transaction that lost a conflict).
+ */
+export function isTransientDatabaseError(error: unknown): boolean {
+  if (isBrokenConnectionError(error)) return true;
+  for (const e of chain(error)) if (typeof e.code === 'string' && CONFLICT_SQLSTATES.has(e.code)) return true;
   return false;
 }

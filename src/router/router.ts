@@ -21,7 +21,7 @@ import { inCanary } from './bucket.js';
 import { compareResults, type Comparison } from './compare.js';
 import { MigrationWatcher } from './watcher.js';
 import { ServingMetricsRecorder, type RecorderOptions } from '../telemetry/serving-metrics.js';
-import { startServingRetention } from '../telemetry/serving-retention.js';
+import { checkRetentionMs, startServingRetention } from '../telemetry/serving-retention.js';
 
 export interface RouterOptions {
   /** The profile that serves when there is no migration (the environment's active profile). */
@@ -130,6 +130,7 @@ export class Router {
     });
     this.shadowLimit = pLimit(options.shadow?.maxConcurrent ?? 4);
     this.random = options.random ?? Math.random;
+    if (options.metrics) checkRetentionMs(options.metrics.retentionMs ?? 0);
     this.metrics =
       options.metrics === false
         ? null

@@ -297,6 +297,15 @@ export interface ServingRange {
   migration?: MigrationTag;
 }
 
+/** The profiles with serving windows written after `from`, by name. */
+export async function servingProfiles(conn: Queryable, from: Date): Promise<string[]> {
+  const { rows } = await conn.query<{ profile: string }>(
+    `SELECT DISTINCT profile FROM ${SERVING_METRICS_TABLE} WHERE recorded_at > $1 ORDER BY profile`,
+    [from],
+  );
+  return rows.map((r) => r.profile);
+}
+
 /** Sums a profile's windows written in (from, to], optionally of one migration state, over every instance. */
 export async function readServingMetrics(
   conn: Queryable,

@@ -1,5 +1,7 @@
 import type { Database } from '../db/database.js';
 import { ConfigError } from '../errors.js';
+import { databaseTimeAgo } from '../db/clock.js';
+import type { Phase } from '../migration/phases.js';
 import { MIGRATIONS_TABLE } from '../migration/tables.js';
 import { SERVING_METRICS_TABLE } from './serving-metrics.js';
 
@@ -9,12 +11,14 @@ export const DEFAULT_SERVING_RETENTION_MS = 30 * 86_400_000;
 /** Any stable number: one instance prunes at a time. */
 export const PRUNE_LOCK_KEY = 7_345_112_003;
 
+/** Rows deleted per statement: a first prune after an upgrade may have months of windows. */
+const PRUNE_BATCH = 10_000;
+
 /**
- * Phases in which a controller may still measure a migration's windows (its gates count the
- * traffic of the current step, and --watch-cutover the traffic since cutover): their windows
- * are kept whatever their age.
+ * Phases in which a controller measures a migration's windows (shadow gates in shadow, online
+ * gates in canary, and with --watch-cutover at cutover): their windows are kept whatever their age.
  */
-const MEASURED_PHASES = ['planned', 'backfilling', 'shadow', 'canary', 'cutover'];
+const MEASURED_PHASES: readonly Phase[] = ['shadow', 'canary', 'cutover'];
 
 export interface PruneOptions {
   /** Windows written (database clock) before this time are deleted… */
@@ -34,35 +38,51 @@ export interface PruneResult {
 
 /**
  * Deletes the serving windows written before `olderThan`, except those of a migration that a
- * controller may still measure. One instance at a time (an advisory lock; the others skip).
+ * controller may still measure, in batches (each its own statement, so a large first prune
+ * holds no long transaction). One instance at a time (a session advisory lock; the others skip).
  * The controller's own measurements and decisions are kept in its tables, so the audit trail
  * of a migration outlives its windows.
  */
 export async function pruneServingMetrics(db: Database, options: PruneOptions): Promise<PruneResult> {
-  return db.transaction(async (tx) => {
-    const { rows: lock } = await tx.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [
+  return db.session(async (conn) => {
+    const { rows: lock } = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
       PRUNE_LOCK_KEY,
     ]);
     if (!lock[0]!.locked) return { deleted: 0, keptForActiveMigrations: 0, skipped: true };
-    const measured = `EXISTS (SELECT 1 FROM ${MIGRATIONS_TABLE} mg WHERE mg.id = m.migration_id AND mg.phase = ANY($2::text[]))`;
-    const { rows: kept } = await tx.query<{ n: string | number }>(
-      `SELECT count(*) AS n FROM ${SERVING_METRICS_TABLE} m WHERE m.recorded_at < $1 AND ${measured}`,
-      [options.olderThan, MEASURED_PHASES],
-    );
-    const keptForActiveMigrations = Number(kept[0]!.n);
-    if (options.dryRun) {
-      const { rows } = await tx.query<{ n: string | number }>(
-        `SELECT count(*) AS n FROM ${SERVING_METRICS_TABLE} m WHERE m.recorded_at < $1 AND NOT ${measured}`,
-        [options.olderThan, MEASURED_PHASES],
-      );
-      return { deleted: Number(rows[0]!.n), keptForActiveMigrations, skipped: false };
+    try {
+      const measured = `EXISTS (SELECT 1 FROM ${MIGRATIONS_TABLE} mg WHERE mg.id = m.migration_id AND mg.phase = ANY($2::text[]))`;
+      const params = [options.olderThan, MEASURED_PHASES];
+      const count = async (which: string) => {
+        const { rows } = await conn.query<{ n: string | number }>(
+          `SELECT count(*) AS n FROM ${SERVING_METRICS_TABLE} m WHERE m.recorded_at < $1 AND ${which}`,
+          params,
+        );
+        return Number(rows[0]!.n);
+      };
+      const keptForActiveMigrations = await count(measured);
+      if (options.dryRun) return { deleted: await count(`NOT ${measured}`), keptForActiveMigrations, skipped: false };
+      let deleted = 0;
+      for (;;) {
+        const result = await conn.query(
+          `DELETE FROM ${SERVING_METRICS_TABLE} WHERE ctid IN (
+             SELECT ctid FROM ${SERVING_METRICS_TABLE} m WHERE m.recorded_at < $1 AND NOT ${measured} LIMIT ${PRUNE_BATCH})`,
+          params,
+        );
+        deleted += result.rowCount;
+        if (result.rowCount < PRUNE_BATCH) break;
+      }
+      return { deleted, keptForActiveMigrations, skipped: false };
+    } finally {
+      await conn.query('SELECT pg_advisory_unlock($1)', [PRUNE_LOCK_KEY]).catch(() => {});
     }
-    const result = await tx.query(
-      `DELETE FROM ${SERVING_METRICS_TABLE} m WHERE m.recorded_at < $1 AND NOT ${measured}`,
-      [options.olderThan, MEASURED_PHASES],
-    );
-    return { deleted: result.rowCount, keptForActiveMigrations, skipped: false };
   });
+}
+
+/** Throws a ConfigError unless `ms` is 0 (keep for ever) or a positive number of milliseconds. */
+export function checkRetentionMs(ms: number): void {
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new ConfigError(`serving metrics retention must be 0 (keep) or a positive number of ms, not ${ms}`);
+  }
 }
 
 export interface RetentionOptions {
@@ -79,19 +99,13 @@ export interface RetentionOptions {
  */
 export function startServingRetention(db: Database, options: RetentionOptions = {}): () => Promise<void> {
   const retentionMs = options.retentionMs ?? DEFAULT_SERVING_RETENTION_MS;
-  if (!Number.isFinite(retentionMs) || retentionMs < 0) {
-    throw new ConfigError(`serving metrics retention must be 0 (keep) or a positive number of ms, not ${retentionMs}`);
-  }
+  checkRetentionMs(retentionMs);
   if (retentionMs === 0) return async () => {};
   let running: Promise<void> = Promise.resolve();
   const prune = () => {
     running = running
       .then(async () => {
-        const { rows } = await db.query<{ cut: Date }>(
-          `SELECT clock_timestamp() - make_interval(secs => $1::double precision / 1000) AS cut`,
-          [retentionMs],
-        );
-        await pruneServingMetrics(db, { olderThan: rows[0]!.cut });
+        await pruneServingMetrics(db, { olderThan: await databaseTimeAgo(db, retentionMs) });
       })
       .catch((error: unknown) => options.onError?.(error));
   };

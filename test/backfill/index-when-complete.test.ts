@@ -1,6 +1,8 @@
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
-import { indexWhenComplete, type IndexEvent } from '../../src/backfill/index-when-complete.js';
+import { indexIfDue, indexWhenComplete, type IndexEvent } from '../../src/backfill/index-when-complete.js';
+import { FAILURES_TABLE } from '../../src/backfill/tables.js';
 import { runWorker } from '../../src/backfill/worker.js';
 import type { Profile } from '../../src/config/profile.js';
 import type { Database } from '../../src/db/database.js';
@@ -74,4 +76,41 @@ describe.each(BACKENDS)('workers index a completed backfill on %s', (backend) =>
     expect(events.map((e) => e.phase)).toEqual(['building', 'built']);
     expect((await indexStatus(db, profile)).valid).toBe(true);
   });
+
+  it('does not count coverage while a row is dead-lettered, and backs off after a count short of 100%', async () => {
+    await runBackfill(db, { source, profiles: [profile] });
+    await db.query(
+      `INSERT INTO ${FAILURES_TABLE} (profile, doc_id, error_class, message, attempts) VALUES ('small', '7', 'x', 'y', 5)`,
+    );
+    expect(await indexWhenComplete(db, source, profile)).toBe('not-complete');
+    await db.query(`DELETE FROM ${FAILURES_TABLE}`);
+    await createArticles(db, 1, 400); // queued, not in a chunk: the count comes up short
+    const options = { everyMs: 60_000 };
+    expect(await indexIfDue(db, source, profile, options)).toBe('not-complete');
+    // Not due again for a while…
+    expect(await indexIfDue(db, source, profile, options)).toBe('not-due');
+    // …unless asked now: a draining worker's last look.
+    await runWorker(db, { source, profiles: [profile], mode: 'drain' });
+    expect(await indexIfDue(db, source, profile, { ...options, due: true })).toBe('indexed');
+    expect((await indexStatus(db, profile)).valid).toBe(true);
+    expect(await indexIfDue(db, source, profile, options)).toBe('indexed');
+  });
+
+  if (backend === 'postgres') {
+    it('leaves the build to another process that holds the lock, then finds its index', async () => {
+      await runBackfill(db, { source, profiles: [profile] });
+      // Another process: a connection of its own (the test server needs no password, so the printable target is the URL).
+      const other = new pg.Client({ connectionString: db.target });
+      await other.connect();
+      try {
+        await other.query('SELECT pg_advisory_lock(hashtext($1))', ['reembed.index.small']);
+        expect(await indexWhenComplete(db, source, profile)).toBe('busy');
+        expect((await indexStatus(db, profile)).exists).toBe(false);
+        await other.query('SELECT pg_advisory_unlock(hashtext($1))', ['reembed.index.small']);
+        expect(await indexWhenComplete(db, source, profile)).toBe('indexed');
+      } finally {
+        await other.end();
+      }
+    });
+  }
 });

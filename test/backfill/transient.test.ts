@@ -6,7 +6,7 @@ import { leaseChunk } from '../../src/backfill/lease.js';
 import { runWorker } from '../../src/backfill/worker.js';
 import type { Database } from '../../src/db/database.js';
 import { openDatabase } from '../../src/db/open.js';
-import { isTransientDatabaseError } from '../../src/db/transient.js';
+import { isBrokenConnectionError, isTransientDatabaseError } from '../../src/db/transient.js';
 import { DatabaseError } from '../../src/errors.js';
 import { migrations } from '../../src/schema.js';
 import { BACKENDS, createServerDatabase, openTestDatabase } from '../helpers/databases.js';
@@ -87,6 +87,8 @@ describe('transient database errors on postgres', () => {
     });
     expect((deadlock as { code?: string }).code).toBe('40P01');
     expect(isTransientDatabaseError(deadlock)).toBe(true);
+    // The connection itself is fine: it may go back to the pool.
+    expect(isBrokenConnectionError(deadlock)).toBe(false);
 
     const terminated = await caught(server.url, async (a, b) => {
       const pid = (await a.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
@@ -101,6 +103,7 @@ describe('transient database errors on postgres', () => {
     });
     expect(terminated).toBeInstanceOf(Error);
     expect(isTransientDatabaseError(terminated)).toBe(true);
+    expect(isBrokenConnectionError(terminated)).toBe(true);
     expect(isTransientDatabaseError(new DatabaseError('writing a page failed', terminated))).toBe(true);
 
     const duplicate = await caught(server.url, (a) => a.query('INSERT INTO t VALUES (1, 0)'));

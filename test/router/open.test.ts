@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/db/open.js';
-import { open } from '../../src/index.js';
+import { ConfigError, open } from '../../src/index.js';
 import { migrations } from '../../src/schema.js';
 import { ServingMetricsRecorder, SERVING_METRICS_TABLE } from '../../src/telemetry/serving-metrics.js';
 
@@ -139,6 +139,8 @@ describe('the library API', () => {
     await db.close();
     const openAt = (retentionMs: number) =>
       open({ config: CONFIG, db: dir, env: { REEMBED_ENV: 'test' }, router: { metrics: { retentionMs } } });
+    // A bad retention is refused before anything starts.
+    await expect(openAt(-1)).rejects.toThrow(ConfigError);
     // Retention off: nothing is deleted.
     await (await openAt(0)).close();
     expect(await windowsOf()).toEqual(['fresh', 'stale']);

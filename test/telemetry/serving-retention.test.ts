@@ -51,32 +51,45 @@ describe.each(BACKENDS)('serving metrics retention on %s', (backend) => {
     await migrationIn(db, 'm_live', 'canary');
     await migrationIn(db, 'm_done', 'rolled_back');
     await migrationIn(db, 'm_final', 'finalized');
+    await migrationIn(db, 'm_plan', 'backfilling');
     await windowAged(db, 'a', '', 3 * HOUR); // no migration, old
     await windowAged(db, 'a', '', 0); // no migration, new
     await windowAged(db, 'b', 'm_live', 3 * HOUR); // old, but its migration is measured
     await windowAged(db, 'b', 'm_done', 3 * HOUR); // old, migration ended
     await windowAged(db, 'b', 'm_final', 3 * HOUR); // old, migration finalized
+    await windowAged(db, 'b', 'm_plan', 3 * HOUR); // old, migration not yet measured (no gate reads a backfill's traffic)
     await windowAged(db, 'b', 'm_done', 0); // new, migration ended
   });
   afterEach(() => db.close());
 
   it('deletes windows older than the cut, except those of a migration a controller may still measure', async () => {
     const result = await pruneServingMetrics(db, { olderThan: await hoursAgo(db, 2) });
-    expect(result).toEqual({ deleted: 3, keptForActiveMigrations: 1, skipped: false });
+    expect(result).toEqual({ deleted: 4, keptForActiveMigrations: 1, skipped: false });
     expect(await windows(db)).toEqual(['i-a--0', 'i-b-m_done-0', `i-b-m_live-${3 * HOUR}`]);
   });
 
   it('with dryRun counts the same windows and deletes none', async () => {
     const before = await windows(db);
     const result = await pruneServingMetrics(db, { olderThan: await hoursAgo(db, 2), dryRun: true });
-    expect(result).toEqual({ deleted: 3, keptForActiveMigrations: 1, skipped: false });
+    expect(result).toEqual({ deleted: 4, keptForActiveMigrations: 1, skipped: false });
     expect(await windows(db)).toEqual(before);
   });
 
   it('keeps everything younger than the cut', async () => {
     const result = await pruneServingMetrics(db, { olderThan: await hoursAgo(db, 4) });
     expect(result).toEqual({ deleted: 0, keptForActiveMigrations: 0, skipped: false });
-    expect(await windows(db)).toHaveLength(6);
+    expect(await windows(db)).toHaveLength(7);
+  });
+
+  it('deletes in batches, all of a large backlog', async () => {
+    await db.query(
+      `INSERT INTO ${SERVING_METRICS_TABLE} (profile, window_start, instance, window_ms, latency_counts, recorded_at)
+       SELECT 'bulk', clock_timestamp() - interval '40 days', 'i' || g, 10000, '{}', clock_timestamp() - interval '40 days'
+       FROM generate_series(1, 25000) g`,
+    );
+    const result = await pruneServingMetrics(db, { olderThan: await hoursAgo(db, 2) });
+    expect(result).toEqual({ deleted: 25_004, keptForActiveMigrations: 1, skipped: false });
+    expect(await windows(db)).toEqual(['i-a--0', 'i-b-m_done-0', `i-b-m_live-${3 * HOUR}`]);
   });
 
   it('prunes in the background at start, by the retention', async () => {
@@ -87,7 +100,7 @@ describe.each(BACKENDS)('serving metrics retention on %s', (backend) => {
 
   it('keeps every window with retention 0, and refuses a negative one', async () => {
     await startServingRetention(db, { retentionMs: 0 })();
-    expect(await windows(db)).toHaveLength(6);
+    expect(await windows(db)).toHaveLength(7);
     expect(() => startServingRetention(db, { retentionMs: -1 })).toThrow(ConfigError);
     expect(() => startServingRetention(db, { retentionMs: Number.NaN })).toThrow(ConfigError);
   });
