@@ -87,12 +87,20 @@ export async function renewLeases(conn: Queryable, workerId: string, leaseSecond
   );
 }
 
-/** Gives back everything this worker holds, e.g. on pause or shutdown. */
-export async function releaseLeases(conn: Queryable, workerId: string): Promise<void> {
-  await conn.query(`UPDATE ${QUEUE_TABLE} SET lease_until = NULL, leased_by = NULL WHERE leased_by = $1`, [workerId]);
+/**
+ * Gives back what this worker holds, e.g. on shutdown; with `profile`, only that profile's (a
+ * pause of one profile leaves the queue items of the others, leased in the same step, to be
+ * processed by this worker).
+ */
+export async function releaseLeases(conn: Queryable, workerId: string, profile?: string): Promise<void> {
   await conn.query(
-    `UPDATE ${CHUNKS_TABLE} SET lease_until = NULL, leased_by = NULL WHERE leased_by = $1 AND NOT done`,
-    [workerId],
+    `UPDATE ${QUEUE_TABLE} SET lease_until = NULL, leased_by = NULL WHERE leased_by = $1 AND ($2::text IS NULL OR profile = $2)`,
+    [workerId, profile ?? null],
+  );
+  await conn.query(
+    `UPDATE ${CHUNKS_TABLE} SET lease_until = NULL, leased_by = NULL
+     WHERE leased_by = $1 AND NOT done AND ($2::text IS NULL OR profile = $2)`,
+    [workerId, profile ?? null],
   );
 }
 

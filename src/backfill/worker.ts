@@ -306,7 +306,7 @@ export class Worker {
       new Map(items.map((i) => [i.docId, i.attempts])),
     );
     if (result.paused) {
-      await releaseLeases(this.db, this.id);
+      await releaseLeases(this.db, this.id, rt.profile.name);
       return;
     }
     const deferred = new Set(result.deferred);
@@ -335,7 +335,7 @@ export class Worker {
       if (rows.length === 0) break;
       const result = await embedRows(this.context(rt), rows, new Map());
       if (result.paused) {
-        await releaseLeases(this.db, this.id);
+        await releaseLeases(this.db, this.id, rt.profile.name);
         return;
       }
       this.account(rt, result);

@@ -2,7 +2,8 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareBackfill } from '../../src/backfill/backfill.js';
 import { countCoverage } from '../../src/backfill/coverage.js';
-import { leaseChunk } from '../../src/backfill/lease.js';
+import { leaseChunk, leaseQueueItems, releaseLeases } from '../../src/backfill/lease.js';
+import { QUEUE_TABLE } from '../../src/source/capture.js';
 import { runWorker } from '../../src/backfill/worker.js';
 import type { Database } from '../../src/db/database.js';
 import { openDatabase } from '../../src/db/open.js';
@@ -160,7 +161,7 @@ describe('transient database errors on postgres', () => {
   });
 });
 
-describe.each(BACKENDS)('leases after a failed step on %s', (backend) => {
+describe.each(BACKENDS)('worker leases on %s', (backend) => {
   it('a worker takes back a chunk it still holds, which no other live worker may take', async () => {
     const db = await openTestDatabase(backend);
     try {
@@ -171,6 +172,29 @@ describe.each(BACKENDS)('leases after a failed step on %s', (backend) => {
       expect(await leaseChunk(db, 'w1', ['small'], 30)).toEqual(first);
       // …while w2 gets another one.
       expect((await leaseChunk(db, 'w2', ['small'], 30))!.chunkNo).not.toBe(first!.chunkNo);
+    } finally {
+      await db.close();
+    }
+  });
+  it('a pause of one profile gives back only that profile’s leases', async () => {
+    const db = await openTestDatabase(backend);
+    try {
+      await createArticles(db, 20);
+      const manifest = articlesManifest();
+      const source = await articlesSource(db, manifest);
+      for (const name of ['small', 'big'])
+        await prepareBackfill(db, source, getProfile(manifest, name), manifest.profiles);
+      await db.exec(`UPDATE public.articles SET body = body || ' (edited)' WHERE id <= 5`);
+      const items = await leaseQueueItems(db, 'w1', ['small', 'big'], 100, 30);
+      expect(new Set(items.map((i) => i.profile))).toEqual(new Set(['small', 'big']));
+      await releaseLeases(db, 'w1', 'small');
+      const { rows } = await db.query<{ profile: string; leased: boolean }>(
+        `SELECT DISTINCT profile, leased_by IS NOT NULL AS leased FROM ${QUEUE_TABLE} ORDER BY profile`,
+      );
+      expect(rows).toEqual([
+        { profile: 'big', leased: true },
+        { profile: 'small', leased: false },
+      ]);
     } finally {
       await db.close();
     }
