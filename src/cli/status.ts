@@ -3,7 +3,8 @@ import { liveWorkers, readControl } from '../backfill/control.js';
 import { countCoverage, type Coverage } from '../backfill/coverage.js';
 import { FAILURES_TABLE } from '../backfill/tables.js';
 import { captureInstalled, QUEUE_TABLE } from '../source/capture.js';
-import { PROFILES_TABLE } from '../store/store.js';
+import { indexStatus, type IndexStatus } from '../store/index.js';
+import { PROFILES_TABLE, storeLayout } from '../store/store.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
 
@@ -20,13 +21,22 @@ interface ProfileStatus {
   rowsEmbeddedByLiveWorkers: number;
   rateLimited: number;
   rowsPerSecond: number;
+  /** The store's HNSW index, or `exact` for a profile over pgvector's index limit. */
+  index: IndexStatus | 'exact';
+}
+
+function describeIndex(index: IndexStatus | 'exact'): string {
+  if (index === 'exact') return 'none (exact search)';
+  if (!index.exists) return 'missing';
+  const size = `${(index.sizeBytes / 1048576).toFixed(1)} MB`;
+  return index.valid ? `${index.type} ${size}` : `INVALID (a failed build; rebuilt by the next backfill)`;
 }
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .description(
-      'each profile’s coverage (counted), queue depth, failures, live workers, throttle state and current rate',
+      'each profile’s coverage (counted), queue depth, failures, live workers, throttle state, current rate and HNSW index',
     )
     .option('--stale-seconds <n>', 'a worker without a heartbeat for this long is not alive', Number, 60)
     .action(async (opts: { staleSeconds: number }, command: Command) => {
@@ -65,6 +75,7 @@ export function registerStatus(program: Command): void {
             rowsEmbeddedByLiveWorkers: mine.reduce((a, w) => a + w.rowsEmbedded, 0),
             rateLimited: mine.reduce((a, w) => a + w.rateLimited, 0),
             rowsPerSecond: mine.reduce((a, w) => a + w.rowsPerSecond, 0),
+            index: storeLayout(profile).index === 'exact' ? 'exact' : await indexStatus(db, profile),
           });
         }
         const result = {
@@ -89,8 +100,10 @@ export function registerStatus(program: Command): void {
                     'queued',
                     'failures',
                     'workers',
+                    'rows/s',
                     'state',
                     'rate limited',
+                    'index',
                   ],
                   profiles.map((p) => [
                     p.profile,
@@ -104,6 +117,7 @@ export function registerStatus(program: Command): void {
                     p.rowsPerSecond.toFixed(0),
                     p.paused ? 'paused' : p.throttleRpm ? `throttled ${p.throttleRpm} rpm` : 'running',
                     p.rateLimited,
+                    describeIndex(p.index),
                   ]),
                 ),
             ...workers.map(

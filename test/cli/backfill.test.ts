@@ -77,8 +77,26 @@ describe.each(BACKENDS)('backfill commands on %s', (backend) => {
         paused: true,
         throttleRpm: 30,
         coverage: expect.objectContaining({ ratio: 1 }),
+        index: expect.objectContaining({ exists: true, valid: true, type: 'hnsw' }),
       }),
     ]);
+    const human = (await cli('status')).stdout;
+    const header = human.split('\n').find((l) => l.startsWith('profile'))!;
+    expect(header.split(/\s{2,}/)).toEqual([
+      'profile',
+      'capture',
+      'coverage',
+      'current/rows',
+      'stale',
+      'queued',
+      'failures',
+      'workers',
+      'rows/s',
+      'state',
+      'rate limited',
+      'index',
+    ]);
+    expect(human).toMatch(/^small\s+true\s+100\.00%\s+700\/700\s+0\s+0\s+0\s+0\s+0\s+paused\s+0\s+hnsw \d+\.\d MB$/m);
     expect((await cli('backfill', 'resume', '-p', 'small')).stdout).toBe('small: running, throttled to 30 rpm\n');
     expect((await cli('backfill', 'throttle', '-p', 'small', '--off')).stdout).toBe('small: no throttle\n');
     expect((await cli('backfill', 'throttle', '-p', 'small')).code).toBe(2);
