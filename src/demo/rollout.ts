@@ -82,8 +82,10 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
  */
 export function demoRollout(evalHistory: string): RolloutConfig {
   const problems: string[] = [];
-  // At 5% the candidate sees about 10 searches a second of the demo's traffic: windows of 3 s.
-  const online = { interval: '3s', min_samples: 10, failure_limit: 3, consecutive_limit: 2 };
+  // At 5% the candidate sees about 10 searches a second of the demo's traffic. 30 samples
+  // before a verdict: with 10, a candidate failing 20% of its searches passed a window without
+  // an error one time in ten (0.8^10) and was promoted; with 30, one time in 800.
+  const online = { interval: '5s', min_samples: 30, failure_limit: 3, consecutive_limit: 2 };
   const rollout = parseRollout(
     {
       steps: [5, 25, 50, 100],
