@@ -88,7 +88,7 @@ export function registerMetrics(program: Command): void {
     .summary('delete old serving windows (routers keep 30 days by themselves)')
     .description(
       'Delete serving windows written more than --older-than ago, except those of a migration a controller may ' +
-        'still measure (planned up to cutover). Routers do this by themselves hourly with a 30-day retention; ' +
+        'still measure (one in shadow, canary or cutover). Routers do this by themselves hourly with a 30-day retention; ' +
         'this is for a shorter one, or for routers that run with retention off. The controller’s measurements ' +
         'and decisions are kept in its own tables.',
     )

@@ -29,7 +29,7 @@ function describeIndex(index: IndexStatus | 'exact'): string {
   if (index === 'exact') return 'none (exact search)';
   if (!index.exists) return 'missing';
   const size = `${(index.sizeBytes / 1048576).toFixed(1)} MB`;
-  return index.valid ? `${index.type} ${size}` : `INVALID (a failed build; rebuilt by the next backfill)`;
+  return index.valid ? `${index.type} ${size}` : `INVALID (a failed build; the next backfill or worker rebuilds it)`;
 }
 
 export function registerStatus(program: Command): void {
