@@ -63,8 +63,8 @@ export interface WorkerOptions {
   /**
    * Build a profile's HNSW index once its backfill is complete (see indexIfDue), checked
    * when the worker runs out of work, at most every `indexCheckMs` (default 30 s, backing off
-   * while a counted coverage stays short) per profile, and before a draining worker returns. `reembed worker` turns it on;
-   * `reembed backfill` builds the index itself.
+   * while a counted coverage stays short) per profile, and before a draining worker returns.
+   * `reembed worker` turns it on; `reembed backfill` builds the index itself.
    */
   indexWhenComplete?: boolean;
   indexCheckMs?: number;
