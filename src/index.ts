@@ -28,6 +28,7 @@ export { recallAtK, ndcgAtK, mrrAtK, summarize } from './eval/metrics.js';
 export { generateDataset, type Dataset } from './eval/synthetic.js';
 export { runDemo, type DemoResult } from './demo/demo.js';
 export { registerProfileInfo, startupBanner } from './telemetry/profile-labels.js';
+export { fanOut, PrometheusServingMetrics, type ServingObserver } from './telemetry/prometheus.js';
 export { open, type OpenOptions, type Reembed } from './open.js';
 export {
   Router,

@@ -9,6 +9,8 @@ import type { WorkerOptions } from './backfill/worker.js';
 import * as lifecycle from './migration/lifecycle.js';
 import { listEvents } from './migration/state.js';
 import { Controller, type ControllerOptions } from './gates/controller.js';
+import { Registry } from 'prom-client';
+import { registerProfileInfo } from './telemetry/profile-labels.js';
 import { Router, type RouterOptions, type SearchRequest, type SearchResponse } from './router/router.js';
 import { migrations } from './schema.js';
 import type { DocumentInput } from './source/managed.js';
@@ -23,6 +25,12 @@ export interface OpenOptions {
   /** Who acts in the audit log (default `library`). */
   actor?: string;
   router?: Partial<RouterOptions>;
+  /**
+   * The prom-client registry the router counts searches in (default: a new one, returned as
+   * `registry`); it also gets `reembed_embedding_profile_info`. Pass your application's to
+   * serve them from its own /metrics.
+   */
+  registry?: Registry;
 }
 
 function isManifest(value: unknown): value is Manifest {
@@ -41,7 +49,10 @@ export async function open(options: OpenOptions = {}) {
     : typeof options.config === 'object'
       ? buildManifest(options.config, null)
       : loadManifest(options.config);
-  const active = activeProfileName(manifest, env).active;
+  const resolution = activeProfileName(manifest, env);
+  const active = resolution.active;
+  const registry = options.registry ?? new Registry();
+  if (!registry.getSingleMetric('reembed_embedding_profile_info')) registerProfileInfo(registry, resolution);
   const db: Database = await openDatabase(
     resolveDatabaseTarget({ flag: options.db, manifest: manifest.database, env }),
     { migrations },
@@ -52,7 +63,11 @@ export async function open(options: OpenOptions = {}) {
       manifest.source,
       [...manifest.profiles.values()].map((p) => p.template!),
     );
-    const router = await new Router(db, manifest, source, { defaultProfile: active, ...options.router }).start();
+    const router = await new Router(db, manifest, source, {
+      defaultProfile: active,
+      registry,
+      ...options.router,
+    }).start();
     const ctx: lifecycle.LifecycleContext = { db, manifest, source, actor: options.actor ?? 'library' };
     const current = (id?: string) => lifecycle.currentMigration(ctx, id);
     const profile = (name: string) => {
@@ -66,6 +81,8 @@ export async function open(options: OpenOptions = {}) {
       source,
       activeProfile: active,
       router,
+      /** Prometheus metrics of this process's searches: `await registry.metrics()` is the text to serve. */
+      registry,
       search: (query: string, request?: SearchRequest): Promise<SearchResponse> => router.search(query, request),
       upsert: (docs: DocumentInput[], opts?: { sync?: boolean }) => router.upsert(docs, opts),
       delete: (ids: string[]) => router.delete(ids),

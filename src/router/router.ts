@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import CircuitBreaker from 'opossum';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Manifest } from '../config/manifest.js';
@@ -21,6 +22,7 @@ import { inCanary } from './bucket.js';
 import { compareResults, type Comparison } from './compare.js';
 import { MigrationWatcher } from './watcher.js';
 import { ServingMetricsRecorder, type RecorderOptions } from '../telemetry/serving-metrics.js';
+import { fanOut, PrometheusServingMetrics, type ServingObserver } from '../telemetry/prometheus.js';
 import { checkRetentionMs, startServingRetention } from '../telemetry/serving-retention.js';
 
 export interface RouterOptions {
@@ -51,6 +53,12 @@ export interface RouterOptions {
    * at start and hourly, except those of a migration a controller may still measure.
    */
   metrics?: (Omit<RecorderOptions, 'onError'> & { retentionMs?: number }) | false;
+  /**
+   * A prom-client registry to count this process's searches in, for the application's own
+   * scrape endpoint (reembed_search_requests_total, …_errors_total, …_fallbacks_total,
+   * reembed_search_duration_seconds, reembed_circuit_breaker_opens_total, shadow comparisons).
+   */
+  registry?: Registry;
 }
 
 export interface SearchRequest {
@@ -104,6 +112,8 @@ export class Router {
   private stopRetention: (() => Promise<void>) | undefined;
   /** Null when the options turned recording off. */
   readonly metrics: ServingMetricsRecorder | null;
+  /** The database recorder and, with a registry, Prometheus: what every search reports to. */
+  private readonly observer: ServingObserver;
   readonly stats: RouterStats = {
     searches: {},
     fallbacks: 0,
@@ -135,6 +145,7 @@ export class Router {
       options.metrics === false
         ? null
         : new ServingMetricsRecorder(db, { ...options.metrics, onError: options.onBackgroundError });
+    this.observer = fanOut([this.metrics, options.registry ? new PrometheusServingMetrics(options.registry) : null]);
   }
 
   async start(): Promise<this> {
@@ -210,7 +221,7 @@ export class Router {
       });
       b.on('open', () => {
         this.stats.breakerOpens++;
-        this.metrics?.breakerOpened(profile.name);
+        this.observer.breakerOpened(profile.name);
       });
       this.breakers.set(profile.name, b);
     }
@@ -233,10 +244,10 @@ export class Router {
     if (route.candidateChosen && route.other) {
       try {
         timed = await this.breaker(this.profile(route.serving)).fire(this.profile(route.serving), query, request);
-        this.metrics?.request(served, { ok: true, latencyMs: timed.embed + timed.search });
+        this.observer.request(served, { ok: true, latencyMs: timed.embed + timed.search });
       } catch {
         // An error, a timeout or an open circuit: the control answers instead.
-        this.metrics?.request(served, { ok: false, fallback: true });
+        this.observer.request(served, { ok: false, fallback: true });
         fallback = true;
         this.stats.fallbacks++;
         served = route.other;
@@ -263,10 +274,10 @@ export class Router {
   private async measured(profile: string, query: string, request: SearchRequest): Promise<Timed> {
     try {
       const timed = await this.searchWith(this.profile(profile), query, request);
-      this.metrics?.request(profile, { ok: true, latencyMs: timed.embed + timed.search });
+      this.observer.request(profile, { ok: true, latencyMs: timed.embed + timed.search });
       return timed;
     } catch (error) {
-      this.metrics?.request(profile, { ok: false, fallback: false });
+      this.observer.request(profile, { ok: false, fallback: false });
       throw error;
     }
   }
@@ -307,10 +318,10 @@ export class Router {
           clearTimeout(timer);
         }
         this.stats.shadowRuns++;
-        this.metrics?.shadow(m.candidate, event.comparison);
+        this.observer.shadow(m.candidate, event.comparison);
       } catch (error) {
         this.stats.shadowErrors++;
-        this.metrics?.shadow(m.candidate, null);
+        this.observer.shadow(m.candidate, null);
         event.error = error instanceof Error ? error.message : String(error);
       }
       event.latencyMs = performance.now() - t0;

@@ -1,0 +1,128 @@
+import { Counter, Histogram, type CounterConfiguration, type HistogramConfiguration, type Registry } from 'prom-client';
+
+/** What the router reports about each search it serves: the database recorder and Prometheus both listen. */
+export interface ServingObserver {
+  request(profile: string, outcome: { ok: true; latencyMs: number } | { ok: false; fallback: boolean }): void;
+  breakerOpened(profile: string): void;
+  shadow(candidate: string, result: { overlap: number; rbo: number } | null): void;
+}
+
+/** Calls every observer; one that throws does not keep the others from hearing. */
+export function fanOut(observers: ReadonlyArray<ServingObserver | null | undefined>): ServingObserver {
+  const live = observers.filter((o): o is ServingObserver => Boolean(o));
+  const each = (f: (o: ServingObserver) => void) => {
+    for (const o of live) {
+      try {
+        f(o);
+      } catch {
+        // Telemetry never fails a search.
+      }
+    }
+  };
+  return {
+    request: (profile, outcome) => each((o) => o.request(profile, outcome)),
+    breakerOpened: (profile) => each((o) => o.breakerOpened(profile)),
+    shadow: (candidate, result) => each((o) => o.shadow(candidate, result)),
+  };
+}
+
+/** Latency buckets in seconds, 1 ms to 10 s. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The router's serving figures as Prometheus metrics of this process, for a scrape endpoint the
+ * application already has (`await registry.metrics()`): the same counts the controller's
+ * online gates read from the database, labelled by profile.
+ */
+export class PrometheusServingMetrics implements ServingObserver {
+  private readonly requests: Counter<'profile'>;
+  private readonly errors: Counter<'profile'>;
+  private readonly fallbacks: Counter<'profile'>;
+  private readonly latency: Histogram<'profile'>;
+  private readonly breakerOpens: Counter<'profile'>;
+  private readonly shadowCompared: Counter<'candidate'>;
+  private readonly shadowErrors: Counter<'candidate'>;
+  private readonly shadowOverlap: Histogram<'candidate'>;
+
+  /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
+  constructor(registry: Registry) {
+    const registers = [registry];
+    const counter = <L extends string>(config: CounterConfiguration<L>): Counter<L> =>
+      (registry.getSingleMetric(config.name) as Counter<L> | undefined) ?? new Counter(config);
+    const histogram = <L extends string>(config: HistogramConfiguration<L>): Histogram<L> =>
+      (registry.getSingleMetric(config.name) as Histogram<L> | undefined) ?? new Histogram(config);
+    this.requests = counter({
+      name: 'reembed_search_requests_total',
+      help: 'Searches the profile was chosen for (answered or failed)',
+      labelNames: ['profile'],
+      registers,
+    });
+    this.errors = counter({
+      name: 'reembed_search_errors_total',
+      help: 'Searches of the profile that failed, timed out or were refused by an open circuit',
+      labelNames: ['profile'],
+      registers,
+    });
+    this.fallbacks = counter({
+      name: 'reembed_search_fallbacks_total',
+      help: 'Failed searches of the profile (a candidate) that the control answered instead',
+      labelNames: ['profile'],
+      registers,
+    });
+    this.latency = histogram({
+      name: 'reembed_search_duration_seconds',
+      help: 'Embed plus search time of the searches the profile answered',
+      labelNames: ['profile'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.breakerOpens = counter({
+      name: 'reembed_circuit_breaker_opens_total',
+      help: "Times the profile's circuit breaker opened",
+      labelNames: ['profile'],
+      registers,
+    });
+    this.shadowCompared = counter({
+      name: 'reembed_shadow_comparisons_total',
+      help: "Shadow reads compared with the served results, by the migration's candidate",
+      labelNames: ['candidate'],
+      registers,
+    });
+    this.shadowErrors = counter({
+      name: 'reembed_shadow_errors_total',
+      help: 'Shadow reads that failed or timed out, by candidate',
+      labelNames: ['candidate'],
+      registers,
+    });
+    this.shadowOverlap = histogram({
+      name: 'reembed_shadow_overlap',
+      help: 'overlap@k of shadow reads with the served results, by candidate',
+      labelNames: ['candidate'],
+      buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
+      registers,
+    });
+  }
+
+  request(profile: string, outcome: { ok: true; latencyMs: number } | { ok: false; fallback: boolean }): void {
+    this.requests.inc({ profile });
+    if (outcome.ok) {
+      this.latency.observe({ profile }, outcome.latencyMs / 1000);
+    } else {
+      this.errors.inc({ profile });
+      if (outcome.fallback) this.fallbacks.inc({ profile });
+    }
+  }
+
+  breakerOpened(profile: string): void {
+    this.breakerOpens.inc({ profile });
+  }
+
+  shadow(candidate: string, result: { overlap: number; rbo: number } | null): void {
+    if (!result) {
+      this.shadowErrors.inc({ candidate });
+      return;
+    }
+    this.shadowCompared.inc({ candidate });
+    this.shadowOverlap.observe({ candidate }, result.overlap);
+  }
+}

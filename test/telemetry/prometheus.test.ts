@@ -1,0 +1,93 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { open } from '../../src/index.js';
+import { fanOut, PrometheusServingMetrics, type ServingObserver } from '../../src/telemetry/prometheus.js';
+
+/** The value of one series of a metric, by its labels. */
+async function value(registry: Registry, name: string, labels: Record<string, string>, suffix = ''): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const match = values.find(
+    (v) =>
+      (suffix === '' || (v as { metricName?: string }).metricName === `${name}${suffix}`) &&
+      Object.entries(labels).every(([k, x]) => v.labels[k] === x) &&
+      (suffix !== '_bucket' || v.labels.le !== undefined),
+  );
+  return match?.value ?? 0;
+}
+
+describe('Prometheus serving metrics', () => {
+  it('counts requests, errors, fallbacks, latency, breaker opens and shadow reads per profile', async () => {
+    const registry = new Registry();
+    const m = new PrometheusServingMetrics(registry);
+    m.request('cand', { ok: true, latencyMs: 4 });
+    m.request('cand', { ok: true, latencyMs: 40 });
+    m.request('cand', { ok: false, fallback: true });
+    m.request('ctrl', { ok: false, fallback: false });
+    m.breakerOpened('cand');
+    m.shadow('cand', { overlap: 0.6, rbo: 0.5 });
+    m.shadow('cand', null);
+    expect(await value(registry, 'reembed_search_requests_total', { profile: 'cand' })).toBe(3);
+    expect(await value(registry, 'reembed_search_errors_total', { profile: 'cand' })).toBe(1);
+    expect(await value(registry, 'reembed_search_fallbacks_total', { profile: 'cand' })).toBe(1);
+    expect(await value(registry, 'reembed_search_errors_total', { profile: 'ctrl' })).toBe(1);
+    expect(await value(registry, 'reembed_search_fallbacks_total', { profile: 'ctrl' })).toBe(0);
+    expect(await value(registry, 'reembed_search_duration_seconds', { profile: 'cand' }, '_count')).toBe(2);
+    expect(await value(registry, 'reembed_search_duration_seconds', { profile: 'cand' }, '_sum')).toBeCloseTo(0.044, 9);
+    expect(await value(registry, 'reembed_circuit_breaker_opens_total', { profile: 'cand' })).toBe(1);
+    expect(await value(registry, 'reembed_shadow_comparisons_total', { candidate: 'cand' })).toBe(1);
+    expect(await value(registry, 'reembed_shadow_errors_total', { candidate: 'cand' })).toBe(1);
+    // A second instance on the same registry shares the series instead of failing to register.
+    new PrometheusServingMetrics(registry).request('cand', { ok: true, latencyMs: 1 });
+    expect(await value(registry, 'reembed_search_requests_total', { profile: 'cand' })).toBe(4);
+  });
+
+  it('tells every observer, even when one throws', () => {
+    const heard: string[] = [];
+    const broken: ServingObserver = {
+      request: () => {
+        throw new Error('broken');
+      },
+      breakerOpened: () => {
+        throw new Error('broken');
+      },
+      shadow: () => {
+        throw new Error('broken');
+      },
+    };
+    const listening: ServingObserver = {
+      request: (p) => heard.push(`request ${p}`),
+      breakerOpened: (p) => heard.push(`open ${p}`),
+      shadow: (c) => heard.push(`shadow ${c}`),
+    };
+    const o = fanOut([broken, null, listening]);
+    o.request('a', { ok: true, latencyMs: 1 });
+    o.breakerOpened('a');
+    o.shadow('b', null);
+    expect(heard).toEqual(['request a', 'open a', 'shadow b']);
+  });
+
+  it('the library counts its searches in the registry it returns, beside the profile info', async () => {
+    const rb = await open({
+      config: {
+        source: { managed: true },
+        profiles: { base: { provider: 'hash', dims: 32 } },
+        environments: { test: { profile: 'base' } },
+      },
+      db: 'memory://',
+      env: { REEMBED_ENV: 'test' },
+    });
+    try {
+      await rb.backfill.run('base');
+      await rb.upsert([{ id: 'a', content: 'rivers and lakes' }], { sync: true });
+      for (let i = 0; i < 5; i++) await rb.search(`rivers ${i}`);
+      const text = await rb.registry.metrics();
+      expect(text).toMatch(/^reembed_search_requests_total\{profile="base"\} 5$/m);
+      expect(text).toMatch(/^reembed_search_duration_seconds_count\{profile="base"\} 5$/m);
+      expect(text).toMatch(/^reembed_embedding_profile_info\{environment="test",embedding_profile="base",.*\} 1$/m);
+    } finally {
+      await rb.close();
+    }
+  });
+});
