@@ -1,3 +1,4 @@
+import { backoffDelay } from '../backoff.js';
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import type { Embedder } from '../embedders/embedder.js';
@@ -159,8 +160,8 @@ async function defer(
   const again = rows.filter((r) => !exhausted.includes(r));
   if (again.length === 0) return;
   const next = again.map((r) => (attempts.get(r.docId) ?? 0) + 1);
-  // Full jitter on an exponential ceiling, capped at a minute.
-  const delays = next.map((n) => Math.floor(Math.random() * Math.min(60_000, ctx.retryBaseMs * 2 ** n)));
+  // The next attempt is attempts + 1: its delay ceiling doubles from retryBaseMs · 2, capped at a minute.
+  const delays = next.map((n) => backoffDelay(n + 1, ctx.retryBaseMs, 60_000));
   const lastError = `${errorClass(error)}: ${message(error)}`.slice(0, 2000);
   const fromQueue = again.filter((r) => ctx.versions?.has(r.docId));
   const fromChunk = again.filter((r) => !ctx.versions?.has(r.docId));

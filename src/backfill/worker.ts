@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
+import { backoffDelay } from '../backoff.js';
 import { isTransientDatabaseError } from '../db/transient.js';
 import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
 import type { Embedder } from '../embedders/embedder.js';
@@ -209,7 +210,7 @@ export class Worker {
         failingSince ??= performance.now();
         if (performance.now() - failingSince >= budget) throw error;
         attempt++;
-        const delayMs = Math.min(15_000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+        const delayMs = backoffDelay(attempt, 250, 15_000);
         this.options.onTransientError?.(error, attempt, delayMs);
         await releaseLeases(this.db, this.id).catch(() => {});
         await abortableSleep(delayMs, signal).catch(() => {});

@@ -5,18 +5,21 @@ import { Controller, type TickReport } from '../gates/controller.js';
 import type { GateResult } from '../gates/evaluate.js';
 import { ControllerStandby } from '../gates/lease.js';
 import { CliContext } from './context.js';
-import { table } from './format.js';
+import { significant, table } from './format.js';
 import { shutdownSignal } from './signals.js';
-
-function value(x: number | null): string {
-  return x === null ? '-' : String(Number(x.toPrecision(4)));
-}
 
 /** The gates of a tick as a table: what was measured, against what, and the verdict. */
 export function gatesTable(gates: readonly GateResult[]): string {
   return table(
     ['gate', 'metric', 'candidate', 'control', 'condition', 'verdict'],
-    gates.map((g) => [g.gate, g.metric, value(g.candidate), value(g.control), g.condition, g.verdict.toUpperCase()]),
+    gates.map((g) => [
+      g.gate,
+      g.metric,
+      significant(g.candidate),
+      significant(g.control),
+      g.condition,
+      g.verdict.toUpperCase(),
+    ]),
   );
 }
 

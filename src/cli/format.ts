@@ -12,6 +12,11 @@ export function table(headers: string[], rows: Array<Array<string | number | boo
     .join('\n');
 }
 
+/** A figure to `digits` significant digits, without trailing zeros; `-` for none. */
+export function significant(value: number | null, digits = 4): string {
+  return value === null ? '-' : String(Number(value.toPrecision(digits)));
+}
+
 export function fixed(value: number, digits = 3): string {
   return value.toFixed(digits);
 }

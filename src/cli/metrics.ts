@@ -4,11 +4,7 @@ import { readServingMetrics, servingProfiles, type ServingSummary } from '../tel
 import { pruneServingMetrics } from '../telemetry/serving-retention.js';
 import { databaseTimeAgo } from '../db/clock.js';
 import { CliContext } from './context.js';
-import { table } from './format.js';
-
-function num(x: number | null, digits = 4): string {
-  return x === null ? '-' : String(Number(x.toPrecision(digits)));
-}
+import { significant, table } from './format.js';
 
 function percent(x: number | null): string {
   return x === null ? '-' : `${(x * 100).toFixed(2)}%`;
@@ -70,12 +66,12 @@ export function registerMetrics(program: Command): void {
                     percent(p.errorRate),
                     p.fallbacks,
                     p.breakerOpens,
-                    num(p.latencyMs.p50),
-                    num(p.latencyMs.p95),
-                    num(p.latencyMs.p99),
+                    significant(p.latencyMs.p50),
+                    significant(p.latencyMs.p95),
+                    significant(p.latencyMs.p99),
                     p.shadow.compared,
-                    num(p.shadow.overlap, 3),
-                    num(p.shadow.rbo, 3),
+                    significant(p.shadow.overlap, 3),
+                    significant(p.shadow.rbo, 3),
                   ]),
                 ),
               ].join('\n'),

@@ -20,6 +20,7 @@ import type { ProviderBatchResult, ProviderClient } from './provider.js';
 import { RateLimiter } from './rate-limiter.js';
 import { abortableSleep, type Sleep } from './sleep.js';
 import { tokenCounterFor, type TokenCounter } from './tokens.js';
+import { backoffDelay } from '../backoff.js';
 
 export interface RetryEvent {
   /** The attempt that failed, from 1. */
@@ -201,11 +202,8 @@ export class ResilientEmbedder implements Embedder {
     }
   }
 
-  /** "Full jitter": uniform in [0, min(cap, base * 2^(attempt-1))), which spreads retry storms. */
   private backoff(attempt: number): number {
-    const base = this.options.retryBaseMs ?? 250;
-    const cap = this.options.retryCapMs ?? 20_000;
-    return Math.floor(this.random() * Math.min(cap, base * 2 ** (attempt - 1)));
+    return backoffDelay(attempt, this.options.retryBaseMs ?? 250, this.options.retryCapMs ?? 20_000, this.random);
   }
 
   /** One request under the profile's timeout, which becomes a (retryable) ProviderTimeoutError. */

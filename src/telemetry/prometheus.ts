@@ -1,4 +1,4 @@
-import { Counter, Histogram, type CounterConfiguration, type HistogramConfiguration, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** What the router reports about each search it serves: the database recorder and Prometheus both listen. */
 export interface ServingObserver {
@@ -46,61 +46,54 @@ export class PrometheusServingMetrics implements ServingObserver {
 
   /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
   constructor(registry: Registry) {
-    const registers = [registry];
-    const counter = <L extends string>(config: CounterConfiguration<L>): Counter<L> =>
-      (registry.getSingleMetric(config.name) as Counter<L> | undefined) ?? new Counter(config);
-    const histogram = <L extends string>(config: HistogramConfiguration<L>): Histogram<L> =>
-      (registry.getSingleMetric(config.name) as Histogram<L> | undefined) ?? new Histogram(config);
-    this.requests = counter({
-      name: 'reembed_search_requests_total',
-      help: 'Searches the profile was chosen for (answered or failed)',
-      labelNames: ['profile'],
-      registers,
-    });
-    this.errors = counter({
-      name: 'reembed_search_errors_total',
-      help: 'Searches of the profile that failed, timed out or were refused by an open circuit',
-      labelNames: ['profile'],
-      registers,
-    });
-    this.fallbacks = counter({
-      name: 'reembed_search_fallbacks_total',
-      help: 'Failed searches of the profile (a candidate) that the control answered instead',
-      labelNames: ['profile'],
-      registers,
-    });
-    this.latency = histogram({
-      name: 'reembed_search_duration_seconds',
-      help: 'Embed plus search time of the searches the profile answered',
-      labelNames: ['profile'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.breakerOpens = counter({
-      name: 'reembed_circuit_breaker_opens_total',
-      help: "Times the profile's circuit breaker opened",
-      labelNames: ['profile'],
-      registers,
-    });
-    this.shadowCompared = counter({
-      name: 'reembed_shadow_comparisons_total',
-      help: "Shadow reads compared with the served results, by the migration's candidate",
-      labelNames: ['candidate'],
-      registers,
-    });
-    this.shadowErrors = counter({
-      name: 'reembed_shadow_errors_total',
-      help: 'Shadow reads that failed or timed out, by candidate',
-      labelNames: ['candidate'],
-      registers,
-    });
-    this.shadowOverlap = histogram({
-      name: 'reembed_shadow_overlap',
-      help: 'overlap@k of shadow reads with the served results, by candidate',
-      labelNames: ['candidate'],
-      buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
-      registers,
-    });
+    const counter = <L extends string>(name: string, help: string, label: L): Counter<L> =>
+      (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+      new Counter({ name, help, labelNames: [label], registers: [registry] });
+    const histogram = <L extends string>(name: string, help: string, label: L, buckets: number[]): Histogram<L> =>
+      (registry.getSingleMetric(name) as Histogram<L> | undefined) ??
+      new Histogram({ name, help, labelNames: [label], buckets, registers: [registry] });
+    this.requests = counter(
+      'reembed_search_requests_total',
+      'Searches the profile was chosen for (answered or failed)',
+      'profile',
+    );
+    this.errors = counter(
+      'reembed_search_errors_total',
+      'Searches of the profile that failed, timed out or were refused by an open circuit',
+      'profile',
+    );
+    this.fallbacks = counter(
+      'reembed_search_fallbacks_total',
+      'Failed searches of the profile (a candidate) that the control answered instead',
+      'profile',
+    );
+    this.latency = histogram(
+      'reembed_search_duration_seconds',
+      'Embed plus search time of the searches the profile answered',
+      'profile',
+      LATENCY_BUCKETS,
+    );
+    this.breakerOpens = counter(
+      'reembed_circuit_breaker_opens_total',
+      "Times the profile's circuit breaker opened",
+      'profile',
+    );
+    this.shadowCompared = counter(
+      'reembed_shadow_comparisons_total',
+      "Shadow reads compared with the served results, by the migration's candidate",
+      'candidate',
+    );
+    this.shadowErrors = counter(
+      'reembed_shadow_errors_total',
+      'Shadow reads that failed or timed out, by candidate',
+      'candidate',
+    );
+    this.shadowOverlap = histogram(
+      'reembed_shadow_overlap',
+      'overlap@k of shadow reads with the served results, by candidate',
+      'candidate',
+      [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
+    );
   }
 
   request(profile: string, outcome: { ok: true; latencyMs: number } | { ok: false; fallback: boolean }): void {

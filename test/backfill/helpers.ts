@@ -1,3 +1,4 @@
+import { prepareBackfill } from '../../src/backfill/backfill.js';
 import { buildManifest, getProfile, type Manifest } from '../../src/config/manifest.js';
 import type { Profile } from '../../src/config/profile.js';
 import { renderTemplate } from '../../src/config/template.js';
@@ -50,6 +51,16 @@ export async function articlesSource(db: Database, manifest: Manifest): Promise<
 }
 
 export { getProfile };
+
+/** The articles table with `rows` rows and a planned backfill of the `small` profile in chunks of 100. */
+export async function plannedBackfill(db: Database, rows: number): Promise<{ source: Source; profile: Profile }> {
+  await createArticles(db, rows);
+  const manifest = articlesManifest();
+  const source = await articlesSource(db, manifest);
+  const profile = getProfile(manifest, 'small');
+  await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
+  return { source, profile };
+}
 
 /**
  * Checks every store vector against a fresh embedding of its row's current text, and that

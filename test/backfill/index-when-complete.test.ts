@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
+import { runBackfill } from '../../src/backfill/backfill.js';
 import { indexIfDue, indexWhenComplete, type IndexEvent } from '../../src/backfill/index-when-complete.js';
 import { FAILURES_TABLE } from '../../src/backfill/tables.js';
 import { runWorker } from '../../src/backfill/worker.js';
@@ -9,7 +9,7 @@ import type { Database } from '../../src/db/database.js';
 import type { Source } from '../../src/source/source.js';
 import { indexStatus } from '../../src/store/index.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
-import { articlesManifest, articlesSource, createArticles, getProfile } from './helpers.js';
+import { createArticles, plannedBackfill } from './helpers.js';
 
 describe.each(BACKENDS)('workers index a completed backfill on %s', (backend) => {
   let db: Database;
@@ -17,11 +17,7 @@ describe.each(BACKENDS)('workers index a completed backfill on %s', (backend) =>
   let profile: Profile;
   beforeEach(async () => {
     db = await openTestDatabase(backend);
-    await createArticles(db, 400);
-    const manifest = articlesManifest();
-    source = await articlesSource(db, manifest);
-    profile = getProfile(manifest, 'small');
-    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
+    ({ source, profile } = await plannedBackfill(db, 400));
   });
   afterEach(() => db.close());
 

@@ -17,6 +17,7 @@ import {
   createArticles,
   expectStoreMatchesSource,
   getProfile,
+  plannedBackfill,
   sleep,
 } from './helpers.js';
 
@@ -37,16 +38,6 @@ async function caught(url: string, run: (a: pg.Client, b: pg.Client) => Promise<
     await a.end().catch(() => {});
     await b.end().catch(() => {});
   }
-}
-
-/** The articles table with `rows` rows and a planned backfill of the `small` profile in chunks of 100. */
-async function plannedBackfill(db: Database, rows: number) {
-  await createArticles(db, rows);
-  const manifest = articlesManifest();
-  const source = await articlesSource(db, manifest);
-  const profile = getProfile(manifest, 'small');
-  await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
-  return { source, profile };
 }
 
 describe('transient database errors on postgres', () => {
