@@ -4,6 +4,20 @@ import { Router } from '../router/router.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
 import { table } from './format.js';
+import type { FallbackReason } from '../router/router.js';
+
+function fallbackText(reason: FallbackReason | undefined): string {
+  switch (reason?.kind) {
+    case 'timeout':
+      return 'the candidate timed out';
+    case 'breaker_open':
+      return "the candidate's circuit is open";
+    case 'rejected_input':
+      return `the candidate refused this query${reason.code ? ` (${reason.code})` : ''}`;
+    default:
+      return `the candidate failed${reason?.code ? ` (${reason.code})` : ''}`;
+  }
+}
 
 export function registerSearch(program: Command): void {
   program
@@ -35,7 +49,7 @@ export function registerSearch(program: Command): void {
           });
           ctx.result(res, () =>
             [
-              `served by ${res.profile}${res.fallback ? ' (fallback: the candidate failed)' : ''}${res.migration ? ` · migration ${res.migration.id} ${res.migration.phase} ${res.migration.percent}%` : ''}`,
+              `served by ${res.profile}${res.fallback ? ` (fallback: ${fallbackText(res.fallbackReason)})` : ''}${res.migration ? ` · migration ${res.migration.id} ${res.migration.phase} ${res.migration.percent}%` : ''}`,
               `latency: embed ${res.latencyMs.embed.toFixed(1)} ms, search ${res.latencyMs.search.toFixed(1)} ms, total ${res.latencyMs.total.toFixed(1)} ms`,
               table(
                 ['rank', 'id', 'score'],

@@ -19,6 +19,7 @@ import { contentHashSql } from '../source/render.js';
 import { castId } from '../source/source.js';
 import type { MigrationState } from '../migration/state.js';
 import { inCanary } from './bucket.js';
+import { asInvalidRequest, isCallerError, validateSearchRequest } from './request.js';
 import { compareResults, type Comparison } from './compare.js';
 import { MigrationWatcher } from './watcher.js';
 import { ServingMetricsRecorder, type RecorderOptions } from '../telemetry/serving-metrics.js';
@@ -36,6 +37,8 @@ export interface RouterOptions {
     resetTimeoutMs?: number;
     volumeThreshold?: number;
   };
+  /** Longer queries are refused with InvalidRequestError before they are embedded (default 100,000). */
+  maxQueryChars?: number;
   /** Queue documents the control returns but the candidate lacks, at high priority (default on). */
   hotDocuments?: boolean;
   pollMs?: number;
@@ -73,8 +76,20 @@ export interface SearchResponse {
   profile: string;
   /** The candidate was chosen but failed or its circuit was open: the control answered. */
   fallback: boolean;
+  /**
+   * Why the control answered instead of the candidate: `timeout` (the breaker's timer),
+   * `breaker_open` (the candidate's circuit is open), `error` (with the typed code when there is
+   * one), or `rejected_input` (the candidate's embedder refused this query, e.g. too long for
+   * it: the caller's input, not counted against the candidate). Absent without a fallback.
+   */
+  fallbackReason?: FallbackReason;
   migration: { id: string; phase: string; percent: number } | null;
   latencyMs: { embed: number; search: number; total: number };
+}
+
+export interface FallbackReason {
+  kind: 'timeout' | 'breaker_open' | 'error' | 'rejected_input';
+  code?: string;
 }
 
 export interface ShadowEvent {
@@ -218,6 +233,8 @@ export class Router {
         errorThresholdPercentage: o.errorThresholdPercentage ?? 50,
         resetTimeout: o.resetTimeoutMs ?? 5000,
         volumeThreshold: o.volumeThreshold ?? 5,
+        // The caller's mistakes (an input the embedder refuses) are not the candidate's failures.
+        errorFilter: (error: unknown) => isCallerError(error),
       });
       b.on('open', () => {
         this.stats.breakerOpens++;
@@ -234,20 +251,29 @@ export class Router {
     return !b || b.closed ? 'closed' : b.opened ? 'open' : 'halfOpen';
   }
 
-  async search(query: string, request: SearchRequest = {}): Promise<SearchResponse> {
+  /**
+   * Serves one search. An invalid request (empty query, k out of range, unknown filter column)
+   * fails with InvalidRequestError before routing and counts against no profile.
+   */
+  async search(query: string, options: SearchRequest = {}): Promise<SearchResponse> {
     const started = performance.now();
+    const valid = validateSearchRequest(this.source, query, options, this.options.maxQueryChars);
+    const request: SearchRequest = { k: valid.k, subject: valid.subject, filter: valid.filter };
     const m = this.watcher.current();
     const route = this.route(request.subject);
     let served = route.serving;
     let fallback = false;
+    let fallbackReason: FallbackReason | undefined;
     let timed: Timed;
     if (route.candidateChosen && route.other) {
       try {
         timed = await this.breaker(this.profile(route.serving)).fire(this.profile(route.serving), query, request);
         this.observer.request(served, { ok: true, latencyMs: timed.embed + timed.search });
-      } catch {
-        // An error, a timeout or an open circuit: the control answers instead.
-        this.observer.request(served, { ok: false, fallback: true });
+      } catch (error) {
+        // An error, a timeout or an open circuit: the control answers instead. An input the
+        // candidate refuses is the caller's, so it is not counted as the candidate's error.
+        fallbackReason = fallbackReasonOf(error);
+        if (fallbackReason.kind !== 'rejected_input') this.observer.request(served, { ok: false, fallback: true });
         fallback = true;
         this.stats.fallbacks++;
         served = route.other;
@@ -265,18 +291,23 @@ export class Router {
       hits: timed.hits,
       profile: served,
       fallback,
+      ...(fallbackReason ? { fallbackReason } : {}),
       migration: m ? { id: m.id, phase: m.phase, percent: m.percent } : null,
       latencyMs: { embed: timed.embed, search: timed.search, total: performance.now() - started },
     };
   }
 
-  /** A search without a fallback, counted in the serving metrics (and rethrown when it fails). */
+  /**
+   * A search without a fallback, counted in the serving metrics (and rethrown when it fails).
+   * An input the embedder refuses is the caller's: InvalidRequestError, counted nowhere.
+   */
   private async measured(profile: string, query: string, request: SearchRequest): Promise<Timed> {
     try {
       const timed = await this.searchWith(this.profile(profile), query, request);
       this.observer.request(profile, { ok: true, latencyMs: timed.embed + timed.search });
       return timed;
     } catch (error) {
+      if (isCallerError(error)) throw asInvalidRequest(error);
       this.observer.request(profile, { ok: false, fallback: false });
       throw error;
     }
@@ -446,6 +477,15 @@ export class Router {
     await this.metrics?.close();
     await this.stopRetention?.();
   }
+}
+
+/** opossum rejects with code ETIMEDOUT when its timer fires and EOPENBREAKER while open. */
+function fallbackReasonOf(error: unknown): FallbackReason {
+  if (isCallerError(error)) return { kind: 'rejected_input', code: (error as { code?: string }).code };
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ETIMEDOUT') return { kind: 'timeout' };
+  if (code === 'EOPENBREAKER') return { kind: 'breaker_open' };
+  return typeof code === 'string' ? { kind: 'error', code } : { kind: 'error' };
 }
 
 interface Timed {
