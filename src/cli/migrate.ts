@@ -15,6 +15,7 @@ import {
   sourceName,
   startMigration,
   type LifecycleContext,
+  type PromotionOptions,
 } from '../migration/lifecycle.js';
 import { servingPercent } from '../migration/phases.js';
 import { ConcurrentChangeError, listEvents, type MigrationState } from '../migration/state.js';
@@ -72,6 +73,25 @@ function withCommon(command: Command): Command {
     .option('--expect-version <n>', 'act only if the migration is still at this version', (v) => Number(v));
 }
 
+/** --force, --reason and --max-queue-lag: the options of a step that needs a ready candidate. */
+function readinessOptions(command: Command): Command {
+  return command
+    .option('--force', 'skip the readiness check (backfill, queue lag, coverage, verify)')
+    .option('--reason <text>', 'why (required with --force)')
+    .option(
+      '--max-queue-lag <duration>',
+      'rows changed within this long count as in flight, not missing (default: rollout.max_queue_lag, 30s)',
+    );
+}
+
+function promotionOptions(opts: Record<string, unknown>): PromotionOptions {
+  return {
+    force: opts.force === true,
+    reason: typeof opts.reason === 'string' ? opts.reason : undefined,
+    maxQueueLagMs: typeof opts.maxQueueLag === 'string' ? parseDuration(opts.maxQueueLag) : undefined,
+  };
+}
+
 export function registerMigrate(program: Command): void {
   const migrate = program
     .command('migrate')
@@ -127,11 +147,8 @@ export function registerMigrate(program: Command): void {
     [
       'cutover',
       'serve every search from the candidate; the control is still written for a safety period',
-      (ctx, m, o) => cutoverMigration(ctx, m, o),
-      (c) =>
-        c
-          .option('--force', 'skip the coverage and verify check')
-          .option('--reason <text>', 'why (required with --force)'),
+      (ctx, m, o) => cutoverMigration(ctx, m, promotionOptions(o)),
+      (c) => readinessOptions(c),
     ],
     ['finalize', 'stop writing the control', (ctx, m) => finalizeMigration(ctx, m), (c) => c],
     [
@@ -142,9 +159,15 @@ export function registerMigrate(program: Command): void {
     ],
     [
       'rollback',
-      'serve every search from the control again, at once, from any phase',
-      (ctx, m, o) => rollbackMigration(ctx, m, String(o.reason ?? '')),
-      (c) => c.requiredOption('--reason <text>', 'why, for the audit log'),
+      'serve every search from the control again, at once, from any phase (after finalize: with --force)',
+      (ctx, m, o) => rollbackMigration(ctx, m, String(o.reason ?? ''), { force: o.force === true }),
+      (c) =>
+        c
+          .requiredOption('--reason <text>', 'why, for the audit log')
+          .option(
+            '--force',
+            'roll back after finalize or cleanup: the control, not written since finalize, serves stale or missing documents until its catch-up backfill (run by `reembed worker`) ends',
+          ),
     ],
     [
       'abort',
@@ -165,19 +188,17 @@ export function registerMigrate(program: Command): void {
       );
   }
 
-  withCommon(migrate.command('ramp'))
+  readinessOptions(withCommon(migrate.command('ramp')))
     .description(
-      'serve the candidate to this share of subjects (only upward; down is a rollback); needs 100% coverage and a clean verify',
+      'serve the candidate to this share of subjects (only upward; down is a rollback); needs a ready candidate: backfill done, changes in flight within --max-queue-lag, coverage at least rollout.min_coverage, a clean verify',
     )
     .argument('<percent>', 'whole percentage, 1..100')
-    .option('--force', 'skip the coverage and verify check')
-    .option('--reason <text>', 'why (required with --force)')
-    .action(async (percent: string, opts: Common & { force?: boolean; reason?: string }, command: Command) =>
+    .action(async (percent: string, opts: Common & Record<string, unknown>, command: Command) =>
       withLifecycle(command, opts, async (ctx, cli) => {
         const value = Number(percent.replace(/%$/, ''));
         if (!Number.isInteger(value))
           throw new ConfigError(`ramp takes a whole percentage, got ${JSON.stringify(percent)}`);
-        const next = await rampMigration(ctx, await target(ctx, opts), value, opts);
+        const next = await rampMigration(ctx, await target(ctx, opts), value, promotionOptions(opts));
         cli.result(next, () => describe(next));
       }),
     );

@@ -127,6 +127,13 @@ export const rolloutSchema = z
     eval_history: z.string().min(1).default('.reembed/eval-history.jsonl'),
     /** Sampled queries of the ANN agreement gate. */
     ann_queries: positiveInt.default(50),
+    /**
+     * Readiness by lag: a row that is not current still counts as covered while its queued
+     * change is younger than this (the application keeps writing; workers catch up).
+     */
+    max_queue_lag: duration.default(30_000),
+    /** Counted coverage a candidate needs before it serves, changes in flight or not. */
+    min_coverage: z.number().min(0).max(1).default(0.999),
     /** Share of searches shadowed when the controller moves a finished backfill to shadow. */
     shadow_sample: z.number().min(0).max(1).default(0.1),
     webhooks: z
@@ -151,6 +158,8 @@ export interface RolloutConfig {
   evalHistory: string;
   annQueries: number;
   shadowSample: number;
+  maxQueueLag: number;
+  minCoverage: number;
   webhooks: { beforePromotion?: string; onRollback?: string; timeout: number };
   gates: Gate[];
   /** True when the manifest lists no gates and the runbook defaults apply. */
@@ -187,6 +196,8 @@ export function parseRollout(raw: unknown, problems: string[]): RolloutConfig | 
     evalHistory: r.eval_history,
     annQueries: r.ann_queries,
     shadowSample: r.shadow_sample,
+    maxQueueLag: r.max_queue_lag,
+    minCoverage: r.min_coverage,
     webhooks: {
       beforePromotion: r.webhooks.before_promotion,
       onRollback: r.webhooks.on_rollback,

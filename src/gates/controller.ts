@@ -253,6 +253,7 @@ export class Controller {
       now,
       evalHistory: this.rollout.evalHistory,
       annQueries: this.rollout.annQueries,
+      readiness: { maxQueueLagMs: this.rollout.maxQueueLag, minCoverage: this.rollout.minCoverage },
       annOverlap: this.options.annOverlap ?? ((profile, queries) => annOverlap(this.options.db, profile, queries)),
     };
     const fresh: GateResult[] = [];

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { countCoverage } from '../backfill/coverage.js';
+import { candidateReadiness, type ReadinessOptions } from '../backfill/readiness.js';
 import type { Profile } from '../config/profile.js';
 import type { Gate, GateMetric } from '../config/rollout.js';
 import type { Database } from '../db/database.js';
@@ -23,6 +23,8 @@ export interface MeasureContext {
   now: Date;
   evalHistory: string;
   annQueries: number;
+  /** Readiness by lag (rollout.max_queue_lag, rollout.min_coverage) for the coverage and verify gates. */
+  readiness?: ReadinessOptions;
   /** The ANN agreement check (eval/ann-check.ts); injected so the gate layer stays testable. */
   annOverlap?: (profile: Profile, queries: number) => Promise<{ overlap: number; details: Record<string, unknown> }>;
 }
@@ -50,21 +52,34 @@ export function isShadow(metric: GateMetric): boolean {
 export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
   const metric = gate.metric;
   if (metric === 'coverage') {
-    const c = await countCoverage(ctx.db, ctx.source, ctx.candidate);
+    // Rows changed within the queue lag count as covered: on a live system some row has always
+    // just changed, and counted coverage of exactly 1 would hold the rollout for ever.
+    const r = await candidateReadiness(ctx.db, ctx.source, ctx.candidate, ctx.readiness);
     return {
-      candidate: c.ratio,
+      candidate: r.sourceRows === 0 ? 1 : (r.current + r.inFlight) / r.sourceRows,
       control: null,
-      details: { sourceRows: c.sourceRows, current: c.current, stale: c.stale, missing: c.missing },
+      details: {
+        sourceRows: r.sourceRows,
+        current: r.current,
+        counted: r.coverage,
+        inFlight: r.inFlight,
+        lagging: r.lagging,
+        unqueued: r.unqueued,
+        ...(r.reasons.length ? { notReady: r.reasons } : {}),
+      },
     };
   }
   if (metric === 'verify.failed_checks') {
-    const report = await verifyStore(ctx.db, ctx.source, ctx.candidate);
-    const failing = report.checks.filter((c) => !c.ok);
-    return {
-      candidate: failing.length,
-      control: null,
-      details: { failing: failing.map((c) => `${c.name} (${c.count})`) },
-    };
+    // Stale, missing and orphaned rows are judged by lag: only those no recent change accounts for fail.
+    const [report, r] = await Promise.all([
+      verifyStore(ctx.db, ctx.source, ctx.candidate),
+      candidateReadiness(ctx.db, ctx.source, ctx.candidate, ctx.readiness),
+    ]);
+    const failing = report.checks
+      .filter((c) => !c.ok && !['stale', 'missing', 'orphans'].includes(c.name))
+      .map((c) => `${c.name} (${c.count})`);
+    if (r.unqueued + r.lagging > 0) failing.push(`not current (${r.unqueued + r.lagging}; in flight ${r.inFlight})`);
+    return { candidate: failing.length, control: null, details: { failing, inFlight: r.inFlight } };
   }
   if (metric === 'ann.overlap') {
     if (!ctx.annOverlap) return { candidate: null, control: null, note: 'no ANN check configured' };

@@ -1,5 +1,5 @@
 import { estimateBackfill, prepareBackfill, type BackfillEstimate } from '../backfill/backfill.js';
-import { countCoverage } from '../backfill/coverage.js';
+import { candidateReadiness, formatPercent, type Readiness } from '../backfill/readiness.js';
 import type { Manifest } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
@@ -154,18 +154,39 @@ export async function shadowMigration(
   return transition(ctx, m, 'shadow', { percent: m.percent, shadowSample: sample }, null, { sample });
 }
 
-/** Evidence that the candidate may serve: coverage counted and a clean verify. */
+/** Verify checks that readiness by lag judges instead (a live change makes rows stale for a moment). */
+const LAG_CHECKS = ['stale', 'missing', 'orphans'];
+
+/** Options of a promotion: `force` skips the readiness check (with a reason for the audit log). */
+export interface PromotionOptions {
+  force?: boolean;
+  reason?: string;
+  /** Overrides rollout.max_queue_lag for this step. */
+  maxQueueLagMs?: number;
+}
+
+/**
+ * Evidence that the candidate may serve: ready by lag (backfill complete, no dead letters,
+ * every row that is not current accounted for by a recent queued change, coverage at least
+ * rollout.min_coverage) and a clean verify of everything else.
+ */
 async function candidateEvidence(
   ctx: LifecycleContext,
   m: MigrationState,
-): Promise<{ coverage: number; verifyOk: boolean; failing: string[] }> {
+  options: PromotionOptions,
+): Promise<{ coverage: number; readiness: Readiness; verifyOk: boolean; failing: string[] }> {
   const b = profileOf(ctx, m.candidate);
-  const coverage = await countCoverage(ctx.db, ctx.source, b);
+  const readiness = await candidateReadiness(ctx.db, ctx.source, b, {
+    maxQueueLagMs: options.maxQueueLagMs ?? ctx.manifest.rollout.maxQueueLag,
+    minCoverage: ctx.manifest.rollout.minCoverage,
+  });
   const report = await verifyStore(ctx.db, ctx.source, b);
+  const failing = report.checks.filter((c) => !c.ok && !LAG_CHECKS.includes(c.name));
   return {
-    coverage: coverage.ratio,
-    verifyOk: report.ok,
-    failing: report.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.count})`),
+    coverage: readiness.coverage,
+    readiness,
+    verifyOk: failing.length === 0,
+    failing: failing.map((c) => `${c.name} (${c.count})`),
   };
 }
 
@@ -173,22 +194,26 @@ async function requireCandidateReady(
   ctx: LifecycleContext,
   m: MigrationState,
   action: Action,
-  force: { force?: boolean; reason?: string },
+  options: PromotionOptions,
 ): Promise<Record<string, unknown>> {
   // The phase is checked first: a wrong phase is the clearer message, and costs no counting.
   const allowed = nextPhase(action, m.phase);
   if ('refused' in allowed)
     throw new TransitionRefusedError(`migration ${m.id}: ${allowed.refused}`, { phase: m.phase });
   if (!NEEDS_COMPLETE_CANDIDATE.includes(action)) return {};
-  const evidence = await candidateEvidence(ctx, m);
-  const ready = evidence.coverage === 1 && evidence.verifyOk;
+  const evidence = await candidateEvidence(ctx, m, options);
+  const ready = evidence.readiness.ready && evidence.verifyOk;
   if (ready) return { evidence };
-  if (force.force) {
-    if (!force.reason) throw new ConfigError('--force needs --reason "why"');
+  if (options.force) {
+    if (!options.reason) throw new ConfigError('--force needs --reason "why"');
     return { evidence, forced: true };
   }
+  const why = [
+    ...evidence.readiness.reasons,
+    ...(evidence.verifyOk ? [] : [`verify fails: ${evidence.failing.join(', ')}`]),
+  ];
   throw new TransitionRefusedError(
-    `migration ${m.id}: cannot ${action}: the candidate ${m.candidate} is not ready (coverage ${(evidence.coverage * 100).toFixed(2)}%${evidence.verifyOk ? '' : `, verify fails: ${evidence.failing.join(', ')}`}); finish the backfill, or use --force --reason "…"`,
+    `migration ${m.id}: cannot ${action}: the candidate ${m.candidate} is not ready (coverage ${formatPercent(evidence.coverage)}: ${why.join('; ')}); finish the backfill, or use --force --reason "…"`,
     { evidence },
   );
 }
@@ -198,7 +223,7 @@ export async function rampMigration(
   ctx: LifecycleContext,
   m: MigrationState,
   percent: number,
-  force: { force?: boolean; reason?: string } = {},
+  force: PromotionOptions = {},
 ): Promise<MigrationState> {
   if (!Number.isInteger(percent) || percent < 1 || percent > 100)
     throw new ConfigError(`ramp takes a whole percentage from 1 to 100, got ${percent}`);
@@ -215,7 +240,7 @@ export async function rampMigration(
 export async function cutoverMigration(
   ctx: LifecycleContext,
   m: MigrationState,
-  force: { force?: boolean; reason?: string } = {},
+  force: PromotionOptions = {},
 ): Promise<MigrationState> {
   const details = await requireCandidateReady(ctx, m, 'cutover', force);
   return transition(ctx, m, 'cutover', { percent: 100, cutoverAt: 'now' }, force.reason ?? null, details);

@@ -87,4 +87,31 @@ describe('migrate and search commands on postgres', () => {
     expect(history.events.at(-1)).toMatchObject({ reason: 'p95 too high', toPercent: 0 });
     expect((await json('search', 'cats', '--subject', 'anyone')).profile).toBe('old');
   });
+
+  it('rolls back after finalize only with --force, and the catch-up backfill brings the control back', async () => {
+    const plan = await json('migrate', 'plan', '--to', 'new');
+    expect(plan.migration.phase).toBe('planned');
+    await json('migrate', 'start');
+    expect((await cli('worker', '--drain')).code).toBe(0);
+    await json('migrate', 'shadow', '--sample', '0');
+    await json('migrate', 'ramp', '50');
+    await json('migrate', 'cutover');
+    expect((await json('migrate', 'finalize')).phase).toBe('finalized');
+    // Written while the control is not: it falls behind.
+    const db = await openDatabase(url, { migrations });
+    await db.query(`UPDATE public.articles SET body = body || ' changed after finalize' WHERE id <= 10`);
+    await db.close();
+    const refused = await cli('migrate', 'rollback', '--reason', 'regression');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/roll back with --force/);
+    const forced = await json('migrate', 'rollback', '--reason', 'regression found late', '--force');
+    expect(forced.phase).toBe('rolled_back');
+    expect((await json('search', 'cats', '--subject', 'anyone')).profile).toBe('old');
+    expect((await cli('verify', '--profile', 'old')).code).toBe(1);
+    expect((await cli('worker', '--drain')).code).toBe(0);
+    const verified = await cli('verify', '--profile', 'old');
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    const history = await json('migrate', 'history');
+    expect(history.events.at(-1)).toMatchObject({ action: 'rollback', reason: 'regression found late' });
+  });
 });

@@ -105,7 +105,7 @@ describe.each(BACKENDS)('migration lifecycle on %s', (backend) => {
     m = await shadowMigration(ctx, m, 0.5);
     // Not backfilled yet: no canary without coverage and verify, unless forced with a reason.
     await expect(rampMigration(ctx, m, 5)).rejects.toThrow(
-      /the candidate big is not ready \(coverage 0\.00%, verify fails: .*missing \(120\)/,
+      /the candidate big is not ready \(coverage 0\.00%: backfill incomplete \(120 rows not embedded, 1 chunks open\)\)/,
     );
     await expect(rampMigration(ctx, m, 5, { force: true })).rejects.toThrow(ConfigError);
     m = await rampMigration(ctx, m, 5, { force: true, reason: 'testing the canary early' });
