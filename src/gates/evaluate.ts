@@ -86,7 +86,12 @@ export function evaluateGate(gate: Gate, m: Measurement): GateResult {
     if (gate.min_ratio !== undefined && !(c >= ctl * gate.min_ratio))
       failed.push(`${fmt(c)} < control ${fmt(ctl)} × ${fmt(gate.min_ratio)}`);
   }
-  if (failed.length) return { ...base, verdict: 'fail', reason: `${gate.metric} ${failed.join('; ')}` };
+  if (failed.length)
+    return {
+      ...base,
+      verdict: 'fail',
+      reason: `${gate.metric} ${failed.join('; ')}${m.note ? ` (${m.note})` : ''}`,
+    };
   return {
     ...base,
     verdict: 'pass',

@@ -58,6 +58,7 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
     return {
       candidate: r.sourceRows === 0 ? 1 : (r.current + r.inFlight) / r.sourceRows,
       control: null,
+      ...(r.reasons.length ? { note: r.reasons.join('; ') } : {}),
       details: {
         sourceRows: r.sourceRows,
         current: r.current,
@@ -79,7 +80,12 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
       .filter((c) => !c.ok && !['stale', 'missing', 'orphans'].includes(c.name))
       .map((c) => `${c.name} (${c.count})`);
     if (r.unqueued + r.lagging > 0) failing.push(`not current (${r.unqueued + r.lagging}; in flight ${r.inFlight})`);
-    return { candidate: failing.length, control: null, details: { failing, inFlight: r.inFlight } };
+    return {
+      candidate: failing.length,
+      control: null,
+      ...(failing.length ? { note: failing.join(', ') } : {}),
+      details: { failing, inFlight: r.inFlight },
+    };
   }
   if (metric === 'ann.overlap') {
     if (!ctx.annOverlap) return { candidate: null, control: null, note: 'no ANN check configured' };
