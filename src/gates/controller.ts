@@ -64,6 +64,8 @@ export interface TickReport {
 
 interface Cached {
   at: number;
+  /** The end of the last window judged (pass or fail) in this migration state, for serving gates. */
+  judgedTo?: number;
   /** The migration state it was measured in (serving gates are measured again in a new step). */
   migration: string;
   version: number;
@@ -254,6 +256,15 @@ export class Controller {
       evalHistory: this.rollout.evalHistory,
       annQueries: this.rollout.annQueries,
       readiness: { maxQueueLagMs: this.rollout.maxQueueLag, minCoverage: this.rollout.minCoverage },
+      windowStart: (gate) => {
+        // Online windows start where the last judged one ended: ticks are an interval plus the
+        // tick's own time apart, and traffic in between must not go unseen (a breaker trip in the
+        // gap was never counted). Bounded, so one slow tick cannot reach far back.
+        const judgedTo = this.cache.get(gate.name);
+        const plain = now.getTime() - gate.interval;
+        if (!judgedTo?.judgedTo || judgedTo.migration !== m.id || judgedTo.version !== m.version) return undefined;
+        return new Date(Math.max(now.getTime() - 3 * gate.interval, Math.min(plain, judgedTo.judgedTo)));
+      },
       annOverlap: this.options.annOverlap ?? ((profile, queries) => annOverlap(this.options.db, profile, queries)),
     };
     const fresh: GateResult[] = [];
@@ -281,7 +292,14 @@ export class Controller {
         const missing = evaluateGate({ ...gate, no_data: 'hold' }, { candidate: null, control: null });
         result = { ...missing, reason: `measuring failed: ${message}; holding` };
       }
-      this.cache.set(gate.name, { at: now.getTime(), migration: m.id, version: m.version, result });
+      const sameState = cached?.migration === m.id && cached.version === m.version;
+      this.cache.set(gate.name, {
+        at: now.getTime(),
+        migration: m.id,
+        version: m.version,
+        result,
+        judgedTo: result.verdict !== 'no_data' ? now.getTime() : sameState ? cached.judgedTo : undefined,
+      });
       fresh.push(result);
       current.push(result);
     }

@@ -23,6 +23,8 @@ export interface MeasureContext {
   now: Date;
   evalHistory: string;
   annQueries: number;
+  /** Where a serving gate's window starts (default: now − the gate's interval). */
+  windowStart?: (gate: Gate) => Date | undefined;
   /** Readiness by lag (rollout.max_queue_lag, rollout.min_coverage) for the coverage and verify gates. */
   readiness?: ReadinessOptions;
   /** The ANN agreement check (eval/ann-check.ts); injected so the gate layer stays testable. */
@@ -174,7 +176,7 @@ function servingValue(metric: GateMetric, s: ServingSummary): number | null {
 
 /** Online and shadow metrics of the windows written over the gate's interval in the current step. */
 async function measureServing(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
-  const from = new Date(ctx.now.getTime() - gate.interval);
+  const from = ctx.windowStart?.(gate) ?? new Date(ctx.now.getTime() - gate.interval);
   const range = { from, to: ctx.now, migration: ctx.migration };
   const [cand, ctl] = await Promise.all([
     readServingMetrics(ctx.db, ctx.candidate.name, range),
