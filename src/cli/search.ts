@@ -50,7 +50,7 @@ export function registerSearch(program: Command): void {
           ctx.result(res, () =>
             [
               `served by ${res.profile}${res.fallback ? ` (fallback: ${fallbackText(res.fallbackReason)})` : ''}${res.migration ? ` · migration ${res.migration.id} ${res.migration.phase} ${res.migration.percent}%` : ''}`,
-              `latency: embed ${res.latencyMs.embed.toFixed(1)} ms, search ${res.latencyMs.search.toFixed(1)} ms, total ${res.latencyMs.total.toFixed(1)} ms`,
+              `latency: ${res.latencyMs.init >= 1 ? `init ${res.latencyMs.init.toFixed(1)} ms, ` : ''}${res.fallback ? `candidate ${res.latencyMs.fallback.toFixed(1)} ms, ` : ''}embed ${res.latencyMs.embed.toFixed(1)} ms, search ${res.latencyMs.search.toFixed(1)} ms, total ${res.latencyMs.total.toFixed(1)} ms`,
               table(
                 ['rank', 'id', 'score'],
                 res.hits.map((h, i) => [i + 1, h.id, h.score.toFixed(4)]),

@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { profileFingerprint } from './fingerprint.js';
 import { profileSchema, type Profile } from './profile.js';
 import { parseRollout, type RolloutConfig } from './rollout.js';
+import { parseRouter, type RouterSettings } from './router.js';
 import { parseTemplate, templateColumns } from './template.js';
 
 export const DEFAULT_CONFIG_FILE = 'reembed.yaml';
@@ -37,6 +38,7 @@ const manifestSchema = z
     profiles: z.record(z.string(), z.unknown()).default({}),
     environments: z.record(z.string(), environmentSchema).default({}),
     rollout: z.unknown().optional(),
+    router: z.unknown().optional(),
   })
   .strict();
 
@@ -53,6 +55,8 @@ export interface Manifest {
   environments: Map<string, { profile: string }>;
   /** Steps, interval and gates of automated rollouts (`reembed controller`). */
   rollout: RolloutConfig;
+  /** Breaker, shadow and request limits of every router opened on this manifest. */
+  router: RouterSettings;
 }
 
 const PROFILE_NAME = /^[a-z][a-z0-9_]{0,47}$/;
@@ -169,8 +173,9 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
   }
 
   const rollout = parseRollout(data.rollout, problems);
+  const router = parseRouter(data.router, problems);
   if (problems.length || !rollout) throw new ConfigError(problems);
-  return { path, database: data.database, source: data.source, profiles, environments, rollout };
+  return { path, database: data.database, source: data.source, profiles, environments, rollout, router };
 }
 
 function checkColumns(

@@ -28,4 +28,9 @@ export interface Embedder {
   readonly profile: string;
   readonly dims: number;
   embed(texts: string[], purpose: EmbedPurpose, options?: EmbedOptions): Promise<EmbedResult>;
+  /**
+   * Loads what embedding `texts` would load on first use (a tokenizer), so that cost is paid
+   * before a timed call rather than inside it. Cheap once loaded.
+   */
+  warmUp?(texts: string[], purpose: EmbedPurpose): Promise<void>;
 }

@@ -19,7 +19,7 @@ import {
 import type { ProviderBatchResult, ProviderClient } from './provider.js';
 import { RateLimiter } from './rate-limiter.js';
 import { abortableSleep, type Sleep } from './sleep.js';
-import { tokenCounterFor, type TokenCounter } from './tokens.js';
+import { approximateTokens, tokenCounterFor, type TokenCounter } from './tokens.js';
 import { backoffDelay } from '../backoff.js';
 
 export interface RetryEvent {
@@ -141,9 +141,8 @@ export class ResilientEmbedder implements Embedder {
       if (text.trim() === '') throw new EmptyInputError(name, index);
     });
     if (texts.length === 0) return { inputs: [], truncated: 0 };
-    this.counter ??= await tokenCounterFor(this.provider.provider);
-    const counter = this.counter;
     const prefix = purpose === 'query' ? this.settings.query_prefix : this.settings.document_prefix;
+    const counter = await this.counterFor(texts, purpose);
     let truncated = 0;
     const inputs = texts.map((text, index) => {
       const input = prefix + text;
@@ -154,6 +153,25 @@ export class ResilientEmbedder implements Embedder {
       return counter.truncate(input, max);
     });
     return { inputs, truncated };
+  }
+
+  /**
+   * The exact counter, or for queries that cannot be over the limit the cheap estimate: a
+   * cl100k token covers at least one UTF-8 byte, so a query of at most max_input_tokens bytes is
+   * within it, and a search never waits for the tokenizer to load (seconds on a busy machine).
+   */
+  private async counterFor(texts: string[], purpose: EmbedPurpose): Promise<TokenCounter> {
+    if (this.counter) return this.counter;
+    if (purpose === 'query') {
+      const max = this.settings.max_input_tokens;
+      const prefix = this.settings.query_prefix;
+      if (texts.every((t) => Buffer.byteLength(prefix + t, 'utf8') <= max)) return approximateTokens;
+    }
+    return (this.counter = await tokenCounterFor(this.provider.provider));
+  }
+
+  async warmUp(texts: string[], purpose: EmbedPurpose): Promise<void> {
+    await this.counterFor(texts, purpose);
   }
 
   /** Consecutive batches within batch_size texts and batch_tokens tokens (a bigger text goes alone). */

@@ -31,11 +31,19 @@ export interface RouterOptions {
   defaultProfile: string;
   /** Shadow reads of this instance; `enabled: false` turns them off whatever the migration's sample. */
   shadow?: { enabled?: boolean; timeoutMs?: number; maxConcurrent?: number };
+  /**
+   * The candidate's circuit breaker (defaults: 2 s timeout, opens at 50% failures over a 10 s
+   * window of at least 5 searches, or at 5 failures in a row; tries again after 5 s). The
+   * manifest's `router.breaker` sets these for every router; options here override it.
+   */
   breaker?: {
     timeoutMs?: number;
     errorThresholdPercentage?: number;
     resetTimeoutMs?: number;
     volumeThreshold?: number;
+    /** Failures in a row that open the circuit, however sparse the traffic (default 5). */
+    consecutiveFailures?: number;
+    rollingWindowMs?: number;
   };
   /** Longer queries are refused with InvalidRequestError before they are embedded (default 100,000). */
   maxQueryChars?: number;
@@ -84,7 +92,12 @@ export interface SearchResponse {
    */
   fallbackReason?: FallbackReason;
   migration: { id: string; phase: string; percent: number } | null;
-  latencyMs: { embed: number; search: number; total: number };
+  /**
+   * Where the time went: `init` (loading what the serving profile's embedder needs, outside the
+   * breaker's timer), `fallback` (spent on the candidate before the control answered), the
+   * served profile's `embed` and `search`, and the `total` that includes them all.
+   */
+  latencyMs: { init: number; fallback: number; embed: number; search: number; total: number };
 }
 
 export interface FallbackReason {
@@ -121,6 +134,8 @@ export class Router {
   private readonly watcher: MigrationWatcher;
   private readonly embedders = new Map<string, Embedder>();
   private readonly breakers = new Map<string, CircuitBreaker<[Profile, string, SearchRequest], Timed>>();
+  /** The router's settings: the manifest's `router:` section under the constructor's options. */
+  private readonly settings: RouterOptions;
   private readonly shadowLimit: LimitFunction;
   private readonly random: () => number;
   private hotInFlight = false;
@@ -147,6 +162,14 @@ export class Router {
   ) {
     if (!manifest.profiles.has(options.defaultProfile))
       throw new ConfigError(`unknown profile ${options.defaultProfile}`);
+    const fromManifest = manifest.router ?? {};
+    this.settings = {
+      ...options,
+      maxQueryChars: options.maxQueryChars ?? fromManifest.maxQueryChars,
+      breaker: { ...fromManifest.breaker, ...options.breaker },
+      shadow: { ...fromManifest.shadow, ...options.shadow },
+    };
+    options = this.settings;
     this.watcher = new MigrationWatcher(db, `${source.schemaName}.${source.tableName}`, {
       pollMs: options.pollMs,
       onError: options.onBackgroundError,
@@ -227,16 +250,27 @@ export class Router {
   private breaker(profile: Profile): CircuitBreaker<[Profile, string, SearchRequest], Timed> {
     let b = this.breakers.get(profile.name);
     if (!b) {
-      const o = this.options.breaker ?? {};
+      const o = this.settings.breaker ?? {};
       b = new CircuitBreaker((p: Profile, q: string, r: SearchRequest) => this.searchWith(p, q, r), {
         timeout: o.timeoutMs ?? 2000,
         errorThresholdPercentage: o.errorThresholdPercentage ?? 50,
         resetTimeout: o.resetTimeoutMs ?? 5000,
         volumeThreshold: o.volumeThreshold ?? 5,
+        rollingCountTimeout: o.rollingWindowMs ?? 10_000,
         // The caller's mistakes (an input the embedder refuses) are not the candidate's failures.
         errorFilter: (error: unknown) => isCallerError(error),
       });
+      // A dead candidate under sparse traffic never fills the window's volume threshold, and
+      // every search routed to it would wait out the timeout: failures in a row open it too.
+      const consecutive = o.consecutiveFailures ?? 5;
+      let failuresInARow = 0;
+      const breaker = b;
+      b.on('success', () => (failuresInARow = 0));
+      b.on('failure', () => {
+        if (++failuresInARow >= consecutive && breaker.closed) breaker.open();
+      });
       b.on('open', () => {
+        failuresInARow = 0;
         this.stats.breakerOpens++;
         this.observer.breakerOpened(profile.name);
       });
@@ -257,7 +291,7 @@ export class Router {
    */
   async search(query: string, options: SearchRequest = {}): Promise<SearchResponse> {
     const started = performance.now();
-    const valid = validateSearchRequest(this.source, query, options, this.options.maxQueryChars);
+    const valid = validateSearchRequest(this.source, query, options, this.settings.maxQueryChars);
     const request: SearchRequest = { k: valid.k, subject: valid.subject, filter: valid.filter };
     const m = this.watcher.current();
     const route = this.route(request.subject);
@@ -265,7 +299,14 @@ export class Router {
     let fallback = false;
     let fallbackReason: FallbackReason | undefined;
     let timed: Timed;
+    // What the embedder loads on first use (a tokenizer for a long query) is loaded here, outside
+    // the breaker's timer: a cold process is not a failing candidate.
+    const t0 = performance.now();
+    await this.embedder(this.profile(served)).warmUp?.([query], 'query');
+    const init = performance.now() - t0;
+    let fallbackMs = 0;
     if (route.candidateChosen && route.other) {
+      const tried = performance.now();
       try {
         timed = await this.breaker(this.profile(route.serving)).fire(this.profile(route.serving), query, request);
         this.observer.request(served, { ok: true, latencyMs: timed.embed + timed.search });
@@ -277,6 +318,7 @@ export class Router {
         fallback = true;
         this.stats.fallbacks++;
         served = route.other;
+        fallbackMs = performance.now() - tried;
         timed = await this.measured(served, query, request);
       }
     } else {
@@ -293,7 +335,13 @@ export class Router {
       fallback,
       ...(fallbackReason ? { fallbackReason } : {}),
       migration: m ? { id: m.id, phase: m.phase, percent: m.percent } : null,
-      latencyMs: { embed: timed.embed, search: timed.search, total: performance.now() - started },
+      latencyMs: {
+        init,
+        fallback: fallbackMs,
+        embed: timed.embed,
+        search: timed.search,
+        total: performance.now() - started,
+      },
     };
   }
 
@@ -322,7 +370,7 @@ export class Router {
     request: SearchRequest,
     hits: SearchHit[],
   ): void {
-    if (this.options.shadow?.enabled === false) return;
+    if (this.settings.shadow?.enabled === false) return;
     if (!(m.shadowSample > 0) || !['shadow', 'canary', 'cutover'].includes(m.phase) || this.random() >= m.shadowSample)
       return;
     if (this.shadowLimit.pendingCount > 0) {
@@ -330,7 +378,7 @@ export class Router {
       this.stats.shadowDropped++;
       return;
     }
-    const timeoutMs = this.options.shadow?.timeoutMs ?? 1000;
+    const timeoutMs = this.settings.shadow?.timeoutMs ?? 1000;
     void this.shadowLimit(async () => {
       const t0 = performance.now();
       const event: ShadowEvent = { migrationId: m.id, served, shadow: other, latencyMs: 0 };

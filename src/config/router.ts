@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/**
+ * `router:` in reembed.yaml: how each instance's read path protects itself. Every key has a
+ * default; library callers may still override any of them in open({ router }).
+ */
+const duration = z.union([z.string(), z.number().nonnegative()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value * 1000;
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+export const routerSchema = z
+  .object({
+    breaker: z
+      .object({
+        /** A candidate search slower than this counts as failed and the control answers. */
+        timeout: duration.optional(),
+        /** Share of failed candidate searches in the rolling window that opens the circuit. */
+        error_threshold_percentage: z.number().min(1).max(100).optional(),
+        /** Searches in the rolling window before the percentage applies. */
+        volume_threshold: z.number().int().min(0).optional(),
+        /** Failed candidate searches in a row that open the circuit whatever the window holds. */
+        consecutive_failures: z.number().int().min(1).optional(),
+        /** How long an open circuit waits before it lets one search try the candidate again. */
+        reset_timeout: duration.optional(),
+        /** The window the percentage is counted over. */
+        rolling_window: duration.optional(),
+      })
+      .strict()
+      .optional(),
+    shadow: z
+      .object({
+        enabled: z.boolean().optional(),
+        timeout: duration.optional(),
+        max_concurrent: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    /** Longer queries are refused (InvalidRequestError) before they are embedded. */
+    max_query_chars: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+/** The router's settings from the manifest, in RouterOptions' own shape (absent keys: defaults). */
+export interface RouterSettings {
+  breaker?: {
+    timeoutMs?: number;
+    errorThresholdPercentage?: number;
+    volumeThreshold?: number;
+    consecutiveFailures?: number;
+    resetTimeoutMs?: number;
+    rollingWindowMs?: number;
+  };
+  shadow?: { enabled?: boolean; timeoutMs?: number; maxConcurrent?: number };
+  maxQueryChars?: number;
+}
+
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function parseRouter(raw: unknown, problems: string[]): RouterSettings {
+  const parsed = routerSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.map((i) => `router.${i.path.map(String).join('.')}: ${i.message}`));
+    return {};
+  }
+  const r = parsed.data;
+  return defined({
+    breaker: r.breaker
+      ? defined({
+          timeoutMs: r.breaker.timeout,
+          errorThresholdPercentage: r.breaker.error_threshold_percentage,
+          volumeThreshold: r.breaker.volume_threshold,
+          consecutiveFailures: r.breaker.consecutive_failures,
+          resetTimeoutMs: r.breaker.reset_timeout,
+          rollingWindowMs: r.breaker.rolling_window,
+        })
+      : undefined,
+    shadow: r.shadow
+      ? defined({ enabled: r.shadow.enabled, timeoutMs: r.shadow.timeout, maxConcurrent: r.shadow.max_concurrent })
+      : undefined,
+    maxQueryChars: r.max_query_chars,
+  });
+}
