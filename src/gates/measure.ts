@@ -196,6 +196,19 @@ async function measureServing(gate: Gate, ctx: MeasureContext): Promise<Measurem
   }
   const candidateEnough = cand.requests >= gate.min_samples;
   const controlEnough = ctl.requests >= gate.min_samples;
+  if (!candidateEnough) {
+    const sparse = sparseEvidence(gate, cand, ctl);
+    if (sparse)
+      return {
+        ...sparse,
+        details: {
+          window,
+          sparse: true,
+          candidate: { requests: cand.requests, errors: cand.errors },
+          control: { requests: ctl.requests, errors: ctl.errors },
+        },
+      };
+  }
   const notes: string[] = [];
   if (!candidateEnough) notes.push(`candidate ${cand.requests} requests`);
   if (!controlEnough) notes.push(`control ${ctl.requests} requests`);
@@ -208,5 +221,46 @@ async function measureServing(gate: Gate, ctx: MeasureContext): Promise<Measurem
       candidate: { requests: cand.requests, errors: cand.errors, instances: cand.instances },
       control: { requests: ctl.requests, errors: ctl.errors, instances: ctl.instances },
     },
+  };
+}
+
+/** z for a two-sided 99% interval: sparse evidence must be strong before it fails a gate. */
+const WILSON_Z = 2.576;
+
+/** The lower bound of the Wilson score interval of a failure rate of `failures` in `n`. */
+export function wilsonLowerBound(failures: number, n: number, z = WILSON_Z): number {
+  if (n <= 0 || failures <= 0) return 0;
+  const p = failures / n;
+  const z2 = z * z;
+  return Math.max(0, (p + z2 / (2 * n) - z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n));
+}
+
+/**
+ * Fewer requests than min_samples still decide a rate gate when they cannot be explained by
+ * chance: a candidate failing 4 of 4 searches is over a 0.2% limit even though 4 < 20 (the
+ * lower bound of its 99% Wilson interval is 0.37). Then the measurement is the observed rates;
+ * otherwise null (no data), as before.
+ */
+function sparseEvidence(
+  gate: Gate,
+  cand: ServingSummary,
+  ctl: ServingSummary,
+): Pick<Measurement, 'candidate' | 'control' | 'note'> | null {
+  if (cand.requests === 0 || (gate.metric !== 'online.error_rate' && gate.metric !== 'online.fallback_rate'))
+    return null;
+  const failures = gate.metric === 'online.error_rate' ? cand.errors : cand.fallbacks;
+  const control = ctl.requests > 0 ? (servingValue(gate.metric, ctl) ?? 0) : 0;
+  const limits = [
+    gate.max,
+    gate.max_increase !== undefined ? control + gate.max_increase : undefined,
+    gate.max_ratio !== undefined && control > 0 ? control * gate.max_ratio : undefined,
+  ].filter((x): x is number => x !== undefined);
+  if (limits.length === 0) return null;
+  const lower = wilsonLowerBound(failures, cand.requests);
+  if (!(lower > Math.min(...limits))) return null;
+  return {
+    candidate: failures / cand.requests,
+    control,
+    note: `${failures} of ${cand.requests} candidate requests failed, fewer than min_samples ${gate.min_samples} but the 99% lower bound ${Number(lower.toPrecision(3))} is over the limit`,
   };
 }
