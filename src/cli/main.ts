@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ReembedError } from '../errors.js';
+import { redactSecrets } from '../redact.js';
 import { VERSION } from '../version.js';
 import { registerBackfill } from './backfill.js';
 import { registerDemo } from './demo.js';
@@ -73,15 +74,22 @@ export async function main(argv: string[]): Promise<number> {
     }
     const json = program.opts<{ json?: boolean }>().json || argv.includes('--json');
     if (error instanceof ReembedError) {
+      const message = redactSecrets(error.message);
       if (json) {
+        const details = error.details ? JSON.parse(redactSecrets(JSON.stringify(error.details))) : undefined;
         process.stdout.write(
-          `${JSON.stringify({ error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } }, null, 2)}\n`,
+          `${JSON.stringify({ error: { code: error.code, message, ...(details ? { details } : {}) } }, null, 2)}\n`,
         );
       }
-      process.stderr.write(`reembed: ${error.message}\n`);
+      process.stderr.write(`reembed: ${message}\n`);
       return error.exitCode;
     }
-    process.stderr.write(`reembed: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+    const text = redactSecrets((error as Error)?.stack ?? String(error));
+    if (json) {
+      const message = redactSecrets((error as Error)?.message ?? String(error));
+      process.stdout.write(`${JSON.stringify({ error: { code: 'UNEXPECTED', message } }, null, 2)}\n`);
+    }
+    process.stderr.write(`reembed: unexpected error: ${text}\n`);
     return 1;
   }
 }

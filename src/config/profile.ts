@@ -55,6 +55,11 @@ export const profileSchema = z
     api_key_env: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'api_key_env must be an environment variable name')
+      // Its value is sent to base_url as a bearer token: never reembed's own or a database's secret.
+      .refine((name) => !/^REEMBED_|DATABASE_URL|^PG[A-Z]+$/i.test(name), {
+        message:
+          'api_key_env may not name a REEMBED_* variable or a database variable (DATABASE_URL, PG*): its value is sent to the provider',
+      })
       .optional(),
     /** Send the `dimensions` parameter (models with shortenable embeddings). */
     send_dimensions: z.boolean().default(false),

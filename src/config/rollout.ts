@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { hasUserInfo } from '../redact.js';
 
 /**
  * What a gate can measure. The prefix names where the number comes from:
@@ -42,6 +43,10 @@ const duration = z.union([z.string(), z.number().nonnegative()]).transform((valu
 });
 
 const positiveInt = z.number().int().positive();
+/** Credentials in a URL would be stored in the audit log and printed: put them in a path token or a header-less secret URL. */
+const webhookUrl = z.url().refine((url) => !hasUserInfo(url), {
+  message: 'a webhook URL must not carry credentials (user:password@): they would be stored and printed',
+});
 /** A duration that must not be zero (an interval of 0 would make the controller spin). */
 const positiveDuration = duration.refine((ms) => ms >= 10, { message: 'must be at least 10ms' });
 
@@ -139,9 +144,9 @@ export const rolloutSchema = z
     webhooks: z
       .object({
         /** POSTed before each promotion; a non-2xx answer holds the rollout. */
-        before_promotion: z.url().optional(),
+        before_promotion: webhookUrl.optional(),
         /** POSTed after the controller rolled back. */
-        on_rollback: z.url().optional(),
+        on_rollback: webhookUrl.optional(),
         timeout: positiveDuration.default(5000),
       })
       .strict()

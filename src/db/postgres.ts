@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyStream } from 'pg-copy-streams';
 import { DatabaseError } from '../errors.js';
+import { redactSecrets } from '../redact.js';
 import { isBrokenConnectionError } from './transient.js';
 import { quoteIdentifier } from './identifiers.js';
 import { RENDERING_SETTINGS } from './sql.js';
@@ -39,15 +40,9 @@ function wrap(client: pg.PoolClient | pg.Pool): Queryable {
   };
 }
 
-/** Removes the password from a connection string so it can be printed. */
+/** Removes the password (and any secret query parameter) from a connection string so it can be printed. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
-  }
+  return redactSecrets(url);
 }
 
 /** A PostgreSQL server through a node-postgres pool; many processes may share it. */
@@ -83,7 +78,7 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
       : /permission denied to create extension/.test(message)
         ? ' (ask an administrator to run CREATE EXTENSION vector once in this database)'
         : '';
-    throw new DatabaseError(`cannot open ${target}: ${message}${hint}`, error);
+    throw new DatabaseError(`cannot open ${target}: ${redactSecrets(message)}${hint}`, error);
   }
 
   const session = async <T>(fn: (conn: Queryable) => Promise<T>): Promise<T> => {

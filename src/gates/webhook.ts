@@ -1,3 +1,5 @@
+import { redactSecrets } from '../redact.js';
+
 export interface WebhookResult {
   ok: boolean;
   status: number | null;
@@ -24,10 +26,14 @@ export async function postWebhook(
     });
     if (response.ok) return { ok: true, status: response.status };
     const body = (await response.text().catch(() => '')).slice(0, 200);
-    return { ok: false, status: response.status, error: `HTTP ${response.status}${body ? `: ${body}` : ''}` };
+    return {
+      ok: false,
+      status: response.status,
+      error: redactSecrets(`HTTP ${response.status}${body ? `: ${body}` : ''}`),
+    };
   } catch (error) {
     const e = error as Error & { cause?: { code?: string } };
     const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
-    return { ok: false, status: null, error: why };
+    return { ok: false, status: null, error: redactSecrets(why) };
   }
 }
