@@ -25,6 +25,7 @@ import { latestMeasurements, listTicks, recordTick, verdictHistory, type Decisio
 import { postWebhook } from './webhook.js';
 import { acquireLease, ControllerStandby, currentLease, holdsLease, releaseLease } from './lease.js';
 import { checkAnn } from '../eval/ann-check.js';
+import { backfillPlanner } from '../backfill/planner.js';
 
 export interface ControllerOptions {
   db: Database;
@@ -109,6 +110,7 @@ export class Controller {
       manifest: options.manifest,
       source: options.source,
       actor: options.actor ?? 'controller',
+      backfill: backfillPlanner,
     };
   }
 

@@ -1,5 +1,3 @@
-import { estimateBackfill, prepareBackfill, type BackfillEstimate } from '../backfill/backfill.js';
-import { countCoverage } from '../backfill/coverage.js';
 import type { Manifest } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
@@ -26,6 +24,33 @@ export interface LifecycleContext {
   source: Source;
   /** Who acts, for the audit log (e.g. user@host, or `controller`). */
   actor: string;
+  /** Backfill planning (`backfillPlanner` of backfill/planner.ts). */
+  backfill: BackfillPlanner;
+}
+
+/**
+ * What the lifecycle needs from backfill/, handed to it rather than imported: DESIGN.md's
+ * layers let a migration ask for backfill planning only through a hook it is given.
+ */
+export interface BackfillPlanner {
+  /** What a full backfill of the profile would embed, without embedding. */
+  estimate(db: Database, source: Source, profile: Profile): Promise<BackfillEstimate>;
+  /** Turns the profile's capture on and plans its chunks; idempotent. */
+  prepare(db: Database, source: Source, profile: Profile, profiles: Map<string, Profile>): Promise<unknown>;
+  /** Coverage counted row by row; `ratio` is current rows / source rows. */
+  coverage(conn: Queryable, source: Source, profile: Profile): Promise<{ ratio: number }>;
+}
+
+/** The planner's estimate, recorded with the plan (the shape of backfill/'s BackfillEstimate). */
+export interface BackfillEstimate {
+  profile: string;
+  rows: number;
+  toEmbed: number;
+  estimatedTokens: number;
+  estimatedCost: number | null;
+  /** At the profile's rpm/tpm limits, when it has any; null when unlimited. */
+  estimatedSeconds: number | null;
+  index: string;
 }
 
 /** A transition the state machine refuses, with the reason (exit 1: a check failed). */
@@ -82,7 +107,7 @@ export async function planMigration(ctx: LifecycleContext, control: string, cand
     );
   }
   await ensureStore(ctx.db, a);
-  const estimate = await estimateBackfill(ctx.db, ctx.source, b, null);
+  const estimate = await ctx.backfill.estimate(ctx.db, ctx.source, b);
   const migration = await ctx.db.transaction((tx) =>
     createMigration(
       tx,
@@ -141,7 +166,7 @@ export async function startMigration(ctx: LifecycleContext, m: MigrationState): 
     capture(ctx, { [a.name]: true, [b.name]: true }),
   );
   // Planning is idempotent: if it fails here, `reembed backfill --profile B` plans again.
-  await prepareBackfill(ctx.db, ctx.source, b, ctx.manifest.profiles);
+  await ctx.backfill.prepare(ctx.db, ctx.source, b, ctx.manifest.profiles);
   return started;
 }
 
@@ -160,7 +185,7 @@ async function candidateEvidence(
   m: MigrationState,
 ): Promise<{ coverage: number; verifyOk: boolean; failing: string[] }> {
   const b = profileOf(ctx, m.candidate);
-  const coverage = await countCoverage(ctx.db, ctx.source, b);
+  const coverage = await ctx.backfill.coverage(ctx.db, ctx.source, b);
   const report = await verifyStore(ctx.db, ctx.source, b);
   return {
     coverage: coverage.ratio,
@@ -287,7 +312,8 @@ export async function rollbackMigration(
       await setCapture(tx, ctx.source, ctx.manifest.profiles, { [m.candidate]: false, [m.control]: true });
     },
   );
-  if (controlWasStopped) await prepareBackfill(ctx.db, ctx.source, profileOf(ctx, m.control), ctx.manifest.profiles);
+  if (controlWasStopped)
+    await ctx.backfill.prepare(ctx.db, ctx.source, profileOf(ctx, m.control), ctx.manifest.profiles);
   return next;
 }
 

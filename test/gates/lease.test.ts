@@ -14,6 +14,7 @@ import {
 import { getMigration } from '../../src/migration/state.js';
 import { articlesManifest, articlesSource, createArticles, getProfile, sleep } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 
 const DEAD = { holder: 'dead-host-1-abc', host: 'dead-host', pid: 1 };
 
@@ -27,7 +28,7 @@ describe.each(BACKENDS)('controller lease on %s', (backend) => {
     db = await openTestDatabase(backend);
     await createArticles(db, 10);
     const manifest = articlesManifest({}, { rollout: { interval: '50ms' } });
-    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'ops' };
+    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'ops', backfill: backfillPlanner };
     // A planned migration: every tick holds ("start it"), so ticks go on until stopped.
     migrationId = (await planMigration(ctx, 'small', 'big')).migration.id;
     source = sourceName(ctx.source);
