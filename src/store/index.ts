@@ -3,6 +3,7 @@ import type { Database, Queryable } from '../db/database.js';
 import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
 import { ReembedError } from '../errors.js';
 import { storeLayout } from './store.js';
+import { warnAndContinue } from '../logger.js';
 
 type IndexProfile = Pick<Profile, 'name' | 'dims' | 'metric'>;
 
@@ -125,12 +126,17 @@ export async function buildIndex(
         await conn.exec(sql);
       } finally {
         // The session goes back to the pool; the next user must not inherit the raised setting.
-        await conn.exec('RESET maintenance_work_mem').catch(() => {});
+        await conn
+          .exec('RESET maintenance_work_mem')
+          .catch(warnAndContinue('resetting maintenance_work_mem after an index build', { profile: profile.name }));
       }
     });
   } catch (error) {
     const leftover = await indexStatus(db, profile).catch(() => null);
-    if (leftover?.exists && !leftover.valid) await dropInvalid(db, profile).catch(() => {});
+    if (leftover?.exists && !leftover.valid)
+      await dropInvalid(db, profile).catch(
+        warnAndContinue('dropping the invalid index a failed build left', { profile: profile.name }),
+      );
     throw new IndexBuildError(profile.name, (error as Error).message ?? String(error), error);
   } finally {
     await stopPolling?.();
@@ -200,7 +206,9 @@ function pollProgress(db: Database, profile: IndexProfile, options: BuildIndexOp
   };
   const timer = setInterval(() => {
     // A sample that fails (the pool is busy or closing) is skipped; progress is best effort.
-    inFlight = inFlight.then(sample).catch(() => {});
+    inFlight = inFlight
+      .then(sample)
+      .catch(warnAndContinue('sampling the progress of an index build', { profile: profile.name }));
   }, options.progressIntervalMs ?? 500);
   return async () => {
     stopped = true;
