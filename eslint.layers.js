@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { URL } from 'node:url';
 
 /**
  * The layers of DESIGN.md ("Layers"), enforced by ESLint's own `no-restricted-imports`.
