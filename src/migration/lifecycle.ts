@@ -1,11 +1,10 @@
 import type { Manifest } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
-import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
 import { ConfigError, ReembedError } from '../errors.js';
 import { setCapture } from '../source/capture.js';
 import type { Source } from '../source/source.js';
-import { ensureStore, PROFILES_TABLE } from '../store/store.js';
+import { dropStore, ensureStore } from '../store/store.js';
 import { verifyStore } from '../store/verify.js';
 import { NEEDS_COMPLETE_CANDIDATE, nextPhase, type Action } from './phases.js';
 import {
@@ -274,8 +273,7 @@ export async function cleanupMigration(
     }
   }
   return transition(ctx, m, 'cleanup', { percent: 100 }, null, { dropped: m.control }, async (tx) => {
-    await tx.exec(`DROP TABLE IF EXISTS ${SCHEMA}.${quoteIdentifier(`emb_${m.control}`)}`);
-    await tx.query(`DELETE FROM ${PROFILES_TABLE} WHERE name = $1`, [m.control]);
+    await dropStore(tx, m.control);
   });
 }
 

@@ -1,8 +1,8 @@
 import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
-import { SCHEMA } from '../db/identifiers.js';
+import { schemaObject } from '../db/identifiers.js';
 
-export const DOCUMENTS_TABLE = `${SCHEMA}.documents`;
+export const DOCUMENTS_TABLE = schemaObject('documents');
 
 export const managedSourceMigrations: Migration[] = [
   {

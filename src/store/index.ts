@@ -1,6 +1,6 @@
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
-import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
+import { qualify, quoteIdentifier, SCHEMA, SCHEMA_NAME } from '../db/identifiers.js';
 import { ReembedError } from '../errors.js';
 import { storeLayout } from './store.js';
 import { warnAndContinue } from '../logger.js';
@@ -77,7 +77,7 @@ export async function indexStatus(conn: Queryable, profile: IndexProfile): Promi
      JOIN pg_index i ON i.indexrelid = c.oid
      JOIN pg_am am ON am.oid = c.relam
      WHERE n.nspname = $1 AND c.relname = $2`,
-    [SCHEMA, name],
+    [SCHEMA_NAME, name],
   );
   const row = rows[0];
   return row
@@ -153,7 +153,7 @@ async function dropInvalid(db: Database, profile: IndexProfile): Promise<void> {
   const name = indexName(profile);
   const { rows } = await db.query<{ pid: number }>(
     `SELECT pid FROM pg_stat_progress_create_index WHERE index_relid = to_regclass($1)`,
-    [`${SCHEMA}.${quoteIdentifier(name, 'index name')}`],
+    [qualify(SCHEMA, quoteIdentifier(name, 'index name'))],
   );
   if (rows[0]) {
     throw new IndexBuildError(
@@ -169,7 +169,9 @@ export async function dropIndex(db: Database, profile: IndexProfile): Promise<bo
   const exists = (await indexStatus(db, profile)).exists;
   if (!exists) return false;
   const concurrently = db.kind === 'postgres' ? 'CONCURRENTLY ' : '';
-  await db.exec(`DROP INDEX ${concurrently}IF EXISTS ${SCHEMA}.${quoteIdentifier(indexName(profile), 'index name')}`);
+  await db.exec(
+    `DROP INDEX ${concurrently}IF EXISTS ${qualify(SCHEMA, quoteIdentifier(indexName(profile), 'index name'))}`,
+  );
   return true;
 }
 

@@ -43,3 +43,13 @@ describe('layers (DESIGN.md) in the lint', () => {
     ).toHaveLength(1);
   });
 });
+
+describe('quoted SQL types in the lint', () => {
+  it('allows no cast to SqlIdent or SqlLiteral outside the quoting functions', async () => {
+    const code = "import type { SqlIdent } from '../db/identifiers.js';\nexport const t = 'x' as SqlIdent;\n";
+    const [outside] = await eslint.lintText(code, { filePath: 'src/store/x.ts' });
+    expect(outside!.messages.map((m) => m.ruleId)).toEqual(['no-restricted-syntax']);
+    const [inside] = await eslint.lintText(code.replace('../db/', './'), { filePath: 'src/db/identifiers.ts' });
+    expect(inside!.messages).toEqual([]);
+  });
+});
