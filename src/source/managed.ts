@@ -74,3 +74,13 @@ export async function upsertDocumentsCounted(
   const inserted = rows.filter((r) => r.inserted).length;
   return { inserted, updated: rows.length - inserted };
 }
+
+/** Of these ids, the ones the managed documents table lacks, in id order. */
+export async function missingDocuments(conn: Queryable, ids: string[]): Promise<string[]> {
+  const { rows } = await conn.query<{ id: string }>(
+    `SELECT q.id FROM unnest($1::text[]) AS q(id)
+     WHERE NOT EXISTS (SELECT 1 FROM ${DOCUMENTS_TABLE} d WHERE d.id = q.id) ORDER BY q.id`,
+    [ids],
+  );
+  return rows.map((r) => r.id);
+}

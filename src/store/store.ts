@@ -88,6 +88,18 @@ export async function ensureStore(conn: Queryable, profile: Profile): Promise<St
   return layout;
 }
 
+/** A registered profile's fingerprint and whether its store table exists; null when it is not registered. */
+export async function registeredStore(
+  conn: Queryable,
+  profileName: string,
+): Promise<{ fingerprint: string; present: boolean } | null> {
+  const { rows } = await conn.query<{ fingerprint: string; present: boolean }>(
+    `SELECT fingerprint, to_regclass(store_table) IS NOT NULL AS present FROM ${PROFILES_TABLE} WHERE name = $1`,
+    [profileName],
+  );
+  return rows[0] ?? null;
+}
+
 /** Drops a profile's store and forgets the profile (a cleanup after finalize), in the caller's transaction. */
 export async function dropStore(conn: Queryable, profileName: string): Promise<void> {
   await conn.exec(`DROP TABLE IF EXISTS ${qualify(SCHEMA, quoteIdentifier(`emb_${profileName}`, 'store table'))}`);

@@ -44,6 +44,17 @@ describe('layers (DESIGN.md) in the lint', () => {
   });
 });
 
+describe('table names in the lint', () => {
+  it("reports another folder's table name, not the folder's own", async () => {
+    const code = (from: string) => `import { PROFILES_TABLE } from '${from}';\nexport const t = PROFILES_TABLE;\n`;
+    const outside = await layerErrors('src/eval/x.ts', code('../store/store.js'));
+    expect(outside).toEqual([expect.stringContaining("may not use another folder's table name")]);
+    expect(await layerErrors('src/store/x.ts', code('./store.js'))).toEqual([]);
+    // Other names from the same module are fine.
+    expect(await layerErrors('src/eval/x.ts', "export { storeLayout } from '../store/store.js';\n")).toEqual([]);
+  });
+});
+
 describe('quoted SQL types in the lint', () => {
   it('allows no cast to SqlIdent or SqlLiteral outside the quoting functions', async () => {
     const code = "import type { SqlIdent } from '../db/identifiers.js';\nexport const t = 'x' as SqlIdent;\n";
