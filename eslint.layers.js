@@ -7,9 +7,9 @@ import { URL } from 'node:url';
  * Why this rule and not a plugin: every module lives at `src/<folder>/<file>.ts` or
  * `src/<file>.ts` and imports its neighbours by relative paths, so the folder an import
  * reaches is visible in its specifier (`../router/router.js`). A regex per forbidden folder
- * is exact enough, needs no new dependency (eslint-plugin-boundaries or
- * eslint-plugin-import would each bring a resolver and a dozen transitive packages), and
- * the table below is the whole policy, read in one place. Dynamic `import()` is not checked
+ * is exact enough, needs no new dependency (eslint-plugin-boundaries or eslint-plugin-import
+ * would add a plugin with its own import resolver to configure and keep in step with ESLint),
+ * and the table below is the whole policy, read in one place. Dynamic `import()` is not checked
  * by the rule; src uses it only for packages.
  *
  * A module may import its own folder, the layers below its own, and the modules beside it
