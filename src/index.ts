@@ -40,6 +40,7 @@ export {
 export { inCanary, normalizedValue } from './router/bucket.js';
 export { compareResults } from './router/compare.js';
 export * as lifecycle from './migration/lifecycle.js';
+export { backfillPlanner } from './backfill/planner.js';
 export { PHASES, type Phase } from './migration/phases.js';
 export { loadDocuments } from './source/load.js';
 export {
