@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layerConfigs } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.reembed/', 'coverage/'] },
@@ -11,4 +12,23 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // SqlIdent and SqlLiteral (src/db/identifiers.ts, src/db/sql.ts) mean "quoted by a quoting
+  // function": a cast anywhere else would make a raw string look quoted.
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/db/identifiers.ts', 'src/db/sql.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            ':matches(TSAsExpression, TSTypeAssertion) > TSTypeReference.typeAnnotation[typeName.name=/^Sql(Ident|Literal)$/]',
+          message:
+            'Only the quoting functions of src/db/identifiers.ts and src/db/sql.ts make an SqlIdent or SqlLiteral.',
+        },
+      ],
+    },
+  },
+  // DESIGN.md's layers: an upward or unnamed sideways import is an error (see eslint.layers.js).
+  ...layerConfigs(),
 );

@@ -24,6 +24,7 @@ import { createEmbedder } from '../src/embedders/create.js';
 import { readBeirDataset, type BeirDataset } from '../src/eval/beir.js';
 import { candidatePool, rescoreExact } from '../src/eval/rescore.js';
 import { runEval } from '../src/eval/run.js';
+import { migrations } from '../src/schema.js';
 import { searchExact } from '../src/store/search.js';
 import { intFromEnv, listFromEnv } from './lib/env.js';
 import { collectGarbage, median } from './lib/measure.js';
@@ -91,9 +92,11 @@ async function measure(backend: Backend, server: BenchServer | null, dataset: Be
     const marks = new Map<string, number>();
     collectGarbage();
     const started = performance.now();
+    // Opened and closed on the clock, as runEval did when it opened the database itself.
+    const evalDb = await openDatabase(where.url, { migrations });
     const { report } = await runEval(dataset, {
       profiles,
-      database: where.url,
+      db: evalDb,
       k: K,
       reporter: {
         step: (message) => {
@@ -103,7 +106,7 @@ async function measure(backend: Backend, server: BenchServer | null, dataset: Be
         progress: () => {},
         progressDone: (label) => marks.set(`end ${label}`, performance.now()),
       },
-    });
+    }).finally(() => evalDb.close());
     const evalSeconds = (performance.now() - started) / 1000;
     const result = new Map<string, Measurement>();
     for (const profile of profiles) {

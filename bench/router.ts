@@ -35,6 +35,7 @@ import { intFromEnv } from './lib/env.js';
 import { collectGarbage } from './lib/measure.js';
 import { createScratchDatabase, startBenchServer } from './lib/postgres-cluster.js';
 import { formatNumber, printTable, writeResult } from './lib/report.js';
+import { backfillPlanner } from '../src/backfill/planner.js';
 
 const ROWS = intFromEnv('REEMBED_BENCH_ROUTER_ROWS', 20_000);
 const SEARCHES = intFromEnv('REEMBED_BENCH_ROUTER_SEARCHES', 2_000);
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
     result.overhead = { ...overhead, addedP50: overhead.routerP50 - overhead.directP50, target: 'addedP50 <= 0.3 ms' };
 
     // Shadow: the same router with and without a 10% shadow sample, interleaved by blocks.
-    const ctx = { db, manifest, source, actor: 'bench' };
+    const ctx = { db, manifest, source, actor: 'bench', backfill: backfillPlanner };
     let m = await startMigration(ctx, (await planMigration(ctx, 'ctrl', 'cand')).migration);
     m = await shadowMigration(ctx, m, 0.1);
     await router.refresh();

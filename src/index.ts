@@ -38,11 +38,19 @@ export {
   type ShadowEvent,
 } from './router/router.js';
 export { inCanary, normalizedValue } from './router/bucket.js';
-export { compareResults, overlapAtK, rankBiasedOverlap } from './router/compare.js';
+export { compareResults } from './router/compare.js';
 export * as lifecycle from './migration/lifecycle.js';
+export { backfillPlanner } from './backfill/planner.js';
 export { PHASES, type Phase } from './migration/phases.js';
 export { loadDocuments } from './source/load.js';
-export { containAtK, queryMetrics, evaluateRankings, RETRIEVAL_METRICS } from './eval/metrics.js';
+export {
+  containAtK,
+  queryMetrics,
+  evaluateRankings,
+  overlapAtK,
+  rankBiasedOverlap,
+  RETRIEVAL_METRICS,
+} from './eval/metrics.js';
 export type { RetrievalMetrics, RetrievalSummary } from './eval/metrics.js';
 export { readBeirDataset, DatasetError, type BeirDataset, type EvalQuery } from './eval/beir.js';
 export {

@@ -15,6 +15,7 @@ import { Router, type RouterOptions, type SearchRequest, type SearchResponse } f
 import { migrations } from './schema.js';
 import type { DocumentInput } from './source/managed.js';
 import { resolveSource, type Source } from './source/source.js';
+import { backfillPlanner } from './backfill/planner.js';
 
 export interface OpenOptions {
   /** A manifest file path, a manifest object as the YAML would parse, or a built Manifest. */
@@ -68,7 +69,13 @@ export async function open(options: OpenOptions = {}) {
       registry,
       ...options.router,
     }).start();
-    const ctx: lifecycle.LifecycleContext = { db, manifest, source, actor: options.actor ?? 'library' };
+    const ctx: lifecycle.LifecycleContext = {
+      db,
+      manifest,
+      source,
+      actor: options.actor ?? 'library',
+      backfill: backfillPlanner,
+    };
     const current = (id?: string) => lifecycle.currentMigration(ctx, id);
     const profile = (name: string) => {
       const p = manifest.profiles.get(name);

@@ -1,9 +1,10 @@
 import type { Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
 import { contentHashSql, renderSql } from '../source/render.js';
-import { type Source } from '../source/source.js';
+import { castId, type Source } from '../source/source.js';
 import { storeLayout } from '../store/store.js';
 import { filterSql, rangeSql, type RowFilter } from './plan.js';
+import { FAILURES_TABLE } from './tables.js';
 
 /** A source row to embed: its id, rendered text and content hash, all computed in SQL. */
 export interface Candidate {
@@ -61,4 +62,26 @@ export async function staleByIds(
     present: new Set(rows.map((r) => r.doc_id)),
     stale: rows.filter((r) => r.stale).map((r) => ({ docId: r.doc_id, text: r.text, contentHash: r.content_hash })),
   };
+}
+
+/**
+ * Of these ids, the ones in the source whose store row is missing or stale and that are not
+ * dead-lettered (their embedding failed already; queueing them again would only fail again).
+ * The router queues these for the candidate when the control returns them (hot documents).
+ */
+export async function staleNotFailed(
+  conn: Queryable,
+  source: Source,
+  profile: Profile,
+  ids: string[],
+): Promise<string[]> {
+  const { rows } = await conn.query<{ id: string }>(
+    `SELECT u.id FROM unnest($1::text[]) AS u(id)
+     JOIN ${source.table} s ON s.${source.id} = ${castId(source, 'u.id')}
+     LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = u.id
+     WHERE (e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')})
+       AND NOT EXISTS (SELECT 1 FROM ${FAILURES_TABLE} f WHERE f.profile = $2 AND f.doc_id = u.id)`,
+    [ids, profile.name],
+  );
+  return rows.map((r) => r.id);
 }

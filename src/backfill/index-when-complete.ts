@@ -5,6 +5,7 @@ import { buildIndex, indexStatus } from '../store/index.js';
 import { storeLayout } from '../store/store.js';
 import { countCoverage } from './coverage.js';
 import { CHUNKS_TABLE, FAILURES_TABLE } from './tables.js';
+import { warnAndContinue } from '../logger.js';
 
 export type IndexEvent =
   | { profile: string; phase: 'building' }
@@ -73,7 +74,9 @@ async function buildOnce(db: Database, profile: Profile, onEvent?: (event: Index
       onEvent?.({ profile: profile.name, phase: 'failed', error });
       return 'failed';
     } finally {
-      await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => {});
+      await conn
+        .query('SELECT pg_advisory_unlock(hashtext($1))', [key])
+        .catch(warnAndContinue('unlocking the index-build lock', { profile: profile.name }));
     }
   });
 }

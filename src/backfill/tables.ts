@@ -1,11 +1,11 @@
 import type { Migration } from '../db/migrations.js';
-import { SCHEMA } from '../db/identifiers.js';
+import { schemaObject } from '../db/identifiers.js';
 
-export const BACKFILLS_TABLE = `${SCHEMA}.backfills`;
-export const CHUNKS_TABLE = `${SCHEMA}.chunks`;
-export const FAILURES_TABLE = `${SCHEMA}.failures`;
-export const CONTROL_TABLE = `${SCHEMA}.control`;
-export const WORKERS_TABLE = `${SCHEMA}.workers`;
+export const BACKFILLS_TABLE = schemaObject('backfills');
+export const CHUNKS_TABLE = schemaObject('chunks');
+export const FAILURES_TABLE = schemaObject('failures');
+export const CONTROL_TABLE = schemaObject('control');
+export const WORKERS_TABLE = schemaObject('workers');
 
 /** The backfill's own state: plans, leased chunks, dead letters, live control, worker heartbeats. */
 export const backfillMigrations: Migration[] = [

@@ -1,5 +1,5 @@
 import type { Profile } from '../config/profile.js';
-import { RateLimiter } from '../embedders/rate-limiter.js';
+import { RateLimiter, type RateLimiterOptions } from '../embedders/rate-limiter.js';
 import { AdaptiveRate } from './adaptive-rate.js';
 
 /**
@@ -9,12 +9,17 @@ import { AdaptiveRate } from './adaptive-rate.js';
  */
 export class ProfileThrottle {
   readonly limiter: RateLimiter;
-  readonly adaptive = new AdaptiveRate();
+  readonly adaptive: AdaptiveRate;
   private controlRpm: number | null = null;
   private processes = 1;
 
-  constructor(private readonly profile: Profile) {
-    this.limiter = new RateLimiter(profile.rate_limit);
+  /** `clock` replaces the wall clock and real waits (tests); real ones by default. */
+  constructor(
+    private readonly profile: Profile,
+    clock: ThrottleClock = {},
+  ) {
+    this.limiter = new RateLimiter(profile.rate_limit, clock);
+    this.adaptive = new AdaptiveRate(undefined, clock.now);
   }
 
   setControl(rpm: number | null): void {
@@ -52,7 +57,10 @@ export class ProfileThrottle {
   }
 }
 
+/** The time a throttle reads and waits in. */
+export type ThrottleClock = Pick<RateLimiterOptions, 'now' | 'sleep'>;
+
 /** The throttles of one process, one per profile. */
-export function createThrottles(profiles: Profile[]): Map<string, ProfileThrottle> {
-  return new Map(profiles.map((p) => [p.name, new ProfileThrottle(p)]));
+export function createThrottles(profiles: Profile[], clock?: ThrottleClock): Map<string, ProfileThrottle> {
+  return new Map(profiles.map((p) => [p.name, new ProfileThrottle(p, clock)]));
 }

@@ -7,7 +7,7 @@ import { isTransientDatabaseError } from '../db/transient.js';
 import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
 import type { Embedder } from '../embedders/embedder.js';
 import { RateLimitedError } from '../embedders/errors.js';
-import { abortableSleep } from '../embedders/sleep.js';
+import { sleepUnlessAborted } from '../embedders/sleep.js';
 import type { Source } from '../source/source.js';
 import { deleteOrphans } from '../store/guarded-write.js';
 import { ensureStore } from '../store/store.js';
@@ -29,6 +29,7 @@ import { indexIfDue, type IndexEvent } from './index-when-complete.js';
 import { loadFilter } from './plan.js';
 import { WORKERS_TABLE } from './tables.js';
 import { createThrottles, type ProfileThrottle } from './throttle.js';
+import { warnAndContinue } from '../logger.js';
 
 export interface WorkerOptions {
   source: Source;
@@ -149,9 +150,15 @@ export class Worker {
       [this.id, hostname(), process.pid, names],
     );
     await this.pollControl();
-    const controlTimer = setInterval(() => void this.pollControl().catch(() => {}), this.options.controlPollMs ?? 250);
+    const controlTimer = setInterval(
+      () =>
+        void this.pollControl().catch(
+          warnAndContinue('polling the backfill control (pause, throttle)', { worker: this.id }),
+        ),
+      this.options.controlPollMs ?? 250,
+    );
     const heartbeatTimer = setInterval(
-      () => void this.heartbeat().catch(() => {}),
+      () => void this.heartbeat().catch(warnAndContinue('the worker heartbeat', { worker: this.id })),
       Math.max(200, (this.leaseSeconds * 1000) / 3),
     );
     try {
@@ -163,11 +170,13 @@ export class Worker {
     } finally {
       clearInterval(controlTimer);
       clearInterval(heartbeatTimer);
-      await releaseLeases(this.db, this.id).catch(() => {});
+      await releaseLeases(this.db, this.id).catch(
+        warnAndContinue('giving back the leases of a stopping worker', { worker: this.id }),
+      );
       // An index build in progress is finished, not abandoned half-built; the leases are given
       // back first, so other workers go on meanwhile.
       await this.indexing;
-      await this.heartbeat('stopped').catch(() => {});
+      await this.heartbeat('stopped').catch(warnAndContinue('recording the worker as stopped', { worker: this.id }));
     }
     return this.snapshot();
   }
@@ -212,8 +221,10 @@ export class Worker {
         attempt++;
         const delayMs = backoffDelay(attempt, 250, 15_000);
         this.options.onTransientError?.(error, attempt, delayMs);
-        await releaseLeases(this.db, this.id).catch(() => {});
-        await abortableSleep(delayMs, signal).catch(() => {});
+        await releaseLeases(this.db, this.id).catch(
+          warnAndContinue('giving back the leases during a database outage', { worker: this.id, attempt }),
+        );
+        await sleepUnlessAborted(delayMs, signal);
       }
     }
   }
@@ -244,7 +255,7 @@ export class Worker {
     const signal = this.options.signal;
     const active = names.filter((n) => !this.runtimes.get(n)!.control.paused);
     if (active.length === 0) {
-      await abortableSleep(idle, signal).catch(() => {});
+      await sleepUnlessAborted(idle, signal);
       return 'idle';
     }
     const items = await leaseQueueItems(this.db, this.id, active, this.pageSize, this.leaseSeconds);
@@ -266,7 +277,7 @@ export class Worker {
       const pending = await pendingWork(this.db, names);
       if (pending.queued === 0 && pending.chunks === 0) return 'done';
     }
-    await abortableSleep(idle, signal).catch(() => {});
+    await sleepUnlessAborted(idle, signal);
     return 'idle';
   }
 

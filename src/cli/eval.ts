@@ -10,11 +10,14 @@ import {
 } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import { DEMO_MANIFEST } from '../demo/demo.js';
+import { openDatabase } from '../db/open.js';
 import { ConfigError } from '../errors.js';
 import { readBeirDataset } from '../eval/beir.js';
 import { appendHistory, DEFAULT_HISTORY_FILE } from '../eval/history.js';
-import { runEval, type EvalReport } from '../eval/run.js';
+import { checkProfileList } from '../eval/prepare.js';
+import { runEval, type EvalReport, type EvalRun } from '../eval/run.js';
 import { writeTrecRun } from '../eval/trec.js';
+import { migrations } from '../schema.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
@@ -83,22 +86,30 @@ async function evalCommand(ctx: CliContext, opts: EvalCommandOptions): Promise<v
   );
 
   const bars = new Map<string, Progress>();
-  const { report, rankings } = await runEval(dataset, {
-    profiles,
-    // Only an explicit --db moves the evaluation out of its throwaway in-memory database.
-    database: ctx.options.db,
-    ann: opts.ann,
-    efSearch: opts.efSearch,
-    reporter: {
-      step: (m) => ctx.info(`• ${m}`),
-      progress: (label, done, total, extra) => {
-        let bar = bars.get(label);
-        if (!bar) bars.set(label, (bar = ctx.progress(label)));
-        bar.update(done, total, extra);
+  checkProfileList(profiles);
+  // Only an explicit --db moves the evaluation out of its throwaway in-memory database.
+  const db = await openDatabase(ctx.options.db ?? 'memory://', { migrations });
+  let evalRun: EvalRun;
+  try {
+    evalRun = await runEval(dataset, {
+      profiles,
+      db,
+      ann: opts.ann,
+      efSearch: opts.efSearch,
+      reporter: {
+        step: (m) => ctx.info(`• ${m}`),
+        progress: (label, done, total, extra) => {
+          let bar = bars.get(label);
+          if (!bar) bars.set(label, (bar = ctx.progress(label)));
+          bar.update(done, total, extra);
+        },
+        progressDone: (label) => bars.get(label)?.finish(),
       },
-      progressDone: (label) => bars.get(label)?.finish(),
-    },
-  });
+    });
+  } finally {
+    await db.close();
+  }
+  const { report, rankings } = evalRun;
 
   const runFiles: string[] = [];
   if (opts.run) {

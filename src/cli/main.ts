@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ReembedError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
+import { LOG_LEVEL_ENV, LOG_LEVELS, setLogLevel, type LogLevel } from '../logger.js';
 import { VERSION } from '../version.js';
 import { registerBackfill } from './backfill.js';
 import { registerDemo } from './demo.js';
@@ -34,6 +35,16 @@ export function buildProgram(): Command {
     .option('--db <target>', 'database: a directory (embedded) or postgres://… (server)')
     .option('--json', 'print the result as JSON on stdout (human text and progress go to stderr)')
     .addOption(new Option('-q, --quiet', 'no progress or information on stderr'))
+    .addOption(
+      new Option(
+        '--log-level <level>',
+        `level of the JSON log lines on stderr (default: ${LOG_LEVEL_ENV}, else warn)`,
+      ).choices(LOG_LEVELS),
+    )
+    .hook('preAction', (_program, action) => {
+      const { logLevel } = action.optsWithGlobals<{ logLevel?: LogLevel }>();
+      if (logLevel) setLogLevel(logLevel);
+    })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInit(program);

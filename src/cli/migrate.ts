@@ -26,6 +26,7 @@ import { parseDuration } from '../config/duration.js';
 import { latestMeasurements, listMeasurements, listTicks } from '../gates/tables.js';
 import { gatesTable } from './controller.js';
 import { currentLease } from '../gates/lease.js';
+import { backfillPlanner } from '../backfill/planner.js';
 
 interface Common {
   id?: string;
@@ -53,7 +54,7 @@ async function withLifecycle<T>(
   const cli = new CliContext(command);
   return cli.withDatabase(async (db, manifest) => {
     const source = await cli.source(db);
-    return fn({ db, manifest, source, actor: opts.actor ?? defaultActor() }, cli);
+    return fn({ db, manifest, source, actor: opts.actor ?? defaultActor(), backfill: backfillPlanner }, cli);
   });
 }
 

@@ -3,6 +3,7 @@ import type { Database } from './database.js';
 import { runMigrations, type Migration } from './migrations.js';
 import { openPglite } from './pglite.js';
 import { openPostgres } from './postgres.js';
+import { warnAndContinue } from '../logger.js';
 
 export const DEFAULT_DATA_DIR = '.reembed';
 
@@ -37,7 +38,9 @@ export async function openDatabase(target: string, options: { migrations?: Migra
     try {
       await runMigrations(db, options.migrations);
     } catch (error) {
-      await db.close().catch(() => {});
+      await db
+        .close()
+        .catch(warnAndContinue('closing a database whose schema migrations failed', { target: db.target }));
       throw error;
     }
   }

@@ -8,6 +8,7 @@ import { isBrokenConnectionError } from './transient.js';
 import { quoteIdentifier } from './identifiers.js';
 import { RENDERING_SETTINGS } from './sql.js';
 import type { CopyPayload, Database, Queryable, QueryResult } from './database.js';
+import { warnAndContinue } from '../logger.js';
 
 async function copyOn(client: pg.PoolClient, target: string, payload: CopyPayload): Promise<number> {
   const stream = client.query(copyStream(`COPY ${target} FROM STDIN WITH (FORMAT binary)`));
@@ -71,7 +72,7 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
       client.release();
     }
   } catch (error) {
-    await pool.end().catch(() => {});
+    await pool.end().catch(warnAndContinue('closing the pool of a server that failed its checks'));
     const message = (error as Error).message ?? String(error);
     const hint = /extension "vector" is not available|could not open extension control file/.test(message)
       ? ' (pgvector is not installed on the server; see scripts/setup-postgres.sh)'
@@ -117,7 +118,7 @@ export async function openPostgres(url: string, options: { max?: number } = {}):
           await conn.exec('COMMIT');
           return result;
         } catch (error) {
-          await conn.exec('ROLLBACK').catch(() => {});
+          await conn.exec('ROLLBACK').catch(warnAndContinue('rolling back a failed transaction'));
           throw error;
         }
       }),
@@ -142,8 +143,11 @@ async function listen(url: string, channel: string, onNotify: (payload: string) 
     });
     c.on('error', () => {
       if (stopped) return;
-      c.end().catch(() => {});
-      retry = setTimeout(() => void connect().catch(() => {}), 1000);
+      c.end().catch(warnAndContinue('closing a dropped LISTEN connection', { channel }));
+      retry = setTimeout(
+        () => void connect().catch(warnAndContinue('reopening a dropped LISTEN connection', { channel })),
+        1000,
+      );
       retry.unref();
     });
     await c.connect();
@@ -154,6 +158,6 @@ async function listen(url: string, channel: string, onNotify: (payload: string) 
   return async () => {
     stopped = true;
     if (retry) clearTimeout(retry);
-    await client?.end().catch(() => {});
+    await client?.end().catch(warnAndContinue('closing the LISTEN connection', { channel }));
   };
 }

@@ -1,11 +1,15 @@
+declare const sqlLiteral: unique symbol;
+/** A quoted SQL string literal; only quoteLiteral makes one (the lint allows the cast nowhere else). */
+export type SqlLiteral = string & { readonly [sqlLiteral]: true };
+
 /**
  * Quotes a string as an SQL literal. The E'' form reads backslashes as escapes whatever
  * standard_conforming_strings is set to (a role or database may turn it off), so doubling
  * backslashes and quotes is always exact and never lets configuration text out of the literal.
  */
-export function quoteLiteral(value: string): string {
+export function quoteLiteral(value: string): SqlLiteral {
   if (value.includes('\u0000')) throw new Error('a NUL character cannot be stored in PostgreSQL text');
-  return `E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+  return `E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'` as SqlLiteral;
 }
 
 /**

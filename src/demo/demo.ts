@@ -15,6 +15,7 @@ import { migrations } from '../schema.js';
 import { countDocuments, upsertDocuments } from '../source/managed.js';
 import { searchExact } from '../store/search.js';
 import { ReembedError } from '../errors.js';
+import { backfillPlanner } from '../backfill/planner.js';
 
 /** The demo's own manifest, so it runs anywhere without a reembed.yaml. */
 export const DEMO_MANIFEST = {
@@ -232,7 +233,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const small = getProfile(manifest, 'hash_small');
     const large = getProfile(manifest, 'hash_large');
     const smallRun = await backfill(ctx, small);
-    const lifecycle: LifecycleContext = { db, manifest, source, actor: 'demo' };
+    const lifecycle: LifecycleContext = { db, manifest, source, actor: 'demo', backfill: backfillPlanner };
     const { migration: planned, estimate } = await planMigration(lifecycle, small.name, large.name);
     reporter.step(
       `planned migration ${planned.id}: ${small.name} → ${large.name}, ${estimate.toEmbed} rows to embed, index ${estimate.index}`,

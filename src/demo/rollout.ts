@@ -23,6 +23,7 @@ import { Router, type ShadowEvent } from '../router/router.js';
 import type { Source } from '../source/source.js';
 import { injectFaults } from './fault-injection.js';
 import { ReembedError } from '../errors.js';
+import { backfillPlanner } from '../backfill/planner.js';
 
 /** One controller decision, as the demo reports it. */
 export interface DemoTick {
@@ -172,7 +173,7 @@ function traffic(router: Router, queries: string[], candidate: string) {
  */
 export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> {
   const { db, manifest, source, dataset, step } = input;
-  const ctx: LifecycleContext = { db, manifest, source, actor: 'demo' };
+  const ctx: LifecycleContext = { db, manifest, source, actor: 'demo', backfill: backfillPlanner };
   const control = manifest.profiles.get(input.migration.control)!;
   const candidate = manifest.profiles.get(input.migration.candidate)!;
   const dir = mkdtempSync(join(tmpdir(), 'reembed-demo-'));

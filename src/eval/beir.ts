@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Queryable } from '../db/database.js';
 import { ReembedError } from '../errors.js';
 import { LineDecodeError, readJsonLines } from '../source/jsonl.js';
-import { DOCUMENTS_TABLE } from '../source/managed.js';
+import { missingDocuments } from '../source/managed.js';
 import type { Qrels } from './metrics.js';
 
 /**
@@ -256,10 +256,5 @@ export async function readQrels(file: string): Promise<{ qrels: Qrels; rows: num
  */
 export async function missingJudgedDocuments(conn: Queryable, qrels: Qrels): Promise<string[]> {
   const ids = [...new Set([...qrels.values()].flatMap((judged) => [...judged.keys()]))];
-  const { rows } = await conn.query<{ id: string }>(
-    `SELECT q.id FROM unnest($1::text[]) AS q(id)
-     WHERE NOT EXISTS (SELECT 1 FROM ${DOCUMENTS_TABLE} d WHERE d.id = q.id) ORDER BY q.id`,
-    [ids],
-  );
-  return rows.map((r) => r.id);
+  return missingDocuments(conn, ids);
 }

@@ -1,5 +1,4 @@
-import { overlapAtK, rankBiasedOverlap } from '../router/compare.js';
-import type { RetrievalMetrics } from './metrics.js';
+import { overlapAtK, rankBiasedOverlap, type RetrievalMetrics } from './metrics.js';
 import type { Rankings } from './trec.js';
 
 /** How a candidate profile's results differ from a control's over the queries of one evaluation. */

@@ -1,10 +1,8 @@
 import { prepareBackfill, runBackfill } from '../backfill/backfill.js';
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
-import { openDatabase } from '../db/open.js';
 import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
 import { ReembedError } from '../errors.js';
-import { migrations } from '../schema.js';
 import { loadDocuments } from '../source/load.js';
 import { resolveSource, type Source } from '../source/source.js';
 import { buildIndex } from '../store/index.js';
@@ -28,8 +26,11 @@ export interface EvalReporter {
 export interface EvalOptions {
   /** Profiles in order; each is the control of its comparisons with the profiles after it. */
   profiles: Profile[];
-  /** A database target; a throwaway in-memory embedded database (`memory://`) by default. */
-  database?: string;
+  /**
+   * An opened database with the reembed schema and no managed documents (`reembed eval`
+   * opens a throwaway in-memory one unless given --db). The caller closes it.
+   */
+  db: Database;
   /** Results per query (default 50: enough for Recall@50 and Contain@50). */
   k?: number;
   /** Also search through each profile's HNSW index (built after its backfill). */
@@ -59,69 +60,65 @@ export async function runEval(dataset: BeirDataset, options: EvalOptions): Promi
   const profiles = adapted.map((a) => a.profile);
   const started = performance.now();
   const startedAt = new Date().toISOString();
-  const db = await openDatabase(options.database ?? 'memory://', { migrations });
-  try {
-    await assertEmptyDatabase(db, db.target, profiles);
-    const source = await resolveSource(db, { managed: true, text: '{content}' });
-    const dataInfo = await loadCorpus(db, dataset, reporter);
+  const db = options.db;
+  await assertEmptyDatabase(db, db.target, profiles);
+  const source = await resolveSource(db, { managed: true, text: '{content}' });
+  const dataInfo = await loadCorpus(db, dataset, reporter);
 
-    const rankings = new Map<string, { exact: Rankings; ann: Rankings | null }>();
-    const evaluations: ProfileEvaluation[] = [];
-    const perQuery = new Map<string, Map<string, RetrievalMetrics | null>>();
-    for (const [i, profile] of profiles.entries()) {
-      const result = await evaluateProfile(
-        db,
-        source,
-        profile,
-        adapted[i]!.replacedTemplate,
-        profiles,
-        dataset,
-        k,
-        options,
-      );
-      rankings.set(profile.name, result.rankings);
-      perQuery.set(profile.name, result.perQuery);
-      evaluations.push(result.evaluation);
-    }
-
-    const comparisons: ProfileComparison[] = [];
-    for (let a = 0; a < profiles.length; a++) {
-      for (let b = a + 1; b < profiles.length; b++) {
-        const [pa, pb] = [profiles[a]!.name, profiles[b]!.name];
-        comparisons.push(
-          compareProfiles(
-            { name: pa, rankings: rankings.get(pa)!.exact, perQuery: perQuery.get(pa)! },
-            { name: pb, rankings: rankings.get(pb)!.exact, perQuery: perQuery.get(pb)! },
-          ),
-        );
-      }
-    }
-
-    const report: EvalReport = {
-      startedAt,
-      seconds: (performance.now() - started) / 1000,
-      database: { target: db.target, kind: db.kind },
-      dataset: {
-        name: dataset.name,
-        dir: dataset.dir,
-        split: dataset.split,
-        documents: dataInfo.documents,
-        queries: dataset.queries.length,
-        judgments: dataset.stats.qrelsRows,
-        missingDocuments: dataInfo.missing.length,
-        missingDocumentExamples: dataInfo.missing.slice(0, 5),
-        stats: dataset.stats,
-        warnings: [...dataset.warnings, ...dataInfo.warnings],
-      },
+  const rankings = new Map<string, { exact: Rankings; ann: Rankings | null }>();
+  const evaluations: ProfileEvaluation[] = [];
+  const perQuery = new Map<string, Map<string, RetrievalMetrics | null>>();
+  for (const [i, profile] of profiles.entries()) {
+    const result = await evaluateProfile(
+      db,
+      source,
+      profile,
+      adapted[i]!.replacedTemplate,
+      profiles,
+      dataset,
       k,
-      ann: Boolean(options.ann),
-      profiles: evaluations,
-      comparisons,
-    };
-    return { report, rankings };
-  } finally {
-    await db.close();
+      options,
+    );
+    rankings.set(profile.name, result.rankings);
+    perQuery.set(profile.name, result.perQuery);
+    evaluations.push(result.evaluation);
   }
+
+  const comparisons: ProfileComparison[] = [];
+  for (let a = 0; a < profiles.length; a++) {
+    for (let b = a + 1; b < profiles.length; b++) {
+      const [pa, pb] = [profiles[a]!.name, profiles[b]!.name];
+      comparisons.push(
+        compareProfiles(
+          { name: pa, rankings: rankings.get(pa)!.exact, perQuery: perQuery.get(pa)! },
+          { name: pb, rankings: rankings.get(pb)!.exact, perQuery: perQuery.get(pb)! },
+        ),
+      );
+    }
+  }
+
+  const report: EvalReport = {
+    startedAt,
+    seconds: (performance.now() - started) / 1000,
+    database: { target: db.target, kind: db.kind },
+    dataset: {
+      name: dataset.name,
+      dir: dataset.dir,
+      split: dataset.split,
+      documents: dataInfo.documents,
+      queries: dataset.queries.length,
+      judgments: dataset.stats.qrelsRows,
+      missingDocuments: dataInfo.missing.length,
+      missingDocumentExamples: dataInfo.missing.slice(0, 5),
+      stats: dataset.stats,
+      warnings: [...dataset.warnings, ...dataInfo.warnings],
+    },
+    k,
+    ann: Boolean(options.ann),
+    profiles: evaluations,
+    comparisons,
+  };
+  return { report, rankings };
 }
 
 function sum(values: readonly number[]): number {

@@ -25,6 +25,8 @@ import { latestMeasurements, listTicks, recordTick, verdictHistory, type Decisio
 import { postWebhook } from './webhook.js';
 import { acquireLease, ControllerStandby, currentLease, holdsLease, releaseLease } from './lease.js';
 import { checkAnn } from '../eval/ann-check.js';
+import { backfillPlanner } from '../backfill/planner.js';
+import { warnAndContinue } from '../logger.js';
 
 export interface ControllerOptions {
   db: Database;
@@ -111,6 +113,7 @@ export class Controller {
       manifest: options.manifest,
       source: options.source,
       actor: options.actor ?? 'controller',
+      backfill: backfillPlanner,
     };
   }
 
@@ -187,7 +190,11 @@ export class Controller {
    */
   tick(): Promise<TickReport> {
     const next = this.inFlight.then(() => this.leasedTick());
-    this.inFlight = next.catch(() => {});
+    // The chain only orders ticks: a failed tick reaches its caller through `next`.
+    this.inFlight = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 
@@ -198,7 +205,10 @@ export class Controller {
     // A long tick (an ANN check over a large store, a slow webhook) keeps its lease alive; if it
     // is lost anyway, the fence before each write stops this tick.
     const renew = setInterval(
-      () => void acquireLease(this.options.db, source, this.identity, this.leaseMs).catch(() => {}),
+      () =>
+        void acquireLease(this.options.db, source, this.identity, this.leaseMs).catch(
+          warnAndContinue('renewing the controller lease during a tick', { source, holder: this.identity.holder }),
+        ),
       this.leaseMs / 3,
     );
     try {
@@ -219,7 +229,10 @@ export class Controller {
   /** Gives up the lease (if held), so a standby controller takes over at once. */
   async release(): Promise<void> {
     // A failed release is no loss: the lease expires by itself.
-    await releaseLease(this.options.db, sourceName(this.options.source), this.identity.holder).catch(() => {});
+    const source = sourceName(this.options.source);
+    await releaseLease(this.options.db, source, this.identity.holder).catch(
+      warnAndContinue('releasing the controller lease', { source, holder: this.identity.holder }),
+    );
   }
 
   private async evaluate(): Promise<TickReport> {

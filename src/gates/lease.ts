@@ -1,9 +1,9 @@
 import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
-import { SCHEMA } from '../db/identifiers.js';
+import { schemaObject } from '../db/identifiers.js';
 import { ReembedError } from '../errors.js';
 
-export const CONTROLLER_LEASES_TABLE = `${SCHEMA}.controller_leases`;
+export const CONTROLLER_LEASES_TABLE = schemaObject('controller_leases');
 
 /**
  * One controller at a time per source: every instance may embed a controller (or run

@@ -1,11 +1,11 @@
 import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
-import { SCHEMA } from '../db/identifiers.js';
+import { schemaObject } from '../db/identifiers.js';
 import { MIGRATIONS_TABLE } from '../migration/tables.js';
 import type { GateResult, Verdict } from './evaluate.js';
 
-export const TICKS_TABLE = `${SCHEMA}.controller_ticks`;
-export const MEASUREMENTS_TABLE = `${SCHEMA}.gate_measurements`;
+export const TICKS_TABLE = schemaObject('controller_ticks');
+export const MEASUREMENTS_TABLE = schemaObject('gate_measurements');
 
 /** Every evaluation of the controller and every measurement it decided on. */
 export const gateMigrations: Migration[] = [

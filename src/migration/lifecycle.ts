@@ -1,13 +1,10 @@
-import { estimateBackfill, prepareBackfill, type BackfillEstimate } from '../backfill/backfill.js';
-import { candidateReadiness, formatPercent, type Readiness } from '../backfill/readiness.js';
 import type { Manifest } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
-import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
 import { ConfigError, ReembedError } from '../errors.js';
 import { setCapture } from '../source/capture.js';
 import type { Source } from '../source/source.js';
-import { ensureStore, PROFILES_TABLE } from '../store/store.js';
+import { dropStore, ensureStore } from '../store/store.js';
 import { verifyStore } from '../store/verify.js';
 import { NEEDS_COMPLETE_CANDIDATE, nextPhase, type Action } from './phases.js';
 import {
@@ -26,6 +23,58 @@ export interface LifecycleContext {
   source: Source;
   /** Who acts, for the audit log (e.g. user@host, or `controller`). */
   actor: string;
+  /** Backfill planning (`backfillPlanner` of backfill/planner.ts). */
+  backfill: BackfillPlanner;
+}
+
+/**
+ * What the lifecycle needs from backfill/, handed to it rather than imported: DESIGN.md's
+ * layers let a migration ask for backfill planning only through a hook it is given.
+ */
+export interface BackfillPlanner {
+  /** What a full backfill of the profile would embed, without embedding. */
+  estimate(db: Database, source: Source, profile: Profile): Promise<BackfillEstimate>;
+  /** Turns the profile's capture on and plans its chunks; idempotent. */
+  prepare(db: Database, source: Source, profile: Profile, profiles: Map<string, Profile>): Promise<unknown>;
+  /**
+   * Readiness by lag (backfill/readiness.ts): whether the candidate may serve while the
+   * application keeps writing, and if not, why.
+   */
+  readiness(
+    conn: Queryable,
+    source: Source,
+    profile: Profile,
+    options: { maxQueueLagMs?: number; minCoverage?: number },
+  ): Promise<CandidateReadiness>;
+}
+
+/** The planner's readiness report (the shape of backfill/'s Readiness). */
+export interface CandidateReadiness {
+  ready: boolean;
+  /** Counted coverage: current rows / source rows. */
+  coverage: number;
+  inFlight: number;
+  lagging: number;
+  unqueued: number;
+  /** Why it is not ready, one entry per case. */
+  reasons: string[];
+}
+
+/** A ratio as a percentage with two decimals, truncated: never 100.00% while a row is missing. */
+function formatPercent(ratio: number): string {
+  return `${(Math.floor(ratio * 10_000) / 100).toFixed(2)}%`;
+}
+
+/** The planner's estimate, recorded with the plan (the shape of backfill/'s BackfillEstimate). */
+export interface BackfillEstimate {
+  profile: string;
+  rows: number;
+  toEmbed: number;
+  estimatedTokens: number;
+  estimatedCost: number | null;
+  /** At the profile's rpm/tpm limits, when it has any; null when unlimited. */
+  estimatedSeconds: number | null;
+  index: string;
 }
 
 /** A transition the state machine refuses, with the reason (exit 1: a check failed). */
@@ -82,7 +131,7 @@ export async function planMigration(ctx: LifecycleContext, control: string, cand
     );
   }
   await ensureStore(ctx.db, a);
-  const estimate = await estimateBackfill(ctx.db, ctx.source, b, null);
+  const estimate = await ctx.backfill.estimate(ctx.db, ctx.source, b);
   const migration = await ctx.db.transaction((tx) =>
     createMigration(
       tx,
@@ -141,7 +190,7 @@ export async function startMigration(ctx: LifecycleContext, m: MigrationState): 
     capture(ctx, { [a.name]: true, [b.name]: true }),
   );
   // Planning is idempotent: if it fails here, `reembed backfill --profile B` plans again.
-  await prepareBackfill(ctx.db, ctx.source, b, ctx.manifest.profiles);
+  await ctx.backfill.prepare(ctx.db, ctx.source, b, ctx.manifest.profiles);
   return started;
 }
 
@@ -174,9 +223,9 @@ async function candidateEvidence(
   ctx: LifecycleContext,
   m: MigrationState,
   options: PromotionOptions,
-): Promise<{ coverage: number; readiness: Readiness; verifyOk: boolean; failing: string[] }> {
+): Promise<{ coverage: number; readiness: CandidateReadiness; verifyOk: boolean; failing: string[] }> {
   const b = profileOf(ctx, m.candidate);
-  const readiness = await candidateReadiness(ctx.db, ctx.source, b, {
+  const readiness = await ctx.backfill.readiness(ctx.db, ctx.source, b, {
     maxQueueLagMs: options.maxQueueLagMs ?? ctx.manifest.rollout.maxQueueLag,
     minCoverage: ctx.manifest.rollout.minCoverage,
   });
@@ -274,8 +323,7 @@ export async function cleanupMigration(
     }
   }
   return transition(ctx, m, 'cleanup', { percent: 100 }, null, { dropped: m.control }, async (tx) => {
-    await tx.exec(`DROP TABLE IF EXISTS ${SCHEMA}.${quoteIdentifier(`emb_${m.control}`)}`);
-    await tx.query(`DELETE FROM ${PROFILES_TABLE} WHERE name = $1`, [m.control]);
+    await dropStore(tx, m.control);
   });
 }
 
@@ -312,7 +360,8 @@ export async function rollbackMigration(
       await setCapture(tx, ctx.source, ctx.manifest.profiles, { [m.candidate]: false, [m.control]: true });
     },
   );
-  if (controlWasStopped) await prepareBackfill(ctx.db, ctx.source, profileOf(ctx, m.control), ctx.manifest.profiles);
+  if (controlWasStopped)
+    await ctx.backfill.prepare(ctx.db, ctx.source, profileOf(ctx, m.control), ctx.manifest.profiles);
   return next;
 }
 

@@ -1,8 +1,8 @@
 import type { Migration } from '../db/migrations.js';
-import { SCHEMA } from '../db/identifiers.js';
+import { schemaObject } from '../db/identifiers.js';
 
-export const MIGRATIONS_TABLE = `${SCHEMA}.migrations`;
-export const EVENTS_TABLE = `${SCHEMA}.migration_events`;
+export const MIGRATIONS_TABLE = schemaObject('migrations');
+export const EVENTS_TABLE = schemaObject('migration_events');
 /** The channel every transition notifies, so router instances follow within a second. */
 export const MIGRATION_CHANNEL = 'reembed_migration';
 

@@ -8,15 +8,11 @@ import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.
 import type { Embedder } from '../embedders/embedder.js';
 import { ConfigError } from '../errors.js';
 import { enqueue } from '../source/capture.js';
-import { FAILURES_TABLE } from '../backfill/tables.js';
 import { upsertDocuments, type DocumentInput } from '../source/managed.js';
-import { staleByIds } from '../backfill/candidates.js';
+import { staleByIds, staleNotFailed } from '../backfill/candidates.js';
 import { deleteOrphans, writeIfCurrent } from '../store/guarded-write.js';
 import type { Source } from '../source/source.js';
 import { searchIndexed, type SearchHit, type SearchOptions } from '../store/search.js';
-import { storeLayout } from '../store/store.js';
-import { contentHashSql } from '../source/render.js';
-import { castId } from '../source/source.js';
 import type { MigrationState } from '../migration/state.js';
 import { inCanary } from './bucket.js';
 import { asInvalidRequest, isCallerError, validateSearchRequest } from './request.js';
@@ -426,23 +422,15 @@ export class Router {
     if (!candidate) return;
     this.hotInFlight = true;
     void (async () => {
-      const ids = hits.map((h) => h.id);
-      const { rows } = await this.db.query<{ id: string }>(
-        `SELECT u.id FROM unnest($1::text[]) AS u(id)
-         JOIN ${this.source.table} s ON s.${this.source.id} = ${castId(this.source, 'u.id')}
-         LEFT JOIN ${storeLayout(candidate).table} e ON e.doc_id = u.id
-         WHERE (e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(candidate.template!, candidate.fingerprint, 's')})
-           AND NOT EXISTS (SELECT 1 FROM ${FAILURES_TABLE} f WHERE f.profile = $2 AND f.doc_id = u.id)`,
-        [ids, candidate.name],
+      const ids = await staleNotFailed(
+        this.db,
+        this.source,
+        candidate,
+        hits.map((h) => h.id),
       );
-      if (rows.length) {
-        await enqueue(
-          this.db,
-          candidate.name,
-          rows.map((r) => r.id),
-          10,
-        );
-        this.stats.hotDocumentsQueued += rows.length;
+      if (ids.length) {
+        await enqueue(this.db, candidate.name, ids, 10);
+        this.stats.hotDocumentsQueued += ids.length;
       }
     })()
       .catch((error: unknown) => this.options.onBackgroundError?.(error))

@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.js';
 import { activeMigration, latestMigration, type MigrationState } from '../migration/state.js';
 import { MIGRATION_CHANNEL } from '../migration/tables.js';
+import { warnAndContinue } from '../logger.js';
 
 export interface WatcherOptions {
   /** How often the migration row is read (default 200 ms: every instance follows within 1 s). */
@@ -61,8 +62,12 @@ export class MigrationWatcher {
    */
   async refresh(throwOnError = false): Promise<void> {
     if (this.reading) {
+      // Only waits for the read in flight: its failure went to onError and to its caller.
       this.followUp ??= this.reading
-        .catch(() => {})
+        .then(
+          () => undefined,
+          () => undefined,
+        )
         .then(() => {
           this.followUp = undefined;
           return this.read(throwOnError);
@@ -96,6 +101,6 @@ export class MigrationWatcher {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    void this.unlisten?.().catch(() => {});
+    void this.unlisten?.().catch(warnAndContinue('stopping the LISTEN of migration changes', { source: this.source }));
   }
 }

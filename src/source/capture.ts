@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
-import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
+import { quoteIdentifier, SCHEMA, schemaObject, type SqlIdent } from '../db/identifiers.js';
 import { dollarTag, quoteLiteral } from '../db/sql.js';
 import { templateColumns } from '../config/template.js';
 import { renderSql } from './render.js';
@@ -10,7 +10,7 @@ import type { Source } from './source.js';
 import { ConfigError } from '../errors.js';
 
 /** Changed ids waiting to be (re-)embedded or deleted, one row per profile and document. */
-export const QUEUE_TABLE = `${SCHEMA}.queue`;
+export const QUEUE_TABLE = schemaObject('queue');
 
 export const captureMigrations: Migration[] = [
   {
@@ -44,9 +44,9 @@ function enqueueSql(profile: string, idExpression: string): string {
         SET version = q.version + 1, attempts = 0, not_before = clock_timestamp(), enqueued_at = clock_timestamp(), last_error = NULL;`;
 }
 
-function names(source: Source): { fn: string; truncateFn: string } {
+function names(source: Source): { fn: SqlIdent; truncateFn: SqlIdent } {
   const key = createHash('sha256').update(`${source.schemaName}.${source.tableName}`).digest('hex').slice(0, 12);
-  return { fn: `${SCHEMA}.capture_${key}`, truncateFn: `${SCHEMA}.capture_truncate_${key}` };
+  return { fn: schemaObject(`capture_${key}`), truncateFn: schemaObject(`capture_truncate_${key}`) };
 }
 
 const TRIGGER = 'reembed_capture';

@@ -1,8 +1,8 @@
 import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
-import { SCHEMA } from '../db/identifiers.js';
+import { schemaObject } from '../db/identifiers.js';
 
-export const DOCUMENTS_TABLE = `${SCHEMA}.documents`;
+export const DOCUMENTS_TABLE = schemaObject('documents');
 
 export const managedSourceMigrations: Migration[] = [
   {
@@ -73,4 +73,14 @@ export async function upsertDocumentsCounted(
   );
   const inserted = rows.filter((r) => r.inserted).length;
   return { inserted, updated: rows.length - inserted };
+}
+
+/** Of these ids, the ones the managed documents table lacks, in id order. */
+export async function missingDocuments(conn: Queryable, ids: string[]): Promise<string[]> {
+  const { rows } = await conn.query<{ id: string }>(
+    `SELECT q.id FROM unnest($1::text[]) AS q(id)
+     WHERE NOT EXISTS (SELECT 1 FROM ${DOCUMENTS_TABLE} d WHERE d.id = q.id) ORDER BY q.id`,
+    [ids],
+  );
+  return rows.map((r) => r.id);
 }

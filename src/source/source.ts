@@ -1,6 +1,13 @@
 import type { SourceConfig } from '../config/manifest.js';
 import type { Queryable } from '../db/database.js';
-import { qualifiedName, quoteIdentifier, SCHEMA } from '../db/identifiers.js';
+import {
+  ownIdentifier,
+  qualifiedName,
+  quoteIdentifier,
+  schemaObject,
+  SCHEMA_NAME,
+  type SqlIdent,
+} from '../db/identifiers.js';
 import { templateColumns } from '../config/template.js';
 import { ConfigError } from '../errors.js';
 
@@ -12,11 +19,11 @@ export type IdType = (typeof ID_TYPES)[number];
 export interface Source {
   kind: 'managed' | 'attach';
   /** Quoted schema.table. */
-  table: string;
+  table: SqlIdent;
   schemaName: string;
   tableName: string;
   /** Quoted id column. */
-  id: string;
+  id: SqlIdent;
   idColumn: string;
   idType: IdType;
   /** The source's text template (profiles may override it). */
@@ -41,10 +48,10 @@ export async function resolveSource(conn: Queryable, config: SourceConfig, templ
   if (config.managed === true) {
     return {
       kind: 'managed',
-      table: `${SCHEMA}.documents`,
-      schemaName: SCHEMA,
+      table: schemaObject('documents'),
+      schemaName: SCHEMA_NAME,
       tableName: 'documents',
-      id: 'id',
+      id: ownIdentifier('id'),
       idColumn: 'id',
       idType: 'text',
       template: config.text,

@@ -1,8 +1,9 @@
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
-import { quoteIdentifier, SCHEMA } from '../db/identifiers.js';
+import { qualify, quoteIdentifier, SCHEMA, SCHEMA_NAME } from '../db/identifiers.js';
 import { ReembedError } from '../errors.js';
 import { storeLayout } from './store.js';
+import { warnAndContinue } from '../logger.js';
 
 type IndexProfile = Pick<Profile, 'name' | 'dims' | 'metric'>;
 
@@ -76,7 +77,7 @@ export async function indexStatus(conn: Queryable, profile: IndexProfile): Promi
      JOIN pg_index i ON i.indexrelid = c.oid
      JOIN pg_am am ON am.oid = c.relam
      WHERE n.nspname = $1 AND c.relname = $2`,
-    [SCHEMA, name],
+    [SCHEMA_NAME, name],
   );
   const row = rows[0];
   return row
@@ -125,12 +126,17 @@ export async function buildIndex(
         await conn.exec(sql);
       } finally {
         // The session goes back to the pool; the next user must not inherit the raised setting.
-        await conn.exec('RESET maintenance_work_mem').catch(() => {});
+        await conn
+          .exec('RESET maintenance_work_mem')
+          .catch(warnAndContinue('resetting maintenance_work_mem after an index build', { profile: profile.name }));
       }
     });
   } catch (error) {
     const leftover = await indexStatus(db, profile).catch(() => null);
-    if (leftover?.exists && !leftover.valid) await dropInvalid(db, profile).catch(() => {});
+    if (leftover?.exists && !leftover.valid)
+      await dropInvalid(db, profile).catch(
+        warnAndContinue('dropping the invalid index a failed build left', { profile: profile.name }),
+      );
     throw new IndexBuildError(profile.name, (error as Error).message ?? String(error), error);
   } finally {
     await stopPolling?.();
@@ -147,7 +153,7 @@ async function dropInvalid(db: Database, profile: IndexProfile): Promise<void> {
   const name = indexName(profile);
   const { rows } = await db.query<{ pid: number }>(
     `SELECT pid FROM pg_stat_progress_create_index WHERE index_relid = to_regclass($1)`,
-    [`${SCHEMA}.${quoteIdentifier(name, 'index name')}`],
+    [qualify(SCHEMA, quoteIdentifier(name, 'index name'))],
   );
   if (rows[0]) {
     throw new IndexBuildError(
@@ -163,7 +169,9 @@ export async function dropIndex(db: Database, profile: IndexProfile): Promise<bo
   const exists = (await indexStatus(db, profile)).exists;
   if (!exists) return false;
   const concurrently = db.kind === 'postgres' ? 'CONCURRENTLY ' : '';
-  await db.exec(`DROP INDEX ${concurrently}IF EXISTS ${SCHEMA}.${quoteIdentifier(indexName(profile), 'index name')}`);
+  await db.exec(
+    `DROP INDEX ${concurrently}IF EXISTS ${qualify(SCHEMA, quoteIdentifier(indexName(profile), 'index name'))}`,
+  );
   return true;
 }
 
@@ -200,7 +208,9 @@ function pollProgress(db: Database, profile: IndexProfile, options: BuildIndexOp
   };
   const timer = setInterval(() => {
     // A sample that fails (the pool is busy or closing) is skipped; progress is best effort.
-    inFlight = inFlight.then(sample).catch(() => {});
+    inFlight = inFlight
+      .then(sample)
+      .catch(warnAndContinue('sampling the progress of an index build', { profile: profile.name }));
   }, options.progressIntervalMs ?? 500);
   return async () => {
     stopped = true;

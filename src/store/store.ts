@@ -1,10 +1,11 @@
 import type { Metric, Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
-import { SCHEMA, quoteIdentifier } from '../db/identifiers.js';
+import { SCHEMA, qualify, quoteIdentifier, schemaObject, type SqlIdent } from '../db/identifiers.js';
+import { quoteLiteral } from '../db/sql.js';
 import { ReembedError } from '../errors.js';
 
-export const PROFILES_TABLE = `${SCHEMA}.profiles`;
+export const PROFILES_TABLE = schemaObject('profiles');
 
 export const storeMigrations: Migration[] = [
   {
@@ -27,7 +28,7 @@ export const HNSW_MAX_VECTOR_DIMS = 2000;
 export const HNSW_MAX_HALFVEC_DIMS = 4000;
 
 export interface StoreLayout {
-  table: string;
+  table: SqlIdent;
   /** `vector` or `halfvec` (halfvec keeps profiles of 2,001-4,000 dims indexable). */
   columnType: 'vector' | 'halfvec';
   /** How searches run: through an HNSW index, or exactly (over 4,000 dims). */
@@ -42,7 +43,7 @@ const OPCLASS_SUFFIX: Record<Metric, string> = { cosine: 'cosine_ops', l2: 'l2_o
 export function storeLayout(profile: Pick<Profile, 'name' | 'dims' | 'metric'>): StoreLayout {
   const columnType = profile.dims > HNSW_MAX_VECTOR_DIMS ? 'halfvec' : 'vector';
   return {
-    table: `${SCHEMA}.${quoteIdentifier(`emb_${profile.name}`, 'store table')}`,
+    table: qualify(SCHEMA, quoteIdentifier(`emb_${profile.name}`, 'store table')),
     columnType,
     index: profile.dims > HNSW_MAX_HALFVEC_DIMS ? 'exact' : 'hnsw',
     distanceOperator: OPERATORS[profile.metric],
@@ -81,8 +82,26 @@ export async function ensureStore(conn: Queryable, profile: Profile): Promise<St
       doc_id text PRIMARY KEY,
       embedding ${layout.columnType}(${profile.dims}) NOT NULL,
       content_hash text NOT NULL,
-      fingerprint text NOT NULL CHECK (fingerprint = '${profile.fingerprint}'),
+      fingerprint text NOT NULL CHECK (fingerprint = ${quoteLiteral(profile.fingerprint)}),
       embedded_at timestamptz NOT NULL DEFAULT now()
     )`);
   return layout;
+}
+
+/** A registered profile's fingerprint and whether its store table exists; null when it is not registered. */
+export async function registeredStore(
+  conn: Queryable,
+  profileName: string,
+): Promise<{ fingerprint: string; present: boolean } | null> {
+  const { rows } = await conn.query<{ fingerprint: string; present: boolean }>(
+    `SELECT fingerprint, to_regclass(store_table) IS NOT NULL AS present FROM ${PROFILES_TABLE} WHERE name = $1`,
+    [profileName],
+  );
+  return rows[0] ?? null;
+}
+
+/** Drops a profile's store and forgets the profile (a cleanup after finalize), in the caller's transaction. */
+export async function dropStore(conn: Queryable, profileName: string): Promise<void> {
+  await conn.exec(`DROP TABLE IF EXISTS ${qualify(SCHEMA, quoteIdentifier(`emb_${profileName}`, 'store table'))}`);
+  await conn.query(`DELETE FROM ${PROFILES_TABLE} WHERE name = $1`, [profileName]);
 }

@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { warnAndContinue } from '../logger.js';
 
 /** What the router reports about each search it serves: the database recorder and Prometheus both listen. */
 export interface ServingObserver {
@@ -14,8 +15,9 @@ export function fanOut(observers: ReadonlyArray<ServingObserver | null | undefin
     for (const o of live) {
       try {
         f(o);
-      } catch {
-        // Telemetry never fails a search.
+      } catch (error) {
+        // Telemetry never fails a search, but a broken observer is said.
+        warnAndContinue('a serving-metrics observer')(error);
       }
     }
   };

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import type { Database, Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
-import { SCHEMA } from '../db/identifiers.js';
+import { schemaObject } from '../db/identifiers.js';
 import { addInto, bucketOf, emptyHistogram, quantile } from './histogram.js';
 
-export const SERVING_METRICS_TABLE = `${SCHEMA}.serving_metrics`;
+export const SERVING_METRICS_TABLE = schemaObject('serving_metrics');
 
 /**
  * Every router instance adds its counts per profile and short window here, so the controller

@@ -4,6 +4,7 @@ import { databaseTimeAgo } from '../db/clock.js';
 import type { Phase } from '../migration/phases.js';
 import { MIGRATIONS_TABLE } from '../migration/tables.js';
 import { SERVING_METRICS_TABLE } from './serving-metrics.js';
+import { warnAndContinue } from '../logger.js';
 
 /** How long serving windows are kept unless configured (routers prune older ones). */
 export const DEFAULT_SERVING_RETENTION_MS = 30 * 86_400_000;
@@ -73,7 +74,9 @@ export async function pruneServingMetrics(db: Database, options: PruneOptions): 
       }
       return { deleted, keptForActiveMigrations, skipped: false };
     } finally {
-      await conn.query('SELECT pg_advisory_unlock($1)', [PRUNE_LOCK_KEY]).catch(() => {});
+      await conn
+        .query('SELECT pg_advisory_unlock($1)', [PRUNE_LOCK_KEY])
+        .catch(warnAndContinue('unlocking the serving-metrics retention lock'));
     }
   });
 }

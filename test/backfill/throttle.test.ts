@@ -2,9 +2,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { AdaptiveRate } from '../../src/backfill/adaptive-rate.js';
 import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import { setControl } from '../../src/backfill/control.js';
+import { createThrottles } from '../../src/backfill/throttle.js';
 import type { Database } from '../../src/db/database.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+import { waitFor } from '../helpers/wait.js';
 import { createArticles, expectStoreMatchesSource, fakeEmbed, remoteArticles, sleep } from './helpers.js';
 
 describe('adaptive rate', () => {
@@ -48,6 +51,8 @@ describe.each(BACKENDS)('throttle and rate limits on %s', (backend) => {
   });
   afterEach(() => db.close());
 
+  // The throttle's clock is a ManualClock: requests are counted per second of limiter time,
+  // which the test moves on, not in real windows of a machine that may be loaded.
   it('obeys a throttle set while running, in every worker, within a second; lifting it lets the run finish', async () => {
     await createArticles(db, 1500);
     const { manifest, source, profile } = await remoteArticles(db, fake.url, {
@@ -56,18 +61,40 @@ describe.each(BACKENDS)('throttle and rate limits on %s', (backend) => {
       concurrency: 1,
     });
     await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
-    const running = runBackfill(db, { source, profiles: [profile], workers: 2, pageSize: 20 });
+    const clock = new ManualClock();
+    const running = runBackfill(db, {
+      source,
+      profiles: [profile],
+      workers: 2,
+      pageSize: 20,
+      throttles: createThrottles([profile], clock),
+    });
     while (fake.requests.length < 20) await sleep(10);
     await setControl(db, 'remote', { rpm: 60 });
     await sleep(1000);
+    // In force within a second: from here on, at most the request in flight of each worker
+    // and the new limit's burst of one go out before both workers wait on the limiter.
+    const atOneSecond = fake.requests.length;
+    expect(await waitFor(() => clock.waiting === 2, 10_000)).toBe(true);
     const before = fake.requests.length;
-    await sleep(2000);
+    expect(before - atOneSecond).toBeLessThanOrEqual(3);
+    for (let second = 0; second < 3; second++) {
+      clock.advance(1000);
+      expect(await waitFor(() => clock.waiting === 2, 10_000)).toBe(true);
+    }
     const during = fake.requests.length - before;
-    // 60 rpm shared by two workers is one request a second in all; allow each worker its
-    // one-second burst and a request already in flight.
+    // 60 rpm shared by two workers is one request a second in all: 3 in these 3 s (the old
+    // bound of real windows, which allowed each worker its burst and a request in flight, holds).
     expect(during).toBeLessThanOrEqual(6);
     await setControl(db, 'remote', { rpm: null });
-    const run = await running;
+    let finished = false;
+    const done = running.finally(() => (finished = true));
+    // Waits reserved under the throttle end as the time moves; the lifted throttle adds none.
+    while (!finished) {
+      clock.advance(60_000);
+      await sleep(20);
+    }
+    const run = await done;
     expect(run.coverage.current).toBe(1500);
     expect((await expectStoreMatchesSource(db, source, profile, fakeEmbed(8))).mismatched).toEqual([]);
   });
@@ -82,20 +109,26 @@ describe.each(BACKENDS)('throttle and rate limits on %s', (backend) => {
     });
     await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 50 });
     const controller = new AbortController();
+    const clock = new ManualClock();
     const running = runBackfill(db, {
       source,
       profiles: [profile],
       workers: 3,
       pageSize: 10,
       signal: controller.signal,
+      throttles: createThrottles([profile], clock),
     });
-    await sleep(1500);
+    // The burst (one second of 120 rpm) goes at once; then all three workers wait on the limiter.
+    expect(await waitFor(() => clock.waiting === 3, 10_000)).toBe(true);
     const before = fake.requests.length;
-    await sleep(3000);
+    for (let second = 0; second < 3; second++) {
+      clock.advance(1000);
+      expect(await waitFor(() => clock.waiting === 3, 10_000)).toBe(true);
+    }
     const during = fake.requests.length - before;
     controller.abort();
     await running;
-    // 120 rpm is 2 requests a second for the process: about 6 in 3 s. Three workers with a
+    // 120 rpm is 2 requests a second for the process: 6 in 3 s. Three workers with a
     // limiter each would send about 18.
     expect(during).toBeGreaterThanOrEqual(4);
     expect(during).toBeLessThanOrEqual(8);

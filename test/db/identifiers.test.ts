@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
-import { qualifiedName, quoteIdentifier, validateIdentifier } from '../../src/db/identifiers.js';
+import {
+  ownIdentifier,
+  qualifiedName,
+  quoteIdentifier,
+  schemaObject,
+  validateIdentifier,
+} from '../../src/db/identifiers.js';
 import { IdentifierError } from '../../src/errors.js';
 import { renderSql } from '../../src/source/render.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
@@ -31,6 +37,14 @@ describe('identifier validation', () => {
     expect(qualifiedName('app.Docs').sql).toBe('"app"."Docs"');
     expect(() => qualifiedName('a.b.c')).toThrow(/must be "table" or "schema.table"/);
     expect(() => qualifiedName('app.docs;drop')).toThrow(IdentifierError);
+  });
+
+  it("splices reembed's own names unquoted only when they are lower-case plain identifiers", () => {
+    expect(schemaObject('profiles')).toBe('reembed.profiles');
+    expect(ownIdentifier('id')).toBe('id');
+    for (const name of [...HOSTILE, 'Profiles', 'user$']) {
+      expect(() => ownIdentifier(name)).toThrow(IdentifierError);
+    }
   });
 });
 

@@ -1,6 +1,9 @@
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Database } from '../../src/db/database.js';
+import { openDatabase } from '../../src/db/open.js';
+import { migrations } from '../../src/schema.js';
 
 /**
  * A tiny BEIR dataset with answers a lexical hash profile gets in a known order. Documents
@@ -85,4 +88,14 @@ export function requireScifact(): string {
     );
   }
   return SCIFACT_DIR;
+}
+
+/** runEval takes an opened database and leaves closing it to its caller. */
+export async function withDatabase<T>(target: string, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(target, { migrations });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
 }

@@ -11,9 +11,10 @@ import { profileForCorpus } from '../../src/eval/prepare.js';
 import { migrations } from '../../src/schema.js';
 import { upsertDocuments } from '../../src/source/managed.js';
 import { BACKENDS, createServerDatabase } from '../helpers/databases.js';
-import { TINY_EXPECTED, writeTinyDataset } from './fixture.js';
+import { TINY_EXPECTED, withDatabase, writeTinyDataset } from './fixture.js';
 
 const manifest = buildManifest(DEMO_MANIFEST, null);
+
 const small = getProfile(manifest, 'hash_small');
 const large = getProfile(manifest, 'hash_large');
 
@@ -35,12 +36,14 @@ describe.each(BACKENDS)('eval of a tiny BEIR dataset on %s', (backend) => {
   it('reports the hand-computed figures of a hash profile', async () => {
     const dataset = await readBeirDataset(writeTinyDataset());
     const steps: string[] = [];
-    const { report, rankings } = await runEval(dataset, {
-      profiles: [small, large],
-      database: target,
-      ann: true,
-      reporter: { step: (m) => steps.push(m), progress() {}, progressDone() {} },
-    });
+    const { report, rankings } = await withDatabase(target, (db) =>
+      runEval(dataset, {
+        profiles: [small, large],
+        db,
+        ann: true,
+        reporter: { step: (m) => steps.push(m), progress() {}, progressDone() {} },
+      }),
+    );
     expect(report.database.kind).toBe(backend === 'postgres' ? 'postgres' : 'pglite');
     expect(report.dataset).toMatchObject({
       name: expect.stringMatching(/^reembed-beir-/),
@@ -108,12 +111,16 @@ describe.each(BACKENDS)('eval of a tiny BEIR dataset on %s', (backend) => {
     await upsertDocuments(db, [{ id: 'x', content: 'already here' }]);
     await db.close();
     const dataset = await readBeirDataset(writeTinyDataset());
-    await expect(runEval(dataset, { profiles: [small], database: target })).rejects.toMatchObject({
-      code: 'EVAL_NEEDS_EMPTY_DATABASE',
-      exitCode: 2,
+    await withDatabase(target, async (db) => {
+      await expect(runEval(dataset, { profiles: [small], db })).rejects.toMatchObject({
+        code: 'EVAL_NEEDS_EMPTY_DATABASE',
+        exitCode: 2,
+      });
+      await expect(runEval(dataset, { profiles: [small, small], db })).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+      });
+      await expect(runEval(dataset, { profiles: [], db })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     });
-    await expect(runEval(dataset, { profiles: [small, small] })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
-    await expect(runEval(dataset, { profiles: [] })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 });
 

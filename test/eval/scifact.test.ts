@@ -5,7 +5,7 @@ import { readBeirDataset } from '../../src/eval/beir.js';
 import { RETRIEVAL_METRICS } from '../../src/eval/metrics.js';
 import { runEval, type EvalRun } from '../../src/eval/run.js';
 import { createServerDatabase } from '../helpers/databases.js';
-import { requireScifact } from './fixture.js';
+import { requireScifact, withDatabase } from './fixture.js';
 
 const manifest = buildManifest(DEMO_MANIFEST, null);
 const profiles = [getProfile(manifest, 'hash_small'), getProfile(manifest, 'hash_large')];
@@ -32,11 +32,11 @@ describe('reembed eval on SciFact (2,101 documents, 188 judged claims)', () => {
     const dataset = await readBeirDataset(requireScifact());
     expect(dataset.queries).toHaveLength(188);
 
-    const pglite = await runEval(dataset, { profiles, database: 'memory://' });
+    const pglite = await withDatabase('memory://', (db) => runEval(dataset, { profiles, db }));
     const server = await createServerDatabase();
     let postgres: EvalRun;
     try {
-      postgres = await runEval(dataset, { profiles, database: server.url });
+      postgres = await withDatabase(server.url, (db) => runEval(dataset, { profiles, db }));
     } finally {
       await server.drop();
     }

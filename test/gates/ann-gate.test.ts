@@ -8,6 +8,7 @@ import { planMigration, startMigration, type LifecycleContext } from '../../src/
 import { buildIndex, dropIndex, indexStatus } from '../../src/store/index.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 
 /**
  * The ANN agreement gate with the real check (no stub): it measures the candidate's HNSW
@@ -37,7 +38,7 @@ describe.each(BACKENDS)('ANN agreement gate on %s', (backend) => {
       },
     );
     const source = await articlesSource(db, manifest);
-    ctx = { db, manifest, source, actor: 'ops' };
+    ctx = { db, manifest, source, actor: 'ops', backfill: backfillPlanner };
     await prepareBackfill(db, source, getProfile(manifest, 'small'), manifest.profiles);
     await runBackfill(db, { source, profiles: [getProfile(manifest, 'small')] });
   });

@@ -17,6 +17,7 @@ import { getMigration, listEvents, type MigrationState } from '../../src/migrati
 import { ServingMetricsRecorder } from '../../src/telemetry/serving-metrics.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 
 interface Hook {
   url: string;
@@ -86,7 +87,7 @@ describe.each(BACKENDS)('controller rules on %s', (backend) => {
       },
     );
     const source = await articlesSource(db, manifest);
-    ctx = { db, manifest, source, actor: 'ops' };
+    ctx = { db, manifest, source, actor: 'ops', backfill: backfillPlanner };
     await prepareBackfill(db, source, getProfile(manifest, 'small'), manifest.profiles);
     await runBackfill(db, { source, profiles: [getProfile(manifest, 'small')] });
     m = await startMigration(ctx, (await planMigration(ctx, 'small', 'big')).migration);

@@ -9,6 +9,7 @@ import { seededRandom } from '../../src/random.js';
 import { Router } from '../../src/router/router.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { openTestDatabase, type Backend } from '../helpers/databases.js';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 
 const INTERVAL_MS = 400;
 /**
@@ -63,7 +64,7 @@ async function setUp(
   await createArticles(db, 300);
   const manifest = articlesManifest({}, { rollout: rollout(overrides, errorSamples) });
   const source = await articlesSource(db, manifest);
-  const ctx: LifecycleContext = { db, manifest, source, actor: 'test' };
+  const ctx: LifecycleContext = { db, manifest, source, actor: 'test', backfill: backfillPlanner };
   const small = getProfile(manifest, 'small');
   await prepareBackfill(db, source, small, manifest.profiles);
   await runBackfill(db, { source, profiles: [small] });

@@ -4,6 +4,7 @@
  * in that gap went unseen). Windows now start where the last judged one ended.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import { databaseNow } from '../../src/db/clock.js';
 import type { Database } from '../../src/db/database.js';
@@ -38,7 +39,7 @@ describe.each(BACKENDS)('gate windows on %s', (backend) => {
         },
       },
     );
-    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test' };
+    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test', backfill: backfillPlanner };
     for (const name of ['small', 'big']) {
       if (name === 'big') m = await startMigration(ctx, (await planMigration(ctx, 'small', 'big')).migration);
       else await prepareBackfill(db, ctx.source, getProfile(manifest, name), manifest.profiles);

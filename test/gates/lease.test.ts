@@ -14,6 +14,7 @@ import {
 import { getMigration } from '../../src/migration/state.js';
 import { articlesManifest, articlesSource, createArticles, getProfile, sleep } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 
 const DEAD = { holder: 'dead-host-1-abc', host: 'dead-host', pid: 1 };
 
@@ -27,7 +28,7 @@ describe.each(BACKENDS)('controller lease on %s', (backend) => {
     db = await openTestDatabase(backend);
     await createArticles(db, 10);
     const manifest = articlesManifest({}, { rollout: { interval: '50ms' } });
-    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'ops' };
+    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'ops', backfill: backfillPlanner };
     // A planned migration: every tick holds ("start it"), so ticks go on until stopped.
     migrationId = (await planMigration(ctx, 'small', 'big')).migration.id;
     source = sourceName(ctx.source);
@@ -43,15 +44,17 @@ describe.each(BACKENDS)('controller lease on %s', (backend) => {
   it('lets one of two running controllers decide; the other stands by and records nothing', async () => {
     const a = controller();
     const b = controller();
-    const seen = new Map<Controller, { ticks: number; standby: ControllerStandby[] }>([
-      [a, { ticks: 0, standby: [] }],
-      [b, { ticks: 0, standby: [] }],
+    // Ticks are counted until the abort: the holder gives its lease up as it stops, and a
+    // standby that takes over then, before it sees the abort itself, is right to.
+    const seen = new Map<Controller, { ticks: number; afterAbort: number; standby: ControllerStandby[] }>([
+      [a, { ticks: 0, afterAbort: 0, standby: [] }],
+      [b, { ticks: 0, afterAbort: 0, standby: [] }],
     ]);
     const abort = new AbortController();
     const runs = [a, b].map((c) =>
       c.run({
         signal: abort.signal,
-        onTick: () => seen.get(c)!.ticks++,
+        onTick: () => (abort.signal.aborted ? seen.get(c)!.afterAbort++ : seen.get(c)!.ticks++),
         onStandby: (s) => seen.get(c)!.standby.push(s),
       }),
     );
@@ -67,8 +70,10 @@ describe.each(BACKENDS)('controller lease on %s', (backend) => {
     expect(seen.get(loser)!.standby[0]!.message).toMatch(
       new RegExp(`^another controller drives the rollout of ${source} \\(host .*, pid ${process.pid}; lease until `),
     );
-    // Only the winner's decisions are stored; its lease was given up when it stopped.
-    expect(await listTicks(db, migrationId)).toHaveLength(seen.get(winner)!.ticks);
+    // Only the decisions made are stored: the winner's until the abort, and any tick after it;
+    // the lease was given up when the controllers stopped.
+    const afterAbort = seen.get(winner)!.afterAbort + seen.get(loser)!.afterAbort;
+    expect(await listTicks(db, migrationId)).toHaveLength(seen.get(winner)!.ticks + afterAbort);
     expect(await currentLease(db, source)).toBeNull();
   });
 

@@ -5,6 +5,7 @@
  * held with the "live changes" message.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import { setControl } from '../../src/backfill/control.js';
 import { Worker } from '../../src/backfill/worker.js';
@@ -71,7 +72,7 @@ async function setUp(rollout: Record<string, unknown>) {
     },
   );
   const source = await articlesSource(db, manifest);
-  const ctx: LifecycleContext = { db, manifest, source, actor: 'test' };
+  const ctx: LifecycleContext = { db, manifest, source, actor: 'test', backfill: backfillPlanner };
   const small = getProfile(manifest, 'small');
   await prepareBackfill(db, source, small, manifest.profiles);
   await runBackfill(db, { source, profiles: [small] });

@@ -27,10 +27,11 @@ import {
   getProfile,
 } from '../backfill/helpers.js';
 import { BACKENDS, createServerDatabase, openTestDatabase } from '../helpers/databases.js';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 
 async function context(db: Database): Promise<LifecycleContext> {
   const manifest = articlesManifest({ same_as_small: { provider: 'hash', dims: 32 } });
-  return { db, manifest, source: await articlesSource(db, manifest), actor: 'test' };
+  return { db, manifest, source: await articlesSource(db, manifest), actor: 'test', backfill: backfillPlanner };
 }
 
 async function backfillCandidate(ctx: LifecycleContext, m: MigrationState): Promise<void> {

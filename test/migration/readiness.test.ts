@@ -3,6 +3,7 @@
  * one instant, so ramp and cutover were refused for ever. Readiness is judged by lag instead.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 import { runBackfill } from '../../src/backfill/backfill.js';
 import { candidateReadiness, formatPercent } from '../../src/backfill/readiness.js';
 import { FAILURES_TABLE } from '../../src/backfill/tables.js';
@@ -36,7 +37,7 @@ describe.each(BACKENDS)('readiness by lag on %s', (backend) => {
     db = await openTestDatabase(backend);
     await createArticles(db, 400);
     const manifest = articlesManifest({}, { rollout: { min_coverage: 0.95 } });
-    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test' };
+    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test', backfill: backfillPlanner };
     await runBackfill(db, { source: ctx.source, profiles: [getProfile(manifest, 'small')] });
     m = await startMigration(ctx, (await planMigration(ctx, 'small', 'big')).migration);
     await runBackfill(db, { source: ctx.source, profiles: [getProfile(manifest, 'big')] });

@@ -4,6 +4,7 @@
  * migration back. They must fail with InvalidRequestError and count against no profile.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import type { Database } from '../../src/db/database.js';
 import {
@@ -31,7 +32,7 @@ describe.each(BACKENDS)('caller errors on %s', (backend) => {
       // The candidate refuses queries over 4 tokens; the control takes them.
       strict: { provider: 'hash', dims: 16, template: '{title}', max_input_tokens: 4, on_too_long: 'fail' },
     });
-    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test' };
+    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test', backfill: backfillPlanner };
     for (const name of ['small', 'strict']) {
       await prepareBackfill(db, ctx.source, getProfile(manifest, name), manifest.profiles);
       await runBackfill(db, { source: ctx.source, profiles: [getProfile(manifest, name)] });

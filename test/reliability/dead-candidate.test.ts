@@ -4,6 +4,7 @@
  * never reached the volume threshold), so every canary search waited out the timeout.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import type { Database } from '../../src/db/database.js';
 import { Controller } from '../../src/gates/controller.js';
@@ -47,7 +48,7 @@ describe.each(BACKENDS)('a dead candidate on %s', (backend) => {
         },
       },
     );
-    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test' };
+    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test', backfill: backfillPlanner };
     await prepareBackfill(db, ctx.source, getProfile(manifest, 'small'), manifest.profiles);
     await runBackfill(db, { source: ctx.source, profiles: [getProfile(manifest, 'small')] });
     m = await startMigration(ctx, (await planMigration(ctx, 'small', 'cand')).migration);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareResults, overlapAtK, rankBiasedOverlap } from '../../src/router/compare.js';
+import { overlapAtK, rankBiasedOverlap } from '../../src/eval/metrics.js';
+import { compareResults } from '../../src/router/compare.js';
 
 describe('result comparison', () => {
   it('overlap@k counts shared documents in the top k', () => {

@@ -23,6 +23,7 @@ import { migrations } from '../../src/schema.js';
 import { resolveSource } from '../../src/source/source.js';
 import { createServerDatabase } from '../helpers/databases.js';
 import { waitFor } from '../helpers/wait.js';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/router-instance.mjs', import.meta.url));
 const CONFIG = {
@@ -63,7 +64,7 @@ describe('rollback propagation on postgres', () => {
     try {
       const manifest = buildManifest(CONFIG, null);
       const source = await resolveSource(db, manifest.source);
-      const ctx = { db, manifest, source, actor: 'test' };
+      const ctx = { db, manifest, source, actor: 'test', backfill: backfillPlanner };
       await db.query(
         `INSERT INTO reembed.documents (id, content) SELECT 'd' || i, 'text ' || i FROM generate_series(1, 50) i`,
       );

@@ -18,6 +18,7 @@ import { articlesManifest, articlesSource, createArticles, getProfile, sleep } f
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { waitFor } from '../helpers/wait.js';
+import { backfillPlanner } from '../../src/backfill/planner.js';
 
 const subjects = Array.from({ length: 200 }, (_, i) => `user-${i}`);
 
@@ -50,7 +51,7 @@ describe.each(BACKENDS)('router on %s', (backend) => {
         timeout_ms: 5000,
       },
     });
-    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test' };
+    ctx = { db, manifest, source: await articlesSource(db, manifest), actor: 'test', backfill: backfillPlanner };
     await prepareBackfill(db, ctx.source, getProfile(manifest, 'ctrl'), manifest.profiles);
     await runBackfill(db, { source: ctx.source, profiles: [getProfile(manifest, 'ctrl')] });
   });

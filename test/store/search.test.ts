@@ -33,7 +33,9 @@ describe.each(BACKENDS)('indexed search on %s', (backend) => {
     expect(exact[0]!.id).toBe('17');
     for (const efSearch of [undefined, 200]) {
       const hits = await searchIndexed(db, source, profile, q, 5, { efSearch });
-      expect(hits[0]).toEqual(exact[0]);
+      // The whole top k, in order, not only the first hit.
+      expect(hits.map((h) => h.id)).toEqual(exact.map((h) => h.id));
+      hits.forEach((h, i) => expect(h.score).toBeCloseTo(exact[i]!.score, 6));
       expect(hits).toHaveLength(5);
     }
   });

@@ -1,0 +1,48 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * reembed's one structured log: a JSON object per line on stderr, so it never mixes with a
+ * command's result on stdout. The CLI's human text and progress bars are not log lines and
+ * are unchanged by it. It is a shared module at the bottom of the layers (DESIGN.md), so
+ * every layer can say what went wrong instead of swallowing it.
+ *
+ * Level: setLogLevel() (the CLI's --log-level), else REEMBED_LOG_LEVEL, else warn.
+ */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const DEFAULT_LOG_LEVEL: LogLevel = 'warn';
+export const LOG_LEVEL_ENV = 'REEMBED_LOG_LEVEL';
+
+export function isLogLevel(value: unknown): value is LogLevel {
+  return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value);
+}
+
+const fromEnv = process.env[LOG_LEVEL_ENV]?.trim().toLowerCase();
+
+// Synchronous writes: a CLI that exits right after a warning still prints it.
+export const logger: Logger = pino(
+  { name: 'reembed', level: isLogLevel(fromEnv) ? fromEnv : DEFAULT_LOG_LEVEL },
+  pino.destination({ fd: 2, sync: true }),
+);
+
+if (fromEnv && !isLogLevel(fromEnv)) {
+  logger.warn(
+    { [LOG_LEVEL_ENV]: process.env[LOG_LEVEL_ENV] },
+    `${LOG_LEVEL_ENV} is not one of ${LOG_LEVELS.join(', ')}; logging at ${DEFAULT_LOG_LEVEL}`,
+  );
+}
+
+export function setLogLevel(level: LogLevel): void {
+  logger.level = level;
+}
+
+/**
+ * A rejection handler for work whose failure must not stop what called it (a cleanup after
+ * another error, a background timer, a best-effort unlock): the failure is logged at warn
+ * with what was being done and its context, and the caller goes on.
+ *
+ *     await releaseLeases(db, id).catch(warnAndContinue('giving back the worker leases', { worker: id }));
+ */
+export function warnAndContinue(doing: string, context: Record<string, unknown> = {}): (error: unknown) => void {
+  return (error) => logger.warn({ ...context, err: error }, `${doing} failed`);
+}
