@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { redactSecrets } from './redact.js';
 
 /**
  * reembed's one structured log: a JSON object per line on stderr, so it never mixes with a
@@ -21,7 +22,12 @@ const fromEnv = process.env[LOG_LEVEL_ENV]?.trim().toLowerCase();
 
 // Synchronous writes: a CLI that exits right after a warning still prints it.
 export const logger: Logger = pino(
-  { name: 'reembed', level: isLogLevel(fromEnv) ? fromEnv : DEFAULT_LOG_LEVEL },
+  {
+    name: 'reembed',
+    level: isLogLevel(fromEnv) ? fromEnv : DEFAULT_LOG_LEVEL,
+    // Errors carry connection strings and URLs: no password or token reaches a log line.
+    hooks: { streamWrite: (line: string) => redactSecrets(line) },
+  },
   pino.destination({ fd: 2, sync: true }),
 );
 

@@ -38,6 +38,16 @@ describe('logger', () => {
     });
   });
 
+  it('redacts passwords and tokens from every line', () => {
+    const { lines } = run(
+      `log.warnAndContinue('opening', { url: 'postgres://app:pa/ss@db:5432/x' })(new Error('GET https://h/x?token=t0ken failed'));`,
+    );
+    const text = JSON.stringify(lines);
+    expect(text).toContain('postgres://app:***@db:5432/x');
+    expect(text).toContain('token=***');
+    expect(text).not.toMatch(/pa\/ss|t0ken/);
+  });
+
   it('takes its level from REEMBED_LOG_LEVEL, and from setLogLevel (the CLI --log-level) over it', () => {
     expect(run(BOTH, { REEMBED_LOG_LEVEL: 'info' }).lines.map((l) => l.msg)).toEqual([
       'an info line',
