@@ -41,6 +41,8 @@ export const BESIDE = {
   router: ['eval/metrics.ts'],
   // `store` may read source's rendering (content hash, text templates).
   store: ['source'],
+  // Every log line goes through the same redaction as messages.
+  'logger.ts': ['redact.ts'],
   // The facade is one unit: index.ts re-exports the facade, which opens the schema.
   ...Object.fromEntries(FACADE.map((m) => [m, FACADE.filter((n) => n !== m)])),
 };

@@ -44,6 +44,12 @@ export const routerSchema = z
       .optional(),
     /** Longer queries are refused (InvalidRequestError) before they are embedded. */
     max_query_chars: z.number().int().min(1).optional(),
+    /** Store queries one router runs at once; keep it under the connection pool's size (10). */
+    max_concurrent_searches: z.number().int().min(1).optional(),
+    /** Searches that may wait for a slot before more are refused with OVERLOADED. */
+    max_queued_searches: z.number().int().min(0).optional(),
+    /** A search that takes longer fails with SEARCH_TIMEOUT, control and candidate alike. */
+    search_deadline: duration.optional(),
   })
   .strict();
 
@@ -59,6 +65,9 @@ export interface RouterSettings {
   };
   shadow?: { enabled?: boolean; timeoutMs?: number; maxConcurrent?: number };
   maxQueryChars?: number;
+  maxConcurrentSearches?: number;
+  maxQueuedSearches?: number;
+  searchDeadlineMs?: number;
 }
 
 function defined<T extends object>(o: T): T {
@@ -87,5 +96,8 @@ export function parseRouter(raw: unknown, problems: string[]): RouterSettings {
       ? defined({ enabled: r.shadow.enabled, timeoutMs: r.shadow.timeout, maxConcurrent: r.shadow.max_concurrent })
       : undefined,
     maxQueryChars: r.max_query_chars,
+    maxConcurrentSearches: r.max_concurrent_searches,
+    maxQueuedSearches: r.max_queued_searches,
+    searchDeadlineMs: r.search_deadline,
   });
 }

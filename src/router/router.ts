@@ -16,6 +16,14 @@ import { searchIndexed, type SearchHit, type SearchOptions } from '../store/sear
 import type { MigrationState } from '../migration/state.js';
 import { inCanary } from './bucket.js';
 import { asInvalidRequest, isCallerError, validateSearchRequest } from './request.js';
+import {
+  CandidateTimeoutError,
+  DEFAULT_SEARCH_DEADLINE_MS,
+  OverloadedError,
+  SearchSlots,
+  SearchTimeoutError,
+  within,
+} from './load.js';
 import { compareResults, type Comparison } from './compare.js';
 import { MigrationWatcher } from './watcher.js';
 import { ServingMetricsRecorder, type RecorderOptions } from '../telemetry/serving-metrics.js';
@@ -43,6 +51,14 @@ export interface RouterOptions {
   };
   /** Longer queries are refused with InvalidRequestError before they are embedded (default 100,000). */
   maxQueryChars?: number;
+  /**
+   * Store queries this router runs at once (default 8; keep it under the pool's size) and how
+   * many more may wait (default 512) before a search is refused with OverloadedError.
+   */
+  maxConcurrentSearches?: number;
+  maxQueuedSearches?: number;
+  /** A search (control or candidate, fallback included) fails with SearchTimeoutError after this (default 5 s). */
+  searchDeadlineMs?: number;
   /** Queue documents the control returns but the candidate lacks, at high priority (default on). */
   hotDocuments?: boolean;
   pollMs?: number;
@@ -90,10 +106,11 @@ export interface SearchResponse {
   migration: { id: string; phase: string; percent: number } | null;
   /**
    * Where the time went: `init` (loading what the serving profile's embedder needs, outside the
-   * breaker's timer), `fallback` (spent on the candidate before the control answered), the
-   * served profile's `embed` and `search`, and the `total` that includes them all.
+   * breaker's timer), `fallback` (spent on the candidate before the control answered), `queued`
+   * (waiting for a store-query slot behind this router's other searches), the served profile's
+   * `embed` and `search`, and the `total` that includes them all.
    */
-  latencyMs: { init: number; fallback: number; embed: number; search: number; total: number };
+  latencyMs: { init: number; fallback: number; queued: number; embed: number; search: number; total: number };
 }
 
 export interface FallbackReason {
@@ -118,6 +135,10 @@ export interface RouterStats {
   shadowErrors: number;
   shadowDropped: number;
   hotDocumentsQueued: number;
+  /** Searches refused because the queue was full (OverloadedError). */
+  overloaded: number;
+  /** Searches that failed their deadline (SearchTimeoutError). */
+  deadlineExceeded: number;
 }
 
 /**
@@ -133,6 +154,8 @@ export class Router {
   /** The router's settings: the manifest's `router:` section under the constructor's options. */
   private readonly settings: RouterOptions;
   private readonly shadowLimit: LimitFunction;
+  /** Bounded concurrency and queue in front of the pool for every store query of this router. */
+  private readonly slots: SearchSlots;
   private readonly random: () => number;
   private hotInFlight = false;
   private stopRetention: (() => Promise<void>) | undefined;
@@ -148,6 +171,8 @@ export class Router {
     shadowErrors: 0,
     shadowDropped: 0,
     hotDocumentsQueued: 0,
+    overloaded: 0,
+    deadlineExceeded: 0,
   };
 
   constructor(
@@ -162,6 +187,9 @@ export class Router {
     this.settings = {
       ...options,
       maxQueryChars: options.maxQueryChars ?? fromManifest.maxQueryChars,
+      maxConcurrentSearches: options.maxConcurrentSearches ?? fromManifest.maxConcurrentSearches,
+      maxQueuedSearches: options.maxQueuedSearches ?? fromManifest.maxQueuedSearches,
+      searchDeadlineMs: options.searchDeadlineMs ?? fromManifest.searchDeadlineMs,
       breaker: { ...fromManifest.breaker, ...options.breaker },
       shadow: { ...fromManifest.shadow, ...options.shadow },
     };
@@ -173,6 +201,7 @@ export class Router {
       onChange: (m) => this.metrics?.setMigration(m ? { id: m.id, version: m.version } : null),
     });
     this.shadowLimit = pLimit(options.shadow?.maxConcurrent ?? 4);
+    this.slots = new SearchSlots(options.maxConcurrentSearches, options.maxQueuedSearches);
     this.random = options.random ?? Math.random;
     if (options.metrics) checkRetentionMs(options.metrics.retentionMs ?? 0);
     this.metrics =
@@ -233,28 +262,47 @@ export class Router {
     return { serving: m.control, other: m.candidate, candidateChosen: false };
   }
 
-  private async searchWith(profile: Profile, query: string, request: SearchRequest): Promise<Timed> {
+  /**
+   * Embeds the query and searches the profile's store. With `budgetMs` (the candidate, under its
+   * breaker) its own work is timed: the embed, then the store query from the moment it has a
+   * slot, so waiting behind other searches (saturation of this process) is never its failure.
+   */
+  private async searchWith(profile: Profile, query: string, request: SearchRequest, budgetMs?: number): Promise<Timed> {
     const t0 = performance.now();
-    const { vectors } = await this.embedder(profile).embed([query], 'query');
+    const embedding = this.embedder(profile).embed([query], 'query');
+    const { vectors } =
+      budgetMs === undefined
+        ? await embedding
+        : await within(embedding, budgetMs, () => new CandidateTimeoutError(profile.name, budgetMs, 'embed'));
     const t1 = performance.now();
-    const hits = await searchIndexed(this.db, this.source, profile, vectors[0]!, request.k ?? 10, {
-      filter: request.filter,
+    let queued = 0;
+    const hits = await this.slots.run(() => {
+      queued = performance.now() - t1;
+      const searching = searchIndexed(this.db, this.source, profile, vectors[0]!, request.k ?? 10, {
+        filter: request.filter,
+      });
+      return budgetMs === undefined
+        ? searching
+        : within(searching, budgetMs - (t1 - t0), () => new CandidateTimeoutError(profile.name, budgetMs, 'search'));
     });
-    return { hits, embed: t1 - t0, search: performance.now() - t1 };
+    return { hits, embed: t1 - t0, search: performance.now() - t1 - queued, queued };
   }
 
   private breaker(profile: Profile): CircuitBreaker<[Profile, string, SearchRequest], Timed> {
     let b = this.breakers.get(profile.name);
     if (!b) {
       const o = this.settings.breaker ?? {};
-      b = new CircuitBreaker((p: Profile, q: string, r: SearchRequest) => this.searchWith(p, q, r), {
-        timeout: o.timeoutMs ?? 2000,
+      const timeoutMs = o.timeoutMs ?? 2000;
+      b = new CircuitBreaker((p: Profile, q: string, r: SearchRequest) => this.searchWith(p, q, r, timeoutMs), {
+        // searchWith times the candidate's own work; opossum's timer would also count its wait for a slot.
+        timeout: false,
         errorThresholdPercentage: o.errorThresholdPercentage ?? 50,
         resetTimeout: o.resetTimeoutMs ?? 5000,
         volumeThreshold: o.volumeThreshold ?? 5,
         rollingCountTimeout: o.rollingWindowMs ?? 10_000,
         // The caller's mistakes (an input the embedder refuses) are not the candidate's failures.
-        errorFilter: (error: unknown) => isCallerError(error),
+        // Neither is a full queue of this process (shed before the candidate did any work).
+        errorFilter: (error: unknown) => isCallerError(error) || error instanceof OverloadedError,
       });
       // A dead candidate under sparse traffic never fills the window's volume threshold, and
       // every search routed to it would wait out the timeout: failures in a row open it too.
@@ -286,6 +334,14 @@ export class Router {
    * fails with InvalidRequestError before routing and counts against no profile.
    */
   async search(query: string, options: SearchRequest = {}): Promise<SearchResponse> {
+    const deadline = this.settings.searchDeadlineMs ?? DEFAULT_SEARCH_DEADLINE_MS;
+    return within(this.serve(query, options), deadline, () => {
+      this.stats.deadlineExceeded++;
+      return new SearchTimeoutError(deadline);
+    });
+  }
+
+  private async serve(query: string, options: SearchRequest): Promise<SearchResponse> {
     const started = performance.now();
     const valid = validateSearchRequest(this.source, query, options, this.settings.maxQueryChars);
     const request: SearchRequest = { k: valid.k, subject: valid.subject, filter: valid.filter };
@@ -309,6 +365,8 @@ export class Router {
       } catch (error) {
         // An error, a timeout or an open circuit: the control answers instead. An input the
         // candidate refuses is the caller's, so it is not counted as the candidate's error.
+        // The queue was full: shed, as the control would be, rather than counted against the candidate.
+        if (error instanceof OverloadedError) throw this.overloaded(error);
         fallbackReason = fallbackReasonOf(error);
         if (fallbackReason.kind !== 'rejected_input') this.observer.request(served, { ok: false, fallback: true });
         fallback = true;
@@ -334,6 +392,7 @@ export class Router {
       latencyMs: {
         init,
         fallback: fallbackMs,
+        queued: timed.queued,
         embed: timed.embed,
         search: timed.search,
         total: performance.now() - started,
@@ -352,9 +411,15 @@ export class Router {
       return timed;
     } catch (error) {
       if (isCallerError(error)) throw asInvalidRequest(error);
+      if (error instanceof OverloadedError) throw this.overloaded(error);
       this.observer.request(profile, { ok: false, fallback: false });
       throw error;
     }
+  }
+
+  private overloaded(error: OverloadedError): OverloadedError {
+    this.stats.overloaded++;
+    return error;
   }
 
   /** Fire and forget: never awaited by search, bounded in concurrency and time, errors swallowed. */
@@ -519,7 +584,7 @@ export class Router {
 function fallbackReasonOf(error: unknown): FallbackReason {
   if (isCallerError(error)) return { kind: 'rejected_input', code: (error as { code?: string }).code };
   const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'ETIMEDOUT') return { kind: 'timeout' };
+  if (code === 'ETIMEDOUT' || error instanceof CandidateTimeoutError) return { kind: 'timeout' };
   if (code === 'EOPENBREAKER') return { kind: 'breaker_open' };
   return typeof code === 'string' ? { kind: 'error', code } : { kind: 'error' };
 }
@@ -528,4 +593,6 @@ interface Timed {
   hits: SearchHit[];
   embed: number;
   search: number;
+  /** Waiting for a store-query slot behind other searches of this router. */
+  queued: number;
 }

@@ -14,6 +14,8 @@ export const PG_BIN = process.env.REEMBED_TEST_PG_BIN ?? '/usr/lib/postgresql/15
 
 export interface Cluster {
   url: string;
+  /** The cluster's data directory (postmaster.pid holds the server's pid). */
+  dataDir: string;
   /** Synchronous, so it also works from a signal handler. */
   stop(): void;
 }
@@ -61,6 +63,7 @@ export async function startCluster(
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    dataDir: data,
     stop: () => {
       if (stopped) return;
       stopped = true;
