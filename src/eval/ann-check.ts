@@ -5,7 +5,8 @@ import { ReembedError } from '../errors.js';
 import { seededRandom } from '../random.js';
 import { indexName, indexStatus } from '../store/index.js';
 import { searchExact, type SearchHit } from '../store/search.js';
-import { FingerprintMismatchError, PROFILES_TABLE, storeLayout } from '../store/store.js';
+import { registeredFingerprint } from '../store/registry.js';
+import { FingerprintMismatchError, storeLayout } from '../store/store.js';
 import { StoreMissingError } from '../store/verify.js';
 import { annUsesIndex } from './ann-plan.js';
 
@@ -207,11 +208,7 @@ async function checkIndexedStore(conn: Queryable, profile: Profile): Promise<str
       `profile ${profile.name} has ${profile.dims} dims, more than pgvector indexes (4,000): its searches are exact, so there is no index to check or tune`,
     );
   }
-  const { rows } = await conn.query<{ fingerprint: string; present: boolean }>(
-    `SELECT fingerprint, to_regclass(store_table) IS NOT NULL AS present FROM ${PROFILES_TABLE} WHERE name = $1`,
-    [profile.name],
-  );
-  const row = rows[0];
+  const row = await registeredFingerprint(conn, profile.name);
   if (!row || !row.present) throw new StoreMissingError(profile.name);
   if (row.fingerprint !== profile.fingerprint)
     throw new FingerprintMismatchError(profile.name, row.fingerprint, profile.fingerprint);
