@@ -1,7 +1,7 @@
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
 import { decodeVectorHex, vectorHexSql, vectorLiteral } from '../db/sql.js';
-import { ReembedError } from '../errors.js';
+import { ReembedError, type ReembedErrorCode } from '../errors.js';
 import { seededRandom } from '../random.js';
 import { indexName, indexStatus } from '../store/index.js';
 import { searchExact, type SearchHit } from '../store/search.js';
@@ -101,7 +101,7 @@ export interface IndexPass {
   usedIndex: boolean;
 }
 
-function usage(code: string, message: string): ReembedError {
+function usage(code: ReembedErrorCode, message: string): ReembedError {
   return new ReembedError(code, message, { exitCode: 2 });
 }
 
