@@ -12,6 +12,7 @@ import type { ProfileResolution } from './config/environment.js';
 import { buildManifest, getProfile, loadManifest, type Manifest } from './config/manifest.js';
 import type { Profile } from './config/profile.js';
 import type { Database } from './db/database.js';
+import { currentVersion } from './db/migrations.js';
 import { ReembedError } from './errors.js';
 import { Controller, type ControllerOptions } from './gates/controller.js';
 import * as lifecycle from './migration/lifecycle.js';
@@ -239,6 +240,8 @@ export interface Reembed {
 
   /** Removes the capture triggers from the source (stores and queue are kept). */
   detach(): Promise<ops.DetachReport>;
+  /** Opens the database, bringing reembed's schema up to date, and says its version (`reembed init`). */
+  schema(): Promise<{ database: string; schemaVersion: number }>;
   /** Stops the router and closes the database. */
   close(): Promise<void>;
 }
@@ -248,7 +251,7 @@ function isManifest(value: unknown): value is Manifest {
 }
 
 function notOpen(what: string): never {
-  throw new ReembedError('NOT_OPEN', `${what} is not open yet: this facade was opened with a lazy router`, {
+  throw new ReembedError('NOT_OPEN', `${what} is not open yet: this facade opens it on first use`, {
     exitCode: 2,
   });
 }
@@ -281,14 +284,12 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
   if (resolution && !registry.getSingleMetric('reembed_embedding_profile_info'))
     registerProfileInfo(registry, resolution);
 
-  let connection: { db: Database; source: Source } | null = null;
   let router: Router | null = null;
   let starting: Promise<Router> | null = null;
   const startRouter = (): Promise<Router> => {
     starting ??= (async () => {
       const db = await core.database();
       const source = await core.source();
-      connection = { db, source };
       const { lazy: _lazy, ...rest } = routerOptions;
       router = await new Router(db, manifest, source, {
         defaultProfile: core.resolution().active,
@@ -299,10 +300,9 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     })();
     return starting;
   };
-  const connect = async () => {
-    connection ??= { db: await core.database(), source: await core.source() };
-    return connection;
-  };
+  const connect = async () => ({ db: await core.database(), source: await core.source() });
+  const connection = () =>
+    core.opened.db && core.opened.source ? { db: core.opened.db, source: core.opened.source } : null;
   if (!lazy) {
     try {
       await startRouter();
@@ -333,10 +333,10 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       return core.databaseTarget;
     },
     get db() {
-      return connection?.db ?? notOpen('the database');
+      return core.opened.db ?? notOpen('the database');
     },
     get source() {
-      return connection?.source ?? notOpen('the source');
+      return core.opened.source ?? notOpen('the source');
     },
     get router() {
       return router ?? notOpen('the router');
@@ -412,7 +412,7 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       },
       historyReport: async (id, opts) => migrationHistory(await ctx(), id, opts),
       controller: (opts) => {
-        const c = connection ?? notOpen('the database');
+        const c = connection() ?? notOpen('the database');
         return makeController(c.db, c.source, opts);
       },
     },
@@ -428,6 +428,10 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     },
 
     detach: () => ops.detach(core),
+    schema: async () => {
+      const db = await core.database();
+      return { database: db.target, schemaVersion: await currentVersion(db) };
+    },
 
     close: async () => {
       const r = router ?? (starting ? await starting.catch(() => null) : null);

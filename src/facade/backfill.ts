@@ -59,6 +59,8 @@ export interface BackfillRunOptions {
   onStart?: (start: { toEmbed: number; sourceRows: number; chunks: number; workers: number }) => void;
   onProgress?: (stats: WorkerStats) => void;
   onTransientError?: WorkerOptions['onTransientError'];
+  /** Called when the workers are done and the index build begins. */
+  onIndexStart?: () => void;
   onIndexProgress?: (progress: IndexProgress) => void;
   embedderOptions?: WorkerOptions['embedderOptions'];
 }
@@ -134,8 +136,10 @@ export async function runReport(
   // The index goes in after the bulk load (much faster than maintaining it row by row);
   // later live changes keep it up to date.
   let index: BuildIndexResult | null = null;
-  if (options.index && !stopped && run.coverage.ratio === 1)
+  if (options.index && !stopped && run.coverage.ratio === 1) {
+    options.onIndexStart?.();
     index = await buildIndex(db, profile, { onProgress: options.onIndexProgress });
+  }
   const sum = (pick: (w: WorkerStats) => number) => run.workers.reduce((a, w) => a + pick(w), 0);
   return {
     profile: profile.name,
@@ -146,7 +150,7 @@ export async function runReport(
     seconds: run.seconds,
     coverage: run.coverage,
     index,
-    stopped,
+    stopped: Boolean(options.signal?.aborted),
   };
 }
 

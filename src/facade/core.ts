@@ -15,6 +15,8 @@ import { resolveSource, type Source } from '../source/source.js';
 export class FacadeCore {
   private db?: Promise<Database>;
   private src?: Promise<Source>;
+  /** The database and source once open (for the facade's synchronous handles). */
+  opened: { db?: Database; source?: Source } = {};
 
   constructor(
     readonly manifest: Manifest,
@@ -34,7 +36,7 @@ export class FacadeCore {
   }
 
   database(): Promise<Database> {
-    this.db ??= openDatabase(this.databaseTarget, { migrations });
+    this.db ??= openDatabase(this.databaseTarget, { migrations }).then((db) => (this.opened.db = db));
     return this.db;
   }
 
@@ -45,7 +47,7 @@ export class FacadeCore {
         db,
         this.manifest.source,
         [...this.manifest.profiles.values()].map((p) => p.template!),
-      ),
+      ).then((source) => (this.opened.source = source)),
     );
     return this.src;
   }
@@ -81,6 +83,7 @@ export class FacadeCore {
     const db = this.db;
     this.db = undefined;
     this.src = undefined;
+    this.opened = {};
     if (db) await (await db.catch(() => null))?.close();
   }
 }

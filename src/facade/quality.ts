@@ -28,7 +28,7 @@ export interface VerifyOptions {
   /** Also measure HNSW search against exact search (overlap@k). */
   ann?: boolean | Omit<AnnCheckOptions, 'onProgress'>;
   /** Called before the ANN check starts (the store checks are done by then). */
-  onAnnStart?: () => void;
+  onAnnStart?: (profile: string) => void;
   onAnnProgress?: (done: number, total: number) => void;
 }
 
@@ -43,7 +43,7 @@ export async function verify(
   const report = await verifyStore(db, source, profile, { normTolerance: options.normTolerance });
   if (!options.ann) return report;
   let ann: AnnOutcome;
-  options.onAnnStart?.();
+  options.onAnnStart?.(profile.name);
   try {
     ann = await checkAnn(db, profile, {
       ...(options.ann === true ? {} : options.ann),
