@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { WorkerStats } from '../backfill/worker.js';
+import { type WorkerStats } from '../reembed.js';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';

@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { formatDuration } from '../config/duration.js';
-import type { RolloutConfig } from '../config/rollout.js';
-import type { TickReport } from '../gates/controller.js';
-import type { GateResult } from '../gates/evaluate.js';
-import { ControllerStandby } from '../gates/lease.js';
+import { formatDuration, ControllerStandby, type RolloutConfig, type TickReport, type GateResult } from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 import { shutdownSignal } from './signals.js';

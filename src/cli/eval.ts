@@ -1,11 +1,8 @@
 import { existsSync } from 'node:fs';
+import { type OpenOptions, DEFAULT_CONFIG_FILE, DEFAULT_HISTORY_FILE, type EvalReport } from '../reembed.js';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_CONFIG_FILE } from '../config/manifest.js';
 import { DEMO_MANIFEST } from '../demo/demo.js';
-import { DEFAULT_HISTORY_FILE } from '../eval/history.js';
-import type { EvalReport } from '../eval/run.js';
-import type { OpenOptions } from '../reembed.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';

@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { buildManifest } from '../config/manifest.js';
+import { buildManifest } from '../reembed.js';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';

@@ -1,12 +1,9 @@
 import { hostname, userInfo } from 'node:os';
+import { type Reembed, servingPercent, parseDuration, type MigrationState } from '../reembed.js';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import { servingPercent } from '../migration/phases.js';
-import type { MigrationState } from '../migration/state.js';
-import type { Reembed } from '../reembed.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
-import { parseDuration } from '../config/duration.js';
 import { gatesTable } from './controller.js';
 
 interface Common {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { IndexStatus } from '../store/index.js';
+import { type IndexStatus } from '../reembed.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
 

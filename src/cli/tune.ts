@@ -1,7 +1,13 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { ProfileSettingEdit } from '../config/edit-profile.js';
-import { DEFAULT_ANN_K, DEFAULT_ANN_SEED } from '../eval/ann-check.js';
-import { DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES, DEFAULT_TUNE_VALUES, type TuneReport } from '../eval/tune.js';
+import {
+  DEFAULT_ANN_K,
+  DEFAULT_ANN_SEED,
+  DEFAULT_MAX_RECALL_LOSS,
+  DEFAULT_TUNE_QUERIES,
+  DEFAULT_TUNE_VALUES,
+  type ProfileSettingEdit,
+  type TuneReport,
+} from '../reembed.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
 import { positiveInt } from './options.js';

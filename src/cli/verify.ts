@@ -1,7 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { VerifyReport } from '../store/verify.js';
-import { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_SEED, DEFAULT_ANN_THRESHOLD } from '../eval/ann-check.js';
-import type { AnnOutcome } from '../reembed.js';
+import {
+  type AnnOutcome,
+  DEFAULT_ANN_K,
+  DEFAULT_ANN_QUERIES,
+  DEFAULT_ANN_SEED,
+  DEFAULT_ANN_THRESHOLD,
+  type VerifyReport,
+} from '../reembed.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
