@@ -16,7 +16,7 @@ import { currentVersion } from './db/migrations.js';
 import { ReembedError } from './errors.js';
 import { Controller, type ControllerOptions } from './gates/controller.js';
 import * as lifecycle from './migration/lifecycle.js';
-import { listEvents, type MigrationEvent, type MigrationState } from './migration/state.js';
+import type { MigrationEvent, MigrationState } from './migration/state.js';
 import { Router, type RouterOptions, type SearchRequest, type SearchResponse } from './router/router.js';
 import type { DocumentInput } from './source/managed.js';
 import type { Source } from './source/source.js';
@@ -26,9 +26,7 @@ import { VERSION } from './version.js';
 import * as backfill from './facade/backfill.js';
 import { FacadeCore } from './facade/core.js';
 import {
-  migrationHistory,
-  migrationStatus,
-  targetMigration,
+  migrationMethods,
   type MigrationHistoryReport,
   type MigrationStatusReport,
   type MigrationTargetInput,
@@ -74,24 +72,7 @@ export type {
   EvalRunOptions,
 } from './facade/quality.js';
 
-// What the shells (CLI, HTTP server) need to parse options and format reports, so that they
-// import the facade and nothing below it.
-export { parseDuration, formatDuration } from './config/duration.js';
-export { DEFAULT_CONFIG_FILE, buildManifest } from './config/manifest.js';
-export { DEFAULT_HISTORY_FILE } from './eval/history.js';
-export { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_SEED, DEFAULT_ANN_THRESHOLD } from './eval/ann-check.js';
-export { DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES, DEFAULT_TUNE_VALUES } from './eval/tune.js';
-export { LOAD_FORMATS, type LoadFormat } from './source/document-shapes.js';
-export { DEFAULT_LOAD_BATCH_SIZE } from './source/load.js';
-export { servingPercent } from './migration/phases.js';
-export { ControllerStandby } from './gates/lease.js';
-export type { RolloutConfig } from './config/rollout.js';
-export type { ProfileSettingEdit } from './config/edit-profile.js';
-export type { TickReport } from './gates/controller.js';
-export type { GateResult } from './gates/evaluate.js';
-export type { IndexStatus } from './store/index.js';
-export type { EvalReport } from './eval/run.js';
-export type { TuneReport } from './eval/tune.js';
+export * from './facade/shell.js';
 
 export interface OpenOptions {
   /** A manifest file path, a manifest object as the YAML would parse, or a built Manifest. */
@@ -331,14 +312,6 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     }
   }
 
-  const ctx = () => core.lifecycle();
-  const run = async <T>(
-    target: MigrationTargetInput,
-    fn: (c: lifecycle.LifecycleContext, m: MigrationState) => Promise<T>,
-  ) => {
-    const c = await ctx();
-    return fn(c, await targetMigration(c, target));
-  };
   const makeController = (db: Database, source: Source, opts: ControllerSettings = {}) =>
     new Controller({ db, manifest, source, ...opts });
 
@@ -406,30 +379,7 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     eval: (opts) => quality.evaluate(core, opts),
 
     migration: {
-      plan: async (to, from) => {
-        const control = core.profile(from ?? core.resolution().active).name;
-        core.profile(to);
-        return lifecycle.planMigration(await ctx(), control, to);
-      },
-      start: (target) => run(target, (c, m) => lifecycle.startMigration(c, m)),
-      shadow: (sample, target) => run(target, (c, m) => lifecycle.shadowMigration(c, m, sample)),
-      ramp: (percent, force, target) => run(target, (c, m) => lifecycle.rampMigration(c, m, percent, force)),
-      cutover: (force, target) => run(target, (c, m) => lifecycle.cutoverMigration(c, m, force)),
-      finalize: (target) => run(target, (c, m) => lifecycle.finalizeMigration(c, m)),
-      cleanup: (olderThanMs, target) => run(target, (c, m) => lifecycle.cleanupMigration(c, m, olderThanMs)),
-      rollback: (reason, opts = {}) =>
-        run({ id: opts.id, expectVersion: opts.expectVersion }, (c, m) =>
-          lifecycle.rollbackMigration(c, m, reason, { force: opts.force }),
-        ),
-      abort: (reason, target) => run(target, (c, m) => lifecycle.abortMigration(c, m, reason)),
-      status: async (id) => lifecycle.migrationOrLatest(await ctx(), id),
-      statusReport: async (id) => migrationStatus(await ctx(), id),
-      history: async (id) => {
-        const c = await ctx();
-        const m = await lifecycle.migrationOrLatest(c, id);
-        return m ? listEvents(c.db, m.id) : [];
-      },
-      historyReport: async (id, opts) => migrationHistory(await ctx(), id, opts),
+      ...migrationMethods(core),
       controller: (opts) => {
         const c = connection() ?? notOpen('the database');
         return makeController(c.db, c.source, opts);

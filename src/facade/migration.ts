@@ -1,9 +1,11 @@
 import { countCoverage } from '../backfill/coverage.js';
 import { currentLease, type LeaseHolder } from '../gates/lease.js';
 import { latestMeasurements, listMeasurements, listTicks, type StoredMeasurement, type Tick } from '../gates/tables.js';
+import * as lifecycle from '../migration/lifecycle.js';
 import { currentMigration, migrationOrLatest, sourceName, type LifecycleContext } from '../migration/lifecycle.js';
 import { servingPercent } from '../migration/phases.js';
 import { ConcurrentChangeError, listEvents, type MigrationEvent, type MigrationState } from '../migration/state.js';
+import type { FacadeCore } from './core.js';
 
 /** Which migration to act on: an id (default: the source's active one) and an optimistic lock. */
 export interface MigrationTarget {
@@ -77,4 +79,46 @@ export async function migrationHistory(
   const ticks = await listTicks(ctx.db, m.id);
   const measurements = options.measurements ? await listMeasurements(ctx.db, m.id) : undefined;
   return { migration: m, events, ticks, ...(measurements ? { measurements } : {}) };
+}
+
+type ForceOptions = { force?: boolean; reason?: string };
+
+/** The facade's `migration` methods but the controller: each acts on the target, by the lifecycle's rules. */
+export function migrationMethods(core: FacadeCore) {
+  const ctx = () => core.lifecycle();
+  const run = async <T>(target: MigrationTargetInput, fn: (c: LifecycleContext, m: MigrationState) => Promise<T>) => {
+    const c = await ctx();
+    return fn(c, await targetMigration(c, target));
+  };
+  return {
+    plan: async (to: string, from?: string): Promise<lifecycle.PlanResult> => {
+      const control = core.profile(from ?? core.resolution().active).name;
+      core.profile(to);
+      return lifecycle.planMigration(await ctx(), control, to);
+    },
+    start: (target?: MigrationTargetInput) => run(target, (c, m) => lifecycle.startMigration(c, m)),
+    shadow: (sample: number, target?: MigrationTargetInput) =>
+      run(target, (c, m) => lifecycle.shadowMigration(c, m, sample)),
+    ramp: (percent: number, force?: ForceOptions, target?: MigrationTargetInput) =>
+      run(target, (c, m) => lifecycle.rampMigration(c, m, percent, force)),
+    cutover: (force?: ForceOptions, target?: MigrationTargetInput) =>
+      run(target, (c, m) => lifecycle.cutoverMigration(c, m, force)),
+    finalize: (target?: MigrationTargetInput) => run(target, (c, m) => lifecycle.finalizeMigration(c, m)),
+    cleanup: (olderThanMs: number, target?: MigrationTargetInput) =>
+      run(target, (c, m) => lifecycle.cleanupMigration(c, m, olderThanMs)),
+    rollback: (reason: string, opts: { force?: boolean; id?: string; expectVersion?: number } = {}) =>
+      run({ id: opts.id, expectVersion: opts.expectVersion }, (c, m) =>
+        lifecycle.rollbackMigration(c, m, reason, { force: opts.force }),
+      ),
+    abort: (reason: string, target?: MigrationTargetInput) =>
+      run(target, (c, m) => lifecycle.abortMigration(c, m, reason)),
+    status: async (id?: string) => migrationOrLatest(await ctx(), id),
+    statusReport: async (id?: string) => migrationStatus(await ctx(), id),
+    history: async (id?: string): Promise<MigrationEvent[]> => {
+      const c = await ctx();
+      const m = await migrationOrLatest(c, id);
+      return m ? listEvents(c.db, m.id) : [];
+    },
+    historyReport: async (id?: string, opts?: { measurements?: boolean }) => migrationHistory(await ctx(), id, opts),
+  };
 }
