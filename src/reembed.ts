@@ -298,6 +298,8 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       }).start();
       return router;
     })();
+    // A failed start (the database down, a gate violation) is tried again by the next call.
+    starting.catch(() => (starting = null));
     return starting;
   };
   const connect = async () => ({ db: await core.database(), source: await core.source() });

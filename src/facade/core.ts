@@ -36,20 +36,32 @@ export class FacadeCore {
   }
 
   database(): Promise<Database> {
-    this.db ??= openDatabase(this.databaseTarget, { migrations }).then((db) => (this.opened.db = db));
+    if (!this.db) {
+      const opening = openDatabase(this.databaseTarget, { migrations }).then((db) => (this.opened.db = db));
+      // A database that could not be opened is tried again by the next call.
+      opening.catch(() => {
+        if (this.db === opening) this.db = undefined;
+      });
+      this.db = opening;
+    }
     return this.db;
   }
 
   /** The manifest's source resolved against the database with every profile's template. */
   source(): Promise<Source> {
-    this.src ??= this.database().then((db) =>
+    if (this.src) return this.src;
+    const resolving = this.database().then((db) =>
       resolveSource(
         db,
         this.manifest.source,
         [...this.manifest.profiles.values()].map((p) => p.template!),
       ).then((source) => (this.opened.source = source)),
     );
-    return this.src;
+    resolving.catch(() => {
+      if (this.src === resolving) this.src = undefined;
+    });
+    this.src = resolving;
+    return resolving;
   }
 
   /** The source checked against one profile's template only (verify must not fail on another's). */
