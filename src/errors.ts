@@ -3,13 +3,75 @@
  * and the process exit code the CLI uses for it (2: usage or configuration, 1: a failed
  * check or operation).
  */
+/** Every code a ReembedError can carry: stable, for programs to branch on. */
+export const REEMBED_ERROR_CODES = [
+  // configuration and usage (exit 2)
+  'CONFIG_INVALID',
+  'PROFILE_GATE_VIOLATION',
+  'INVALID_IDENTIFIER',
+  'INVALID_NORMALIZER',
+  'INVALID_ROLLOUT_PERCENT',
+  'INVALID_ANN_OPTION',
+  'INVALID_EF_SEARCH',
+  'INVALID_TUNE_OPTION',
+  'ANN_NOT_INDEXABLE',
+  'FINGERPRINT_MISMATCH',
+  'LOAD_FILE',
+  'LOAD_NOT_MANAGED',
+  'DATASET_NOT_FOUND',
+  'NOT_OPEN',
+  // database
+  'DATABASE_ERROR',
+  'DATABASE_LOCKED',
+  // the serving path
+  'INVALID_REQUEST',
+  'OVERLOADED',
+  'SEARCH_TIMEOUT',
+  'CANDIDATE_TIMEOUT',
+  // embedding providers
+  'RATE_LIMITED',
+  'PROVIDER_UNAVAILABLE',
+  'PROVIDER_AUTH',
+  'PROVIDER_REJECTED',
+  'INVALID_RESPONSE',
+  'INPUT_TOO_LONG',
+  'EMPTY_INPUT',
+  // stores, indexes, loads
+  'INVALID_VECTOR',
+  'STORE_MISSING',
+  'INDEX_BUILD_FAILED',
+  'ANN_INDEX_MISSING',
+  'ANN_INDEX_INVALID',
+  'ANN_NO_VECTORS',
+  'LOAD_INVALID',
+  // migrations and the controller
+  'TRANSITION_REFUSED',
+  'MIGRATION_CHANGED',
+  'MIGRATION_NOT_FOUND',
+  'MIGRATION_ACTIVE',
+  'NO_MIGRATION',
+  'CONTROLLER_RUNNING',
+  'CONTROLLER_STANDBY',
+  // evaluation
+  'DATASET_INVALID',
+  'EVAL_INCOMPLETE_BACKFILL',
+  'EVAL_NEEDS_EMPTY_DATABASE',
+  'TREC_FORMAT',
+  // the demo
+  'DEMO_NEEDS_EMPTY_DATABASE',
+  'DEMO_VERIFY_FAILED',
+  'DEMO_ROLLOUT_FAILED',
+] as const;
+
+export type ReembedErrorCode = (typeof REEMBED_ERROR_CODES)[number];
+
 export class ReembedError extends Error {
-  readonly code: string;
+  readonly code: ReembedErrorCode;
   readonly exitCode: number;
   readonly details?: Record<string, unknown>;
 
   constructor(
-    code: string,
+    code: ReembedErrorCode,
     message: string,
     options: { exitCode?: number; cause?: unknown; details?: Record<string, unknown> } = {},
   ) {

@@ -1,91 +1,84 @@
-/** The public library API: everything the CLI does can be done from code. */
-export { ReembedError, ConfigError, ProfileGateError, IdentifierError, DatabaseError } from './errors.js';
-export { loadManifest, buildManifest, getProfile, checkProfileEnvironment, type Manifest } from './config/manifest.js';
+/**
+ * The public library API: `open()` and the `Reembed` facade (everything the CLI does), its
+ * report types, manifest loading and validation, and the typed errors. Nothing exported here
+ * writes a vector without the content-hash guard. Low-level pieces live in `reembed/internals`
+ * (unstable).
+ */
+export { open } from './reembed.js';
+export type {
+  OpenOptions,
+  Reembed,
+  ActiveProfile,
+  ReembedSearchRequest,
+  FailuresReport,
+  StatusReport,
+  StatusOptions,
+  ProfileStatus,
+  LiveWorker,
+  BackfillPlanReport,
+  BackfillRunReport,
+  BackfillRunOptions,
+  BackfillControlReport,
+  BackfillStatusReport,
+  RowFilterInput,
+  WorkOptions,
+  MigrationTarget,
+  MigrationTargetInput,
+  MigrationStatusReport,
+  MigrationHistoryReport,
+  ProfileCheckReport,
+  ProfileMatrixRow,
+  EmbedReport,
+  LoadReport,
+  LoadOptions,
+  DurationInput,
+  MetricsReport,
+  PruneReport,
+  DetachReport,
+  AnnOutcome,
+  VerifyOptions,
+  VerifyReport,
+  VerifyWithAnnReport,
+  TuneResult,
+  TuneRunOptions,
+  EvalResult,
+  EvalRunOptions,
+  Failure,
+  Coverage,
+  BackfillEstimate,
+  WorkerStats,
+  MigrationState,
+  MigrationEvent,
+  SearchResponse,
+  FallbackReason,
+  DocumentInput,
+} from './reembed.js';
+export type { SearchHit } from './store/search.js';
+export type { IndexStatus, BuildIndexResult } from './store/index.js';
+export type { AnnCheckReport } from './eval/ann-check.js';
+export type { TuneReport, TuneRow } from './eval/tune.js';
+export type { EvalReport, ProfileEvaluation } from './eval/run.js';
+export type { LoadResult } from './source/load.js';
+export type { ServingSummary } from './telemetry/serving-metrics.js';
+export type { PlanResult } from './migration/lifecycle.js';
+export type { Controller, ControllerOptions, TickReport } from './gates/controller.js';
+export type { GateResult, Verdict } from './gates/evaluate.js';
+export type { Tick, StoredMeasurement } from './gates/tables.js';
+export type { LeaseHolder } from './gates/lease.js';
+export type { ControlState } from './backfill/control.js';
+export { PHASES, type Phase } from './migration/phases.js';
+
+// Configuration: loading, validation, the environment's profile gate.
+export {
+  loadManifest,
+  buildManifest,
+  getProfile,
+  checkProfileEnvironment,
+  DEFAULT_CONFIG_FILE,
+  type Manifest,
+} from './config/manifest.js';
 export { resolveProfile, activeProfileName, environmentName, type ProfileResolution } from './config/environment.js';
 export { profileFingerprint } from './config/fingerprint.js';
-export type { Profile, Metric, ProviderName } from './config/profile.js';
-export type { Database, Queryable } from './db/database.js';
-export { openDatabase, resolveDatabaseTarget } from './db/open.js';
-export { runMigrations } from './db/migrations.js';
-export { migrations } from './schema.js';
-export type { Embedder, EmbedResult, EmbedPurpose } from './embedders/embedder.js';
-export { createEmbedder } from './embedders/create.js';
-export { upsertDocuments } from './source/managed.js';
-export { ensureStore } from './store/store.js';
-export { writeVectors } from './store/write.js';
-export { searchExact, type SearchHit } from './store/search.js';
-export { prepareBackfill, runBackfill, estimateBackfill } from './backfill/backfill.js';
-export { Worker, runWorker, type WorkerOptions, type WorkerStats } from './backfill/worker.js';
-export { setControl, readControl } from './backfill/control.js';
-export { countCoverage, type Coverage } from './backfill/coverage.js';
-export { listFailures, retryFailures, dropFailures } from './backfill/failures.js';
-export { resolveSource, type Source } from './source/source.js';
-export { installCapture, removeCapture, enqueue } from './source/capture.js';
-export { writeIfCurrent } from './store/guarded-write.js';
-export { verifyStore, type VerifyReport } from './store/verify.js';
-export { buildIndex, indexStatus } from './store/index.js';
-export { recallAtK, ndcgAtK, mrrAtK, summarize } from './eval/metrics.js';
-export { generateDataset, type Dataset } from './eval/synthetic.js';
-export { runDemo, type DemoResult } from './demo/demo.js';
-export { registerProfileInfo, startupBanner } from './telemetry/profile-labels.js';
-export { fanOut, PrometheusServingMetrics, type ServingObserver } from './telemetry/prometheus.js';
-export { open, type OpenOptions, type Reembed } from './open.js';
-export {
-  Router,
-  type RouterOptions,
-  type SearchRequest,
-  type SearchResponse,
-  type ShadowEvent,
-} from './router/router.js';
-export { inCanary, normalizedValue } from './router/bucket.js';
-export { compareResults } from './router/compare.js';
-export * as lifecycle from './migration/lifecycle.js';
-export { backfillPlanner } from './backfill/planner.js';
-export { PHASES, type Phase } from './migration/phases.js';
-export { loadDocuments } from './source/load.js';
-export {
-  containAtK,
-  queryMetrics,
-  evaluateRankings,
-  overlapAtK,
-  rankBiasedOverlap,
-  RETRIEVAL_METRICS,
-} from './eval/metrics.js';
-export type { RetrievalMetrics, RetrievalSummary } from './eval/metrics.js';
-export { readBeirDataset, DatasetError, type BeirDataset, type EvalQuery } from './eval/beir.js';
-export {
-  runEval,
-  DEFAULT_EVAL_K,
-  type EvalOptions,
-  type EvalReport,
-  type EvalRun,
-  type ProfileEvaluation,
-} from './eval/run.js';
-export { compareProfiles, type ProfileComparison } from './eval/compare.js';
-export { formatTrecRun, writeTrecRun, trecOrder, type Rankings } from './eval/trec.js';
-export { appendHistory, historyEntry, DEFAULT_HISTORY_FILE, type HistoryEntry } from './eval/history.js';
-export {
-  checkAnn,
-  agreementAtK,
-  sampleQueries,
-  DEFAULT_ANN_K,
-  DEFAULT_ANN_QUERIES,
-  DEFAULT_ANN_THRESHOLD,
-  type AnnCheckOptions,
-  type AnnCheckReport,
-} from './eval/ann-check.js';
-export {
-  tuneEfSearch,
-  chooseEfSearch,
-  DEFAULT_TUNE_VALUES,
-  DEFAULT_MAX_RECALL_LOSS,
-  type TuneOptions,
-  type TuneReport,
-  type TuneRow,
-  type TuneCriteria,
-  type EfSearchChoice,
-} from './eval/tune.js';
-export { setProfileSetting, type ProfileSettingEdit } from './config/edit-profile.js';
 export {
   parseRollout,
   DEFAULT_GATES,
@@ -94,27 +87,44 @@ export {
   type GateMetric,
   type RolloutConfig,
 } from './config/rollout.js';
-export { Controller, type ControllerOptions, type TickReport } from './gates/controller.js';
-export { ControllerStandby, currentLease, type LeaseHolder } from './gates/lease.js';
+export { parseDuration, formatDuration } from './config/duration.js';
+export type { Profile, Metric, ProviderName } from './config/profile.js';
+
+// Errors: every one reembed raises on purpose is a ReembedError with a stable code.
 export {
-  evaluateGate,
-  standing,
-  rollbackReason,
-  type GateResult,
-  type Measurement,
-  type Verdict,
-} from './gates/evaluate.js';
-export { listTicks, listMeasurements, latestMeasurements, type Tick, type StoredMeasurement } from './gates/tables.js';
+  ReembedError,
+  ConfigError,
+  ProfileGateError,
+  IdentifierError,
+  DatabaseError,
+  REEMBED_ERROR_CODES,
+  type ReembedErrorCode,
+} from './errors.js';
 export {
-  ServingMetricsRecorder,
-  readServingMetrics,
-  servingProfiles,
-  type ServingSummary,
-} from './telemetry/serving-metrics.js';
-export {
-  DEFAULT_SERVING_RETENTION_MS,
-  pruneServingMetrics,
-  startServingRetention,
-  type PruneResult,
-} from './telemetry/serving-retention.js';
-export { injectFaults, type InjectedFaults } from './demo/fault-injection.js';
+  EmbedderError,
+  RateLimitedError,
+  ProviderUnavailableError,
+  ProviderTimeoutError,
+  InvalidResponseError,
+  InputTooLongError,
+  EmptyInputError,
+  ProviderAuthError,
+  ProviderRejectedError,
+} from './embedders/errors.js';
+export { FingerprintMismatchError } from './store/store.js';
+export { StoreMissingError } from './store/verify.js';
+export { InvalidVectorError } from './store/write.js';
+export { IndexBuildError } from './store/index.js';
+export { LoadError } from './source/load.js';
+export { TransitionRefusedError } from './migration/lifecycle.js';
+export { ConcurrentChangeError, MigrationNotFoundError } from './migration/state.js';
+export { NoMigrationError } from './gates/controller.js';
+export { DatabaseLockedError } from './db/data-dir-lock.js';
+export { InvalidRequestError } from './router/request.js';
+export { OverloadedError, SearchTimeoutError, CandidateTimeoutError } from './router/load.js';
+export { ControllerStandby } from './gates/lease.js';
+export { DatasetError } from './eval/beir.js';
+export { TrecFormatError } from './eval/trec.js';
+// Raised inside the JSON Lines readers; they reach callers turned into a LoadError or DatasetError.
+export { LineDecodeError } from './source/jsonl.js';
+export { ShapeError } from './source/document-shapes.js';

@@ -108,3 +108,11 @@ export async function dropFailures(conn: Queryable, profile: string | null, ids?
   );
   return result.rowCount;
 }
+
+/** Failed rows per profile (what `reembed status` shows as failures). */
+export async function failuresByProfile(conn: Queryable): Promise<Map<string, number>> {
+  const { rows } = await conn.query<{ profile: string; n: string | number }>(
+    `SELECT profile, count(*) AS n FROM ${FAILURES_TABLE} GROUP BY profile`,
+  );
+  return new Map(rows.map((r) => [r.profile, Number(r.n)]));
+}

@@ -1,13 +1,9 @@
 import type { Command } from 'commander';
-import { estimateBackfill, prepareBackfill, runBackfill } from '../backfill/backfill.js';
-import { readControl, setControl } from '../backfill/control.js';
-import { countCoverage } from '../backfill/coverage.js';
-import { parseFilter } from '../backfill/plan.js';
-import type { WorkerStats } from '../backfill/worker.js';
+import { type WorkerStats } from '../reembed.js';
 import { ConfigError } from '../errors.js';
-import { buildIndex, type BuildIndexResult } from '../store/index.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
+import type { Progress } from './progress.js';
 import { shutdownSignal } from './signals.js';
 
 function requireProfile(opts: { profile?: string }): string {
@@ -48,11 +44,10 @@ export function registerBackfill(program: Command): void {
       .requiredOption('-p, --profile <name>', 'the profile')
       .action(async (opts: { profile: string }, command: Command) => {
         const ctx = new CliContext(command);
-        ctx.profile(opts.profile);
-        await ctx.withDatabase(async (db) => {
-          const state = await setControl(db, opts.profile, { paused });
+        await ctx.withReembed(async (rb) => {
+          const state = paused ? await rb.backfill.pause(opts.profile) : await rb.backfill.resume(opts.profile);
           ctx.result(
-            { profile: opts.profile, ...state },
+            state,
             () =>
               `${opts.profile}: ${state.paused ? 'paused' : 'running'}${state.rpm ? `, throttled to ${state.rpm} rpm` : ''}`,
           );
@@ -68,12 +63,12 @@ export function registerBackfill(program: Command): void {
     .option('--off', 'remove the throttle (back to the profile’s own rate_limit)')
     .action(async (opts: { profile: string; rpm?: number; off?: boolean }, command: Command) => {
       const ctx = new CliContext(command);
-      ctx.profile(opts.profile);
-      if (!opts.off && opts.rpm === undefined) throw new ConfigError('give --rpm N or --off');
-      await ctx.withDatabase(async (db) => {
-        const state = await setControl(db, opts.profile, { rpm: opts.off ? null : opts.rpm! });
+      await ctx.withReembed(async (rb) => {
+        rb.profiles.get(opts.profile);
+        if (!opts.off && opts.rpm === undefined) throw new ConfigError('give --rpm N or --off');
+        const state = await rb.backfill.throttle(opts.profile, opts.off ? null : opts.rpm!);
         ctx.result(
-          { profile: opts.profile, ...state },
+          state,
           () =>
             `${opts.profile}: ${state.rpm ? `throttled to ${state.rpm} rpm` : 'no throttle'}${state.paused ? ' (paused)' : ''}`,
         );
@@ -86,15 +81,13 @@ export function registerBackfill(program: Command): void {
     .requiredOption('-p, --profile <name>', 'the profile')
     .action(async (opts: { profile: string }, command: Command) => {
       const ctx = new CliContext(command);
-      const profile = ctx.profile(opts.profile);
-      await ctx.withDatabase(async (db) => {
-        const source = await ctx.source(db);
-        const coverage = await countCoverage(db, source, profile);
-        const control = (await readControl(db, [profile.name])).get(profile.name)!;
+      await ctx.withReembed(async (rb) => {
+        const report = await rb.backfill.status(opts.profile);
+        const { profile, coverage, control } = report;
         ctx.result(
-          { profile: profile.name, coverage, control },
+          report,
           () =>
-            `${profile.name}: coverage ${(coverage.ratio * 100).toFixed(2)}% (${coverage.current}/${coverage.sourceRows} current, ${coverage.stale} stale, ${coverage.missing} missing)` +
+            `${profile}: coverage ${(coverage.ratio * 100).toFixed(2)}% (${coverage.current}/${coverage.sourceRows} current, ${coverage.stale} stale, ${coverage.missing} missing)` +
             `, ${control.paused ? 'paused' : 'running'}${control.rpm ? `, throttled to ${control.rpm} rpm` : ''}`,
         );
       });
@@ -114,49 +107,60 @@ interface RunOptions {
   index: boolean;
 }
 
+/** `column=value` as the dry run shows it (the facade checks the column against the source). */
+function describeFilter(text: string): string {
+  const eq = text.indexOf('=');
+  return ` where ${text.slice(0, eq).trim()} = ${text.slice(eq + 1)}`;
+}
+
 async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
-  const profile = ctx.profile(requireProfile(opts));
-  await ctx.withDatabase(async (db, manifest) => {
-    const source = await ctx.source(db);
-    const filter = opts.filter ? parseFilter(opts.filter, source) : null;
-    const estimate = await estimateBackfill(db, source, profile, filter);
+  const name = requireProfile(opts);
+  await ctx.withReembed(async (rb) => {
+    const profile = rb.profiles.get(name);
     if (opts.dryRun) {
-      ctx.result(
-        { dryRun: true, ...estimate, chunkSize: opts.chunkSize, chunks: Math.ceil(estimate.rows / opts.chunkSize) },
-        () =>
-          [
-            `profile         ${profile.name} (${profile.provider}${profile.model ? ` ${profile.model}` : ''}, ${profile.dims} dims)`,
-            `source rows     ${estimate.rows}${filter ? ` where ${filter.column} = ${filter.value}` : ''}`,
-            `to embed        ${estimate.toEmbed} (missing or stale)`,
-            `chunks          ${Math.ceil(estimate.rows / opts.chunkSize)} of ${opts.chunkSize} rows`,
-            `tokens (est.)   ${estimate.estimatedTokens}`,
-            `cost (est.)     ${estimate.estimatedCost === null ? 'no price_per_million_tokens in the profile' : `$${estimate.estimatedCost.toFixed(4)}`}`,
-            `time (est.)     ${estimate.estimatedSeconds === null ? 'no rate limit in the profile' : `${Math.ceil(estimate.estimatedSeconds)} s at the rate limit`}`,
-            `index           ${estimate.index}`,
-          ].join('\n'),
+      const plan = await rb.backfill.plan(name, { filter: opts.filter, chunkSize: opts.chunkSize });
+      ctx.result(plan, () =>
+        [
+          `profile         ${profile.name} (${profile.provider}${profile.model ? ` ${profile.model}` : ''}, ${profile.dims} dims)`,
+          `source rows     ${plan.rows}${opts.filter ? describeFilter(opts.filter) : ''}`,
+          `to embed        ${plan.toEmbed} (missing or stale)`,
+          `chunks          ${plan.chunks} of ${plan.chunkSize} rows`,
+          `tokens (est.)   ${plan.estimatedTokens}`,
+          `cost (est.)     ${plan.estimatedCost === null ? 'no price_per_million_tokens in the profile' : `$${plan.estimatedCost.toFixed(4)}`}`,
+          `time (est.)     ${plan.estimatedSeconds === null ? 'no rate limit in the profile' : `${Math.ceil(plan.estimatedSeconds)} s at the rate limit`}`,
+          `index           ${plan.index}`,
+        ].join('\n'),
       );
       return;
     }
-    const plan = await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: opts.chunkSize, filter });
-    ctx.info(
-      `backfill ${profile.name}: ${estimate.toEmbed} of ${plan.sourceRows} rows to embed in ${plan.chunks} chunks with ${opts.workers} worker(s)`,
-    );
-    const already = plan.sourceRows - estimate.toEmbed;
-    const bar = ctx.progress(`backfill ${profile.name}`);
+    let bar: Progress | null = null;
+    let indexBar: Progress | null = null;
+    let already = 0;
+    let sourceRows = 0;
     const perWorker = new Map<string, WorkerStats>();
     const { signal, dispose } = shutdownSignal((s) => ctx.info(`\n${s}: stopping workers, giving back leases`));
     const started = performance.now();
     try {
-      const run = await runBackfill(db, {
-        source,
-        profiles: [profile],
+      const report = await rb.backfill.run(name, {
         workers: opts.workers,
         limit: opts.limit,
+        filter: opts.filter,
+        chunkSize: opts.chunkSize,
         pageSize: opts.pageSize,
         leaseSeconds: opts.leaseSeconds,
         maxAttempts: opts.maxAttempts,
+        // The index goes in after the bulk load (much faster than maintaining it row by row).
+        index: opts.index,
         signal,
         onTransientError: ctx.transientReporter(`backfill ${profile.name}`),
+        onStart: (s) => {
+          ctx.info(
+            `backfill ${profile.name}: ${s.toEmbed} of ${s.sourceRows} rows to embed in ${s.chunks} chunks with ${s.workers} worker(s)`,
+          );
+          already = s.sourceRows - s.toEmbed;
+          sourceRows = s.sourceRows;
+          bar = ctx.progress(`backfill ${profile.name}`);
+        },
         onProgress: (s) => {
           perWorker.set(s.workerId, s);
           const done = [...perWorker.values()].reduce((a, w) => a + w.rowsEmbedded, 0);
@@ -166,53 +170,39 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
             profile.price_per_million_tokens !== undefined
               ? `, $${((tokens / 1e6) * profile.price_per_million_tokens).toFixed(4)}`
               : '';
-          bar.update(
-            Math.min(plan.sourceRows, already + done),
-            plan.sourceRows,
+          bar?.update(
+            Math.min(sourceRows, already + done),
+            sourceRows,
             `${(tokens / Math.max(seconds, 1e-3)).toFixed(0)} tokens/s${cost}`,
           );
         },
+        onIndexStart: () => {
+          bar?.finish();
+          bar = null;
+          indexBar = ctx.progress(`index ${profile.name}`);
+        },
+        onIndexProgress: (p) =>
+          indexBar?.update(p.blocksTotal ? p.blocksDone : p.tuplesDone, p.blocksTotal || p.tuplesTotal || 1, p.phase),
       });
-      bar.finish();
-      // The index goes in after the bulk load (much faster than maintaining it row by row);
-      // later live changes keep it up to date.
-      let index: BuildIndexResult | null = null;
-      if (opts.index && !signal.aborted && run.coverage.ratio === 1) {
-        const indexBar = ctx.progress(`index ${profile.name}`);
-        index = await buildIndex(db, profile, {
-          onProgress: (p) =>
-            indexBar.update(p.blocksTotal ? p.blocksDone : p.tuplesDone, p.blocksTotal || p.tuplesTotal || 1, p.phase),
-        });
-        indexBar.finish(
+      (bar as Progress | null)?.finish();
+      const index = report.index;
+      if (index)
+        (indexBar as Progress | null)?.finish(
           index.search === 'exact'
             ? 'no index: over 4,000 dims, search is exact'
             : `${index.index} ${index.created ? `built in ${index.seconds.toFixed(1)} s` : 'already there'}`,
         );
-      }
-      const embedded = run.workers.reduce((a, w) => a + w.rowsEmbedded, 0);
-      const deferred = run.workers.reduce((a, w) => a + w.rowsDeferred, 0);
-      const tokens = run.workers.reduce((a, w) => a + w.tokens, 0);
-      const rateLimited = run.workers.reduce((a, w) => a + w.rateLimited, 0);
+      const { embedded, deferred, tokens, rateLimited, coverage, seconds } = report;
       ctx.result(
-        {
-          profile: profile.name,
-          embedded,
-          deferred,
-          tokens,
-          rateLimited,
-          seconds: run.seconds,
-          coverage: run.coverage,
-          index,
-          stopped: signal.aborted,
-        },
+        report,
         () =>
-          `${profile.name}: embedded ${embedded} rows (${tokens} tokens) in ${run.seconds.toFixed(1)} s, ${(embedded / Math.max(run.seconds, 1e-3)).toFixed(0)} rows/s; ` +
-          `coverage ${(run.coverage.ratio * 100).toFixed(2)}% (${run.coverage.current}/${run.coverage.sourceRows})` +
+          `${profile.name}: embedded ${embedded} rows (${tokens} tokens) in ${seconds.toFixed(1)} s, ${(embedded / Math.max(seconds, 1e-3)).toFixed(0)} rows/s; ` +
+          `coverage ${(coverage.ratio * 100).toFixed(2)}% (${coverage.current}/${coverage.sourceRows})` +
           (deferred ? `; ${deferred} rows failed this time (see \`reembed failures list\`)` : '') +
           (rateLimited ? `; ${rateLimited} rate-limited responses` : '') +
-          (signal.aborted ? '; stopped before the end (rerun to resume)' : ''),
+          (report.stopped ? '; stopped before the end (rerun to resume)' : ''),
       );
-      if (signal.aborted) process.exitCode = 130;
+      if (report.stopped) process.exitCode = 130;
     } finally {
       dispose();
     }

@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { formatDuration } from '../config/duration.js';
-import type { RolloutConfig } from '../config/rollout.js';
-import { Controller, type TickReport } from '../gates/controller.js';
-import type { GateResult } from '../gates/evaluate.js';
-import { ControllerStandby } from '../gates/lease.js';
+import { formatDuration, ControllerStandby, type RolloutConfig, type TickReport, type GateResult } from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 import { shutdownSignal } from './signals.js';
@@ -66,12 +62,8 @@ export function registerController(program: Command): void {
     .option('--actor <name>', 'who the audit log names for its transitions', 'controller')
     .action(async (opts: { id?: string; once?: boolean; actor: string; watchCutover?: boolean }, command: Command) => {
       const ctx = new CliContext(command);
-      await ctx.withDatabase(async (db, manifest) => {
-        const source = await ctx.source(db);
-        const controller = new Controller({
-          db,
-          manifest,
-          source,
+      await ctx.withReembed(async (rb) => {
+        const controller = await rb.controller({
           migrationId: opts.id,
           actor: opts.actor,
           watchCutover: opts.watchCutover,

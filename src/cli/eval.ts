@@ -1,23 +1,8 @@
 import { existsSync } from 'node:fs';
+import { type OpenOptions, DEFAULT_CONFIG_FILE, DEFAULT_HISTORY_FILE, type EvalReport } from '../reembed.js';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import {
-  buildManifest,
-  checkProfileEnvironment,
-  DEFAULT_CONFIG_FILE,
-  getProfile,
-  type Manifest,
-} from '../config/manifest.js';
-import type { Profile } from '../config/profile.js';
 import { DEMO_MANIFEST } from '../demo/demo.js';
-import { openDatabase } from '../db/open.js';
-import { ConfigError } from '../errors.js';
-import { readBeirDataset } from '../eval/beir.js';
-import { appendHistory, DEFAULT_HISTORY_FILE } from '../eval/history.js';
-import { checkProfileList } from '../eval/prepare.js';
-import { runEval, type EvalReport, type EvalRun } from '../eval/run.js';
-import { writeTrecRun } from '../eval/trec.js';
-import { migrations } from '../schema.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
@@ -43,10 +28,10 @@ function profileList(value: string): string[] {
  * The manifest's profiles; without a manifest (no --config and no reembed.yaml here), the
  * demo's two built-in hash profiles, so a dataset can be evaluated before `reembed init`.
  */
-function evalManifest(ctx: CliContext): { manifest: Manifest; builtIn: boolean } {
+function evalManifest(ctx: CliContext): { config: OpenOptions['config']; builtIn: boolean } {
   if (ctx.options.config || existsSync(resolve(DEFAULT_CONFIG_FILE)))
-    return { manifest: ctx.manifest(), builtIn: false };
-  return { manifest: buildManifest(DEMO_MANIFEST, null), builtIn: true };
+    return { config: ctx.options.config, builtIn: false };
+  return { config: DEMO_MANIFEST, builtIn: true };
 }
 
 export function registerEval(program: Command): void {
@@ -72,54 +57,37 @@ export function registerEval(program: Command): void {
 }
 
 async function evalCommand(ctx: CliContext, opts: EvalCommandOptions): Promise<void> {
-  const { manifest, builtIn } = evalManifest(ctx);
+  const { config, builtIn } = evalManifest(ctx);
+  const rb = await ctx.open({ config });
   if (builtIn) ctx.info(`no ${DEFAULT_CONFIG_FILE}: using the built-in profiles hash_small and hash_large`);
-  const profiles: Profile[] = opts.profiles.map((name) => getProfile(manifest, name));
-  const problems = profiles.flatMap((p) => checkProfileEnvironment(p));
-  if (problems.length) throw new ConfigError(problems);
-
-  // Read and check queries and judgments before any database work: a typo fails at once.
-  const dataset = await readBeirDataset(opts.dataset, { split: opts.split });
-  for (const w of dataset.warnings) ctx.info(`warning: ${w}`);
-  ctx.info(
-    `eval ${dataset.name} (${dataset.split}): ${dataset.queries.length} judged queries, profiles ${profiles.map((p) => p.name).join(', ')}`,
-  );
-
   const bars = new Map<string, Progress>();
-  checkProfileList(profiles);
-  // Only an explicit --db moves the evaluation out of its throwaway in-memory database.
-  const db = await openDatabase(ctx.options.db ?? 'memory://', { migrations });
-  let evalRun: EvalRun;
-  try {
-    evalRun = await runEval(dataset, {
-      profiles,
-      db,
-      ann: opts.ann,
-      efSearch: opts.efSearch,
-      reporter: {
-        step: (m) => ctx.info(`• ${m}`),
-        progress: (label, done, total, extra) => {
-          let bar = bars.get(label);
-          if (!bar) bars.set(label, (bar = ctx.progress(label)));
-          bar.update(done, total, extra);
-        },
-        progressDone: (label) => bars.get(label)?.finish(),
+  const result = await rb.eval({
+    dataset: opts.dataset,
+    profiles: opts.profiles,
+    split: opts.split,
+    // Only an explicit --db moves the evaluation out of its throwaway in-memory database.
+    database: ctx.options.db,
+    ann: opts.ann,
+    efSearch: opts.efSearch,
+    runDir: opts.run,
+    history: opts.history,
+    onDataset: (dataset) => {
+      for (const w of dataset.warnings) ctx.info(`warning: ${w}`);
+      ctx.info(
+        `eval ${dataset.name} (${dataset.split}): ${dataset.queries.length} judged queries, profiles ${opts.profiles.join(', ')}`,
+      );
+    },
+    reporter: {
+      step: (m) => ctx.info(`• ${m}`),
+      progress: (label, done, total, extra) => {
+        let bar = bars.get(label);
+        if (!bar) bars.set(label, (bar = ctx.progress(label)));
+        bar.update(done, total, extra);
       },
-    });
-  } finally {
-    await db.close();
-  }
-  const { report, rankings } = evalRun;
-
-  const runFiles: string[] = [];
-  if (opts.run) {
-    for (const [name, r] of rankings) {
-      runFiles.push(writeTrecRun(opts.run, name, r.exact));
-      if (r.ann) runFiles.push(writeTrecRun(opts.run, `${name}-ann`, r.ann));
-    }
-  }
-  const history = opts.history === false ? null : appendHistory(opts.history, report);
-  ctx.result({ ...report, files: { runs: runFiles, history } }, () => humanReport(report, runFiles, history));
+      progressDone: (label) => bars.get(label)?.finish(),
+    },
+  });
+  ctx.result(result, () => humanReport(result, result.files.runs, result.files.history));
 }
 
 function ms(latency: { p50Ms: number; p95Ms: number }): string {

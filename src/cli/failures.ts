@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { dropFailures, listFailures, retryFailures } from '../backfill/failures.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
 import { table } from './format.js';
@@ -14,8 +13,8 @@ export function registerFailures(program: Command): void {
     .option('--limit <n>', 'rows to show', positiveInt, 50)
     .action(async (opts: { profile?: string; limit: number }, command: Command) => {
       const ctx = new CliContext(command);
-      await ctx.withDatabase(async (db) => {
-        const result = await listFailures(db, opts.profile ?? null, opts.limit);
+      await ctx.withReembed(async (rb) => {
+        const result = await rb.failures.list({ profile: opts.profile, limit: opts.limit });
         ctx.result(result, () =>
           result.total === 0
             ? 'no failures'
@@ -35,9 +34,9 @@ export function registerFailures(program: Command): void {
       });
     });
 
-  for (const [name, description, fn] of [
-    ['retry', 'put failed rows back in the queue (attempts reset); a running worker picks them up', retryFailures],
-    ['drop', 'forget failed rows (they stay unembedded and count against coverage)', dropFailures],
+  for (const [name, description] of [
+    ['retry', 'put failed rows back in the queue (attempts reset); a running worker picks them up'],
+    ['drop', 'forget failed rows (they stay unembedded and count against coverage)'],
   ] as const) {
     failures
       .command(name)
@@ -46,8 +45,8 @@ export function registerFailures(program: Command): void {
       .option('--id <id...>', 'only these document ids')
       .action(async (opts: { profile?: string; id?: string[] }, command: Command) => {
         const ctx = new CliContext(command);
-        await ctx.withDatabase(async (db) => {
-          const count = await fn(db, opts.profile ?? null, opts.id);
+        await ctx.withReembed(async (rb) => {
+          const count = await rb.failures[name]({ profile: opts.profile, ids: opts.id });
           ctx.result(
             { [name === 'retry' ? 'requeued' : 'dropped']: count },
             () => `${name === 'retry' ? 'requeued' : 'dropped'} ${count} row(s)`,

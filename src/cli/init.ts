@@ -1,9 +1,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { buildManifest } from '../config/manifest.js';
+import { buildManifest } from '../reembed.js';
 import { parseDocument } from 'yaml';
-import { currentVersion } from '../db/migrations.js';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 
@@ -63,27 +62,26 @@ export function registerInit(program: Command): void {
         writeFileSync(path, STARTER_MANIFEST);
         wroteManifest = true;
       }
-      let manifest;
+      let rb;
       try {
-        manifest = ctx.manifest();
+        rb = await ctx.open();
       } catch (error) {
         if (error instanceof ConfigError && !wroteManifest) {
           throw new ConfigError([`${path} exists but is not valid (use --force to replace it):`, ...error.problems]);
         }
         throw error;
       }
-      const db = await ctx.openDatabase(manifest);
       try {
-        const version = await currentVersion(db);
-        ctx.result({ manifest: path, wroteManifest, database: db.target, schemaVersion: version }, () =>
+        const { database, schemaVersion: version } = await rb.schema();
+        ctx.result({ manifest: path, wroteManifest, database, schemaVersion: version }, () =>
           [
             wroteManifest ? `wrote ${path}` : `kept existing ${path}`,
-            `database ${db.target}: reembed schema at version ${version}`,
+            `database ${database}: reembed schema at version ${version}`,
             'next: `reembed profiles check`, then `reembed embed "some text"`',
           ].join('\n'),
         );
       } finally {
-        await db.close();
+        await rb.close();
       }
     });
 }

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { LOAD_FORMATS, type LoadFormat } from '../source/document-shapes.js';
-import { DEFAULT_LOAD_BATCH_SIZE, loadDocuments, openLoadInput, requireManagedSource } from '../source/load.js';
+import { LOAD_FORMATS, DEFAULT_LOAD_BATCH_SIZE, type LoadFormat } from '../reembed.js';
+import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
 
@@ -25,37 +25,27 @@ export function registerLoad(program: Command): void {
     .option('--batch-size <n>', 'documents per INSERT', positiveInt, DEFAULT_LOAD_BATCH_SIZE)
     .action(async (file: string, opts: { format: LoadFormat; batchSize: number }, command: Command) => {
       const ctx = new CliContext(command);
-      const manifest = ctx.manifest();
-      requireManagedSource(manifest.source);
-      const input = openLoadInput(file);
-      let db;
-      try {
-        db = await ctx.openDatabase(manifest);
-      } catch (error) {
-        input.stream.destroy();
-        throw error;
-      }
-      try {
-        const bar = ctx.progress(`load ${input.name}`);
-        const result = await loadDocuments(db, input, {
+      await ctx.withReembed(async (rb) => {
+        let bar: Progress | null = null;
+        const result = await rb.load(file, {
           format: opts.format,
           batchSize: opts.batchSize,
+          onStart: (input) => {
+            bar = ctx.progress(`load ${input.name}`);
+          },
           // By bytes of the file. Stdin has no size, so no bar there; the summary still comes.
           onProgress: (p) => {
-            if (p.totalBytes !== null) bar.update(p.bytesRead, p.totalBytes, `${p.rows} rows`);
+            if (p.totalBytes !== null) bar?.update(p.bytesRead, p.totalBytes, `${p.rows} rows`);
           },
         });
-        bar.finish();
-        ctx.result({ ...result, database: db.target }, () =>
+        (bar as Progress | null)?.finish();
+        ctx.result(result, () =>
           [
-            `loaded ${result.file}${result.format ? ` (${result.format})` : ''} into ${db.target}:`,
+            `loaded ${result.file}${result.format ? ` (${result.format})` : ''} into ${result.database}:`,
             `  ${result.rows} rows read: ${result.inserted} inserted, ${result.updated} updated, ${result.unchanged} unchanged`,
             `  ${result.seconds.toFixed(2)} s, ${result.rowsPerSecond.toFixed(0)} rows/s`,
           ].join('\n'),
         );
-      } finally {
-        if (input.stream !== process.stdin) input.stream.destroy();
-        await db.close();
-      }
+      });
     });
 }

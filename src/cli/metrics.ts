@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../config/duration.js';
-import { readServingMetrics, servingProfiles, type ServingSummary } from '../telemetry/serving-metrics.js';
-import { pruneServingMetrics } from '../telemetry/serving-retention.js';
-import { databaseTimeAgo } from '../db/clock.js';
+import { formatDuration, parseDuration } from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 
@@ -30,16 +27,14 @@ export function registerMetrics(program: Command): void {
     .action(async (opts: { since: string; profile?: string[] }, command: Command) => {
       const ctx = new CliContext(command);
       const sinceMs = parseDuration(opts.since);
-      await ctx.withDatabase(async (db) => {
-        const from = await databaseTimeAgo(db, sinceMs);
-        const names = opts.profile ?? (await servingProfiles(db, from));
-        const profiles: ServingSummary[] = [];
-        for (const name of names) profiles.push(await readServingMetrics(db, name, { from }));
-        ctx.result({ since: from.toISOString(), profiles }, () =>
+      await ctx.withReembed(async (rb) => {
+        const report = await rb.metrics.show({ since: sinceMs, profiles: opts.profile });
+        const { profiles } = report;
+        ctx.result(report, () =>
           profiles.length === 0
             ? `no serving windows written in the last ${formatDuration(sinceMs)} (routers write them while they serve searches)`
             : [
-                `serving metrics of the last ${formatDuration(sinceMs)} (windows written since ${from.toISOString()}), every instance:`,
+                `serving metrics of the last ${formatDuration(sinceMs)} (windows written since ${report.since}), every instance:`,
                 table(
                   [
                     'profile',
@@ -93,14 +88,13 @@ export function registerMetrics(program: Command): void {
     .action(async (opts: { olderThan: string; dryRun?: boolean }, command: Command) => {
       const ctx = new CliContext(command);
       const ageMs = parseDuration(opts.olderThan);
-      await ctx.withDatabase(async (db) => {
-        const olderThan = await databaseTimeAgo(db, ageMs);
-        const result = await pruneServingMetrics(db, { olderThan, dryRun: opts.dryRun });
-        ctx.result({ olderThan: olderThan.toISOString(), dryRun: Boolean(opts.dryRun), ...result }, () =>
+      await ctx.withReembed(async (rb) => {
+        const result = await rb.metrics.prune({ olderThan: ageMs, dryRun: opts.dryRun });
+        ctx.result(result, () =>
           result.skipped
             ? 'another process is pruning the serving windows right now; nothing done'
             : `${opts.dryRun ? 'would delete' : 'deleted'} ${result.deleted} serving windows written before ` +
-              `${olderThan.toISOString()}; kept ${result.keptForActiveMigrations} older ones of migrations still measured`,
+              `${result.olderThan}; kept ${result.keptForActiveMigrations} older ones of migrations still measured`,
         );
       });
     });

@@ -1,32 +1,10 @@
 import { hostname, userInfo } from 'node:os';
+import { type Reembed, servingPercent, parseDuration, type MigrationState } from '../reembed.js';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import {
-  abortMigration,
-  cleanupMigration,
-  currentMigration,
-  migrationOrLatest,
-  cutoverMigration,
-  finalizeMigration,
-  planMigration,
-  rampMigration,
-  rollbackMigration,
-  shadowMigration,
-  sourceName,
-  startMigration,
-  type LifecycleContext,
-  type PromotionOptions,
-} from '../migration/lifecycle.js';
-import { servingPercent } from '../migration/phases.js';
-import { ConcurrentChangeError, listEvents, type MigrationState } from '../migration/state.js';
-import { countCoverage } from '../backfill/coverage.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
-import { parseDuration } from '../config/duration.js';
-import { latestMeasurements, listMeasurements, listTicks } from '../gates/tables.js';
 import { gatesTable } from './controller.js';
-import { currentLease } from '../gates/lease.js';
-import { backfillPlanner } from '../backfill/planner.js';
 
 interface Common {
   id?: string;
@@ -46,32 +24,18 @@ function describe(m: MigrationState): string {
   return `migration ${m.id}: ${m.control} → ${m.candidate}, phase ${m.phase}, candidate serves ${servingPercent(m.phase, m.percent)}%, shadow sample ${m.shadowSample}, version ${m.version}`;
 }
 
-async function withLifecycle<T>(
+async function withFacade<T>(
   command: Command,
   opts: Common,
-  fn: (ctx: LifecycleContext, cli: CliContext) => Promise<T>,
+  fn: (rb: Reembed, cli: CliContext) => Promise<T>,
 ): Promise<T> {
   const cli = new CliContext(command);
-  return cli.withDatabase(async (db, manifest) => {
-    const source = await cli.source(db);
-    return fn({ db, manifest, source, actor: opts.actor ?? defaultActor(), backfill: backfillPlanner }, cli);
-  });
+  return cli.withReembed((rb) => fn(rb, cli), { actor: opts.actor ?? defaultActor() });
 }
 
 /** The migration to act on, checked against --expect-version (a script's optimistic lock). */
-async function target(ctx: LifecycleContext, opts: Common): Promise<MigrationState> {
-  const m = await currentMigration(ctx, opts.id);
-  if (opts.expectVersion !== undefined && m.version !== opts.expectVersion) {
-    throw new ConcurrentChangeError(m.id, opts.expectVersion);
-  }
-  return m;
-}
-
-function withCommon(command: Command): Command {
-  return command
-    .option('--id <migration>', 'the migration (default: the active one of the source)')
-    .option('--actor <name>', 'who acts, for the audit log (default: user@host)')
-    .option('--expect-version <n>', 'act only if the migration is still at this version', (v) => Number(v));
+function target(opts: Common): { id?: string; expectVersion?: number } {
+  return { id: opts.id, expectVersion: opts.expectVersion };
 }
 
 /** --force, --reason and --max-queue-lag: the options of a step that needs a ready candidate. */
@@ -85,12 +49,19 @@ function readinessOptions(command: Command): Command {
     );
 }
 
-function promotionOptions(opts: Record<string, unknown>): PromotionOptions {
+function promotionOptions(opts: Record<string, unknown>): { force: boolean; reason?: string; maxQueueLagMs?: number } {
   return {
     force: opts.force === true,
     reason: typeof opts.reason === 'string' ? opts.reason : undefined,
     maxQueueLagMs: typeof opts.maxQueueLag === 'string' ? parseDuration(opts.maxQueueLag) : undefined,
   };
+}
+
+function withCommon(command: Command): Command {
+  return command
+    .option('--id <migration>', 'the migration (default: the active one of the source)')
+    .option('--actor <name>', 'who acts, for the audit log (default: user@host)')
+    .option('--expect-version <n>', 'act only if the migration is still at this version', (v) => Number(v));
 }
 
 export function registerMigrate(program: Command): void {
@@ -107,10 +78,9 @@ export function registerMigrate(program: Command): void {
     .requiredOption('--to <profile>', 'the candidate profile')
     .option('--from <profile>', 'the control profile (default: the active profile of the environment)')
     .action(async (opts: Common & { to: string; from?: string }, command: Command) =>
-      withLifecycle(command, opts, async (ctx, cli) => {
-        const control = opts.from ? cli.profile(opts.from).name : cli.activeProfile().profile.name;
-        cli.profile(opts.to);
-        const { migration, estimate } = await planMigration(ctx, control, opts.to);
+      withFacade(command, opts, async (rb, cli) => {
+        if (!opts.from) cli.info(rb.profiles.active().banner);
+        const { migration, estimate } = await rb.migration.plan(opts.to, opts.from);
         cli.result({ migration, estimate }, () =>
           [
             describe(migration),
@@ -129,39 +99,39 @@ export function registerMigrate(program: Command): void {
     [
       string,
       string,
-      (ctx: LifecycleContext, m: MigrationState, opts: Record<string, unknown>) => Promise<MigrationState>,
+      (rb: Reembed, opts: Common & Record<string, unknown>) => Promise<MigrationState>,
       (c: Command) => Command,
     ]
   > = [
     [
       'start',
       'turn capture on for both profiles (dual-write) and plan the candidate’s backfill; run `reembed worker` to do it',
-      (ctx, m) => startMigration(ctx, m),
+      (rb, o) => rb.migration.start(target(o)),
       (c) => c,
     ],
     [
       'shadow',
       'compare the candidate’s results with the control’s on a sample of searches, without serving them',
-      (ctx, m, o) => shadowMigration(ctx, m, Number(o.sample)),
+      (rb, o) => rb.migration.shadow(Number(o.sample), target(o)),
       (c) => c.requiredOption('--sample <rate>', 'share of searches shadowed, 0..1', (v) => Number(v)),
     ],
     [
       'cutover',
       'serve every search from the candidate; the control is still written for a safety period',
-      (ctx, m, o) => cutoverMigration(ctx, m, promotionOptions(o)),
+      (rb, o) => rb.migration.cutover(promotionOptions(o), target(o)),
       (c) => readinessOptions(c),
     ],
-    ['finalize', 'stop writing the control', (ctx, m) => finalizeMigration(ctx, m), (c) => c],
+    ['finalize', 'stop writing the control', (rb, o) => rb.migration.finalize(target(o)), (c) => c],
     [
       'cleanup',
       'drop the control’s store once the retention period since finalize has passed',
-      (ctx, m, o) => cleanupMigration(ctx, m, parseDuration(String(o.olderThan))),
+      (rb, o) => rb.migration.cleanup(parseDuration(String(o.olderThan)), target(o)),
       (c) => c.option('--older-than <duration>', 'retention since finalize, e.g. 7d, 12h, 30m', '7d'),
     ],
     [
       'rollback',
       'serve every search from the control again, at once, from any phase (after finalize: with --force)',
-      (ctx, m, o) => rollbackMigration(ctx, m, String(o.reason ?? ''), { force: o.force === true }),
+      (rb, o) => rb.migration.rollback(String(o.reason ?? ''), { ...target(o), force: o.force === true }),
       (c) =>
         c
           .requiredOption('--reason <text>', 'why, for the audit log')
@@ -173,7 +143,7 @@ export function registerMigrate(program: Command): void {
     [
       'abort',
       'give up a migration whose candidate never served',
-      (ctx, m, o) => abortMigration(ctx, m, String(o.reason ?? '')),
+      (rb, o) => rb.migration.abort(String(o.reason ?? ''), target(o)),
       (c) => c.requiredOption('--reason <text>', 'why, for the audit log'),
     ],
   ];
@@ -181,9 +151,8 @@ export function registerMigrate(program: Command): void {
     options(withCommon(migrate.command(name)))
       .description(description)
       .action(async (opts: Common & Record<string, unknown>, command: Command) =>
-        withLifecycle(command, opts, async (ctx, cli) => {
-          const m = await target(ctx, opts);
-          const next = await run(ctx, m, opts);
+        withFacade(command, opts, async (rb, cli) => {
+          const next = await run(rb, opts);
           cli.result(next, () => describe(next));
         }),
       );
@@ -195,11 +164,11 @@ export function registerMigrate(program: Command): void {
     )
     .argument('<percent>', 'whole percentage, 1..100')
     .action(async (percent: string, opts: Common & Record<string, unknown>, command: Command) =>
-      withLifecycle(command, opts, async (ctx, cli) => {
+      withFacade(command, opts, async (rb, cli) => {
         const value = Number(percent.replace(/%$/, ''));
         if (!Number.isInteger(value))
           throw new ConfigError(`ramp takes a whole percentage, got ${JSON.stringify(percent)}`);
-        const next = await rampMigration(ctx, await target(ctx, opts), value, promotionOptions(opts));
+        const next = await rb.migration.ramp(value, promotionOptions(opts), target(opts));
         cli.result(next, () => describe(next));
       }),
     );
@@ -207,25 +176,21 @@ export function registerMigrate(program: Command): void {
   withCommon(migrate.command('status'))
     .description('the migration’s phase, share served by the candidate, and the coverage of both stores')
     .action(async (opts: Common, command: Command) =>
-      withLifecycle(command, opts, async (ctx, cli) => {
-        const m = await migrationOrLatest(ctx, opts.id);
-        if (!m) {
+      withFacade(command, opts, async (rb, cli) => {
+        const report = await rb.migration.statusReport(opts.id);
+        if (report.migration === null) {
           cli.result(
-            { migration: null },
-            () => `no migration for ${sourceName(ctx.source)} yet: \`reembed migrate plan --to PROFILE\``,
+            report,
+            () =>
+              `no migration for ${rb.source.schemaName}.${rb.source.tableName} yet: \`reembed migrate plan --to PROFILE\``,
           );
           return;
         }
-        const coverage: Record<string, number | null> = {};
-        for (const name of [m.control, m.candidate]) {
-          const p = ctx.manifest.profiles.get(name);
-          coverage[name] = p ? ((await countCoverage(ctx.db, ctx.source, p).catch(() => null))?.ratio ?? null) : null;
-        }
-        const [lastTick] = (await listTicks(ctx.db, m.id, 1)).slice(-1);
-        const gates = await latestMeasurements(ctx.db, m.id);
-        const lease = await currentLease(ctx.db, sourceName(ctx.source));
-        const controller = lastTick || lease ? { lastTick: lastTick ?? null, gates, lease } : null;
-        cli.result({ migration: m, servingPercent: servingPercent(m.phase, m.percent), coverage, controller }, () =>
+        const { migration: m, coverage, controller } = report;
+        const lastTick = controller?.lastTick ?? null;
+        const gates = controller?.gates ?? [];
+        const lease = controller?.lease ?? null;
+        cli.result(report, () =>
           [
             describe(m),
             ...Object.entries(coverage).map(
@@ -255,15 +220,13 @@ export function registerMigrate(program: Command): void {
     )
     .option('--measurements', 'list every gate measurement the controller stored')
     .action(async (opts: Common & { measurements?: boolean }, command: Command) =>
-      withLifecycle(command, opts, async (ctx, cli) => {
-        const m = await migrationOrLatest(ctx, opts.id);
-        if (!m) {
-          cli.result({ migration: null, events: [], ticks: [] }, () => 'no migration yet');
+      withFacade(command, opts, async (rb, cli) => {
+        const report = await rb.migration.historyReport(opts.id, { measurements: opts.measurements });
+        if (report.migration === null) {
+          cli.result(report, () => 'no migration yet');
           return;
         }
-        const events = await listEvents(ctx.db, m.id);
-        const ticks = await listTicks(ctx.db, m.id);
-        const measurements = opts.measurements ? await listMeasurements(ctx.db, m.id) : undefined;
+        const { migration: m, events, ticks, measurements } = report;
         // One timeline: transitions and the controller's decisions (its promotions appear as both).
         const rows = [
           ...events.map((e) => ({
@@ -282,7 +245,7 @@ export function registerMigrate(program: Command): void {
             row: [t.at, 'controller', `tick: ${t.decision}`, `${t.phase} ${t.percent}%`, null, t.reason],
           })),
         ].sort((a, b) => a.at.localeCompare(b.at));
-        cli.result({ migration: m, events, ticks, ...(measurements ? { measurements } : {}) }, () =>
+        cli.result(report, () =>
           [
             describe(m),
             table(

@@ -1,13 +1,6 @@
 import type { Command } from 'commander';
-import { environmentName, resolveProfile, type ProfileResolution } from '../config/environment.js';
-import { checkProfileEnvironment } from '../config/manifest.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
-
-interface MatrixRow extends ProfileResolution {
-  current: boolean;
-  problems: string[];
-}
 
 export function registerProfiles(program: Command): void {
   const profiles = program.command('profiles').description('list profiles and check which one each environment uses');
@@ -15,9 +8,10 @@ export function registerProfiles(program: Command): void {
   profiles
     .command('list')
     .description('list the manifest profiles with their fingerprints')
-    .action((_opts: unknown, command: Command) => {
+    .action(async (_opts: unknown, command: Command) => {
       const ctx = new CliContext(command);
-      const list = [...ctx.manifest().profiles.values()];
+      const rb = await ctx.open();
+      const list = rb.profiles.list();
       ctx.result(list, () =>
         table(
           ['profile', 'provider', 'model', 'dims', 'metric', 'normalize', 'fingerprint'],
@@ -34,19 +28,12 @@ export function registerProfiles(program: Command): void {
         'current environment (or --env) would refuse to start',
     )
     .option('--env <name>', 'check this environment instead of the current one')
-    .action((opts: { env?: string }, command: Command) => {
+    .action(async (opts: { env?: string }, command: Command) => {
       const ctx = new CliContext(command);
-      const manifest = ctx.manifest();
-      const selected = opts.env ?? environmentName();
-      const names = [...new Set([...manifest.environments.keys(), selected])];
-      const rows: MatrixRow[] = names.map((environment) => {
-        const r = resolveProfile(manifest, process.env, environment);
-        const active = r.active ? manifest.profiles.get(r.active) : undefined;
-        const problems = [...(r.violation ? [r.violation] : []), ...(active ? checkProfileEnvironment(active) : [])];
-        return { ...r, current: environment === selected, problems };
-      });
-      const failing = rows.filter((r) => r.current && r.problems.length > 0);
-      ctx.result({ environment: selected, ok: failing.length === 0, matrix: rows }, () =>
+      const rb = await ctx.open();
+      const report = rb.profiles.check(opts.env);
+      const rows = report.matrix;
+      ctx.result(report, () =>
         [
           table(
             ['', 'environment', 'baseline', 'override', 'active', 'swappable', 'experiment', 'status'],
@@ -64,6 +51,6 @@ export function registerProfiles(program: Command): void {
           ...rows.flatMap((r) => r.problems.map((p) => `${r.current ? 'error' : 'note'} [${r.environment}]: ${p}`)),
         ].join('\n'),
       );
-      if (failing.length) process.exitCode = 2;
+      if (!report.ok) process.exitCode = 2;
     });
 }

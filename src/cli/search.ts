@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { parseFilter } from '../backfill/plan.js';
-import { Router } from '../router/router.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
 import { table } from './format.js';
-import type { FallbackReason } from '../router/router.js';
+import type { FallbackReason } from '../reembed.js';
 
 function fallbackText(reason: FallbackReason | undefined): string {
   switch (reason?.kind) {
@@ -31,22 +29,12 @@ export function registerSearch(program: Command): void {
     .option('--filter <column=value>', 'only documents whose source column equals the value')
     .action(async (text: string, opts: { subject?: string; k: number; filter?: string }, command: Command) => {
       const ctx = new CliContext(command);
-      const { profile } = ctx.activeProfile();
-      await ctx.withDatabase(async (db, manifest) => {
-        const source = await ctx.source(db);
-        const router = await new Router(db, manifest, source, {
-          defaultProfile: profile.name,
-          hotDocuments: false,
-          shadow: { enabled: false },
-          // One search: the long-running routers prune old serving windows, not this.
-          metrics: { retentionMs: 0 },
-        }).start();
-        try {
-          const res = await router.search(text, {
-            subject: opts.subject,
-            k: opts.k,
-            filter: opts.filter ? parseFilter(opts.filter, source) : undefined,
-          });
+      await ctx.withReembed(
+        async (rb) => {
+          const active = rb.profiles.active();
+          ctx.info(active.banner);
+          rb.profiles.get(active.profile);
+          const res = await rb.search(text, { subject: opts.subject, k: opts.k, filter: opts.filter });
           ctx.result(res, () =>
             [
               `served by ${res.profile}${res.fallback ? ` (fallback: ${fallbackText(res.fallbackReason)})` : ''}${res.migration ? ` · migration ${res.migration.id} ${res.migration.phase} ${res.migration.percent}%` : ''}`,
@@ -57,9 +45,16 @@ export function registerSearch(program: Command): void {
               ),
             ].join('\n'),
           );
-        } finally {
-          await router.close();
-        }
-      });
+        },
+        {
+          router: {
+            lazy: true,
+            hotDocuments: false,
+            shadow: { enabled: false },
+            // One search: the long-running routers prune old serving windows, not this.
+            metrics: { retentionMs: 0 },
+          },
+        },
+      );
     });
 }

@@ -1,15 +1,13 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { activeProfileName } from '../config/environment.js';
-import { setProfileSetting, type ProfileSettingEdit } from '../config/edit-profile.js';
-import { getProfile } from '../config/manifest.js';
-import { DEFAULT_ANN_K, DEFAULT_ANN_SEED } from '../eval/ann-check.js';
 import {
+  DEFAULT_ANN_K,
+  DEFAULT_ANN_SEED,
   DEFAULT_MAX_RECALL_LOSS,
   DEFAULT_TUNE_QUERIES,
   DEFAULT_TUNE_VALUES,
-  tuneEfSearch,
+  type ProfileSettingEdit,
   type TuneReport,
-} from '../eval/tune.js';
+} from '../reembed.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
 import { positiveInt } from './options.js';
@@ -135,12 +133,11 @@ export function registerTune(program: Command): void {
     .option('--dry-run', 'measure and choose, but write nothing')
     .action(async (opts: TuneCommandOptions, command: Command) => {
       const ctx = new CliContext(command);
-      const manifest = ctx.manifest();
-      // Tuning never calls the provider, so a profile's missing API key is no reason to refuse.
-      const profile = getProfile(manifest, opts.profile ?? activeProfileName(manifest).active);
-      const report = await ctx.withDatabase(async (db) => {
+      await ctx.withReembed(async (rb) => {
         let bar: Progress | null = null;
-        const result = await tuneEfSearch(db, profile, {
+        const result = await rb.tune({
+          profile: opts.profile,
+          dryRun: opts.dryRun,
           values: opts.values,
           k: opts.k,
           queries: opts.queries,
@@ -148,29 +145,24 @@ export function registerTune(program: Command): void {
           maxRecallLoss: opts.maxRecallLoss,
           p95TargetMs: opts.p95TargetMs,
           onProgress: (event) => {
+            const name = opts.profile ?? rb.activeProfile;
             if (event.phase === 'exact') {
-              bar ??= ctx.progress(`tune ${profile.name}: exact searches`);
+              bar ??= ctx.progress(`tune ${name}: exact searches`);
               bar.update(event.done, event.total);
               if (event.done === event.total) bar.finish();
             } else if (event.phase === 'warmup') {
-              ctx.info(`tune ${profile.name}: warm-up pass at ef_search ${event.efSearch} (untimed)`);
+              ctx.info(`tune ${name}: warm-up pass at ef_search ${event.efSearch} (untimed)`);
             } else {
               const r = event.row;
               ctx.info(
-                `tune ${profile.name}: ef_search ${r.efSearch}: recall@${opts.k ?? DEFAULT_ANN_K} ${r.recall.toFixed(4)}, ` +
+                `tune ${name}: ef_search ${r.efSearch}: recall@${opts.k ?? DEFAULT_ANN_K} ${r.recall.toFixed(4)}, ` +
                   `p50 ${r.p50Ms.toFixed(3)} ms, p95 ${r.p95Ms.toFixed(3)} ms (${event.done}/${event.total})`,
               );
             }
           },
         });
-        return result;
+        ctx.result(result, () => human(result, result.written, result.dryRun));
+        if (result.choice === null) process.exitCode = 1;
       });
-      let written: ProfileSettingEdit | null = null;
-      if (report.choice !== null && !opts.dryRun && manifest.path)
-        written = setProfileSetting(manifest.path, profile.name, 'ef_search', report.choice);
-      ctx.result({ ...report, dryRun: Boolean(opts.dryRun), written }, () =>
-        human(report, written, Boolean(opts.dryRun)),
-      );
-      if (report.choice === null) process.exitCode = 1;
     });
 }

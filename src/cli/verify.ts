@@ -1,17 +1,13 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { activeProfileName } from '../config/environment.js';
-import { getProfile } from '../config/manifest.js';
-import { resolveSource } from '../source/source.js';
-import { verifyStore, type VerifyReport } from '../store/verify.js';
-import { ReembedError } from '../errors.js';
 import {
-  checkAnn,
+  type AnnOutcome,
   DEFAULT_ANN_K,
   DEFAULT_ANN_QUERIES,
   DEFAULT_ANN_SEED,
   DEFAULT_ANN_THRESHOLD,
-  type AnnCheckReport,
-} from '../eval/ann-check.js';
+  type VerifyReport,
+} from '../reembed.js';
+import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
 import { positiveInt } from './options.js';
@@ -28,9 +24,6 @@ function describeIndex(report: VerifyReport): string {
   if (!index.exists) return `${index.name} not built (search is exact until it is)`;
   return `${index.name} (${index.type}, ${index.valid ? 'valid' : 'INVALID'}, ${(index.sizeBytes / 1024 / 1024).toFixed(1)} MiB)`;
 }
-
-/** The ANN check's outcome: its report, or why there was nothing to measure (no index, no vectors). */
-type AnnOutcome = AnnCheckReport | { ok: false; error: { code: string; message: string } };
 
 interface VerifyCommandOptions {
   profile?: string;
@@ -137,38 +130,35 @@ export function registerVerify(program: Command): void {
         command.error(`reembed verify: --${annOnly[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --ann`, {
           exitCode: 2,
         });
-      const manifest = ctx.manifest();
-      // Verify never calls the provider, so a profile's missing API key is no reason to refuse.
-      const profile = getProfile(manifest, opts.profile ?? activeProfileName(manifest).active);
-      await ctx.withDatabase(async (db) => {
-        const source = await resolveSource(db, manifest.source, profile.template ? [profile.template] : []);
-        const report = await verifyStore(db, source, profile, { normTolerance: opts.normTolerance });
-        if (!opts.ann) {
-          ctx.result(report, () => human(report));
-          if (!report.ok) process.exitCode = 1;
+      await ctx.withReembed(async (rb) => {
+        let bar: Progress | null = null;
+        const result = await rb.verify({
+          profile: opts.profile,
+          normTolerance: opts.normTolerance,
+          ann: opts.ann
+            ? {
+                threshold: opts.annThreshold,
+                queries: opts.annQueries,
+                k: opts.k,
+                efSearch: opts.efSearch,
+                seed: opts.seed,
+              }
+            : false,
+          onAnnStart: (profile) => {
+            bar = ctx.progress(`ann ${profile}: exact searches`);
+          },
+          onAnnProgress: (done, total) => bar?.update(done, total),
+        });
+        (bar as Progress | null)?.finish();
+        if (!('ann' in result)) {
+          ctx.result(result, () => human(result));
+          if (!result.ok) process.exitCode = 1;
           return;
         }
-        let ann: AnnOutcome;
-        const bar = ctx.progress(`ann ${profile.name}: exact searches`);
-        try {
-          ann = await checkAnn(db, profile, {
-            threshold: opts.annThreshold,
-            queries: opts.annQueries,
-            k: opts.k,
-            efSearch: opts.efSearch,
-            seed: opts.seed,
-            onProgress: (done, total) => bar.update(done, total),
-          });
-        } catch (error) {
-          // Nothing to measure (no index, an INVALID one, no vectors) is a failed check; usage errors stay errors.
-          if (!(error instanceof ReembedError) || error.exitCode !== 1) throw error;
-          ann = { ok: false, error: { code: error.code, message: error.message } };
-        } finally {
-          bar.finish();
-        }
-        const ok = report.ok && ann.ok;
-        ctx.result({ ...report, ok, checksOk: report.ok, ann }, () => `${human(report)}\n${humanAnn(ann)}`);
-        if (!ok) process.exitCode = 1;
+        const { ann } = result;
+        // The table's verdict is the store checks'; the ANN line gives its own.
+        ctx.result(result, () => `${human({ ...result, ok: result.checksOk })}\n${humanAnn(ann)}`);
+        if (!result.ok) process.exitCode = 1;
       });
     });
 }

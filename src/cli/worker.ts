@@ -1,8 +1,4 @@
 import type { Command } from 'commander';
-import { runWorker } from '../backfill/worker.js';
-import { createThrottles } from '../backfill/throttle.js';
-import { PROFILES_TABLE } from '../store/store.js';
-import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
 import { shutdownSignal } from './signals.js';
@@ -34,63 +30,43 @@ export function registerWorker(program: Command): void {
         command: Command,
       ) => {
         const ctx = new CliContext(command);
-        await ctx.withDatabase(async (db) => {
-          let names = opts.profile;
-          if (!names?.length) {
-            const { rows } = await db.query<{ name: string }>(
-              `SELECT name FROM ${PROFILES_TABLE} WHERE capture ORDER BY name`,
-            );
-            names = rows.map((r) => r.name);
-          }
-          if (!names.length)
-            throw new ConfigError(
-              'no profile has capture on: start one with `reembed backfill --profile NAME`, or pass --profile',
-            );
-          const profiles = names.map((n) => ctx.profile(n));
-          const source = await ctx.source(db);
+        await ctx.withReembed(async (rb) => {
           const { signal, dispose } = shutdownSignal((s) => ctx.info(`${s}: stopping, giving back leases`));
-          ctx.info(`worker: ${opts.workers} worker(s) for ${names.join(', ')} on ${db.target}`);
           let last = 0;
-          const throttles = createThrottles(profiles);
           const indexFailures = new Map<string, string>();
           try {
-            const stats = await Promise.all(
-              Array.from({ length: opts.workers }, () =>
-                runWorker(db, {
-                  source,
-                  profiles,
-                  signal,
-                  mode: opts.drain ? 'drain' : 'forever',
-                  throttles,
-                  leaseSeconds: opts.leaseSeconds,
-                  pageSize: opts.pageSize,
-                  maxAttempts: opts.maxAttempts,
-                  onTransientError: ctx.transientReporter('worker'),
-                  indexWhenComplete: true,
-                  onIndex: (e) => {
-                    if (e.phase === 'building') {
-                      ctx.info(`worker: the backfill of ${e.profile} is complete: building its HNSW index`);
-                    } else if (e.phase === 'built') {
-                      indexFailures.delete(e.profile);
-                      ctx.info(`worker: index ${e.index} of ${e.profile} built in ${e.seconds.toFixed(1)} s`);
-                    } else {
-                      const message = e.error instanceof Error ? e.error.message : String(e.error);
-                      indexFailures.set(e.profile, message);
-                      ctx.info(
-                        `worker: building the index of ${e.profile} failed: ${message}${opts.drain ? '' : '; trying again later'}`,
-                      );
-                    }
-                  },
-                  onProgress: (s) => {
-                    if (performance.now() - last < 5000) return;
-                    last = performance.now();
-                    ctx.info(
-                      `worker ${s.workerId}: ${s.rowsEmbedded} rows embedded, ${s.rowsDeleted} deleted, ${s.rowsDeferred} deferred`,
-                    );
-                  },
-                }),
-              ),
-            );
+            const stats = await rb.backfill.work({
+              profiles: opts.profile,
+              workers: opts.workers,
+              drain: opts.drain,
+              signal,
+              leaseSeconds: opts.leaseSeconds,
+              pageSize: opts.pageSize,
+              maxAttempts: opts.maxAttempts,
+              onTransientError: ctx.transientReporter('worker'),
+              onStart: (s) => ctx.info(`worker: ${s.workers} worker(s) for ${s.profiles.join(', ')} on ${s.database}`),
+              onIndex: (e) => {
+                if (e.phase === 'building') {
+                  ctx.info(`worker: the backfill of ${e.profile} is complete: building its HNSW index`);
+                } else if (e.phase === 'built') {
+                  indexFailures.delete(e.profile);
+                  ctx.info(`worker: index ${e.index} of ${e.profile} built in ${e.seconds.toFixed(1)} s`);
+                } else {
+                  const message = e.error instanceof Error ? e.error.message : String(e.error);
+                  indexFailures.set(e.profile, message);
+                  ctx.info(
+                    `worker: building the index of ${e.profile} failed: ${message}${opts.drain ? '' : '; trying again later'}`,
+                  );
+                }
+              },
+              onProgress: (s) => {
+                if (performance.now() - last < 5000) return;
+                last = performance.now();
+                ctx.info(
+                  `worker ${s.workerId}: ${s.rowsEmbedded} rows embedded, ${s.rowsDeleted} deleted, ${s.rowsDeferred} deferred`,
+                );
+              },
+            });
             // Draining, the work is done but the store is not indexed: a check failed.
             if (opts.drain && indexFailures.size > 0) process.exitCode = 1;
             ctx.result(stats, () =>

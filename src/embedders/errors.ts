@@ -5,7 +5,7 @@
  * Retry policy lives in the type: rate limits, unavailable providers and malformed responses
  * are worth another attempt; bad input, rejected requests and bad credentials are not.
  */
-import { ReembedError } from '../errors.js';
+import { ReembedError, type ReembedErrorCode } from '../errors.js';
 
 interface ErrorOptions {
   cause?: unknown;
@@ -15,7 +15,7 @@ interface ErrorOptions {
 /** Base class: every embedding error names its profile. */
 export class EmbedderError extends ReembedError {
   readonly profile: string;
-  constructor(code: string, profile: string, message: string, options: ErrorOptions = {}) {
+  constructor(code: ReembedErrorCode, profile: string, message: string, options: ErrorOptions = {}) {
     super(code, `profile ${profile}: ${message}`, { exitCode: 1, cause: options.cause, details: options.details });
     this.profile = profile;
   }

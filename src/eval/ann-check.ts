@@ -1,11 +1,12 @@
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
 import { decodeVectorHex, vectorHexSql, vectorLiteral } from '../db/sql.js';
-import { ReembedError } from '../errors.js';
+import { ReembedError, type ReembedErrorCode } from '../errors.js';
 import { seededRandom } from '../random.js';
 import { indexName, indexStatus } from '../store/index.js';
 import { searchExact, type SearchHit } from '../store/search.js';
-import { FingerprintMismatchError, registeredStore, storeLayout } from '../store/store.js';
+import { registeredFingerprint } from '../store/registry.js';
+import { FingerprintMismatchError, storeLayout } from '../store/store.js';
 import { StoreMissingError } from '../store/verify.js';
 import { annUsesIndex } from './ann-plan.js';
 
@@ -100,7 +101,7 @@ export interface IndexPass {
   usedIndex: boolean;
 }
 
-function usage(code: string, message: string): ReembedError {
+function usage(code: ReembedErrorCode, message: string): ReembedError {
   return new ReembedError(code, message, { exitCode: 2 });
 }
 
@@ -207,7 +208,7 @@ async function checkIndexedStore(conn: Queryable, profile: Profile): Promise<str
       `profile ${profile.name} has ${profile.dims} dims, more than pgvector indexes (4,000): its searches are exact, so there is no index to check or tune`,
     );
   }
-  const row = await registeredStore(conn, profile.name);
+  const row = await registeredFingerprint(conn, profile.name);
   if (!row || !row.present) throw new StoreMissingError(profile.name);
   if (row.fingerprint !== profile.fingerprint)
     throw new FingerprintMismatchError(profile.name, row.fingerprint, profile.fingerprint);

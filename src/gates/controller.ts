@@ -13,10 +13,17 @@ import {
   rollbackMigration,
   shadowMigration,
   sourceName,
+  TransitionRefusedError,
   type LifecycleContext,
 } from '../migration/lifecycle.js';
 import { TERMINAL_PHASES } from '../migration/phases.js';
-import { activeMigration, getMigration, latestMigration, type MigrationState } from '../migration/state.js';
+import {
+  activeMigration,
+  ConcurrentChangeError,
+  getMigration,
+  latestMigration,
+  type MigrationState,
+} from '../migration/state.js';
 import type { Source } from '../source/source.js';
 import { readServingMetrics } from '../telemetry/serving-metrics.js';
 import { evaluateGate, rollbackReason, standing, type GateResult } from './evaluate.js';
@@ -80,6 +87,17 @@ interface Cached {
  * promote otherwise. Every transition goes through the lifecycle with the version the
  * controller read, so a person's command in between wins and the controller re-reads.
  */
+/** The source has no migration for the controller to drive (none planned yet). */
+export class NoMigrationError extends ReembedError {
+  constructor(source: string) {
+    super(
+      'NO_MIGRATION',
+      `no migration for ${source}: plan and start one (reembed migrate plan --to PROFILE; reembed migrate start)`,
+      { exitCode: 1 },
+    );
+  }
+}
+
 export class Controller {
   readonly rollout: RolloutConfig;
   private readonly cache = new Map<string, Cached>();
@@ -121,12 +139,7 @@ export class Controller {
     if (this.options.migrationId) return getMigration(this.options.db, this.options.migrationId);
     const name = sourceName(this.options.source);
     const m = (await activeMigration(this.options.db, name)) ?? (await latestMigration(this.options.db, name));
-    if (!m)
-      throw new ReembedError(
-        'NO_MIGRATION',
-        `no migration for ${name}: plan and start one (reembed migrate plan --to PROFILE; reembed migrate start)`,
-        { exitCode: 1 },
-      );
+    if (!m) throw new NoMigrationError(name);
     return m;
   }
 
@@ -385,8 +398,7 @@ export class Controller {
             ? await rampMigration(this.ctx, m, next.percent, { reason })
             : await cutoverMigration(this.ctx, m, { reason });
     } catch (error) {
-      if (!(error instanceof ReembedError) || !['MIGRATION_CHANGED', 'TRANSITION_REFUSED'].includes(error.code))
-        throw error;
+      if (!(error instanceof ConcurrentChangeError || error instanceof TransitionRefusedError)) throw error;
       // A person moved the migration in between, or the lifecycle found the candidate not ready:
       // their word wins; the next tick reads the new state.
       return this.finish(
@@ -432,8 +444,7 @@ export class Controller {
     try {
       rolled = await rollbackMigration(this.ctx, m, `controller: ${reason}`);
     } catch (error) {
-      if (!(error instanceof ReembedError) || !['MIGRATION_CHANGED', 'TRANSITION_REFUSED'].includes(error.code))
-        throw error;
+      if (!(error instanceof ConcurrentChangeError || error instanceof TransitionRefusedError)) throw error;
       // A person changed the migration after it was measured: their state wins. The measurements
       // were of the old state, so nothing is rolled back on them; the next tick measures again.
       const now = await getMigration(this.options.db, m.id);
@@ -513,8 +524,7 @@ export class Controller {
             options.onStandby?.(error);
           } else {
             // A configuration or a missing migration will not fix itself; anything else may.
-            if (error instanceof ConfigError || (error instanceof ReembedError && error.code === 'NO_MIGRATION'))
-              throw error;
+            if (error instanceof ConfigError || error instanceof NoMigrationError) throw error;
             if (!options.onError) throw error;
             options.onError(error);
           }

@@ -8,6 +8,7 @@ import { templateColumns } from '../config/template.js';
 import { renderSql } from './render.js';
 import type { Source } from './source.js';
 import { ConfigError } from '../errors.js';
+import { capturingProfiles, setProfileCapture } from '../store/registry.js';
 
 /** Changed ids waiting to be (re-)embedded or deleted, one row per profile and document. */
 export const QUEUE_TABLE = schemaObject('queue');
@@ -160,11 +161,9 @@ export async function setCapture(
   changes: Record<string, boolean>,
 ): Promise<string[]> {
   await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['reembed.capture']);
-  for (const [name, on] of Object.entries(changes)) {
-    await tx.query(`UPDATE ${SCHEMA}.profiles SET capture = $2 WHERE name = $1`, [name, on]);
-  }
-  const { rows } = await tx.query<{ name: string }>(`SELECT name FROM ${SCHEMA}.profiles WHERE capture ORDER BY name`);
-  const unknown = rows.filter((r) => !known.has(r.name)).map((r) => r.name);
+  for (const [name, on] of Object.entries(changes)) await setProfileCapture(tx, name, on);
+  const capturing = await capturingProfiles(tx);
+  const unknown = capturing.filter((name) => !known.has(name));
   if (unknown.length) {
     throw new ConfigError(
       `profile(s) ${unknown.join(', ')} capture changes in the database but are not in the manifest: add them back, or turn their capture off first`,
@@ -173,7 +172,15 @@ export async function setCapture(
   await installCapture(
     tx,
     source,
-    rows.map((r) => known.get(r.name)!),
+    capturing.map((name) => known.get(name)!),
   );
-  return rows.map((r) => r.name);
+  return capturing;
+}
+
+/** Queued items per profile (what `reembed status` shows as queued). */
+export async function queuedByProfile(conn: Queryable): Promise<Map<string, number>> {
+  const { rows } = await conn.query<{ profile: string; n: string | number }>(
+    `SELECT profile, count(*) AS n FROM ${QUEUE_TABLE} GROUP BY profile`,
+  );
+  return new Map(rows.map((r) => [r.profile, Number(r.n)]));
 }

@@ -4,7 +4,8 @@ import { ReembedError } from '../errors.js';
 import { contentHashSql } from '../source/render.js';
 import type { Source } from '../source/source.js';
 import { indexStatus, type IndexStatus } from './index.js';
-import { FingerprintMismatchError, PROFILES_TABLE, storeLayout } from './store.js';
+import { registeredFingerprint } from './registry.js';
+import { FingerprintMismatchError, storeLayout } from './store.js';
 
 export const VERIFY_CHECKS = [
   'stale',
@@ -238,11 +239,7 @@ export async function verifyStore(
 
 /** The store must exist, and belong to the manifest's version of the profile. */
 async function checkRegistered(conn: Queryable, profile: Profile): Promise<void> {
-  const { rows } = await conn.query<{ fingerprint: string; present: boolean }>(
-    `SELECT fingerprint, to_regclass(store_table) IS NOT NULL AS present FROM ${PROFILES_TABLE} WHERE name = $1`,
-    [profile.name],
-  );
-  const row = rows[0];
+  const row = await registeredFingerprint(conn, profile.name);
   if (!row || !row.present) throw new StoreMissingError(profile.name);
   if (row.fingerprint !== profile.fingerprint)
     throw new FingerprintMismatchError(profile.name, row.fingerprint, profile.fingerprint);

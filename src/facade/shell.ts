@@ -1,0 +1,20 @@
+/**
+ * What the shells (CLI, HTTP server) need to parse options and format reports, so that they
+ * import the facade and nothing below it.
+ */
+export { parseDuration, formatDuration } from '../config/duration.js';
+export { DEFAULT_CONFIG_FILE, buildManifest } from '../config/manifest.js';
+export { DEFAULT_HISTORY_FILE } from '../eval/history.js';
+export { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_SEED, DEFAULT_ANN_THRESHOLD } from '../eval/ann-check.js';
+export { DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES, DEFAULT_TUNE_VALUES } from '../eval/tune.js';
+export { LOAD_FORMATS, type LoadFormat } from '../source/document-shapes.js';
+export { DEFAULT_LOAD_BATCH_SIZE } from '../source/load.js';
+export { servingPercent } from '../migration/phases.js';
+export { ControllerStandby } from '../gates/lease.js';
+export type { RolloutConfig } from '../config/rollout.js';
+export type { ProfileSettingEdit } from '../config/edit-profile.js';
+export type { TickReport } from '../gates/controller.js';
+export type { GateResult } from '../gates/evaluate.js';
+export type { IndexStatus } from '../store/index.js';
+export type { EvalReport } from '../eval/run.js';
+export type { TuneReport } from '../eval/tune.js';

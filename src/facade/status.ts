@@ -1,0 +1,81 @@
+import { liveWorkers, readControl } from '../backfill/control.js';
+import { countCoverage, type Coverage } from '../backfill/coverage.js';
+import { failuresByProfile } from '../backfill/failures.js';
+import { captureInstalled, queuedByProfile } from '../source/capture.js';
+import { indexStatus, type IndexStatus } from '../store/index.js';
+import { registeredProfiles } from '../store/registry.js';
+import { storeLayout } from '../store/store.js';
+import type { FacadeCore } from './core.js';
+
+/** One profile's line of the status report. */
+export interface ProfileStatus {
+  profile: string;
+  capture: boolean;
+  coverage: Coverage;
+  queued: number;
+  failures: number;
+  workersAlive: number;
+  paused: boolean;
+  throttleRpm: number | null;
+  rowsEmbeddedByLiveWorkers: number;
+  rateLimited: number;
+  rowsPerSecond: number;
+  /** The store's HNSW index, or `exact` for a profile over pgvector's index limit. */
+  index: IndexStatus | 'exact';
+}
+
+export type LiveWorker = Awaited<ReturnType<typeof liveWorkers>>[number];
+
+/** What `reembed status` prints: the source, and every manifest profile that has a store. */
+export interface StatusReport {
+  database: string;
+  /** schema.table */
+  source: string;
+  captureInstalled: boolean;
+  profiles: ProfileStatus[];
+  workers: LiveWorker[];
+}
+
+export interface StatusOptions {
+  /** A worker without a heartbeat for this long is not alive (default 60). */
+  staleSeconds?: number;
+}
+
+export async function statusReport(core: FacadeCore, options: StatusOptions = {}): Promise<StatusReport> {
+  const db = await core.database();
+  const source = await core.source();
+  const stored = await registeredProfiles(db);
+  const capture = new Map(stored.map((r) => [r.name, r.capture]));
+  const names = [...core.manifest.profiles.keys()].filter((n) => capture.has(n));
+  const queue = await queuedByProfile(db);
+  const failed = await failuresByProfile(db);
+  const control = await readControl(db, names);
+  const workers = await liveWorkers(db, options.staleSeconds ?? 60);
+  const profiles: ProfileStatus[] = [];
+  for (const name of names) {
+    const profile = core.manifest.profiles.get(name)!;
+    const coverage = await countCoverage(db, source, profile);
+    const mine = workers.filter((w) => w.profiles.includes(name));
+    profiles.push({
+      profile: name,
+      capture: capture.get(name) ?? false,
+      coverage,
+      queued: queue.get(name) ?? 0,
+      failures: failed.get(name) ?? 0,
+      workersAlive: mine.length,
+      paused: control.get(name)!.paused,
+      throttleRpm: control.get(name)!.rpm,
+      rowsEmbeddedByLiveWorkers: mine.reduce((a, w) => a + w.rowsEmbedded, 0),
+      rateLimited: mine.reduce((a, w) => a + w.rateLimited, 0),
+      rowsPerSecond: mine.reduce((a, w) => a + w.rowsPerSecond, 0),
+      index: storeLayout(profile).index === 'exact' ? 'exact' : await indexStatus(db, profile),
+    });
+  }
+  return {
+    database: db.target,
+    source: `${source.schemaName}.${source.tableName}`,
+    captureInstalled: await captureInstalled(db, source),
+    profiles,
+    workers,
+  };
+}
