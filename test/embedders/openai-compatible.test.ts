@@ -47,13 +47,13 @@ describe('openai-compatible provider', () => {
   });
 
   it('reads process.env by default', async () => {
-    process.env.REEMBED_TEST_EMBEDDINGS_KEY = 'sk-test-123';
+    process.env.TEST_EMBEDDINGS_KEY = 'sk-test-123';
     try {
-      const embedder = createEmbedder(profile({ api_key_env: 'REEMBED_TEST_EMBEDDINGS_KEY' }));
+      const embedder = createEmbedder(profile({ api_key_env: 'TEST_EMBEDDINGS_KEY' }));
       await embedder.embed(['x'], 'query');
       expect(fake.requests[0]!.headers.authorization).toBe('Bearer sk-test-123');
     } finally {
-      delete process.env.REEMBED_TEST_EMBEDDINGS_KEY;
+      delete process.env.TEST_EMBEDDINGS_KEY;
     }
   });
 
