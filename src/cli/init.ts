@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildManifest } from '../reembed.js';
@@ -56,6 +56,12 @@ export function registerInit(program: Command): void {
       const path = resolve(ctx.options.config ?? 'reembed.yaml');
       const force = Boolean(command.opts<{ force?: boolean }>().force);
       let wroteManifest = false;
+      // A dangling symbolic link "does not exist", and writing would create its target elsewhere.
+      const link = lstatSync(path, { throwIfNoEntry: false });
+      if (link?.isSymbolicLink() && !existsSync(path))
+        throw new ConfigError(
+          `${path} is a symbolic link to a missing file; remove it, or pass --config with the file to create`,
+        );
       if (!existsSync(path) || force) {
         // Validate what we write, so the starter can never be broken.
         buildManifest(parseDocument(STARTER_MANIFEST).toJS(), null);

@@ -3,6 +3,7 @@ import { type Reembed, servingPercent, parseDuration, type MigrationState } from
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
+import { wholeNumber } from './options.js';
 import { table } from './format.js';
 import { gatesTable } from './controller.js';
 
@@ -61,7 +62,7 @@ function withCommon(command: Command): Command {
   return command
     .option('--id <migration>', 'the migration (default: the active one of the source)')
     .option('--actor <name>', 'who acts, for the audit log (default: user@host)')
-    .option('--expect-version <n>', 'act only if the migration is still at this version', (v) => Number(v));
+    .option('--expect-version <n>', 'act only if the migration is still at this version', wholeNumber);
 }
 
 export function registerMigrate(program: Command): void {

@@ -87,7 +87,14 @@ function readYaml(path: string, problems: string[]): unknown {
     );
   }
   if (doc.errors.length) return undefined;
-  return doc.toJS() ?? {};
+  try {
+    // The yaml library refuses documents whose aliases would expand beyond maxAliasCount (a
+    // "billion laughs"): a configuration problem, not a crash.
+    return doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    problems.push(`${path}: ${(error as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
 }
 
 /** Builds and validates a manifest from plain data (what the YAML parses to). */

@@ -136,22 +136,49 @@ async function listen(url: string, channel: string, onNotify: (payload: string) 
   let stopped = false;
   let client: pg.Client | undefined;
   let retry: NodeJS.Timeout | undefined;
+  // After a drop, reconnect until it works (1 s, doubling to 30 s): a server that is down for
+  // a while would otherwise leave the instance with its poll alone for good.
+  const reopen = (attempt: number): void => {
+    if (stopped) return;
+    retry = setTimeout(
+      () =>
+        void connect().catch((error: unknown) => {
+          warnAndContinue('reopening a dropped LISTEN connection', { channel, attempt })(error);
+          reopen(attempt + 1);
+        }),
+      Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)),
+    );
+    retry.unref();
+  };
   const connect = async (): Promise<void> => {
     const c = new pg.Client({ connectionString: url, application_name: 'reembed-listen' });
+    let dropped = false;
+    let connected = false;
+    const drop = (): boolean => {
+      if (dropped) return false;
+      dropped = true;
+      if (client === c) client = undefined;
+      c.end().catch(warnAndContinue('closing a dropped LISTEN connection', { channel }));
+      return true;
+    };
     c.on('notification', (msg) => {
       if (msg.channel === channel) onNotify(msg.payload ?? '');
     });
     c.on('error', () => {
-      if (stopped) return;
-      c.end().catch(warnAndContinue('closing a dropped LISTEN connection', { channel }));
-      retry = setTimeout(
-        () => void connect().catch(warnAndContinue('reopening a dropped LISTEN connection', { channel })),
-        1000,
-      );
-      retry.unref();
+      if (!stopped && drop() && client === undefined && connected) reopen(0);
     });
-    await c.connect();
-    await c.query(`LISTEN ${quoteIdentifier(channel, 'channel')}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${quoteIdentifier(channel, 'channel')}`);
+    } catch (error) {
+      drop();
+      throw error;
+    }
+    connected = true;
+    if (stopped) {
+      drop();
+      return;
+    }
     client = c;
   };
   await connect();

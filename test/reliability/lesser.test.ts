@@ -1,0 +1,94 @@
+/**
+ * Issue 14 finding 8, the lesser defects: each one here failed before its fix.
+ */
+import { mkdtempSync, symlinkSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgres } from '../../src/db/postgres.js';
+import { runCli } from '../helpers/cli.js';
+import { createServerDatabase, postgresAdminUrl } from '../helpers/databases.js';
+import { waitFor } from '../helpers/wait.js';
+
+describe('the LISTEN connection after an outage', () => {
+  let url: string;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    ({ url, drop } = await createServerDatabase());
+  });
+  afterAll(() => drop());
+
+  it('reconnects when the server refused connections for a while', async () => {
+    const name = new URL(url).pathname.slice(1);
+    const db = await openPostgres(url);
+    const got: string[] = [];
+    const unlisten = await db.listen('reembed_test_channel', (p) => got.push(p));
+    const admin = new pg.Client({ connectionString: postgresAdminUrl() });
+    await admin.connect();
+    try {
+      // The outage: no new connection is accepted, and the LISTEN connection is dropped.
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'reembed-listen'`,
+        [name],
+      );
+      // Long enough for the first reconnection attempts (1 s, then 2 s) to fail.
+      await new Promise((r) => setTimeout(r, 3500));
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      const notifier = new pg.Client({ connectionString: url });
+      await notifier.connect();
+      try {
+        // Notify until heard: the listener reconnects on its own schedule (at most 30 s apart).
+        const until = Date.now() + 90_000;
+        while (!got.includes('back') && Date.now() < until) {
+          await notifier.query(`NOTIFY reembed_test_channel, 'back'`);
+          await waitFor(() => got.includes('back'), 500);
+        }
+      } finally {
+        await notifier.end();
+      }
+      expect(got).toContain('back');
+    } finally {
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.end();
+      await unlisten();
+      await db.close();
+    }
+  });
+});
+
+describe('the CLI on bad input', () => {
+  it('refuses --expect-version that is not a whole number, with exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reembed-lesser-'));
+    expect((await runCli(['init'], { cwd: dir })).code).toBe(0);
+    const r = await runCli(['migrate', 'ramp', '5', '--expect-version', 'abc'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a whole number: abc/);
+  });
+
+  it('init does not write through a dangling reembed.yaml symlink', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reembed-lesser-'));
+    const target = join(dir, 'elsewhere', 'victim.yaml');
+    symlinkSync(target, join(dir, 'reembed.yaml'));
+    const r = await runCli(['init'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/reembed\.yaml/);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('reports a YAML alias bomb as a configuration error with exit 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reembed-lesser-'));
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 12; i++) {
+      const prev = String.fromCharCode(96 + i);
+      const cur = String.fromCharCode(97 + i);
+      levels.push(`${cur}: &${cur} [${Array(10).fill(`*${prev}`).join(',')}]`);
+    }
+    writeFileSync(join(dir, 'reembed.yaml'), `${levels.join('\n')}\nprofiles: {}\n`);
+    const r = await runCli(['profiles', 'check', '--json'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toMatch(/unexpected error/);
+    expect(JSON.parse(r.stdout).error.code).toBe('CONFIG_INVALID');
+  });
+});
