@@ -8,7 +8,9 @@ import type { Embedder } from '../embedders/embedder.js';
 import { ConfigError } from '../errors.js';
 import { staleByIds } from '../backfill/candidates.js';
 import { warnAndContinue } from '../logger.js';
+import { checkDocumentInput } from '../source/document-shapes.js';
 import { upsertDocuments, type DocumentInput } from '../source/managed.js';
+import { InvalidRequestError } from './request.js';
 import type { Source } from '../source/source.js';
 import { deleteOrphans, writeIfCurrent } from '../store/guarded-write.js';
 
@@ -31,6 +33,18 @@ export async function upsertManaged(
   sync: { profile: Profile; embedder: Embedder } | null,
 ): Promise<{ written: number; embedded: number }> {
   requireManaged(source, 'upsert');
+  // Everything is checked before anything is written: a refused batch leaves the source as it was.
+  docs.forEach((doc, i) => {
+    try {
+      checkDocumentInput(doc);
+    } catch (error) {
+      throw new InvalidRequestError(`document ${i}: ${(error as Error).message}`, { cause: error });
+    }
+    if (sync && doc.content.trim() === '')
+      throw new InvalidRequestError(
+        `document ${i} (${JSON.stringify(doc.id)}): the text is empty, so it cannot be embedded`,
+      );
+  });
   const written = await upsertDocuments(db, docs);
   let embedded = 0;
   if (sync && docs.length) {

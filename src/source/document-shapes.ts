@@ -121,3 +121,17 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
 }
+
+/**
+ * A document handed to the library's upsert must meet what a loaded line meets: an id that is a
+ * non-empty string PostgreSQL can store exactly, a string text, metadata a JSON object.
+ */
+export function checkDocumentInput(doc: unknown): void {
+  if (!isObject(doc)) throw new ShapeError(`a document must be an object, got ${describe(doc)}`);
+  const { id, content, metadata } = doc as { id?: unknown; content?: unknown; metadata?: unknown };
+  if (typeof id !== 'string') throw new ShapeError(`"id" must be a string, got ${describe(id)}`);
+  if (id.length === 0) throw new ShapeError('"id" is empty');
+  checkText(id, 'id');
+  requiredText(content, 'content');
+  if (metadata !== undefined) checkJson(metadataObject(metadata), 'metadata');
+}

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres } from '../../src/db/postgres.js';
+import { open, type DocumentInput } from '../../src/reembed.js';
+import { InvalidRequestError } from '../../src/router/request.js';
 import { runCli } from '../helpers/cli.js';
 import { createServerDatabase, postgresAdminUrl } from '../helpers/databases.js';
 import { waitFor } from '../helpers/wait.js';
@@ -90,5 +92,56 @@ describe('the CLI on bad input', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).not.toMatch(/unexpected error/);
     expect(JSON.parse(r.stdout).error.code).toBe('CONFIG_INVALID');
+  });
+});
+
+describe('library upsert on bad documents', () => {
+  it('refuses what load refuses, before writing anything, and close() twice is harmless', async () => {
+    const rb = await open({
+      config: {
+        source: { managed: true, text: '{content}' },
+        profiles: { h: { provider: 'hash', dims: 8 } },
+        environments: { development: { profile: 'h' } },
+      },
+      db: 'memory://',
+      env: { REEMBED_ENV: 'development' },
+    });
+    try {
+      const bad: unknown[] = [
+        { id: '', content: 'x' },
+        { id: { toString: () => 'a' }, content: 'x' },
+        { id: 7, content: 'x' },
+        { id: 'a', content: 'lone \ud800 surrogate' },
+        { id: 'a', content: 'nul \u0000' },
+        { id: 'a', content: 5 },
+        { id: 'a', content: 'x', metadata: [1] },
+      ];
+      for (const doc of bad) {
+        const error = await rb.upsert([{ id: 'good', content: 'fine' }, doc as DocumentInput]).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(error, JSON.stringify(doc)).toBeInstanceOf(InvalidRequestError);
+      }
+      // An empty text with sync would be written, then fail to embed: refused before the write.
+      const empty = await rb
+        .upsert(
+          [
+            { id: 'good', content: 'fine' },
+            { id: 'blank', content: '   ' },
+          ],
+          { sync: true },
+        )
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(empty).toBeInstanceOf(InvalidRequestError);
+      // Nothing of the refused batches was written: the first write of 'good' inserts it.
+      expect(await rb.upsert([{ id: 'good', content: 'fine' }])).toEqual({ written: 1, embedded: 0 });
+    } finally {
+      await rb.close();
+    }
+    await rb.close();
   });
 });
