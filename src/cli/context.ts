@@ -1,3 +1,4 @@
+import { printable } from './format.js';
 import type { Command } from 'commander';
 import { open, type OpenOptions, type Reembed } from '../reembed.js';
 import { createProgress, type Progress } from './progress.js';
@@ -41,12 +42,12 @@ export class CliContext {
 
   /** The command's result: JSON on stdout with --json, else the human text on stdout. */
   result(data: unknown, human: () => string): void {
-    process.stdout.write(this.json ? `${JSON.stringify(data, null, 2)}\n` : `${human()}\n`);
+    process.stdout.write(this.json ? `${JSON.stringify(data, null, 2)}\n` : `${printable(human())}\n`);
   }
 
   /** Human information on stderr (never mixes with a JSON result). */
   info(message: string): void {
-    if (!this.options.quiet) process.stderr.write(`${message}\n`);
+    if (!this.options.quiet) process.stderr.write(`${printable(message)}\n`);
   }
 
   /** Says on stderr that a worker retries after a transient database error, and when. */

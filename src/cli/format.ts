@@ -20,3 +20,12 @@ export function significant(value: number | null, digits = 4): string {
 export function fixed(value: number, digits = 3): string {
   return value.toFixed(digits);
 }
+
+/**
+ * Text from data (document ids, actors, reasons, provider messages) made safe for a terminal:
+ * control characters but newline and tab are shown as \u escapes, so an id holding ESC
+ * sequences cannot rewrite the screen or the title.
+ */
+export function printable(text: string): string {
+  return text.replace(/[^\P{Cc}\n\t]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ReembedError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
+import { printable } from './format.js';
 import { LOG_LEVEL_ENV, LOG_LEVELS, setLogLevel, type LogLevel } from '../logger.js';
 import { VERSION } from '../version.js';
 import { registerBackfill } from './backfill.js';
@@ -92,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
           `${JSON.stringify({ error: { code: error.code, message, ...(details ? { details } : {}) } }, null, 2)}\n`,
         );
       }
-      process.stderr.write(`reembed: ${message}\n`);
+      process.stderr.write(`reembed: ${printable(message)}\n`);
       return error.exitCode;
     }
     const text = redactSecrets((error as Error)?.stack ?? String(error));
@@ -100,7 +101,7 @@ export async function main(argv: string[]): Promise<number> {
       const message = redactSecrets((error as Error)?.message ?? String(error));
       process.stdout.write(`${JSON.stringify({ error: { code: 'UNEXPECTED', message } }, null, 2)}\n`);
     }
-    process.stderr.write(`reembed: unexpected error: ${text}\n`);
+    process.stderr.write(`reembed: unexpected error: ${printable(text)}\n`);
     return 1;
   }
 }

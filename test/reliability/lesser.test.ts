@@ -145,3 +145,21 @@ describe('library upsert on bad documents', () => {
     await rb.close();
   });
 });
+
+describe('terminal escapes in data', () => {
+  it('prints an actor or reason holding ESC sequences escaped, never raw', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reembed-lesser-'));
+    writeFileSync(
+      join(dir, 'reembed.yaml'),
+      `profiles:\n  a: { provider: hash, dims: 8 }\n  b: { provider: hash, dims: 16 }\nenvironments:\n  development: { profile: a }\n`,
+    );
+    const evil = '\u001b]0;pwned\u0007\u001b[2J';
+    expect((await runCli(['migrate', 'plan', '--to', 'b', '--actor', evil], { cwd: dir })).code).toBe(0);
+    const history = await runCli(['migrate', 'history'], { cwd: dir });
+    expect(history.code).toBe(0);
+    expect(history.stdout).not.toContain('\u001b');
+    expect(history.stdout).toContain('\\u001b]0;pwned\\u0007');
+    const abort = await runCli(['migrate', 'abort', '--reason', `bad ${evil}`, '--actor', evil], { cwd: dir });
+    expect(abort.stdout + abort.stderr).not.toContain('\u001b');
+  });
+});
