@@ -52,8 +52,10 @@ function fromPlain(value: JsonObject): DocumentInput {
   const body = requiredText(text ?? content, text !== undefined || content === undefined ? 'text' : 'content');
   const meta = metadataObject(metadata);
   for (const [key, v] of Object.entries(rest)) {
-    if (key in meta) throw new ShapeError(`key "${key}" is both a top-level key and in "metadata"`);
-    meta[key] = v;
+    // Own keys only: "toString" or "constructor" are ordinary keys here, and "__proto__" is
+    // defined as data, never assigned (which would set the object's prototype instead).
+    if (Object.hasOwn(meta, key)) throw new ShapeError(`key "${key}" is both a top-level key and in "metadata"`);
+    Object.defineProperty(meta, key, { value: v, enumerable: true, writable: true, configurable: true });
   }
   checkJson(meta, 'metadata');
   return { id, content: body, metadata: meta };
@@ -105,13 +107,19 @@ function checkText(value: string, where: string): void {
   }
 }
 
-function checkJson(value: unknown, where: string): void {
+/** Deeper metadata is refused: it would overflow the stack of whatever walks it next. */
+const MAX_DEPTH = 64;
+
+function checkJson(value: unknown, where: string, depth = 0): void {
+  if (depth > MAX_DEPTH) throw new ShapeError(`"${where.split(/[.[]/)[0]}" nests deeper than ${MAX_DEPTH} levels`);
   if (typeof value === 'string') checkText(value, where);
-  else if (Array.isArray(value)) value.forEach((v, i) => checkJson(v, `${where}[${i}]`));
+  else if (typeof value === 'number' && !Number.isFinite(value))
+    throw new ShapeError(`"${where}" is a number JSON cannot hold (it overflows to ${value}); quote it as a string`);
+  else if (Array.isArray(value)) value.forEach((v, i) => checkJson(v, `${where}[${i}]`, depth + 1));
   else if (isObject(value)) {
     for (const [k, v] of Object.entries(value)) {
       checkText(k, `${where} key ${JSON.stringify(k)}`);
-      checkJson(v, `${where}.${k}`);
+      checkJson(v, `${where}.${k}`, depth + 1);
     }
   }
 }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres } from '../../src/db/postgres.js';
 import { open, type DocumentInput } from '../../src/reembed.js';
 import { InvalidRequestError } from '../../src/router/request.js';
+import { ShapeError, toDocument } from '../../src/source/document-shapes.js';
 import { runCli } from '../helpers/cli.js';
 import { createServerDatabase, postgresAdminUrl } from '../helpers/databases.js';
 import { waitFor } from '../helpers/wait.js';
@@ -161,5 +162,23 @@ describe('terminal escapes in data', () => {
     expect(history.stdout).toContain('\\u001b]0;pwned\\u0007');
     const abort = await runCli(['migrate', 'abort', '--reason', `bad ${evil}`, '--actor', evil], { cwd: dir });
     expect(abort.stdout + abort.stderr).not.toContain('\u001b');
+  });
+});
+
+describe('documents a load reads', () => {
+  it('keeps toString, constructor and __proto__ as ordinary metadata keys', () => {
+    const doc = toDocument(
+      JSON.parse('{"id":"a","text":"x","toString":"1","constructor":"2","__proto__":{"x":1}}'),
+      'plain',
+    );
+    // Compared as JSON text: an object literal's __proto__ would set a prototype, not a key.
+    expect(JSON.stringify(doc.metadata)).toBe('{"toString":"1","constructor":"2","__proto__":{"x":1}}');
+    expect(Object.getPrototypeOf(doc.metadata)).toBe(Object.prototype);
+  });
+
+  it('refuses a number that overflows and metadata nested past the limit, as shape errors with a line', () => {
+    expect(() => toDocument(JSON.parse('{"id":"a","text":"x","big":1e400}'), 'plain')).toThrow(/cannot hold/);
+    const deep = `{"id":"a","text":"x","m":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    expect(() => toDocument(JSON.parse(deep), 'plain')).toThrow(ShapeError);
   });
 });
