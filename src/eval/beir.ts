@@ -198,7 +198,7 @@ export async function readQueries(file: string): Promise<{ queries: EvalQuery[] 
 /**
  * qrels/<split>.tsv: `query-id<TAB>corpus-id<TAB>score`, whole-number grades (> 0 relevant,
  * as trec_eval reads them). The first line is BEIR's header when its score column is not a
- * number; files without a header are read too. A pair judged twice with the same grade is
+ * number (a fractional first score is an error, not a header); files without a header are read too. A pair judged twice with the same grade is
  * counted and ignored; with two different grades it is an error naming both lines, because
  * either choice would silently change the figures.
  */
@@ -210,7 +210,8 @@ export async function readQrels(file: string): Promise<{ qrels: Qrels; rows: num
   let first = true;
   for await (const line of lines(file)) {
     const fields = line.text.split('\t');
-    const isHeader = first && fields.length === 3 && !/^-?\d+$/.test(fields[2]!.trim());
+    // A header's score column is a word (BEIR's is "score"): a number such as 1.5 is a bad grade, not a header.
+    const isHeader = first && fields.length === 3 && !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(fields[2]!.trim());
     first = false;
     if (isHeader) continue;
     if (fields.length !== 3) {

@@ -51,6 +51,12 @@ describe('reading a BEIR directory', () => {
     expect(d.warnings).toEqual([expect.stringMatching(/1 repeated judgments/)]);
   });
 
+  it('refuses a fractional score on the first line instead of taking the line for a header', async () => {
+    const dir = writeTinyDataset({ qrels: 'q1\td1\t1.5\nq1\td2\t1\n' });
+    const error = await failure(readBeirDataset(dir));
+    expect(error.message).toMatch(/test\.tsv:1: score "1\.5" is not a whole number/);
+  });
+
   it('reads another split with --split', async () => {
     const dir = writeTinyDataset();
     writeFileSync(join(dir, 'qrels', 'dev.tsv'), 'query-id\tcorpus-id\tscore\nq3\td4\t1\n');
