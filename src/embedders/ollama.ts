@@ -72,7 +72,7 @@ export function createOllamaClient(profile: ProviderProfile, options: HttpProvid
         let message = text;
         try {
           const parsed: unknown = JSON.parse(text);
-          if (parsed && typeof parsed === 'object' && 'error' in parsed) message = String(parsed.error);
+          if (parsed && typeof parsed === 'object' && 'error' in parsed) message = errorText(parsed.error);
         } catch {
           // Not JSON: the raw body is the best message there is.
         }
@@ -98,4 +98,12 @@ export function createOllamaClient(profile: ProviderProfile, options: HttpProvid
       return { vectors: parsed.data.embeddings, tokens: parsed.data.prompt_eval_count };
     },
   };
+}
+
+/** Ollama answers `{"error": "…"}`; a proxy in front of it may answer `{"error": {"message": "…"}}`. */
+function errorText(error: unknown): string {
+  if (typeof error === 'string') return error;
+  if (error && typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string')
+    return (error as { message: string }).message;
+  return JSON.stringify(error);
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ProfileInput } from '../../src/config/profile.js';
 import { createEmbedder, createProviderClient, describeEmbedder } from '../../src/embedders/create.js';
-import { ProviderRejectedError } from '../../src/embedders/errors.js';
+import { ProviderAuthError, ProviderRejectedError } from '../../src/embedders/errors.js';
 import { fakeVector, startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { makeProfile, recordingSleep } from './profile-helper.js';
 
@@ -60,6 +60,14 @@ describe('ollama provider', () => {
       'profile nomic: provider rejected the request, HTTP 404: model "nomic-embed-text" not found, try pulling it first',
     );
     expect(fake.requests).toHaveLength(1);
+  });
+
+  it('reads an error object from a proxy in front of Ollama (a 401), never "[object Object]"', async () => {
+    fake.setFaults(() => ({ kind: 'status', status: 401, body: '{"error":{"message":"invalid api key"}}' }));
+    const failure = createEmbedder(profile(), { sleep: recordingSleep().sleep }).embed(['x'], 'document');
+    await expect(failure).rejects.toBeInstanceOf(ProviderAuthError);
+    await expect(failure).rejects.toThrow(/HTTP 401: invalid api key/);
+    await expect(failure).rejects.not.toThrow(/object Object/);
   });
 
   it('defaults to http://localhost:11434', () => {
