@@ -1,3 +1,4 @@
+import { backoffDelay } from '../backoff.js';
 /** SQLSTATEs of a transaction that lost to another one: a deadlock, a serialization conflict, a lock not available. */
 const CONFLICT_SQLSTATES = new Set(['40P01', '40001', '55P03']);
 
@@ -45,4 +46,32 @@ export function isTransientDatabaseError(error: unknown): boolean {
   if (isBrokenConnectionError(error)) return true;
   for (const e of chain(error)) if (typeof e.code === 'string' && CONFLICT_SQLSTATES.has(e.code)) return true;
   return false;
+}
+
+/**
+ * Runs idempotent work again after transient database errors (a server restart, a failover, a
+ * dropped connection), with full-jitter backoff, for up to `budgetMs` of failures in a row;
+ * any other error, or one past the budget, is thrown.
+ */
+export async function retryTransient<T>(
+  work: () => Promise<T>,
+  options: {
+    budgetMs?: number;
+    signal?: AbortSignal;
+    onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  } = {},
+): Promise<T> {
+  const budget = options.budgetMs ?? 120_000;
+  const started = performance.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (options.signal?.aborted || !isTransientDatabaseError(error) || performance.now() - started >= budget)
+        throw error;
+      const delayMs = backoffDelay(attempt, 250, 15_000);
+      options.onRetry?.(error, attempt, delayMs);
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
 }

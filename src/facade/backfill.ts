@@ -6,6 +6,7 @@ import { createThrottles } from '../backfill/throttle.js';
 import { runWorker, type WorkerOptions, type WorkerStats } from '../backfill/worker.js';
 import { ConfigError } from '../errors.js';
 import type { Source } from '../source/source.js';
+import { retryTransient } from '../db/transient.js';
 import { buildIndex, type BuildIndexResult, type IndexProgress } from '../store/index.js';
 import { capturingProfiles } from '../store/registry.js';
 import type { FacadeCore } from './core.js';
@@ -138,7 +139,12 @@ export async function runReport(
   let index: BuildIndexResult | null = null;
   if (options.index && !stopped && run.coverage.ratio === 1) {
     options.onIndexStart?.();
-    index = await buildIndex(db, profile, { onProgress: options.onIndexProgress });
+    // A server restart during the build is retried like the backfill's own steps (a failed
+    // concurrent build leaves an INVALID index, which the next build drops).
+    index = await retryTransient(() => buildIndex(db, profile, { onProgress: options.onIndexProgress }), {
+      signal: options.signal,
+      onRetry: options.onTransientError,
+    });
   }
   const sum = (pick: (w: WorkerStats) => number) => run.workers.reduce((a, w) => a + pick(w), 0);
   return {
