@@ -235,7 +235,7 @@ export function registerMigrate(program: Command): void {
             row: [
               e.at,
               e.actor,
-              e.action,
+              e.details?.forced === true ? `${e.action} (forced)` : e.action,
               e.fromPhase ? `${e.fromPhase} ${e.fromPercent}%` : null,
               `${e.toPhase} ${e.toPercent}%`,
               e.reason,

@@ -279,7 +279,9 @@ export async function rampMigration(
   const allowed = nextPhase('ramp', m.phase);
   if ('refused' in allowed)
     throw new TransitionRefusedError(`migration ${m.id}: ${allowed.refused}`, { phase: m.phase });
-  if (m.phase === 'canary' && percent <= m.percent) {
+  // Already there: nothing to change, and nothing to record (a script may repeat a step).
+  if (m.phase === 'canary' && percent === m.percent) return m;
+  if (m.phase === 'canary' && percent < m.percent) {
     throw new TransitionRefusedError(`migration ${m.id}: ramp only goes up (now ${m.percent}%); to go down, roll back`);
   }
   const details = await requireCandidateReady(ctx, m, 'ramp', force);
@@ -354,7 +356,7 @@ export async function rollbackMigration(
     'rollback',
     { percent: 0 },
     reason,
-    { fromPercent: m.percent, controlCatchUp: controlWasStopped },
+    { fromPercent: m.percent, controlCatchUp: controlWasStopped, ...(controlWasStopped ? { forced: true } : {}) },
     async (tx) => {
       if (controlWasStopped) await ensureStore(tx, profileOf(ctx, m.control));
       await setCapture(tx, ctx.source, ctx.manifest.profiles, { [m.candidate]: false, [m.control]: true });

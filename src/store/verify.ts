@@ -63,9 +63,13 @@ export const DEFAULT_NORM_TOLERANCE = { vector: 1e-5, halfvec: 1e-3 } as const;
 
 export class StoreMissingError extends ReembedError {
   constructor(profile: string) {
-    super('STORE_MISSING', `profile ${profile} has no store yet: nothing has been embedded for it`, {
-      details: { profile },
-    });
+    super(
+      'STORE_MISSING',
+      `profile ${profile} has no store yet: nothing has been embedded for it (run \`reembed backfill --profile ${profile}\`, or \`reembed migrate plan --to ${profile}\` to move to it)`,
+      {
+        details: { profile },
+      },
+    );
   }
 }
 

@@ -55,7 +55,8 @@ describe('migrate and search commands on postgres', () => {
     expect(notReady.stderr).toMatch(/candidate new is not ready \(coverage 0\.00%/);
     expect((await cli('worker', '--drain')).code).toBe(0);
     expect((await json('migrate', 'ramp', '5')).percent).toBe(5);
-    expect((await cli('migrate', 'ramp', '5')).stderr).toMatch(/ramp only goes up/);
+    expect((await cli('migrate', 'ramp', '5')).code).toBe(0); // already there: a no-op
+    expect((await cli('migrate', 'ramp', '3')).stderr).toMatch(/ramp only goes up/);
     const status = await json('migrate', 'status');
     expect(status).toMatchObject({ servingPercent: 5, coverage: { old: 1, new: 1 } });
     // Two scripts acting on the same version: the second is refused.
@@ -112,6 +113,11 @@ describe('migrate and search commands on postgres', () => {
     const verified = await cli('verify', '--profile', 'old');
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
     const history = await json('migrate', 'history');
-    expect(history.events.at(-1)).toMatchObject({ action: 'rollback', reason: 'regression found late' });
+    expect(history.events.at(-1)).toMatchObject({
+      action: 'rollback',
+      reason: 'regression found late',
+      details: { forced: true, controlCatchUp: true },
+    });
+    expect((await cli('migrate', 'history')).stdout).toMatch(/rollback \(forced\)/);
   });
 });

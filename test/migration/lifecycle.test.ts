@@ -115,7 +115,11 @@ describe.each(BACKENDS)('migration lifecycle on %s', (backend) => {
       details: { forced: true },
     });
     await backfillCandidate(ctx, m);
-    await expect(rampMigration(ctx, m, 5)).rejects.toThrow(/ramp only goes up \(now 5%\); to go down, roll back/);
+    // At the same percentage: a no-op, nothing recorded.
+    const events = (await listEvents(db, m.id)).length;
+    expect(await rampMigration(ctx, m, 5)).toEqual(m);
+    expect(await listEvents(db, m.id)).toHaveLength(events);
+    await expect(rampMigration(ctx, m, 4)).rejects.toThrow(/ramp only goes up \(now 5%\); to go down, roll back/);
     await expect(rampMigration(ctx, m, 101)).rejects.toThrow(ConfigError);
     await expect(abortMigration(ctx, m, 'no')).rejects.toThrow(/cannot abort a migration in phase canary/);
     await expect(shadowMigration(ctx, m, 1.5)).rejects.toThrow(ConfigError);
