@@ -91,12 +91,6 @@ interface Cached {
   result: GateResult;
 }
 
-/**
- * The rollout loop: measure the gates that are due, roll back when a gate's record calls for
- * it, hold while any applicable gate has not passed or the step is too young or too quiet,
- * promote otherwise. Every transition goes through the lifecycle with the version the
- * controller read, so a person's command in between wins and the controller re-reads.
- */
 /** The source has no migration for the controller to drive (none planned yet). */
 export class NoMigrationError extends ReembedError {
   constructor(source: string) {
@@ -108,6 +102,13 @@ export class NoMigrationError extends ReembedError {
   }
 }
 
+/**
+ * The rollout loop: measure the gates that are due, then act on decide() (decide.ts): roll back
+ * when a gate's record calls for it, hold while any applicable gate has not passed or the step
+ * is too young or too quiet, promote otherwise. Every transition goes through the lifecycle
+ * with the version the controller read, so a person's command in between wins and the
+ * controller re-reads.
+ */
 export class Controller {
   readonly rollout: RolloutConfig;
   private readonly cache = new Map<string, Cached>();
