@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
-import { formatDuration, ControllerStandby, type RolloutConfig, type TickReport, type GateResult } from '../reembed.js';
+import {
+  endedEarly,
+  formatDuration,
+  ControllerStandby,
+  type RolloutConfig,
+  type TickReport,
+  type GateResult,
+} from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 import { shutdownSignal } from './signals.js';
@@ -112,8 +119,7 @@ export function registerController(program: Command): void {
             dispose();
           }
         }
-        const phase = last?.migration.phase;
-        if (phase === 'rolled_back' || phase === 'aborted') process.exitCode = 1;
+        if (last && endedEarly(last.migration.phase)) process.exitCode = 1;
       });
     });
 }

@@ -9,7 +9,7 @@ export { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_SEED, DEFAULT_ANN_THRES
 export { DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES, DEFAULT_TUNE_VALUES } from '../eval/tune.js';
 export { LOAD_FORMATS, type LoadFormat } from '../source/document-shapes.js';
 export { DEFAULT_LOAD_BATCH_SIZE } from '../source/load.js';
-export { servingPercent } from '../migration/phases.js';
+export { endedEarly, servingPercent } from '../migration/phases.js';
 export { ControllerStandby } from '../gates/lease.js';
 export type { RolloutConfig } from '../config/rollout.js';
 export type { ProfileSettingEdit } from '../config/edit-profile.js';

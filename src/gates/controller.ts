@@ -16,7 +16,7 @@ import {
   TransitionRefusedError,
   type LifecycleContext,
 } from '../migration/lifecycle.js';
-import { TERMINAL_PHASES } from '../migration/phases.js';
+import { rolloutEnded } from '../migration/phases.js';
 import {
   activeMigration,
   ConcurrentChangeError,
@@ -26,8 +26,18 @@ import {
 } from '../migration/state.js';
 import type { Source } from '../source/source.js';
 import { readServingMetrics } from '../telemetry/serving-metrics.js';
-import { evaluateGate, rollbackReason, standing, type GateResult } from './evaluate.js';
-import { isOnline, isShadow, measure, type MeasureContext } from './measure.js';
+import {
+  applicableGates,
+  countsRequests,
+  decide,
+  decideUnmeasured,
+  promotionTarget,
+  type DecideState,
+  type Measurements,
+  type Promotion,
+} from './decide.js';
+import { evaluateGate, isOnline, isShadow, type GateResult } from './evaluate.js';
+import { measure, type MeasureContext } from './measure.js';
 import { latestMeasurements, listTicks, recordTick, verdictHistory, type Decision, type Tick } from './tables.js';
 import { postWebhook } from './webhook.js';
 import { acquireLease, ControllerStandby, currentLease, holdsLease, releaseLease } from './lease.js';
@@ -81,12 +91,6 @@ interface Cached {
   result: GateResult;
 }
 
-/**
- * The rollout loop: measure the gates that are due, roll back when a gate's record calls for
- * it, hold while any applicable gate has not passed or the step is too young or too quiet,
- * promote otherwise. Every transition goes through the lifecycle with the version the
- * controller read, so a person's command in between wins and the controller re-reads.
- */
 /** The source has no migration for the controller to drive (none planned yet). */
 export class NoMigrationError extends ReembedError {
   constructor(source: string) {
@@ -98,6 +102,13 @@ export class NoMigrationError extends ReembedError {
   }
 }
 
+/**
+ * The rollout loop: measure the gates that are due, then act on decide() (decide.ts): roll back
+ * when a gate's record calls for it, hold while any applicable gate has not passed or the step
+ * is too young or too quiet, promote otherwise. Every transition goes through the lifecycle
+ * with the version the controller read, so a person's command in between wins and the
+ * controller re-reads.
+ */
 export class Controller {
   readonly rollout: RolloutConfig;
   private readonly cache = new Map<string, Cached>();
@@ -147,36 +158,6 @@ export class Controller {
     const p = this.options.manifest.profiles.get(name);
     if (!p) throw new ConfigError(`the migration names profile ${name}, which the manifest does not define`);
     return p;
-  }
-
-  /** The gates that speak to the next promotion from this phase. */
-  private applicable(m: MigrationState): Gate[] {
-    const candidate = this.profile(m.candidate);
-    return this.rollout.gates.filter((g) => {
-      // pgvector indexes at most 4,000 dims: such a profile is searched exactly, so there is no ANN to check.
-      if (g.metric === 'ann.overlap' && candidate.dims > 4000) return false;
-      if (m.phase === 'backfilling')
-        return !isOnline(g.metric) && !isShadow(g.metric) && !g.metric.startsWith('offline.');
-      if (m.phase === 'cutover') return isOnline(g.metric);
-      if (isOnline(g.metric)) return m.phase === 'canary';
-      if (isShadow(g.metric)) return m.shadowSample > 0;
-      return true;
-    });
-  }
-
-  /** The promotion from this state: the next phase and percentage, or null when there is none. */
-  private next(m: MigrationState): { action: 'shadow' | 'ramp' | 'cutover'; percent: number } | null {
-    if (m.phase === 'backfilling') return { action: 'shadow', percent: 0 };
-    if (m.phase === 'shadow') {
-      const first = this.rollout.steps[0]!;
-      return { action: 'ramp', percent: first };
-    }
-    if (m.phase === 'canary') {
-      const step = this.rollout.steps.find((s) => s > m.percent);
-      if (step === undefined || step === 100) return { action: 'cutover', percent: 100 };
-      return { action: 'ramp', percent: step };
-    }
-    return null;
   }
 
   /**
@@ -252,32 +233,53 @@ export class Controller {
     const m = await this.migration();
     const now = await this.now();
     await this.seed(m);
-    const watching = m.phase === 'cutover' && this.options.watchCutover;
-    if (TERMINAL_PHASES.includes(m.phase) || m.phase === 'finalized' || (m.phase === 'cutover' && !watching)) {
-      const decision: Decision = m.phase === 'cutover' || m.phase === 'finalized' ? 'complete' : 'stop';
-      const reason =
-        decision === 'complete'
-          ? `the candidate ${m.candidate} serves 100% (phase ${m.phase}); finalize when you are sure: reembed migrate finalize`
-          : `the migration is ${m.phase}; nothing to control`;
+    const state: DecideState = { migration: m, watchCutover: this.options.watchCutover };
+    const unmeasured = decideUnmeasured(state);
+    if (unmeasured?.decision === 'complete' || unmeasured?.decision === 'stop') {
       // Said once: a controller that takes over (or a cron --once) after the end records nothing new.
       const [last] = await listTicks(this.options.db, m.id, 1);
-      if (last && last.decision === decision && last.phase === m.phase && last.percent === m.percent)
+      if (last && last.decision === unmeasured.decision && last.phase === m.phase && last.percent === m.percent)
         return { tick: last, migration: m, gates: [], done: true };
-      return this.finish(m, decision, reason, [], {});
     }
-    if (m.phase === 'planned') {
-      return this.finish(m, 'hold', 'the migration is planned: start it (reembed migrate start)', [], {});
-    }
+    if (unmeasured) return this.finish(m, unmeasured.decision, unmeasured.reason, [], {});
 
-    const stepStart = new Date(m.updatedAt);
+    const gates = applicableGates(m, this.rollout, this.profile(m.candidate).dims);
+    const { fresh, current } = await this.measureDue(m, gates, now);
+    const measurements: Measurements = {
+      gates,
+      fresh,
+      current,
+      history: await verdictHistory(this.options.db, m.id),
+      stepAgeMs: now.getTime() - new Date(m.updatedAt).getTime(),
+      candidateRequests: countsRequests(m, this.rollout) ? await this.stepRequests(m) : undefined,
+    };
+    const decided = decide(state, measurements, this.rollout);
+    if (decided.decision === 'rollback') return this.rollback(m, decided.reason, fresh, current);
+    if (decided.decision === 'promote') return this.promote(m, decided.next!, decided.reason, fresh, current);
+    return this.finish(m, decided.decision, decided.reason, fresh, { gates: current }, current);
+  }
+
+  /** Requests the candidate served in this step (this state of the migration). */
+  private async stepRequests(m: MigrationState): Promise<number> {
     const tag = { id: m.id, version: m.version };
-    const gates = this.applicable(m);
+    return (await readServingMetrics(this.options.db, m.candidate, { from: new Date(0), migration: tag })).requests;
+  }
+
+  /**
+   * Measures the gates that are due; a gate measured within its interval (in this state, for
+   * serving gates) keeps its result. Returns this tick's measurements and every gate's current one.
+   */
+  private async measureDue(
+    m: MigrationState,
+    gates: Gate[],
+    now: Date,
+  ): Promise<{ fresh: GateResult[]; current: GateResult[] }> {
     const measureCtx: MeasureContext = {
       db: this.options.db,
       source: this.options.source,
       control: this.profile(m.control),
       candidate: this.profile(m.candidate),
-      migration: tag,
+      migration: { id: m.id, version: m.version },
       now,
       evalHistory: this.rollout.evalHistory,
       annQueries: this.rollout.annQueries,
@@ -329,46 +331,18 @@ export class Controller {
       fresh.push(result);
       current.push(result);
     }
+    return { fresh, current };
+  }
 
-    // Roll back on a gate whose record (stored verdicts plus this tick's) reaches its limits.
-    const history = await verdictHistory(this.options.db, m.id);
-    for (const result of fresh) {
-      const gate = gates.find((g) => g.name === result.gate)!;
-      const why = rollbackReason(gate, standing([...(history.get(gate.name) ?? []), result.verdict]));
-      if (why) return this.rollback(m, `${why}: ${result.reason}`, fresh, current);
-    }
-
-    if (m.phase === 'cutover') {
-      // Nothing to promote to: the controller only watches, until a person finalizes. Relative
-      // conditions have no control traffic to compare with here; absolute ones still apply.
-      const failing = current.filter((r) => r.verdict === 'fail');
-      return this.finish(
-        m,
-        'hold',
-        `cutover: watching the candidate until \`reembed migrate finalize\`${failing.length ? `; ${failing.map((r) => `${r.gate}: FAIL ${r.reason}`).join('; ')}` : ''}`,
-        fresh,
-        { gates: current },
-        current,
-      );
-    }
-
-    const holding = current.filter((r) => r.verdict !== 'pass');
-    if (holding.length) {
-      return this.finish(
-        m,
-        'hold',
-        holding.map((r) => `${r.gate}: ${r.verdict === 'fail' ? `FAIL ${r.reason}` : r.reason}`).join('; '),
-        fresh,
-        { gates: current },
-        current,
-      );
-    }
-
-    const dwell = await this.stepReady(m, stepStart, now, tag);
-    if (dwell) return this.finish(m, 'hold', dwell, fresh, { gates: current }, current);
-
-    const next = this.next(m)!;
-    const target = next.action === 'shadow' ? 'shadow' : `${next.percent}%`;
+  /** Asks the before_promotion webhook (if any), then makes the promotion decide() chose. */
+  private async promote(
+    m: MigrationState,
+    next: Promotion,
+    reason: string,
+    fresh: GateResult[],
+    current: GateResult[],
+  ): Promise<TickReport> {
+    const target = promotionTarget(next);
     if (this.rollout.webhooks.beforePromotion) {
       const hook = await postWebhook(
         this.rollout.webhooks.beforePromotion,
@@ -387,7 +361,6 @@ export class Controller {
         );
       }
     }
-    const reason = `controller: every gate passed (${current.map((r) => r.gate).join(', ') || 'none applied'}); promoting to ${target}`;
     let promoted: MigrationState;
     await this.fence();
     try {
@@ -413,26 +386,6 @@ export class Controller {
     return this.finish(m, 'promote', reason, fresh, { gates: current, from: m.percent, to: next }, current, promoted);
   }
 
-  /** Why the step may not be left yet (too young, too little traffic), or null. */
-  private async stepReady(
-    m: MigrationState,
-    stepStart: Date,
-    now: Date,
-    tag: { id: string; version: number },
-  ): Promise<string | null> {
-    if (m.phase === 'backfilling') return null;
-    const age = now.getTime() - stepStart.getTime();
-    const label = m.phase === 'shadow' ? 'shadow' : `step ${m.percent}%`;
-    if (age < this.rollout.stepMinDuration)
-      return `${label}: ${formatDuration(age)} of the minimum ${formatDuration(this.rollout.stepMinDuration)}`;
-    if (m.phase === 'canary' && this.rollout.stepMinRequests > 0) {
-      const served = await readServingMetrics(this.options.db, m.candidate, { from: new Date(0), migration: tag });
-      if (served.requests < this.rollout.stepMinRequests)
-        return `${label}: the candidate served ${served.requests} of the minimum ${this.rollout.stepMinRequests} requests`;
-    }
-    return null;
-  }
-
   private async rollback(
     m: MigrationState,
     reason: string,
@@ -448,7 +401,7 @@ export class Controller {
       // A person changed the migration after it was measured: their state wins. The measurements
       // were of the old state, so nothing is rolled back on them; the next tick measures again.
       const now = await getMigration(this.options.db, m.id);
-      const ended = TERMINAL_PHASES.includes(now.phase) || now.phase === 'finalized';
+      const ended = rolloutEnded(now.phase);
       return this.finish(
         m,
         ended ? 'stop' : 'hold',

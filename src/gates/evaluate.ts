@@ -1,4 +1,4 @@
-import type { Gate } from '../config/rollout.js';
+import type { Gate, GateMetric } from '../config/rollout.js';
 
 export type Verdict = 'pass' | 'fail' | 'no_data';
 
@@ -21,6 +21,16 @@ export interface GateResult {
   condition: string;
   reason: string;
   details?: Record<string, unknown>;
+}
+
+/** Whether a gate's metric comes from live traffic (so it applies only once the candidate serves). */
+export function isOnline(metric: GateMetric): boolean {
+  return metric.startsWith('online.');
+}
+
+/** Whether a gate's metric comes from shadow reads (so it applies only while they are sampled). */
+export function isShadow(metric: GateMetric): boolean {
+  return metric.startsWith('shadow.');
 }
 
 function fmt(x: number): string {

@@ -10,7 +10,7 @@ import { profileForCorpus } from '../eval/prepare.js';
 import type { Source } from '../source/source.js';
 import { verifyStore } from '../store/verify.js';
 import { readServingMetrics, type MigrationTag, type ServingSummary } from '../telemetry/serving-metrics.js';
-import type { Measurement } from './evaluate.js';
+import { isShadow, type Measurement } from './evaluate.js';
 
 export interface MeasureContext {
   db: Database;
@@ -40,15 +40,6 @@ const OFFLINE_KEYS: Record<string, keyof RetrievalSummary> = {
   'offline.ndcg@10': 'ndcgAt10',
   'offline.contain@50': 'containAt50',
 };
-
-/** Whether a gate's metric comes from live traffic (so it applies only once the candidate serves). */
-export function isOnline(metric: GateMetric): boolean {
-  return metric.startsWith('online.');
-}
-
-export function isShadow(metric: GateMetric): boolean {
-  return metric.startsWith('shadow.');
-}
 
 /** Measures one gate's metric for the candidate and, where it has one, the control. */
 export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurement> {

@@ -6,7 +6,7 @@ import { setCapture } from '../source/capture.js';
 import type { Source } from '../source/source.js';
 import { dropStore, ensureStore } from '../store/store.js';
 import { verifyStore } from '../store/verify.js';
-import { NEEDS_COMPLETE_CANDIDATE, nextPhase, type Action } from './phases.js';
+import { controlCaptures, NEEDS_COMPLETE_CANDIDATE, nextPhase, type Action } from './phases.js';
 import {
   activeMigration,
   applyChange,
@@ -343,7 +343,7 @@ export async function rollbackMigration(
   options: { force?: boolean } = {},
 ): Promise<MigrationState> {
   if (!reason?.trim()) throw new ConfigError('rollback needs --reason "why"');
-  const controlWasStopped = m.phase === 'finalized' || m.phase === 'cleaned';
+  const controlWasStopped = !controlCaptures(m.phase);
   if (controlWasStopped && !options.force) {
     throw new TransitionRefusedError(
       `migration ${m.id}: the control ${m.control} has not been written since finalize${m.phase === 'cleaned' ? ' and its store was dropped' : ''}, so it would serve stale or missing documents until a catch-up backfill ends; roll back with --force to accept that, then run workers until \`reembed verify --profile ${m.control}\` passes`,

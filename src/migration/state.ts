@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../db/database.js';
+import { quoteLiteral } from '../db/sql.js';
 import { ReembedError } from '../errors.js';
-import type { Phase } from './phases.js';
+import { TERMINAL_PHASES, type Phase } from './phases.js';
 import { EVENTS_TABLE, MIGRATIONS_TABLE, MIGRATION_CHANNEL } from './tables.js';
 
 export interface MigrationState {
@@ -95,10 +96,16 @@ export async function getMigration(conn: Queryable, id: string): Promise<Migrati
   return toState(rows[0]);
 }
 
+/**
+ * The ended phases as an SQL list: a literal, like the predicate of the unique index on active
+ * migrations (tables.ts), so the planner can use that index.
+ */
+const ENDED_SQL = TERMINAL_PHASES.map(quoteLiteral).join(', ');
+
 /** The migration of a source that has not ended, if any. */
 export async function activeMigration(conn: Queryable, source: string): Promise<MigrationState | null> {
   const { rows } = await conn.query<Row>(
-    `SELECT ${COLUMNS} FROM ${MIGRATIONS_TABLE} WHERE source = $1 AND phase NOT IN ('cleaned', 'rolled_back', 'aborted')`,
+    `SELECT ${COLUMNS} FROM ${MIGRATIONS_TABLE} WHERE source = $1 AND phase NOT IN (${ENDED_SQL})`,
     [source],
   );
   return rows[0] ? toState(rows[0]) : null;

@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.js';
 import { ConfigError } from '../errors.js';
 import { databaseTimeAgo } from '../db/clock.js';
-import type { Phase } from '../migration/phases.js';
+import { MEASURED_PHASES } from '../migration/phases.js';
 import { MIGRATIONS_TABLE } from '../migration/tables.js';
 import { SERVING_METRICS_TABLE } from './serving-metrics.js';
 import { warnAndContinue } from '../logger.js';
@@ -14,12 +14,6 @@ export const PRUNE_LOCK_KEY = 7_345_112_003;
 
 /** Rows deleted per statement: a first prune after an upgrade may have months of windows. */
 const PRUNE_BATCH = 10_000;
-
-/**
- * Phases in which a controller measures a migration's windows (shadow gates in shadow, online
- * gates in canary, and with --watch-cutover at cutover): their windows are kept whatever their age.
- */
-const MEASURED_PHASES: readonly Phase[] = ['shadow', 'canary', 'cutover'];
 
 export interface PruneOptions {
   /** Windows written (database clock) before this time are deleted… */
@@ -52,6 +46,8 @@ export async function pruneServingMetrics(db: Database, options: PruneOptions): 
     if (!lock[0]!.locked) return { deleted: 0, keptForActiveMigrations: 0, skipped: true };
     try {
       const measured = `EXISTS (SELECT 1 FROM ${MIGRATIONS_TABLE} mg WHERE mg.id = m.migration_id AND mg.phase = ANY($2::text[]))`;
+      // A controller may still measure the windows of a migration in these phases: they are kept
+      // whatever their age.
       const params = [options.olderThan, MEASURED_PHASES];
       const count = async (which: string) => {
         const { rows } = await conn.query<{ n: string | number }>(
