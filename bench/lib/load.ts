@@ -47,6 +47,8 @@ export interface Tally {
   ok: number;
   /** Caller-observed time of the answered searches. */
   latency: LatencyHistogram;
+  /** Of that, the router's own `latencyMs.queued`: waiting for a store-query slot. */
+  queued: LatencyHistogram;
   /** Longest call of any outcome (answered or failed), ms. */
   maxCallMs: number;
   /** Failed calls by error code (ReembedError) or class name. */
@@ -60,7 +62,16 @@ export interface Tally {
 }
 
 export function emptyTally(): Tally {
-  return { ok: 0, latency: new LatencyHistogram(), maxCallMs: 0, errors: {}, fallbacks: {}, served: {}, seconds: 0 };
+  return {
+    ok: 0,
+    latency: new LatencyHistogram(),
+    queued: new LatencyHistogram(),
+    maxCallMs: 0,
+    errors: {},
+    fallbacks: {},
+    served: {},
+    seconds: 0,
+  };
 }
 
 export const sum = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
@@ -75,6 +86,7 @@ export interface SearchOutcome {
   profile: string;
   fallback: boolean;
   fallbackReason?: { kind: string; code?: string };
+  latencyMs: { queued: number };
 }
 
 export interface LoadOptions {
@@ -101,6 +113,7 @@ export async function runCallers(options: LoadOptions, tally: Tally): Promise<vo
           const ms = performance.now() - t0;
           tally.ok++;
           tally.latency.record(ms);
+          tally.queued.record(r.latencyMs.queued);
           if (ms > tally.maxCallMs) tally.maxCallMs = ms;
           tally.served[r.profile] = (tally.served[r.profile] ?? 0) + 1;
           if (r.fallback) {
