@@ -135,6 +135,7 @@ async function servingMetrics(env: Env, from: Date) {
 /** One concurrency level: the shadow-on and shadow-off routers alternate in blocks, SECONDS each in all. */
 async function level(env: Env, callers: number) {
   await quiesce(env);
+  const startedAt = new Date().toISOString();
   const from = await databaseNow(env.db);
   const before = { on: counters(env.routers.on.stats), off: counters(env.routers.off.stats) };
   const tallies = { on: emptyTally(), off: emptyTally() };
@@ -156,6 +157,8 @@ async function level(env: Env, callers: number) {
   const metrics = await servingMetrics(env, from);
   return {
     callers,
+    startedAt,
+    endedAt: new Date().toISOString(),
     on: { ...summarize(tallies.on), router: delta(counters(env.routers.on.stats), before.on) },
     off: { ...summarize(tallies.off), router: delta(counters(env.routers.off.stats), before.off) },
     breakerState: { on: env.routers.on.breakerState('cand'), off: env.routers.off.breakerState('cand') },
@@ -173,6 +176,7 @@ const levelGoalMet = (l: Level) =>
 async function soak(env: Env) {
   const router = env.routers.on;
   await quiesce(env);
+  const startedAt = new Date().toISOString();
   const from = await databaseNow(env.db);
   const before = counters(router.stats);
   const tally = emptyTally();
@@ -213,6 +217,8 @@ async function soak(env: Env) {
   const vt = samples.reduce((a, s) => a + (s.t - mt) ** 2, 0);
   return {
     callers: SOAK_CALLERS,
+    startedAt,
+    endedAt: new Date().toISOString(),
     warmupSeconds: SOAK_WARMUP_SECONDS,
     seconds: SOAK_SECONDS,
     load: summarize(tally),
