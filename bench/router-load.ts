@@ -383,6 +383,7 @@ function printSoak(s: Awaited<ReturnType<typeof soak>>): void {
       'max',
       'growth',
       'max − first',
+      'max − min',
       'slope /min',
       'heap first',
       'heap last',
