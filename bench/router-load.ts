@@ -39,9 +39,10 @@ import { readServingMetrics, type ServingSummary } from '../src/telemetry/servin
 import { articlesManifest, articlesSource, createSourceTable, getProfile } from './lib/articles.js';
 import { intFromEnv } from './lib/env.js';
 import { intListFromEnv } from './lib/env-list.js';
-import { emptyTally, errorKind, runCallers, sum, type Tally } from './lib/load.js';
+import { emptyTally, errorKind, runCallers, type Tally } from './lib/load.js';
 import { createScratchDatabase, startBenchServer } from './lib/postgres-cluster.js';
-import { formatNumber, printTable, writeResult } from './lib/report.js';
+import { kinds, levelGoalMet, ms, printLevels, printSoak, type ReportSettings } from './lib/router-load-report.js';
+import { formatNumber, writeResult } from './lib/report.js';
 
 const ROWS = intFromEnv('REEMBED_BENCH_LOAD_ROWS', 5_000);
 const LEVELS = intListFromEnv('REEMBED_BENCH_CALLERS', [1, 8, 32, 128, 512]);
@@ -59,14 +60,15 @@ const BACKOFF_MS = 10;
 const RSS_GOAL_MIB = 50e6 / 2 ** 20;
 const DEADLINE_MS = DEFAULT_SEARCH_DEADLINE_MS;
 const MiB = 2 ** 20;
-
-const ms = (v: number | null) => (v === null ? '—' : v.toFixed(2));
-const kinds = (counts: Record<string, number>) =>
-  Object.keys(counts).length === 0
-    ? '0'
-    : Object.entries(counts)
-        .map(([k, n]) => `${k} ${n}`)
-        .join(', ');
+const REPORT: ReportSettings = {
+  rows: ROWS,
+  secondsPerLevel: SECONDS,
+  canaryPercent: CANARY_PERCENT,
+  shadowSample: SHADOW_SAMPLE,
+  deadlineMs: DEADLINE_MS,
+  rssEverySeconds: RSS_EVERY_SECONDS,
+  rssGoalMiB: RSS_GOAL_MIB,
+};
 
 type Counters = Pick<
   RouterStats,
@@ -166,12 +168,8 @@ async function level(env: Env, callers: number) {
   };
 }
 
-type Level = Awaited<ReturnType<typeof level>>;
-
-const levelGoalMet = (l: Level) =>
-  l.servingMetrics.cand.errors === 0 &&
-  l.on.router.breakerOpens + l.off.router.breakerOpens === 0 &&
-  (l.on.p99 ?? 0) <= DEADLINE_MS;
+export type Level = Awaited<ReturnType<typeof level>>;
+export type Soak = Awaited<ReturnType<typeof soak>>;
 
 async function soak(env: Env) {
   const router = env.routers.on;
@@ -298,122 +296,6 @@ async function setUp(db: Database) {
   return { env: { db, routers: { on, off }, queries, backgroundErrors } satisfies Env, migration: m };
 }
 
-function printLevels(levels: Level[]): void {
-  const base = levels.find((l) => l.callers === 1)?.on.qps ?? levels[0]!.on.qps;
-  printTable(
-    `Router at canary ${CANARY_PERCENT}%, shadow ${SHADOW_SAMPLE}, ${formatNumber(ROWS)} rows × 384 dims, k = 10, ` +
-      `${SECONDS} s per level (ms; candidate errors and breaker trips: both routers)`,
-    [
-      'callers',
-      'q/s',
-      'q/s ÷ 1 caller',
-      'p50',
-      'p99',
-      'max',
-      'queued p99',
-      'errors',
-      'fallbacks',
-      'overloaded',
-      'deadline',
-      'breaker trips',
-      'cand errors / requests',
-      'goal',
-    ],
-    levels.map((l) => [
-      String(l.callers),
-      formatNumber(l.on.qps),
-      (l.on.qps / base).toFixed(2),
-      ms(l.on.p50),
-      ms(l.on.p99),
-      ms(l.on.maxCallMs),
-      ms(l.on.queuedP99),
-      kinds(l.on.errors),
-      String(sum(l.on.fallbacks)),
-      String(l.on.router.overloaded),
-      String(l.on.router.deadlineExceeded),
-      String(l.on.router.breakerOpens + l.off.router.breakerOpens),
-      `${l.servingMetrics.cand.errors} / ${formatNumber(l.servingMetrics.cand.requests)}`,
-      levelGoalMet(l) ? 'met' : 'NOT MET',
-    ]),
-  );
-  console.log(
-    `\nGoal at every level: 0 candidate errors (serving metrics) and 0 breaker trips; p99 ≤ the search deadline (${DEADLINE_MS} ms).`,
-  );
-  printTable(
-    'Same run, alternated in blocks: shadow 0.1 vs shadow reads off (ms)',
-    [
-      'callers',
-      'on q/s',
-      'off q/s',
-      'q/s on/off',
-      'on p99',
-      'off p99',
-      'p99 on/off',
-      'shadow runs',
-      'dropped',
-      'shadow errors',
-      'off: errors',
-      'off: fallbacks',
-    ],
-    levels.map((l) => [
-      String(l.callers),
-      formatNumber(l.on.qps),
-      formatNumber(l.off.qps),
-      (l.on.qps / l.off.qps).toFixed(2),
-      ms(l.on.p99),
-      ms(l.off.p99),
-      l.on.p99 !== null && l.off.p99 ? (l.on.p99 / l.off.p99).toFixed(2) : '—',
-      String(l.on.router.shadowRuns),
-      String(l.on.router.shadowDropped),
-      String(l.on.router.shadowErrors),
-      kinds(l.off.errors),
-      String(sum(l.off.fallbacks)),
-    ]),
-  );
-}
-
-function printSoak(s: Awaited<ReturnType<typeof soak>>): void {
-  printTable(
-    `Soak: ${s.callers} callers, ${s.warmupSeconds} s warm-up, then ${s.seconds} s sampling RSS every ${RSS_EVERY_SECONDS} s (MiB)`,
-    [
-      'samples',
-      'first',
-      'last',
-      'min',
-      'max',
-      'growth',
-      'max − first',
-      'max − min',
-      'slope /min',
-      'heap first',
-      'heap last',
-      'goal',
-    ],
-    [
-      [
-        String(s.samples.length),
-        s.rss.firstMiB.toFixed(1),
-        s.rss.lastMiB.toFixed(1),
-        s.rss.minMiB.toFixed(1),
-        s.rss.maxMiB.toFixed(1),
-        s.rss.growthMiB.toFixed(1),
-        s.rss.maxAboveFirstMiB.toFixed(1),
-        s.rss.rangeMiB.toFixed(1),
-        s.rss.slopeMiBPerMinute.toFixed(2),
-        s.rss.heapUsedFirstMiB.toFixed(1),
-        s.rss.heapUsedLastMiB.toFixed(1),
-        Math.abs(s.rss.growthMiB) <= RSS_GOAL_MIB && s.rss.rangeMiB <= RSS_GOAL_MIB ? 'met' : 'NOT MET',
-      ],
-    ],
-  );
-  console.log(
-    `\nSoak traffic: ${formatNumber(s.load.qps)} q/s, p50 ${ms(s.load.p50)} ms, p99 ${ms(s.load.p99)} ms, ` +
-      `max ${ms(s.load.maxCallMs)} ms; errors ${kinds(s.load.errors)}; fallbacks ${sum(s.load.fallbacks)}; ` +
-      `breaker trips ${s.router.breakerOpens}; candidate errors ${s.servingMetrics.cand.errors} of ` +
-      `${formatNumber(s.servingMetrics.cand.requests)} requests (serving metrics).`,
-  );
-}
-
 async function main(): Promise<void> {
   const started = new Date();
   const loadAtStart = loadavg();
@@ -473,19 +355,19 @@ async function main(): Promise<void> {
           `candidate errors ${l.servingMetrics.cand.errors}, breaker trips ${l.on.router.breakerOpens + l.off.router.breakerOpens}`,
       );
     }
-    printLevels(levels);
+    printLevels(levels, REPORT);
     const base = levels.find((l) => l.callers === 1)?.on.qps ?? levels[0]!.on.qps;
     result.levels = levels.map((l) => ({
       ...l,
       qpsRatioToOneCaller: l.on.qps / base,
       qpsRatioShadowOnOff: l.on.qps / l.off.qps,
       p99RatioShadowOnOff: l.on.p99 !== null && l.off.p99 ? l.on.p99 / l.off.p99 : null,
-      goalMet: levelGoalMet(l),
+      goalMet: levelGoalMet(l, DEADLINE_MS),
     }));
     result.goal = `candidate errors 0 and breaker trips 0 at every level; p99 <= ${DEADLINE_MS} ms`;
 
     const s = await soak(env);
-    printSoak(s);
+    printSoak(s, REPORT);
     result.soak = s;
     result.backgroundErrors = env.backgroundErrors;
     if (Object.keys(env.backgroundErrors).length > 0)
