@@ -26,6 +26,7 @@ export type {
   MigrationTargetInput,
   MigrationStatusReport,
   MigrationHistoryReport,
+  BucketReport,
   ProfileCheckReport,
   ProfileMatrixRow,
   EmbedReport,

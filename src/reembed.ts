@@ -33,6 +33,7 @@ import * as backfill from './facade/backfill.js';
 import { FacadeCore } from './facade/core.js';
 import {
   migrationMethods,
+  type BucketReport,
   type MigrationHistoryReport,
   type MigrationStatusReport,
   type MigrationTargetInput,
@@ -56,6 +57,7 @@ export type {
   MigrationTargetInput,
   MigrationStatusReport,
   MigrationHistoryReport,
+  BucketReport,
 } from './facade/migration.js';
 export type {
   ProfileCheckReport,
@@ -228,6 +230,8 @@ export interface Reembed {
     history(id?: string): Promise<MigrationEvent[]>;
     /** The audit log and the controller's decisions (`reembed migrate history`). */
     historyReport(id?: string, options?: { measurements?: boolean }): Promise<MigrationHistoryReport>;
+    /** A subject's canary bucket and the profile that serves it now (`reembed migrate bucket`). */
+    bucket(subject: string, id?: string): Promise<BucketReport>;
     /** The rollout controller of an already opened facade (see `controller()`). */
     controller(options?: ControllerSettings): Controller;
   };

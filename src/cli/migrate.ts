@@ -215,6 +215,20 @@ export function registerMigrate(program: Command): void {
       }),
     );
 
+  withCommon(migrate.command('bucket'))
+    .description("a subject's canary bucket (1..100) in the migration, and which profile serves it now")
+    .requiredOption('-s, --subject <id>', 'the user, session or tenant')
+    .action(async (opts: Common & { subject: string }, command: Command) =>
+      withFacade(command, opts, async (rb, cli) => {
+        const report = await rb.migration.bucket(opts.subject, opts.id);
+        cli.result(report, () =>
+          report.migration
+            ? `subject ${JSON.stringify(report.subject)}: bucket ${report.bucket ?? 'none (an empty subject goes to the control)'} in migration ${report.migration.id} (${report.migration.phase} ${report.migration.percent}%): served by ${report.servedBy}${report.candidateServes ? ' (the candidate)' : ''}`
+            : `no migration: subject ${JSON.stringify(report.subject)} is served by ${report.servedBy}`,
+        );
+      }),
+    );
+
   withCommon(migrate.command('history'))
     .description(
       'the audit log: every change with time, actor, from, to, reason and details, and every controller decision (--measurements: every gate measurement too)',

@@ -1,3 +1,5 @@
+import { bucket } from '../router/bucket.js';
+import { routeFor } from '../router/routing.js';
 import { countCoverage } from '../backfill/coverage.js';
 import { currentLease, type LeaseHolder } from '../gates/lease.js';
 import { latestMeasurements, listMeasurements, listTicks, type StoredMeasurement, type Tick } from '../gates/tables.js';
@@ -120,5 +122,27 @@ export function migrationMethods(core: FacadeCore) {
       return m ? listEvents(c.db, m.id) : [];
     },
     historyReport: async (id?: string, opts?: { measurements?: boolean }) => migrationHistory(await ctx(), id, opts),
+    bucket: async (subject: string, id?: string): Promise<BucketReport> => {
+      const c = await ctx();
+      const m = await migrationOrLatest(c, id);
+      const route = routeFor(m, subject, core.resolution().active);
+      return {
+        subject,
+        bucket: m ? (bucket(m.id, subject) ?? null) : null,
+        migration: m ? { id: m.id, phase: m.phase, percent: m.percent } : null,
+        servedBy: route.serving,
+        candidateServes: route.candidateChosen,
+      };
+    },
   };
+}
+
+/** `reembed migrate bucket`: a subject's canary bucket (1..100) in the migration, and who serves it now. */
+export interface BucketReport {
+  subject: string;
+  /** null without a migration, or for an empty subject (it always goes to the control). */
+  bucket: number | null;
+  migration: { id: string; phase: string; percent: number } | null;
+  servedBy: string;
+  candidateServes: boolean;
 }

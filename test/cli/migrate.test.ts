@@ -68,6 +68,16 @@ describe('migrate and search commands on postgres', () => {
 
     const found = await json('search', 'Body of article', '--subject', 'someone', '--k', '3');
     expect(['old', 'new']).toContain(found.profile);
+    // The bucket command says who serves a subject, as the router does.
+    const b = await json('migrate', 'bucket', '--subject', 'someone');
+    expect(b).toMatchObject({
+      subject: 'someone',
+      servedBy: found.profile,
+      migration: { phase: 'canary', percent: 25 },
+    });
+    expect(b.bucket).toBeGreaterThanOrEqual(1);
+    expect(b.bucket).toBeLessThanOrEqual(100);
+    expect(b.candidateServes).toBe(b.bucket <= 25);
     expect(found.hits).toHaveLength(3);
     expect(found.latencyMs).toMatchObject({ embed: expect.any(Number), search: expect.any(Number) });
     const human = await cli('search', 'cats', '--k', '2');
