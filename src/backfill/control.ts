@@ -52,6 +52,9 @@ export async function liveWorkers(
     rateLimited: number;
     state: string;
     rowsPerSecond: number;
+    uptimeSeconds: number;
+    /** Rows embedded and rate-limit retries of each profile this worker serves. */
+    byProfile: Record<string, { rowsEmbedded: number; rateLimited: number }>;
   }>
 > {
   const { rows } = await conn.query<{
@@ -65,9 +68,11 @@ export async function liveWorkers(
     rate_limited: string | number;
     state: string;
     uptime: number;
+    by_profile: Record<string, { rows?: number; rateLimited?: number }> | string | null;
   }>(
     `SELECT worker_id, host, pid, profiles, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS age,
-            rows_embedded, tokens, rate_limited, state, extract(epoch FROM heartbeat_at - started_at)::float8 AS uptime
+            rows_embedded, tokens, rate_limited, state, extract(epoch FROM heartbeat_at - started_at)::float8 AS uptime,
+            by_profile
      FROM ${WORKERS_TABLE} WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1) AND state <> 'stopped'
      ORDER BY started_at`,
     [staleSeconds],
@@ -84,5 +89,21 @@ export async function liveWorkers(
     state: r.state,
     // Over the worker's life up to its last heartbeat: a rate, not a snapshot of one batch.
     rowsPerSecond: Number(r.uptime) > 0 ? Number(r.rows_embedded) / Number(r.uptime) : 0,
+    uptimeSeconds: Number(r.uptime),
+    byProfile: perProfile(r.by_profile),
   }));
+}
+
+/** The worker's counts per profile (rows embedded, rate-limit retries), as its heartbeat wrote them. */
+function perProfile(
+  raw: Record<string, { rows?: number; rateLimited?: number }> | string | null,
+): Record<string, { rowsEmbedded: number; rateLimited: number }> {
+  const value =
+    typeof raw === 'string' ? (JSON.parse(raw) as Record<string, { rows?: number; rateLimited?: number }>) : raw;
+  return Object.fromEntries(
+    Object.entries(value ?? {}).map(([name, c]) => [
+      name,
+      { rowsEmbedded: Number(c.rows ?? 0), rateLimited: Number(c.rateLimited ?? 0) },
+    ]),
+  );
 }

@@ -62,4 +62,11 @@ export const backfillMigrations: Migration[] = [
         state text NOT NULL DEFAULT 'running'
       );`,
   },
+  {
+    version: 10,
+    name: 'worker-counts-per-profile',
+    // A worker serving two profiles counted its rows and 429s once for both: status added one
+    // profile's rate limits to the other. Per profile: {"name": {"rows": n, "rateLimited": n}}.
+    sql: `ALTER TABLE ${WORKERS_TABLE} ADD COLUMN by_profile jsonb NOT NULL DEFAULT '{}'::jsonb;`,
+  },
 ];

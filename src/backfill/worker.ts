@@ -102,6 +102,7 @@ export class Worker {
   private readonly options: WorkerOptions;
   private readonly runtimes = new Map<string, ProfileRuntime>();
   private readonly stats: WorkerStats;
+  private readonly byProfile = new Map<string, { rows: number; rateLimited: number }>();
   private readonly started = performance.now();
   private readonly leaseSeconds: number;
   private readonly pageSize: number;
@@ -133,6 +134,7 @@ export class Worker {
           options.embedderOptions?.onRetry?.(event);
           if (event.error instanceof RateLimitedError) {
             this.stats.rateLimited++;
+            this.countFor(profile.name).rateLimited++;
             throttle.rateLimited();
           }
         },
@@ -294,8 +296,16 @@ export class Worker {
     };
   }
 
+  /** This worker's counts of one profile, for status (a worker may serve several). */
+  private countFor(profile: string): { rows: number; rateLimited: number } {
+    let c = this.byProfile.get(profile);
+    if (!c) this.byProfile.set(profile, (c = { rows: 0, rateLimited: 0 }));
+    return c;
+  }
+
   private account(rt: ProfileRuntime, result: { written: string[]; deferred: string[]; tokens: number }): void {
     this.stats.rowsEmbedded += result.written.length;
+    this.countFor(rt.profile.name).rows += result.written.length;
     this.stats.rowsDeferred += result.deferred.length;
     this.stats.tokens += result.tokens;
     if (result.written.length > 0) rt.throttle.succeeded();
@@ -372,8 +382,16 @@ export class Worker {
 
   private async heartbeat(state = 'running'): Promise<void> {
     await this.db.query(
-      `UPDATE ${WORKERS_TABLE} SET heartbeat_at = now(), rows_embedded = $2, tokens = $3, rate_limited = $4, state = $5 WHERE worker_id = $1`,
-      [this.id, this.stats.rowsEmbedded, this.stats.tokens, this.stats.rateLimited, state],
+      `UPDATE ${WORKERS_TABLE} SET heartbeat_at = now(), rows_embedded = $2, tokens = $3, rate_limited = $4, state = $5,
+         by_profile = $6::jsonb WHERE worker_id = $1`,
+      [
+        this.id,
+        this.stats.rowsEmbedded,
+        this.stats.tokens,
+        this.stats.rateLimited,
+        state,
+        JSON.stringify(Object.fromEntries(this.byProfile)),
+      ],
     );
     if (state !== 'running') return;
     await renewLeases(this.db, this.id, this.leaseSeconds);

@@ -7,7 +7,8 @@ import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 
 export const STARTER_MANIFEST = `# reembed manifest: embedding profiles, and the baseline profile of each environment.
-# Reference: docs/configuration.md
+# Reference: the configuration reference, docs/configuration.md in the reembed source repository
+# (not in the installed package); \`reembed --help\` and \`reembed COMMAND --help\` explain each command.
 
 # Where reembed keeps its state: a directory (embedded PGlite) or postgres://…
 # REEMBED_DATABASE_URL and --db override it.
@@ -36,7 +37,7 @@ environments:
   development: { profile: hash_small }
   production:  { profile: hash_small }
 
-# How \`reembed controller\` steps a migration (docs/configuration.md#rollout). Without it, the
+# How \`reembed controller\` steps a migration (the reference's Rollout section). Without it, the
 # runbook defaults apply: steps 5/25/50/100, gates on coverage, verify, ANN agreement, offline
 # Recall@5, online error rate, p95 and circuit-breaker trips.
 # rollout:

@@ -65,9 +65,14 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
       workersAlive: mine.length,
       paused: control.get(name)!.paused,
       throttleRpm: control.get(name)!.rpm,
-      rowsEmbeddedByLiveWorkers: mine.reduce((a, w) => a + w.rowsEmbedded, 0),
-      rateLimited: mine.reduce((a, w) => a + w.rateLimited, 0),
-      rowsPerSecond: mine.reduce((a, w) => a + w.rowsPerSecond, 0),
+      // Each worker's own counts of this profile: a worker serving two profiles does not add
+      // one's rate limits or rows to the other.
+      rowsEmbeddedByLiveWorkers: mine.reduce((a, w) => a + (w.byProfile[name]?.rowsEmbedded ?? 0), 0),
+      rateLimited: mine.reduce((a, w) => a + (w.byProfile[name]?.rateLimited ?? 0), 0),
+      rowsPerSecond: mine.reduce(
+        (a, w) => a + (w.uptimeSeconds > 0 ? (w.byProfile[name]?.rowsEmbedded ?? 0) / w.uptimeSeconds : 0),
+        0,
+      ),
       index: storeLayout(profile).index === 'exact' ? 'exact' : await indexStatus(db, profile),
     });
   }
