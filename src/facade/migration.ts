@@ -1,3 +1,4 @@
+import { registeredFingerprint } from '../store/registry.js';
 import { bucket } from '../router/bucket.js';
 import { routeFor } from '../router/routing.js';
 import { countCoverage } from '../backfill/coverage.js';
@@ -60,8 +61,10 @@ export async function migrationStatus(ctx: LifecycleContext, id?: string): Promi
   const coverage: Record<string, number | null> = {};
   for (const name of [m.control, m.candidate]) {
     const p = ctx.manifest.profiles.get(name);
-    // A store that is not there (dropped by cleanup, never created) has no coverage to show.
-    coverage[name] = p ? ((await countCoverage(ctx.db, ctx.source, p).catch(() => null))?.ratio ?? null) : null;
+    // A store that is not there (dropped by cleanup, never created) has no coverage to show;
+    // any other failure to count is an error, not a silent "no store".
+    const store = p ? await registeredFingerprint(ctx.db, name) : null;
+    coverage[name] = p && store?.present ? (await countCoverage(ctx.db, ctx.source, p)).ratio : null;
   }
   const [lastTick] = (await listTicks(ctx.db, m.id, 1)).slice(-1);
   const gates = await latestMeasurements(ctx.db, m.id);
