@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 import { wholeNumber } from './options.js';
-import { table } from './format.js';
+import { table, coveragePercent } from './format.js';
 import { gatesTable } from './controller.js';
 
 interface Common {
@@ -195,7 +195,7 @@ export function registerMigrate(program: Command): void {
           [
             describe(m),
             ...Object.entries(coverage).map(
-              ([n, c]) => `coverage ${n}: ${c === null ? 'no store' : `${(c * 100).toFixed(2)}%`}`,
+              ([n, c]) => `coverage ${n}: ${c === null ? 'no store' : coveragePercent(c)}`,
             ),
             ...(lastTick
               ? [

@@ -9,7 +9,7 @@ import {
 } from '../reembed.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
-import { table } from './format.js';
+import { table, coveragePercent } from './format.js';
 import { positiveInt } from './options.js';
 
 function positiveNumber(value: string): number {
@@ -72,7 +72,7 @@ function human(report: VerifyReport): string {
   return [
     `profile ${report.profile} (fingerprint ${report.fingerprint}): store ${report.storeTable}, source ${report.sourceTable}`,
     `source rows ${report.sourceRows}, store rows ${report.storeRows}, current ${report.currentRows}, ` +
-      `coverage ${(100 * report.coverage).toFixed(2)}%`,
+      `coverage ${coveragePercent(report.coverage)}`,
     `index ${describeIndex(report)}`,
     table(
       ['check', 'status', 'count', 'examples', 'meaning'],

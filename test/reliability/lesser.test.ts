@@ -10,6 +10,7 @@ import { openPostgres } from '../../src/db/postgres.js';
 import { open, type DocumentInput } from '../../src/reembed.js';
 import { InvalidRequestError } from '../../src/router/request.js';
 import { ShapeError, toDocument } from '../../src/source/document-shapes.js';
+import { coveragePercent } from '../../src/cli/format.js';
 import { runCli } from '../helpers/cli.js';
 import { createServerDatabase, postgresAdminUrl } from '../helpers/databases.js';
 import { waitFor } from '../helpers/wait.js';
@@ -180,5 +181,14 @@ describe('documents a load reads', () => {
     expect(() => toDocument(JSON.parse('{"id":"a","text":"x","big":1e400}'), 'plain')).toThrow(/cannot hold/);
     const deep = `{"id":"a","text":"x","m":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
     expect(() => toDocument(JSON.parse(deep), 'plain')).toThrow(ShapeError);
+  });
+});
+
+describe('coverage as printed', () => {
+  it('is truncated, never rounded up to 100.00% while a row is missing', () => {
+    expect(coveragePercent(5243 / 5244)).toBe('99.98%');
+    expect(coveragePercent(0.99999)).toBe('99.99%');
+    expect(coveragePercent(1)).toBe('100.00%');
+    expect(coveragePercent(0.9999, 1)).toBe('99.9%');
   });
 });
