@@ -30,7 +30,7 @@ export const LAYERS = [
   ['config', 'db'],
   // DESIGN.md puts the small shared modules beside config/ and db/; both use them, so they
   // are the floor. The logger is one of them: every layer logs.
-  ['errors.ts', 'backoff.ts', 'random.ts', 'version.ts', 'logger.ts', 'redact.ts'],
+  ['errors.ts', 'backoff.ts', 'random.ts', 'version.ts', 'logger.ts', 'redact.ts', 'percent.ts'],
 ];
 
 const FACADE = LAYERS[1];

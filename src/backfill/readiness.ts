@@ -12,6 +12,7 @@ import { QUEUE_TABLE } from '../source/capture.js';
 import { contentHashSql } from '../source/render.js';
 import type { Source } from '../source/source.js';
 import { storeLayout } from '../store/store.js';
+import { truncatedPercent } from '../percent.js';
 import { CHUNKS_TABLE, FAILURES_TABLE } from './tables.js';
 
 export const DEFAULT_MAX_QUEUE_LAG_MS = 30_000;
@@ -47,11 +48,6 @@ export interface Readiness {
   minCoverage: number;
   /** Why it is not ready, one entry per case; empty when ready. */
   reasons: string[];
-}
-
-/** A ratio as a percentage with two decimals, truncated: never 100.00% while a row is missing. */
-export function formatPercent(ratio: number): string {
-  return `${(Math.floor(ratio * 10_000) / 100).toFixed(2)}%`;
 }
 
 export async function candidateReadiness(
@@ -142,6 +138,6 @@ function readinessReasons(r: Readiness): string[] {
     );
   // Only worth saying when nothing above explains it (changes in flight within the lag, many of them).
   if (r.coverage < r.minCoverage && reasons.length === 0)
-    reasons.push(`coverage ${formatPercent(r.coverage)} under the minimum of ${formatPercent(r.minCoverage)}`);
+    reasons.push(`coverage ${truncatedPercent(r.coverage)} under the minimum of ${truncatedPercent(r.minCoverage)}`);
   return reasons;
 }

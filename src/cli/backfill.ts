@@ -1,4 +1,4 @@
-import { coveragePercent } from './format.js';
+import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
 import { type WorkerStats } from '../reembed.js';
 import { ConfigError } from '../errors.js';
@@ -88,7 +88,7 @@ export function registerBackfill(program: Command): void {
         ctx.result(
           report,
           () =>
-            `${profile}: coverage ${coveragePercent(coverage.ratio)} (${coverage.current}/${coverage.sourceRows} current, ${coverage.stale} stale, ${coverage.missing} missing)` +
+            `${profile}: coverage ${truncatedPercent(coverage.ratio)} (${coverage.current}/${coverage.sourceRows} current, ${coverage.stale} stale, ${coverage.missing} missing)` +
             `, ${control.paused ? 'paused' : 'running'}${control.rpm ? `, throttled to ${control.rpm} rpm` : ''}`,
         );
       });
@@ -198,7 +198,7 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
         report,
         () =>
           `${profile.name}: embedded ${embedded} rows (${tokens} tokens) in ${seconds.toFixed(1)} s, ${(embedded / Math.max(seconds, 1e-3)).toFixed(0)} rows/s; ` +
-          `coverage ${coveragePercent(coverage.ratio)} (${coverage.current}/${coverage.sourceRows})` +
+          `coverage ${truncatedPercent(coverage.ratio)} (${coverage.current}/${coverage.sourceRows})` +
           (deferred ? `; ${deferred} rows failed this time (see \`reembed failures list\`)` : '') +
           (rateLimited ? `; ${rateLimited} rate-limited responses` : '') +
           (report.stopped ? '; stopped before the end (rerun to resume)' : ''),

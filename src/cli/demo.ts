@@ -1,8 +1,9 @@
+import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
 import { runDemo } from '../demo/demo.js';
 import { createProgress, type Progress } from './progress.js';
 import { CliContext } from './context.js';
-import { fixed, table, coveragePercent } from './format.js';
+import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
 
 export function registerDemo(program: Command): void {
@@ -78,7 +79,7 @@ export function registerDemo(program: Command): void {
             ],
           ),
           '',
-          `verify: ${result.verify.map((v) => `${v.profile} ${v.ok ? 'passed' : 'FAILED'} (${coveragePercent(v.coverage, 1)} current)`).join(', ')}`,
+          `verify: ${result.verify.map((v) => `${v.profile} ${v.ok ? 'passed' : 'FAILED'} (${truncatedPercent(v.coverage, 1)} current)`).join(', ')}`,
           `shadow: overlap@10 ${fixed(r.shadow.meanOverlapAt10)}, RBO ${fixed(r.shadow.meanRbo)}, top-1 agreement ${(r.shadow.top1Agreement * 100).toFixed(1)}% over ${r.shadow.compared} searches`,
           '',
           `rollout of migration ${r.migrationId} by the controller (${r.controller.ticks} evaluations, ${r.controller.seconds.toFixed(1)} s):`,

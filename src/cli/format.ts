@@ -29,9 +29,3 @@ export function fixed(value: number, digits = 3): string {
 export function printable(text: string): string {
   return text.replace(/[^\P{Cc}\n\t]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
-
-/** A coverage ratio as a percentage, truncated: never 100.00% while a row is missing. */
-export function coveragePercent(ratio: number, digits = 2): string {
-  const scale = 10 ** digits;
-  return `${(Math.floor(ratio * 100 * scale) / scale).toFixed(digits)}%`;
-}

@@ -1,10 +1,11 @@
+import { truncatedPercent } from '../percent.js';
 import { hostname, userInfo } from 'node:os';
 import { type Reembed, servingPercent, parseDuration, type MigrationState } from '../reembed.js';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 import { wholeNumber } from './options.js';
-import { table, coveragePercent } from './format.js';
+import { table } from './format.js';
 import { gatesTable } from './controller.js';
 
 interface Common {
@@ -195,7 +196,7 @@ export function registerMigrate(program: Command): void {
           [
             describe(m),
             ...Object.entries(coverage).map(
-              ([n, c]) => `coverage ${n}: ${c === null ? 'no store' : coveragePercent(c)}`,
+              ([n, c]) => `coverage ${n}: ${c === null ? 'no store' : truncatedPercent(c)}`,
             ),
             ...(lastTick
               ? [

@@ -1,7 +1,8 @@
+import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
 import { type IndexStatus } from '../reembed.js';
 import { CliContext } from './context.js';
-import { table, coveragePercent } from './format.js';
+import { table } from './format.js';
 
 function describeIndex(index: IndexStatus | 'exact'): string {
   if (index === 'exact') return 'none (exact search)';
@@ -46,7 +47,7 @@ export function registerStatus(program: Command): void {
                   profiles.map((p) => [
                     p.profile,
                     p.capture,
-                    coveragePercent(p.coverage.ratio),
+                    truncatedPercent(p.coverage.ratio),
                     `${p.coverage.current}/${p.coverage.sourceRows}`,
                     p.coverage.stale,
                     p.queued,

@@ -1,3 +1,4 @@
+import { truncatedPercent } from '../percent.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
   type AnnOutcome,
@@ -9,7 +10,7 @@ import {
 } from '../reembed.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
-import { table, coveragePercent } from './format.js';
+import { table } from './format.js';
 import { positiveInt } from './options.js';
 
 function positiveNumber(value: string): number {
@@ -72,7 +73,7 @@ function human(report: VerifyReport): string {
   return [
     `profile ${report.profile} (fingerprint ${report.fingerprint}): store ${report.storeTable}, source ${report.sourceTable}`,
     `source rows ${report.sourceRows}, store rows ${report.storeRows}, current ${report.currentRows}, ` +
-      `coverage ${coveragePercent(report.coverage)}`,
+      `coverage ${truncatedPercent(report.coverage)}`,
     `index ${describeIndex(report)}`,
     table(
       ['check', 'status', 'count', 'examples', 'meaning'],

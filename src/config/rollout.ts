@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { durationSchema } from './duration.js';
 import { hasUserInfo } from '../redact.js';
 
 /**
@@ -32,15 +32,7 @@ export const GATE_METRICS = [
 ] as const;
 export type GateMetric = (typeof GATE_METRICS)[number];
 
-const duration = z.union([z.string(), z.number().nonnegative()]).transform((value, ctx) => {
-  if (typeof value === 'number') return value * 1000;
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
+const duration = durationSchema;
 
 const positiveInt = z.number().int().positive();
 /** Credentials in a URL would be stored in the audit log and printed: put them in a path token or a header-less secret URL. */

@@ -1,19 +1,11 @@
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { durationSchema } from './duration.js';
 
 /**
  * `router:` in reembed.yaml: how each instance's read path protects itself. Every key has a
  * default; library callers may still override any of them in open({ router }).
  */
-const duration = z.union([z.string(), z.number().nonnegative()]).transform((value, ctx) => {
-  if (typeof value === 'number') return value * 1000;
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});
+const duration = durationSchema;
 
 export const routerSchema = z
   .object({

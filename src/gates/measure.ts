@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { candidateReadiness, type ReadinessOptions } from '../backfill/readiness.js';
+import { candidateReadiness, type Readiness, type ReadinessOptions } from '../backfill/readiness.js';
 import type { Profile } from '../config/profile.js';
 import type { Gate, GateMetric } from '../config/rollout.js';
 import type { Database } from '../db/database.js';
@@ -41,13 +41,21 @@ const OFFLINE_KEYS: Record<string, keyof RetrievalSummary> = {
   'offline.contain@50': 'containAt50',
 };
 
+/** One readiness count per tick (one measure context) for the coverage and verify gates alike. */
+const readinessByTick = new WeakMap<MeasureContext, Promise<Readiness>>();
+function readinessOf(ctx: MeasureContext): Promise<Readiness> {
+  let r = readinessByTick.get(ctx);
+  if (!r) readinessByTick.set(ctx, (r = candidateReadiness(ctx.db, ctx.source, ctx.candidate, ctx.readiness)));
+  return r;
+}
+
 /** Measures one gate's metric for the candidate and, where it has one, the control. */
 export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
   const metric = gate.metric;
   if (metric === 'coverage') {
     // Rows changed within the queue lag count as covered: on a live system some row has always
     // just changed, and counted coverage of exactly 1 would hold the rollout for ever.
-    const r = await candidateReadiness(ctx.db, ctx.source, ctx.candidate, ctx.readiness);
+    const r = await readinessOf(ctx);
     return {
       candidate: r.sourceRows === 0 ? 1 : (r.current + r.inFlight) / r.sourceRows,
       control: null,
@@ -65,10 +73,7 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
   }
   if (metric === 'verify.failed_checks') {
     // Stale, missing and orphaned rows are judged by lag: only those no recent change accounts for fail.
-    const [report, r] = await Promise.all([
-      verifyStore(ctx.db, ctx.source, ctx.candidate),
-      candidateReadiness(ctx.db, ctx.source, ctx.candidate, ctx.readiness),
-    ]);
+    const [report, r] = await Promise.all([verifyStore(ctx.db, ctx.source, ctx.candidate), readinessOf(ctx)]);
     const failing = report.checks
       .filter((c) => !c.ok && !['stale', 'missing', 'orphans'].includes(c.name))
       .map((c) => `${c.name} (${c.count})`);

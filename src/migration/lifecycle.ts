@@ -2,6 +2,7 @@ import type { Manifest } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
 import { ConfigError, ReembedError } from '../errors.js';
+import { truncatedPercent } from '../percent.js';
 import { setCapture } from '../source/capture.js';
 import type { Source } from '../source/source.js';
 import { dropStore, ensureStore } from '../store/store.js';
@@ -58,11 +59,6 @@ export interface CandidateReadiness {
   unqueued: number;
   /** Why it is not ready, one entry per case. */
   reasons: string[];
-}
-
-/** A ratio as a percentage with two decimals, truncated: never 100.00% while a row is missing. */
-function formatPercent(ratio: number): string {
-  return `${(Math.floor(ratio * 10_000) / 100).toFixed(2)}%`;
 }
 
 /** The planner's estimate, recorded with the plan (the shape of backfill/'s BackfillEstimate). */
@@ -262,7 +258,7 @@ async function requireCandidateReady(
     ...(evidence.verifyOk ? [] : [`verify fails: ${evidence.failing.join(', ')}`]),
   ];
   throw new TransitionRefusedError(
-    `migration ${m.id}: cannot ${action}: the candidate ${m.candidate} is not ready (coverage ${formatPercent(evidence.coverage)}: ${why.join('; ')}); finish the backfill, or use --force --reason "…"`,
+    `migration ${m.id}: cannot ${action}: the candidate ${m.candidate} is not ready (coverage ${truncatedPercent(evidence.coverage)}: ${why.join('; ')}); finish the backfill, or use --force --reason "…"`,
     { evidence },
   );
 }

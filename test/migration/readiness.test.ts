@@ -5,7 +5,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backfillPlanner } from '../../src/backfill/planner.js';
 import { runBackfill } from '../../src/backfill/backfill.js';
-import { candidateReadiness, formatPercent } from '../../src/backfill/readiness.js';
+import { candidateReadiness } from '../../src/backfill/readiness.js';
+import { truncatedPercent as formatPercent } from '../../src/percent.js';
 import { FAILURES_TABLE } from '../../src/backfill/tables.js';
 import type { Database } from '../../src/db/database.js';
 import {

@@ -10,7 +10,7 @@ import { openPostgres } from '../../src/db/postgres.js';
 import { open, type DocumentInput } from '../../src/reembed.js';
 import { InvalidRequestError } from '../../src/router/request.js';
 import { ShapeError, toDocument } from '../../src/source/document-shapes.js';
-import { coveragePercent } from '../../src/cli/format.js';
+import { truncatedPercent as coveragePercent } from '../../src/percent.js';
 import { runCli } from '../helpers/cli.js';
 import { createServerDatabase, postgresAdminUrl } from '../helpers/databases.js';
 import { waitFor } from '../helpers/wait.js';
