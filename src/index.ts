@@ -15,6 +15,7 @@ export type {
   StatusOptions,
   ProfileStatus,
   LiveWorker,
+  GoneWorker,
   BackfillPlanReport,
   BackfillRunReport,
   BackfillRunOptions,

@@ -42,7 +42,7 @@ import * as ops from './facade/operations.js';
 import * as quality from './facade/quality.js';
 import { statusReport, type StatusOptions, type StatusReport } from './facade/status.js';
 
-export type { StatusReport, ProfileStatus, StatusOptions, LiveWorker } from './facade/status.js';
+export type { StatusReport, ProfileStatus, StatusOptions, LiveWorker, GoneWorker } from './facade/status.js';
 export type {
   BackfillPlanReport,
   BackfillRunReport,

@@ -94,6 +94,52 @@ export async function liveWorkers(
   }));
 }
 
+/** A worker that stopped without saying so (SIGKILL, a lost host): not stopped, no heartbeat for a while. */
+export interface GoneWorker {
+  workerId: string;
+  host: string;
+  pid: number;
+  profiles: string[];
+  /** Seconds since its last heartbeat. */
+  heartbeatAgeSeconds: number;
+  rowsEmbedded: number;
+}
+
+/**
+ * Workers whose last heartbeat is older than `staleSeconds` (and younger than `withinSeconds`)
+ * and that never recorded a clean stop: killed or cut off. Their leases expire on their own, so
+ * their work is not lost; this only tells an operator that a process is gone.
+ */
+export async function goneWorkers(
+  conn: Queryable,
+  staleSeconds: number,
+  withinSeconds = 86_400,
+): Promise<GoneWorker[]> {
+  const { rows } = await conn.query<{
+    worker_id: string;
+    host: string;
+    pid: number;
+    profiles: string[];
+    age: number;
+    rows_embedded: string | number;
+  }>(
+    `SELECT worker_id, host, pid, profiles, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS age, rows_embedded
+     FROM ${WORKERS_TABLE}
+     WHERE heartbeat_at <= clock_timestamp() - make_interval(secs => $1)
+       AND heartbeat_at > clock_timestamp() - make_interval(secs => $2) AND state <> 'stopped'
+     ORDER BY heartbeat_at DESC`,
+    [staleSeconds, withinSeconds],
+  );
+  return rows.map((r) => ({
+    workerId: r.worker_id,
+    host: r.host,
+    pid: r.pid,
+    profiles: r.profiles,
+    heartbeatAgeSeconds: Number(r.age),
+    rowsEmbedded: Number(r.rows_embedded),
+  }));
+}
+
 /** The worker's counts per profile (rows embedded, rate-limit retries), as its heartbeat wrote them. */
 function perProfile(
   raw: Record<string, { rows?: number; rateLimited?: number }> | string | null,

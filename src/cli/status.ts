@@ -63,6 +63,10 @@ export function registerStatus(program: Command): void {
               (w) =>
                 `worker ${w.workerId} (${w.host} pid ${w.pid}): ${w.rowsEmbedded} rows, heartbeat ${w.heartbeatAgeSeconds.toFixed(1)} s ago`,
             ),
+            ...result.goneWorkers.map(
+              (w) =>
+                `worker ${w.workerId} (${w.host} pid ${w.pid}): GONE, no heartbeat for ${w.heartbeatAgeSeconds.toFixed(0)} s and no clean stop (killed?); its leases expire and other workers take its work over`,
+            ),
           ].join('\n'),
         );
       });

@@ -1,4 +1,4 @@
-import { liveWorkers, readControl } from '../backfill/control.js';
+import { goneWorkers, liveWorkers, readControl, type GoneWorker } from '../backfill/control.js';
 import { countCoverage, type Coverage } from '../backfill/coverage.js';
 import { failuresByProfile } from '../backfill/failures.js';
 import { captureInstalled, queuedByProfile } from '../source/capture.js';
@@ -25,6 +25,7 @@ export interface ProfileStatus {
 }
 
 export type LiveWorker = Awaited<ReturnType<typeof liveWorkers>>[number];
+export type { GoneWorker };
 
 /** What `reembed status` prints: the source, and every manifest profile that has a store. */
 export interface StatusReport {
@@ -34,6 +35,8 @@ export interface StatusReport {
   captureInstalled: boolean;
   profiles: ProfileStatus[];
   workers: LiveWorker[];
+  /** Workers that stopped without a clean stop (killed) in the last day: no heartbeat for `staleSeconds`. */
+  goneWorkers: GoneWorker[];
 }
 
 export interface StatusOptions {
@@ -50,7 +53,9 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
   const queue = await queuedByProfile(db);
   const failed = await failuresByProfile(db);
   const control = await readControl(db, names);
-  const workers = await liveWorkers(db, options.staleSeconds ?? 60);
+  const staleSeconds = options.staleSeconds ?? 60;
+  const workers = await liveWorkers(db, staleSeconds);
+  const gone = await goneWorkers(db, staleSeconds);
   const profiles: ProfileStatus[] = [];
   for (const name of names) {
     const profile = core.manifest.profiles.get(name)!;
@@ -82,5 +87,6 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
     captureInstalled: await captureInstalled(db, source),
     profiles,
     workers,
+    goneWorkers: gone,
   };
 }

@@ -15,7 +15,7 @@ import type { Database } from '../../src/db/database.js';
 import { openDatabase } from '../../src/db/open.js';
 import { migrations } from '../../src/schema.js';
 import { storeLayout } from '../../src/store/store.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN, runCli } from '../helpers/cli.js';
 import { createServerDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { articlesSource, createArticles, expectStoreMatchesSource, fakeEmbed, sleep } from './helpers.js';
@@ -172,6 +172,55 @@ describe('backfill processes on postgres', () => {
       expect(kills).toBeGreaterThanOrEqual(20);
       expect(killedMidWork).toBeGreaterThanOrEqual(10);
       await expectComplete();
+    } finally {
+      await db.close();
+      await server.drop();
+    }
+  });
+
+  it('status shows a SIGKILLed worker as gone once its heartbeat is stale, and a cleanly stopped one not at all', async () => {
+    await freshDatabase(3000);
+    try {
+      const stored = async () =>
+        (
+          await db
+            .query<{ n: number }>('SELECT count(*)::int AS n FROM reembed."emb_remote"')
+            .catch(() => ({ rows: [{ n: 0 }] }))
+        ).rows[0]!.n;
+      const run = start(backfillArgs());
+      const deadline = performance.now() + 60_000;
+      while (run.child.exitCode === null && (await stored()) === 0 && performance.now() < deadline) await sleep(20);
+      expect(run.child.exitCode, 'the backfill finished before it could be killed').toBeNull();
+      const killedPid = run.child.pid!;
+      run.child.kill('SIGKILL');
+      expect((await run.done).signal).toBe('SIGKILL');
+
+      const status = async () => {
+        const r = await runCli(['--config', config, '--db', server.url, '--json', 'status', '--stale-seconds', '2']);
+        expect(r.code, r.stderr).toBe(0);
+        return JSON.parse(r.stdout) as {
+          workers: Array<{ pid: number }>;
+          goneWorkers: Array<{ pid: number; heartbeatAgeSeconds: number; rowsEmbedded: number }>;
+        };
+      };
+      // Stale after 2 s without a heartbeat: gone, and no longer counted alive.
+      await sleep(2_500);
+      const after = await status();
+      expect(after.workers.map((w) => w.pid)).not.toContain(killedPid);
+      const gone = after.goneWorkers.filter((w) => w.pid === killedPid);
+      expect(gone.length).toBeGreaterThan(0);
+      expect(gone.every((w) => w.heartbeatAgeSeconds >= 2)).toBe(true);
+      const text = await runCli(['--config', config, '--db', server.url, 'status', '--stale-seconds', '2']);
+      expect(text.stdout).toContain(`pid ${killedPid}): GONE`);
+
+      // A run that ends normally records a clean stop: never reported as gone.
+      const clean = start(backfillArgs());
+      const finished = await clean.done;
+      expect(finished.code, finished.stderr).toBe(0);
+      await sleep(2_500);
+      const later = await status();
+      expect(later.goneWorkers.map((w) => w.pid)).not.toContain(clean.child.pid);
+      expect(later.goneWorkers.map((w) => w.pid)).toContain(killedPid);
     } finally {
       await db.close();
       await server.drop();
