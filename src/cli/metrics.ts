@@ -59,7 +59,7 @@ export function registerMetrics(program: Command): void {
                     p.requests,
                     p.errors,
                     percent(p.errorRate),
-                    p.fallbacks,
+                    fallbacksWithReasons(p.fallbacks, p.fallbackReasons),
                     p.breakerOpens,
                     significant(p.latencyMs.p50),
                     significant(p.latencyMs.p95),
@@ -98,4 +98,12 @@ export function registerMetrics(program: Command): void {
         );
       });
     });
+}
+
+/** "8 (timeout 5, breaker_open 3)": the count, and why the control answered. */
+function fallbacksWithReasons(total: number, reasons: Record<string, number>): string {
+  const parts = Object.entries(reasons)
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, n]) => `${reason} ${n}`);
+  return parts.length === 0 ? String(total) : `${total} (${parts.join(', ')})`;
 }

@@ -259,7 +259,8 @@ export class Router {
       // An error, a timeout or an open circuit: the control answers instead. An input the
       // candidate refuses is the caller's, so it is not counted as the candidate's error.
       const fallbackReason = fallbackReasonOf(error);
-      if (fallbackReason.kind !== 'rejected_input') this.observer.request(route.serving, { ok: false, fallback: true });
+      if (fallbackReason.kind !== 'rejected_input')
+        this.observer.request(route.serving, { ok: false, fallback: true, reason: fallbackReason });
       this.stats.fallbacks++;
       const fallbackMs = performance.now() - tried;
       return {

@@ -1,9 +1,10 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { warnAndContinue } from '../logger.js';
+import type { ServingOutcome } from './serving-metrics.js';
 
 /** What the router reports about each search it serves: the database recorder and Prometheus both listen. */
 export interface ServingObserver {
-  request(profile: string, outcome: { ok: true; latencyMs: number } | { ok: false; fallback: boolean }): void;
+  request(profile: string, outcome: ServingOutcome): void;
   breakerOpened(profile: string): void;
   shadow(candidate: string, result: { overlap: number; rbo: number } | null): void;
 }
@@ -39,7 +40,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 export class PrometheusServingMetrics implements ServingObserver {
   private readonly requests: Counter<'profile'>;
   private readonly errors: Counter<'profile'>;
-  private readonly fallbacks: Counter<'profile'>;
+  private readonly fallbacks: Counter<'profile' | 'reason'>;
   private readonly latency: Histogram<'profile'>;
   private readonly breakerOpens: Counter<'profile'>;
   private readonly shadowCompared: Counter<'candidate'>;
@@ -48,9 +49,9 @@ export class PrometheusServingMetrics implements ServingObserver {
 
   /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
   constructor(registry: Registry) {
-    const counter = <L extends string>(name: string, help: string, label: L): Counter<L> =>
+    const counter = <L extends string>(name: string, help: string, ...labels: L[]): Counter<L> =>
       (registry.getSingleMetric(name) as Counter<L> | undefined) ??
-      new Counter({ name, help, labelNames: [label], registers: [registry] });
+      new Counter({ name, help, labelNames: labels, registers: [registry] });
     const histogram = <L extends string>(name: string, help: string, label: L, buckets: number[]): Histogram<L> =>
       (registry.getSingleMetric(name) as Histogram<L> | undefined) ??
       new Histogram({ name, help, labelNames: [label], buckets, registers: [registry] });
@@ -66,8 +67,9 @@ export class PrometheusServingMetrics implements ServingObserver {
     );
     this.fallbacks = counter(
       'reembed_search_fallbacks_total',
-      'Failed searches of the profile (a candidate) that the control answered instead',
+      'Failed searches of the profile (a candidate) that the control answered instead, by reason (timeout, breaker_open, error)',
       'profile',
+      'reason',
     );
     this.latency = histogram(
       'reembed_search_duration_seconds',
@@ -98,13 +100,14 @@ export class PrometheusServingMetrics implements ServingObserver {
     );
   }
 
-  request(profile: string, outcome: { ok: true; latencyMs: number } | { ok: false; fallback: boolean }): void {
+  request(profile: string, outcome: ServingOutcome): void {
     this.requests.inc({ profile });
     if (outcome.ok) {
       this.latency.observe({ profile }, outcome.latencyMs / 1000);
     } else {
       this.errors.inc({ profile });
-      if (outcome.fallback) this.fallbacks.inc({ profile });
+      // The kind only: an error's code stays in the database's counts, off the label set.
+      if (outcome.fallback) this.fallbacks.inc({ profile, reason: outcome.reason?.kind ?? 'error' });
     }
   }
 

@@ -50,12 +50,30 @@ export const servingMetricsMigrations: Migration[] = [
     // Retention deletes by age, and a profile's summary over a range reads by it.
     sql: `CREATE INDEX serving_metrics_by_time ON ${SERVING_METRICS_TABLE} (recorded_at);`,
   },
+  {
+    version: 11,
+    name: 'serving metrics fallback reasons',
+    // Why the control answered instead of the candidate, counted by reason: "timeout",
+    // "breaker_open", "error" or "error:<code>".
+    sql: `ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN fallback_reasons jsonb NOT NULL DEFAULT '{}'::jsonb;`,
+  },
 ];
+
+/** What one search the profile was chosen for came to. A fallback names why, as `reasonKey` says. */
+export type ServingOutcome =
+  { ok: true; latencyMs: number } | { ok: false; fallback: boolean; reason?: { kind: string; code?: string } };
+
+/** How a fallback reason is counted: the kind, with an error's typed code when it has one. */
+export function reasonKey(reason: { kind: string; code?: string } | undefined): string {
+  if (!reason) return 'error';
+  return reason.kind === 'error' && reason.code ? `error:${reason.code}` : reason.kind;
+}
 
 interface Counts {
   requests: number;
   errors: number;
   fallbacks: number;
+  fallbackReasons: Record<string, number>;
   breakerOpens: number;
   latency: number[];
   latencySumMs: number;
@@ -70,6 +88,7 @@ function emptyCounts(): Counts {
     requests: 0,
     errors: 0,
     fallbacks: 0,
+    fallbackReasons: {},
     breakerOpens: 0,
     latency: emptyHistogram(),
     latencySumMs: 0,
@@ -84,6 +103,8 @@ function mergeInto(target: Counts, c: Counts): void {
   target.requests += c.requests;
   target.errors += c.errors;
   target.fallbacks += c.fallbacks;
+  for (const [reason, n] of Object.entries(c.fallbackReasons))
+    target.fallbackReasons[reason] = (target.fallbackReasons[reason] ?? 0) + n;
   target.breakerOpens += c.breakerOpens;
   addInto(target.latency, c.latency);
   target.latencySumMs += c.latencySumMs;
@@ -154,7 +175,7 @@ export class ServingMetricsRecorder {
   }
 
   /** One search the profile was chosen for: answered (with its latency) or failed. */
-  request(profile: string, outcome: { ok: true; latencyMs: number } | { ok: false; fallback: boolean }): void {
+  request(profile: string, outcome: ServingOutcome): void {
     const c = this.counts(profile);
     c.requests++;
     if (outcome.ok) {
@@ -162,7 +183,11 @@ export class ServingMetricsRecorder {
       c.latencySumMs += outcome.latencyMs;
     } else {
       c.errors++;
-      if (outcome.fallback) c.fallbacks++;
+      if (outcome.fallback) {
+        c.fallbacks++;
+        const key = reasonKey(outcome.reason);
+        c.fallbackReasons[key] = (c.fallbackReasons[key] ?? 0) + 1;
+      }
     }
   }
 
@@ -236,13 +261,19 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
     await conn.query(
       `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, migration_id,
          migration_version, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
-         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum)
-       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14)
+         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons)
+       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb)
        ON CONFLICT (profile, window_start, instance) DO UPDATE SET
          recorded_at = clock_timestamp(),
          requests = m.requests + EXCLUDED.requests,
          errors = m.errors + EXCLUDED.errors,
          fallbacks = m.fallbacks + EXCLUDED.fallbacks,
+         fallback_reasons = (
+           SELECT coalesce(jsonb_object_agg(key, n), '{}'::jsonb)
+           FROM (SELECT key, sum(value::bigint) AS n
+                 FROM (SELECT * FROM jsonb_each_text(m.fallback_reasons)
+                       UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.fallback_reasons)) AS both_reasons
+                 GROUP BY key) AS summed),
          breaker_opens = m.breaker_opens + EXCLUDED.breaker_opens,
          latency_counts = ARRAY(SELECT a + b FROM unnest(m.latency_counts, EXCLUDED.latency_counts) AS u(a, b)),
          latency_sum_ms = m.latency_sum_ms + EXCLUDED.latency_sum_ms,
@@ -267,6 +298,7 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
         c.shadowRboSum,
         w.migration.id,
         w.migration.version,
+        JSON.stringify(c.fallbackReasons),
       ],
     );
   }
@@ -280,6 +312,8 @@ export interface ServingSummary {
   requests: number;
   errors: number;
   fallbacks: number;
+  /** Fallbacks by reason: `timeout`, `breaker_open`, `error` or `error:<code>`. */
+  fallbackReasons: Record<string, number>;
   breakerOpens: number;
   /** errors / requests; null without requests. */
   errorRate: number | null;
@@ -317,6 +351,7 @@ export async function readServingMetrics(
     requests: string;
     errors: string;
     fallbacks: string;
+    fallback_reasons: Record<string, string | number> | string | null;
     breaker_opens: string;
     latency_counts: Array<string | number>;
     latency_sum_ms: number;
@@ -325,7 +360,7 @@ export async function readServingMetrics(
     shadow_overlap_sum: number;
     shadow_rbo_sum: number;
   }>(
-    `SELECT instance, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
+    `SELECT instance, requests, errors, fallbacks, fallback_reasons, breaker_opens, latency_counts, latency_sum_ms,
             shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum
      FROM ${SERVING_METRICS_TABLE}
      WHERE profile = $1 AND recorded_at > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
@@ -338,6 +373,7 @@ export async function readServingMetrics(
       requests: Number(r.requests),
       errors: Number(r.errors),
       fallbacks: Number(r.fallbacks),
+      fallbackReasons: countsOf(r.fallback_reasons),
       breakerOpens: Number(r.breaker_opens),
       latency: r.latency_counts.map(Number),
       latencySumMs: Number(r.latency_sum_ms),
@@ -355,6 +391,7 @@ export async function readServingMetrics(
     requests: total.requests,
     errors: total.errors,
     fallbacks: total.fallbacks,
+    fallbackReasons: total.fallbackReasons,
     breakerOpens: total.breakerOpens,
     errorRate: total.requests ? total.errors / total.requests : null,
     fallbackRate: total.requests ? total.fallbacks / total.requests : null,
@@ -371,4 +408,10 @@ export async function readServingMetrics(
       rbo: total.shadowCompared ? total.shadowRboSum / total.shadowCompared : null,
     },
   };
+}
+
+/** A jsonb map of counts as the driver returns it (an object, or text). */
+function countsOf(raw: Record<string, string | number> | string | null): Record<string, number> {
+  const value = typeof raw === 'string' ? (JSON.parse(raw) as Record<string, string | number>) : raw;
+  return Object.fromEntries(Object.entries(value ?? {}).map(([k, n]) => [k, Number(n)]));
 }

@@ -23,6 +23,8 @@ async function traffic(db: Database): Promise<void> {
   for (let i = 0; i < 95; i++) a.request('old', { ok: true, latencyMs: 4 });
   for (let i = 0; i < 5; i++) b.request('old', { ok: false, fallback: false });
   for (let i = 0; i < 10; i++) b.request('new', { ok: true, latencyMs: 40 });
+  for (let i = 0; i < 3; i++) b.request('new', { ok: false, fallback: true, reason: { kind: 'timeout' } });
+  b.request('new', { ok: false, fallback: true, reason: { kind: 'breaker_open' } });
   b.shadow('new', { overlap: 0.6, rbo: 0.5 });
   const aged = new ServingMetricsRecorder(db, { instance: 'aged' });
   aged.request('old', { ok: true, latencyMs: 4 });
@@ -61,6 +63,12 @@ describe.each(BACKENDS)('reembed metrics on %s', (backend) => {
       // The aged window is outside the hour.
       expect(old).toMatchObject({ instances: 2, requests: 100, errors: 5, errorRate: 0.05 });
       expect(profiles.find((p) => p.profile === 'new')!.shadow).toMatchObject({ compared: 1, overlap: 0.6 });
+      expect(profiles.find((p) => p.profile === 'new')).toMatchObject({
+        fallbacks: 4,
+        fallbackReasons: { timeout: 3, breaker_open: 1 },
+      });
+      const text = await cli('metrics', 'show', '--since', '1h', '--profile', 'new');
+      expect(text.stdout).toContain('4 (timeout 3, breaker_open 1)');
 
       const week = await cli('metrics', 'show', '--since', '7d', '--profile', 'old');
       expect(week.code, week.stderr).toBe(0);

@@ -18,6 +18,7 @@ import {
 import { getMigration, type MigrationState } from '../../src/migration/state.js';
 import { inCanary } from '../../src/router/bucket.js';
 import { Router } from '../../src/router/router.js';
+import { readServingMetrics } from '../../src/telemetry/serving-metrics.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
@@ -89,6 +90,10 @@ describe.each(BACKENDS)('a dead candidate on %s', (backend) => {
     } finally {
       await router.close();
     }
+    // The serving metrics say why the control answered, as the responses did.
+    const served = await readServingMetrics(db, 'cand', { from: new Date(0) });
+    expect(served.fallbacks).toBe(8);
+    expect(served.fallbackReasons).toEqual({ timeout: 5, breaker_open: 3 });
     const controller = new Controller({ db, manifest: ctx.manifest, source: ctx.source });
     const tick = await controller.tick();
     expect(tick.tick.decision).toBe('rollback');

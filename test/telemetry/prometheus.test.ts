@@ -23,7 +23,7 @@ describe('Prometheus serving metrics', () => {
     const m = new PrometheusServingMetrics(registry);
     m.request('cand', { ok: true, latencyMs: 4 });
     m.request('cand', { ok: true, latencyMs: 40 });
-    m.request('cand', { ok: false, fallback: true });
+    m.request('cand', { ok: false, fallback: true, reason: { kind: 'timeout' } });
     m.request('ctrl', { ok: false, fallback: false });
     m.breakerOpened('cand');
     m.shadow('cand', { overlap: 0.6, rbo: 0.5 });
@@ -31,6 +31,7 @@ describe('Prometheus serving metrics', () => {
     expect(await value(registry, 'reembed_search_requests_total', { profile: 'cand' })).toBe(3);
     expect(await value(registry, 'reembed_search_errors_total', { profile: 'cand' })).toBe(1);
     expect(await value(registry, 'reembed_search_fallbacks_total', { profile: 'cand' })).toBe(1);
+    expect(await value(registry, 'reembed_search_fallbacks_total', { profile: 'cand', reason: 'timeout' })).toBe(1);
     expect(await value(registry, 'reembed_search_errors_total', { profile: 'ctrl' })).toBe(1);
     expect(await value(registry, 'reembed_search_fallbacks_total', { profile: 'ctrl' })).toBe(0);
     expect(await value(registry, 'reembed_search_duration_seconds', { profile: 'cand' }, '_count')).toBe(2);

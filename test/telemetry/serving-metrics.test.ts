@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { databaseNow } from '../../src/db/clock.js';
 import type { Database } from '../../src/db/database.js';
 import { bucketOf, bucketUpperBound, emptyHistogram, quantile, BUCKET_COUNT } from '../../src/telemetry/histogram.js';
@@ -84,6 +84,32 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     // Windows written before `from` are left out (the clock rounded up: the last window may have
     // been stamped within the same millisecond).
     expect((await readServingMetrics(db, 'cand', { from: await databaseNow(db) })).requests).toBe(0);
+  });
+
+  it('counts fallbacks by reason, and adds the reasons up when a window is written twice', async () => {
+    const from = await dbNow();
+    // Two recorders of one instance whose windows start in the same millisecond: the second
+    // write of the window adds to the first (the table's key), reasons included.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    let a: ServingMetricsRecorder;
+    let b: ServingMetricsRecorder;
+    try {
+      a = new ServingMetricsRecorder(db, { instance: 'same', windowMs: 60_000 });
+      b = new ServingMetricsRecorder(db, { instance: 'same', windowMs: 60_000 });
+    } finally {
+      vi.useRealTimers();
+    }
+    a.request('cand', { ok: false, fallback: true, reason: { kind: 'timeout' } });
+    a.request('cand', { ok: false, fallback: true, reason: { kind: 'error', code: 'PROVIDER_ERROR' } });
+    a.request('cand', { ok: false, fallback: false });
+    b.request('cand', { ok: false, fallback: true, reason: { kind: 'timeout' } });
+    b.request('cand', { ok: false, fallback: true, reason: { kind: 'breaker_open' } });
+    b.request('cand', { ok: false, fallback: true, reason: { kind: 'error' } });
+    await a.close();
+    await b.close();
+    const s = await readServingMetrics(db, 'cand', { from });
+    expect(s).toMatchObject({ windows: 1, instances: 1, requests: 6, errors: 6, fallbacks: 5 });
+    expect(s.fallbackReasons).toEqual({ timeout: 2, 'error:PROVIDER_ERROR': 1, breaker_open: 1, error: 1 });
   });
 
   it('counts each window under the migration state it was served in', async () => {
