@@ -28,6 +28,11 @@ export interface VerifyOptions {
   profile?: string;
   /** Largest accepted |norm - 1| (default 1e-5, 1e-3 for halfvec stores). */
   normTolerance?: number;
+  /**
+   * Stale, missing and orphaned rows with a live change queued within this long are "in flight",
+   * not failures (default: rollout.max_queue_lag, 30 s; 0 counts them all as failures).
+   */
+  maxQueueLagMs?: number;
   /** Also measure HNSW search against exact search (overlap@k). */
   ann?: boolean | Omit<AnnCheckOptions, 'onProgress'>;
   /** Called before the ANN check starts (the store checks are done by then). */
@@ -43,7 +48,10 @@ export async function verify(
   const profile = core.storedProfile(options.profile);
   const db = await core.database();
   const source = await core.sourceFor(profile);
-  const report = await verifyStore(db, source, profile, { normTolerance: options.normTolerance });
+  const report = await verifyStore(db, source, profile, {
+    normTolerance: options.normTolerance,
+    maxQueueLagMs: options.maxQueueLagMs ?? core.manifest.rollout.maxQueueLag,
+  });
   if (!options.ann) return report;
   let ann: AnnOutcome;
   options.onAnnStart?.(profile.name);

@@ -140,6 +140,16 @@ export async function captureInstalled(conn: Queryable, source: Source): Promise
  * item's priority: it never resets the attempts or backoff of an item that is failing, so a
  * popular document that cannot be embedded does not jump ahead of everything, again and again.
  */
+/**
+ * SQL that holds when a live change of `docId` (an SQL expression of the id as text) is queued
+ * for the profile, enqueued at most `lagMs` milliseconds ago. The arguments are SQL placeholders
+ * or expressions; the caller binds the values.
+ */
+export function queuedWithinSql(profile: string, docId: string, lagMs: string): string {
+  return `EXISTS (SELECT 1 FROM ${QUEUE_TABLE} AS q WHERE q.profile = ${profile} AND q.doc_id = ${docId}
+       AND q.enqueued_at >= clock_timestamp() - ${lagMs} * interval '1 millisecond')`;
+}
+
 export async function enqueue(conn: Queryable, profile: string, ids: string[], priority = 0): Promise<void> {
   if (ids.length === 0) return;
   await conn.query(

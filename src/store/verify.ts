@@ -1,6 +1,7 @@
 import type { Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
 import { ReembedError } from '../errors.js';
+import { queuedWithinSql } from '../source/capture.js';
 import { contentHashSql } from '../source/render.js';
 import type { Source } from '../source/source.js';
 import { indexStatus, type IndexStatus } from './index.js';
@@ -25,7 +26,12 @@ export interface VerifyCheck {
   description: string;
   ok: boolean;
   count: number;
-  /** Up to `exampleLimit` ids (or the index name), in id order. */
+  /**
+   * stale, missing and orphans only: of `count`, the rows a live change queued within
+   * `maxQueueLagMs` accounts for (a worker is on its way). They do not fail the check.
+   */
+  inFlight?: number;
+  /** Up to `exampleLimit` ids (or the index name), in id order: failing rows first, else those in flight. */
   examples: string[];
 }
 
@@ -42,6 +48,9 @@ export interface VerifyReport {
   normTolerance: number | null;
   index: IndexStatus | { search: 'exact' };
   checks: VerifyCheck[];
+  /** Rows not current that live changes queued within `maxQueueLagMs` account for (not failures). */
+  inFlight: number;
+  maxQueueLagMs: number;
   ok: boolean;
   seconds: number;
 }
@@ -50,7 +59,14 @@ export interface VerifyOptions {
   /** Largest accepted |norm - 1| of a normalizing profile; the default depends on the column type. */
   normTolerance?: number;
   exampleLimit?: number;
+  /**
+   * A stale, missing or orphaned row whose change was queued less than this long ago is "in
+   * flight", not a failure (default 30 s, as rollout.max_queue_lag); 0 counts every one as a failure.
+   */
+  maxQueueLagMs?: number;
 }
+
+export const DEFAULT_VERIFY_QUEUE_LAG_MS = 30_000;
 
 /**
  * Default norm tolerances. A unit vector stored as float4 keeps each element within a relative
@@ -188,9 +204,53 @@ export async function verifyStore(
     return rows.map((r) => r.id);
   };
 
+  // A row that is not current because a live change is queued and young is in flight, not wrong.
+  const maxQueueLagMs = options.maxQueueLagMs ?? DEFAULT_VERIFY_QUEUE_LAG_MS;
+  const queued = (p: Params, docId: string) =>
+    queuedWithinSql(p.add(profile.name, 'text'), docId, p.add(maxQueueLagMs, 'float8'));
+  const inFlightOf = async (count: number, sql: (p: Params) => string): Promise<number> => {
+    if (count === 0 || maxQueueLagMs <= 0) return 0;
+    const p = new Params();
+    const { rows } = await conn.query<{ n: string | number }>(sql(p), p.values);
+    return Number(rows[0]!.n);
+  };
+  /** A check whose rows may be in flight (`id` over `rows`): examples of the failing rows first. */
+  const lagJudged = async (
+    name: VerifyCheckName,
+    description: string,
+    count: number,
+    rows: { from: string; id: string; order: string },
+    where: (p: Params) => string,
+  ): Promise<VerifyCheck> => {
+    const inFlight = await inFlightOf(
+      count,
+      (p) => `SELECT count(*) AS n FROM ${rows.from} WHERE ${where(p)} AND ${queued(p, rows.id)}`,
+    );
+    const failing = count - inFlight;
+    const onlyFailing = failing > 0 && inFlight > 0;
+    return {
+      name,
+      description,
+      ok: failing === 0,
+      count,
+      inFlight,
+      examples: await examples(
+        count,
+        (p) =>
+          `SELECT ${rows.id} AS id FROM ${rows.from} WHERE ${where(p)}${onlyFailing ? ` AND NOT ${queued(p, rows.id)}` : ''} ORDER BY ${rows.order}`,
+      ),
+    };
+  };
+
   const checks: VerifyCheck[] = [];
   for (const check of storeChecks) {
     const count = Number(totals[check.name]);
+    if (check.name === 'stale' || check.name === 'orphans') {
+      checks.push(
+        await lagJudged(check.name, check.description, count, { from, id: 'e.doc_id', order: 'e.doc_id' }, check.where),
+      );
+      continue;
+    }
     checks.push({
       name: check.name,
       description: check.description,
@@ -203,16 +263,17 @@ export async function verifyStore(
     });
   }
   const missing = Number(sourceRows[0]!.missing);
-  checks.splice(1, 0, {
-    name: 'missing',
-    description: 'source rows without a store row',
-    ok: missing === 0,
-    count: missing,
-    examples: await examples(
+  checks.splice(
+    1,
+    0,
+    await lagJudged(
+      'missing',
+      'source rows without a store row',
       missing,
-      () => `SELECT s.${source.id}::text AS id FROM ${source.table} AS s WHERE ${missingWhere} ORDER BY s.${source.id}`,
+      { from: `${source.table} AS s`, id: `s.${source.id}::text`, order: `s.${source.id}` },
+      () => missingWhere,
     ),
-  });
+  );
   const index = layout.index === 'exact' ? ({ search: 'exact' } as const) : await indexStatus(conn, profile);
   const invalidIndex = 'exists' in index && index.exists && !index.valid;
   checks.push({
@@ -236,6 +297,8 @@ export async function verifyStore(
     normTolerance: tolerance,
     index,
     checks,
+    inFlight: checks.reduce((a, c) => a + (c.inFlight ?? 0), 0),
+    maxQueueLagMs,
     ok: checks.every((c) => c.ok),
     seconds: (performance.now() - started) / 1000,
   };

@@ -77,6 +77,17 @@ describe('reembed verify', () => {
     expect(human.stdout).toMatch(/orphans\s+FAIL\s+1\s+"b"/);
     expect(human.stdout).toMatch(/verify: FAILED \(1 checks\)/);
 
+    // A live change queued for b just now: in flight, not a failure (unless the lag is 0).
+    await sql(dir, `INSERT INTO reembed.queue (profile, doc_id) VALUES ('hash_small', 'b')`);
+    const flying = await runCli(['verify'], { cwd: dir });
+    expect(flying.code, flying.stdout).toBe(0);
+    expect(flying.stdout).toMatch(/orphans\s+ok\s+1 \(1 in flight\)\s+"b"/);
+    expect(flying.stdout).toMatch(/in flight: 1 rows not current yet, each with a live change queued within 30 s/);
+    const strict = await runCli(['verify', '--max-queue-lag', '0'], { cwd: dir });
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toMatch(/orphans\s+FAIL\s+1\s+"b"/);
+    await sql(dir, `DELETE FROM reembed.queue`);
+
     expect((await runCli(['verify', '--profile', 'nope'], { cwd: dir })).code).toBe(2);
     expect((await runCli(['verify', '--norm-tolerance', '-1'], { cwd: dir })).code).toBe(2);
   });

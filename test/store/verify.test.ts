@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildManifest, getProfile } from '../../src/config/manifest.js';
 import type { Profile } from '../../src/config/profile.js';
 import type { Database } from '../../src/db/database.js';
+import { enqueue, QUEUE_TABLE } from '../../src/source/capture.js';
 import { DOCUMENTS_TABLE, upsertDocuments } from '../../src/source/managed.js';
 import { contentHashSql } from '../../src/source/render.js';
 import { resolveSource, type Source } from '../../src/source/source.js';
@@ -107,6 +108,42 @@ describe.each(BACKENDS)('verify on %s', (backend) => {
       orphans: { count: 1, examples: ['d3'] },
       missing: { count: 1, examples: ['d4'] },
     });
+  });
+
+  it('counts stale, missing and orphaned rows with a young queued change as in flight, not failures', async () => {
+    await db.exec(`DELETE FROM ${QUEUE_TABLE}`);
+    try {
+      await db.exec(`UPDATE ${DOCUMENTS_TABLE} SET content = 'changed' WHERE id = 'd2'`);
+      await db.exec(`DELETE FROM ${DOCUMENTS_TABLE} WHERE id = 'd3'`);
+      await db.exec(`DELETE FROM ${store} WHERE doc_id IN ('d4', 'd5')`);
+      // A live change queued for d2, d3 and d4 (the capture triggers' work); none for d5.
+      await enqueue(db, v.name, ['d2', 'd3', 'd4']);
+      const report = await verifyStore(db, source, v, { maxQueueLagMs: 30_000 });
+      expect(report).toMatchObject({ ok: false, inFlight: 3, maxQueueLagMs: 30_000 });
+      expect(check(report, 'stale')).toMatchObject({ ok: true, count: 1, inFlight: 1, examples: ['d2'] });
+      expect(check(report, 'orphans')).toMatchObject({ ok: true, count: 1, inFlight: 1, examples: ['d3'] });
+      // d5 has no change queued: the failure; its example comes before the one in flight.
+      expect(check(report, 'missing')).toMatchObject({ ok: false, count: 2, inFlight: 1, examples: ['d5'] });
+
+      // A change queued longer ago than the lag is the workers falling behind: a failure again.
+      await db.exec(
+        `UPDATE ${QUEUE_TABLE} SET enqueued_at = clock_timestamp() - interval '1 hour' WHERE doc_id = 'd3'`,
+      );
+      const aged = await verifyStore(db, source, v, { maxQueueLagMs: 30_000 });
+      expect(check(aged, 'orphans')).toMatchObject({ ok: false, count: 1, inFlight: 0, examples: ['d3'] });
+      expect(aged.inFlight).toBe(2);
+
+      // A lag of 0 counts every row that is not current as a failure.
+      const strict = await verifyStore(db, source, v, { maxQueueLagMs: 0 });
+      expect(failing(strict)).toEqual({
+        stale: { count: 1, examples: ['d2'] },
+        missing: { count: 2, examples: ['d4', 'd5'] },
+        orphans: { count: 1, examples: ['d3'] },
+      });
+      expect(strict.inFlight).toBe(0);
+    } finally {
+      await db.exec(`DELETE FROM ${QUEUE_TABLE}`);
+    }
   });
 
   it('finds zero vectors and vectors that are not normalized', async () => {
