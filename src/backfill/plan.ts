@@ -38,6 +38,15 @@ export interface BackfillPlan {
 }
 
 /**
+ * Chunks a plan of `rows` rows has: one per full `chunkSize` rows, plus the open range after the
+ * last boundary (it holds the remainder, and catches rows inserted later). The dry run and the
+ * plan count alike.
+ */
+export function chunkCount(rows: number, chunkSize: number): number {
+  return Math.floor(rows / chunkSize) + 1;
+}
+
+/**
  * Splits the source's id space into keyset ranges of about `chunkSize` rows: every
  * chunkSize-th id is a boundary, so ranges stay balanced whatever the id distribution, and a
  * range is (lo, hi] in the id's own order. Replanning replaces the profile's chunks; rows

@@ -2,12 +2,12 @@ import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
 import { type IndexStatus } from '../reembed.js';
 import { CliContext } from './context.js';
-import { table } from './format.js';
+import { formatBytes, table } from './format.js';
 
 function describeIndex(index: IndexStatus | 'exact'): string {
   if (index === 'exact') return 'none (exact search)';
   if (!index.exists) return 'missing';
-  const size = `${(index.sizeBytes / 1048576).toFixed(1)} MB`;
+  const size = formatBytes(index.sizeBytes);
   return index.valid ? `${index.type} ${size}` : `INVALID (a failed build; the next backfill or worker rebuilds it)`;
 }
 

@@ -11,7 +11,7 @@ import {
 } from '../reembed.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
-import { table } from './format.js';
+import { formatBytes, table } from './format.js';
 import { positiveInt } from './options.js';
 
 function positiveNumber(value: string): number {
@@ -24,7 +24,7 @@ function describeIndex(report: VerifyReport): string {
   const index = report.index;
   if (!('exists' in index)) return 'none (over 4,000 dims: search is exact)';
   if (!index.exists) return `${index.name} not built (search is exact until it is)`;
-  return `${index.name} (${index.type}, ${index.valid ? 'valid' : 'INVALID'}, ${(index.sizeBytes / 1024 / 1024).toFixed(1)} MiB)`;
+  return `${index.name} (${index.type}, ${index.valid ? 'valid' : 'INVALID'}, ${formatBytes(index.sizeBytes)})`;
 }
 
 interface VerifyCommandOptions {

@@ -1,7 +1,7 @@
 import { estimateBackfill, prepareBackfill, runBackfill, type BackfillEstimate } from '../backfill/backfill.js';
 import { readControl, setControl, type ControlState } from '../backfill/control.js';
 import { countCoverage, type Coverage } from '../backfill/coverage.js';
-import { parseFilter, type RowFilter } from '../backfill/plan.js';
+import { chunkCount, parseFilter, type RowFilter } from '../backfill/plan.js';
 import { createThrottles } from '../backfill/throttle.js';
 import { runWorker, type WorkerOptions, type WorkerStats } from '../backfill/worker.js';
 import { ConfigError } from '../errors.js';
@@ -101,7 +101,7 @@ export async function planReport(
   const source = await core.source();
   const estimate = await estimateBackfill(db, source, profile, toFilter(options.filter, source));
   const chunkSize = options.chunkSize ?? 1000;
-  return { dryRun: true, ...estimate, chunkSize, chunks: Math.ceil(estimate.rows / chunkSize) };
+  return { dryRun: true, ...estimate, chunkSize, chunks: chunkCount(estimate.rows, chunkSize) };
 }
 
 export async function runReport(

@@ -45,6 +45,15 @@ describe.each(BACKENDS)('backfill commands on %s', (backend) => {
     expect(out).toMatchObject({ dryRun: true, rows: 700, toEmbed: 700, chunks: 1, index: 'hnsw (vector_cosine_ops)' });
     expect(out.estimatedSeconds).toBeCloseTo((14 / 600) * 60, 6); // 14 requests of 50 at 600 rpm
     expect(out.estimatedCost).toBeGreaterThan(0);
+    // The dry run counts chunks as the plan makes them: 7 full ones and the open range after them.
+    const exact = JSON.parse(
+      (await cli('backfill', '--profile', 'small', '--dry-run', '--chunk-size', '100', '--json')).stdout,
+    );
+    expect(exact.chunks).toBe(8);
+    const dry200 = JSON.parse(
+      (await cli('backfill', '--profile', 'small', '--dry-run', '--chunk-size', '200', '--json')).stdout,
+    );
+    expect(dry200.chunks).toBe(4);
     const status = JSON.parse((await cli('backfill', 'status', '--profile', 'small', '--json')).stdout);
     expect(status.coverage).toMatchObject({ current: 0, sourceRows: 700 });
   });
@@ -58,6 +67,7 @@ describe.each(BACKENDS)('backfill commands on %s', (backend) => {
       coverage: { current: 700, ratio: 1 },
       index: { search: 'hnsw', created: true },
     });
+    // As many chunks as the dry run with the same --chunk-size said.
     expect(r.stderr).toMatch(/backfill small: 700 of 700 rows to embed in 4 chunks with 2 worker\(s\)/);
 
     expect((await cli('backfill', 'pause', '-p', 'small')).stdout).toBe('small: paused\n');
@@ -96,7 +106,9 @@ describe.each(BACKENDS)('backfill commands on %s', (backend) => {
       'rate limited',
       'index',
     ]);
-    expect(human).toMatch(/^small\s+true\s+100\.00%\s+700\/700\s+0\s+0\s+0\s+0\s+0\s+paused\s+0\s+hnsw \d+\.\d MB$/m);
+    expect(human).toMatch(
+      /^small\s+true\s+100\.00%\s+700\/700\s+0\s+0\s+0\s+0\s+0\s+paused\s+0\s+hnsw \d+\.\d (KiB|MiB)$/m,
+    );
     expect((await cli('backfill', 'resume', '-p', 'small')).stdout).toBe('small: running, throttled to 30 rpm\n');
     expect((await cli('backfill', 'throttle', '-p', 'small', '--off')).stdout).toBe('small: no throttle\n');
     expect((await cli('backfill', 'throttle', '-p', 'small')).code).toBe(2);
