@@ -178,7 +178,7 @@ export interface Reembed {
     /** What a run would do, embedding nothing (`reembed backfill --dry-run`). */
     plan(
       profile: string,
-      options?: { filter?: backfill.RowFilterInput; chunkSize?: number },
+      options?: { filter?: backfill.RowFilterInput; chunkSize?: number; limit?: number },
     ): Promise<backfill.BackfillPlanReport>;
     pause(profile: string): Promise<backfill.BackfillControlReport>;
     resume(profile: string): Promise<backfill.BackfillControlReport>;

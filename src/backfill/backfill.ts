@@ -1,3 +1,4 @@
+import { RowBudget } from './row-budget.js';
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import { ensureStore } from '../store/store.js';
@@ -46,8 +47,10 @@ export async function runBackfill(
   const count = Math.max(1, options.workers ?? 1);
   // The workers of this process share one rate per profile.
   const throttles = options.throttles ?? createThrottles(options.profiles);
+  // …and one --limit: together they stop at exactly that many rows.
+  const budget = options.budget ?? (options.limit !== undefined ? new RowBudget(options.limit) : undefined);
   const stats = await Promise.all(
-    Array.from({ length: count }, () => runWorker(db, { mode: 'drain', ...options, throttles })),
+    Array.from({ length: count }, () => runWorker(db, { mode: 'drain', ...options, throttles, budget })),
   );
   const coverage = await countCoverage(db, options.source, options.profiles[0]!);
   return { workers: stats, coverage, seconds: (performance.now() - started) / 1000 };
@@ -74,16 +77,25 @@ export async function estimateBackfill(
   source: Source,
   profile: Profile,
   filter: RowFilter | null,
+  /** Only the first this many rows to embed, in id order, as `backfill --limit` embeds them. */
+  limit?: number,
 ): Promise<BackfillEstimate> {
   await ensureStore(db, profile);
-  const params = filter ? [filter.value] : [];
+  const params: unknown[] = filter ? [filter.value] : [];
+  const notCurrent = `e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')}`;
+  const from = `${source.table} s LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = s.${source.id}::text`;
   const { rows } = await db.query<{ rows: string | number; stale: string | number; chars: string | number }>(
-    `SELECT count(*) AS rows,
-            count(*) FILTER (WHERE e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')}) AS stale,
-            coalesce(sum(length(${renderSql(profile.template!, 's')})) FILTER (WHERE e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')}), 0) AS chars
-     FROM ${source.table} s LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = s.${source.id}::text
-     WHERE ${filterSql(filter, 1)}`,
-    params,
+    limit === undefined
+      ? `SELECT count(*) AS rows,
+            count(*) FILTER (WHERE ${notCurrent}) AS stale,
+            coalesce(sum(length(${renderSql(profile.template!, 's')})) FILTER (WHERE ${notCurrent}), 0) AS chars
+         FROM ${from} WHERE ${filterSql(filter, 1)}`
+      : `SELECT (SELECT count(*) FROM ${source.table} s WHERE ${filterSql(filter, 1)}) AS rows,
+                count(*) AS stale, coalesce(sum(chars), 0) AS chars
+         FROM (SELECT length(${renderSql(profile.template!, 's')}) AS chars FROM ${from}
+               WHERE ${filterSql(filter, 1)} AND (${notCurrent})
+               ORDER BY s.${source.id} LIMIT $${params.length + 1}) AS first_rows`,
+    limit === undefined ? params : [...params, limit],
   );
   const toEmbed = Number(rows[0]?.stale ?? 0);
   const tokens = Math.ceil(Number(rows[0]?.chars ?? 0) / 4);

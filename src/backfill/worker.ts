@@ -27,6 +27,7 @@ import {
 } from './lease.js';
 import { indexIfDue, type IndexEvent } from './index-when-complete.js';
 import { loadFilter } from './plan.js';
+import { RowBudget } from './row-budget.js';
 import { WORKERS_TABLE } from './tables.js';
 import { createThrottles, type ProfileThrottle } from './throttle.js';
 import { warnAndContinue } from '../logger.js';
@@ -45,8 +46,10 @@ export interface WorkerOptions {
   retryBaseMs?: number;
   /** `drain` returns when no work is left; `forever` keeps serving the queue (reembed worker). */
   mode?: 'drain' | 'forever';
-  /** Stop after embedding this many rows. */
+  /** Stop after embedding this many rows (this worker's own budget, unless `budget` is given). */
   limit?: number;
+  /** One `--limit` shared by the workers of a process (runBackfill makes it from `limit`). */
+  budget?: RowBudget;
   signal?: AbortSignal;
   /** How often pause/throttle are read from the database (default 250 ms: obeyed within 1 s). */
   controlPollMs?: number;
@@ -106,6 +109,7 @@ export class Worker {
   private readonly started = performance.now();
   private readonly leaseSeconds: number;
   private readonly pageSize: number;
+  private readonly budget: RowBudget | null;
   /** This worker's index check in flight (see checkIndexes). */
   private indexing: Promise<void> | null = null;
 
@@ -115,6 +119,7 @@ export class Worker {
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.leaseSeconds = options.leaseSeconds ?? 30;
     this.pageSize = options.pageSize ?? 256;
+    this.budget = options.budget ?? (options.limit !== undefined ? new RowBudget(options.limit) : null);
     this.stats = {
       workerId: this.id,
       rowsEmbedded: 0,
@@ -188,7 +193,16 @@ export class Worker {
   }
 
   private limitReached(): boolean {
-    return this.options.limit !== undefined && this.stats.rowsEmbedded >= this.options.limit;
+    return this.budget?.spent ?? false;
+  }
+
+  /** Rows the next page may embed: the page size, or what is left of the limit. */
+  private reserve(): number {
+    return this.budget ? this.budget.reserve(this.pageSize) : this.pageSize;
+  }
+
+  private settle(granted: number, embedded: number): void {
+    this.budget?.settle(granted, embedded);
   }
 
   /**
@@ -260,16 +274,26 @@ export class Worker {
       await sleepUnlessAborted(idle, signal);
       return 'idle';
     }
-    const items = await leaseQueueItems(this.db, this.id, active, this.pageSize, this.leaseSeconds);
-    if (items.length > 0) {
+    const size = this.reserve();
+    if (size === 0) {
+      // The limit is held by pages of other workers in flight: they may give rows back.
+      await sleepUnlessAborted(idle, signal);
+      return 'idle';
+    }
+    let embedded = 0;
+    let items: QueueItem[];
+    try {
+      items = await leaseQueueItems(this.db, this.id, active, size, this.leaseSeconds);
       for (const name of new Set(items.map((i) => i.profile))) {
-        await this.processQueueItems(
+        embedded += await this.processQueueItems(
           this.runtimes.get(name)!,
           items.filter((i) => i.profile === name),
         );
       }
-      return 'worked';
+    } finally {
+      this.settle(size, embedded);
     }
+    if (items.length > 0) return 'worked';
     const chunk = await leaseChunk(this.db, this.id, active, this.leaseSeconds);
     if (chunk) {
       await this.processChunk(this.runtimes.get(chunk.profile)!, chunk);
@@ -312,7 +336,8 @@ export class Worker {
     this.options.onProgress?.(this.snapshot());
   }
 
-  private async processQueueItems(rt: ProfileRuntime, items: QueueItem[]): Promise<void> {
+  /** Embeds the leased queue items of one profile; returns the rows embedded. */
+  private async processQueueItems(rt: ProfileRuntime, items: QueueItem[]): Promise<number> {
     const { source } = this.options;
     const ids = items.map((i) => i.docId);
     const { present, stale } = await staleByIds(this.db, source, rt.profile, ids);
@@ -329,7 +354,7 @@ export class Worker {
     );
     if (result.paused) {
       await releaseLeases(this.db, this.id, rt.profile.name);
-      return;
+      return 0;
     }
     const deferred = new Set(result.deferred);
     await completeQueueItems(
@@ -339,6 +364,7 @@ export class Worker {
       items.filter((i) => !deferred.has(i.docId)),
     );
     this.account(rt, result);
+    return result.written.length;
   }
 
   private async processChunk(rt: ProfileRuntime, chunk: Chunk): Promise<void> {
@@ -346,25 +372,33 @@ export class Worker {
     let after = chunk.lo;
     for (;;) {
       if (this.options.signal?.aborted) return;
-      const rows = await staleInRange(
-        this.db,
-        this.options.source,
-        rt.profile,
-        { after, hi: chunk.hi },
-        filter,
-        this.pageSize,
-      );
-      if (rows.length === 0) break;
-      const result = await embedRows(this.context(rt), rows, new Map());
-      if (result.paused) {
+      const size = this.reserve();
+      if (size === 0) {
+        // At the limit (or it is held by other pages in flight): the chunk stays open for a later run.
         await releaseLeases(this.db, this.id, rt.profile.name);
         return;
       }
-      this.account(rt, result);
-      after = rows.at(-1)!.docId;
-      if (this.limitReached()) {
-        await releaseLeases(this.db, this.id);
-        return;
+      let embedded = 0;
+      try {
+        const rows = await staleInRange(
+          this.db,
+          this.options.source,
+          rt.profile,
+          { after, hi: chunk.hi },
+          filter,
+          size,
+        );
+        if (rows.length === 0) break;
+        const result = await embedRows(this.context(rt), rows, new Map());
+        if (result.paused) {
+          await releaseLeases(this.db, this.id, rt.profile.name);
+          return;
+        }
+        this.account(rt, result);
+        embedded = result.written.length;
+        after = rows.at(-1)!.docId;
+      } finally {
+        this.settle(size, embedded);
       }
     }
     await completeChunk(this.db, this.id, chunk);

@@ -119,12 +119,12 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
   await ctx.withReembed(async (rb) => {
     const profile = rb.profiles.get(name);
     if (opts.dryRun) {
-      const plan = await rb.backfill.plan(name, { filter: opts.filter, chunkSize: opts.chunkSize });
+      const plan = await rb.backfill.plan(name, { filter: opts.filter, chunkSize: opts.chunkSize, limit: opts.limit });
       ctx.result(plan, () =>
         [
           `profile         ${profile.name} (${profile.provider}${profile.model ? ` ${profile.model}` : ''}, ${profile.dims} dims)`,
           `source rows     ${plan.rows}${opts.filter ? describeFilter(opts.filter) : ''}`,
-          `to embed        ${plan.toEmbed} (missing or stale)`,
+          `to embed        ${plan.toEmbed} (missing or stale${plan.limit === null ? '' : `; the first ${plan.limit} by --limit`})`,
           `chunks          ${plan.chunks} of ${plan.chunkSize} rows`,
           `tokens (est.)   ${plan.estimatedTokens}`,
           `cost (est.)     ${plan.estimatedCost === null ? 'no price_per_million_tokens in the profile' : `$${plan.estimatedCost.toFixed(4)}`}`,

@@ -26,6 +26,8 @@ export interface BackfillPlanReport extends BackfillEstimate {
   dryRun: true;
   chunkSize: number;
   chunks: number;
+  /** `--limit`: `toEmbed`, tokens, cost and time count only the first this many rows (null: all). */
+  limit: number | null;
 }
 
 /** What a backfill run did (`reembed backfill`). */
@@ -94,14 +96,20 @@ export interface WorkOptions extends Omit<
 export async function planReport(
   core: FacadeCore,
   name: string,
-  options: { filter?: RowFilterInput | null; chunkSize?: number } = {},
+  options: { filter?: RowFilterInput | null; chunkSize?: number; limit?: number } = {},
 ): Promise<BackfillPlanReport> {
   const profile = core.profile(name);
   const db = await core.database();
   const source = await core.source();
-  const estimate = await estimateBackfill(db, source, profile, toFilter(options.filter, source));
+  const estimate = await estimateBackfill(db, source, profile, toFilter(options.filter, source), options.limit);
   const chunkSize = options.chunkSize ?? 1000;
-  return { dryRun: true, ...estimate, chunkSize, chunks: chunkCount(estimate.rows, chunkSize) };
+  return {
+    dryRun: true,
+    ...estimate,
+    chunkSize,
+    chunks: chunkCount(estimate.rows, chunkSize),
+    limit: options.limit ?? null,
+  };
 }
 
 export async function runReport(

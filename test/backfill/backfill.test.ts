@@ -125,11 +125,41 @@ describe.each(BACKENDS)('backfill on %s', (backend) => {
     const small = getProfile(manifest, 'small');
     await prepareBackfill(db, source, small, manifest.profiles, { chunkSize: 100 });
     const first = await runBackfill(db, { source, profiles: [small], pageSize: 50, limit: 120 });
-    expect(first.workers[0]!.rowsEmbedded).toBeGreaterThanOrEqual(120);
-    expect(first.coverage.current).toBeLessThan(300);
+    expect(first.workers[0]!.rowsEmbedded).toBe(120);
+    expect(first.coverage.current).toBe(120);
     const rest = await runBackfill(db, { source, profiles: [small], pageSize: 50 });
     expect(rest.workers[0]!.rowsEmbedded + first.workers[0]!.rowsEmbedded).toBe(300);
     expect(rest.coverage.ratio).toBe(1);
+  });
+
+  it('stops at exactly --limit rows with a page larger than the limit, over several workers and the queue', async () => {
+    await createArticles(db, 600);
+    const manifest = articlesManifest();
+    const source = await articlesSource(db, manifest);
+    const small = getProfile(manifest, 'small');
+    await prepareBackfill(db, source, small, manifest.profiles, { chunkSize: 100 });
+    // A page of 256 and a limit of 10: the page must not run past the limit.
+    const one = await runBackfill(db, { source, profiles: [small], pageSize: 256, limit: 10 });
+    expect(one.workers[0]!.rowsEmbedded).toBe(10);
+    expect(one.coverage.current).toBe(10);
+    // Three workers share one limit: together they stop at 95, not 3 × 95.
+    const three = await runBackfill(db, { source, profiles: [small], workers: 3, pageSize: 40, limit: 95 });
+    expect(three.workers.reduce((a, w) => a + w.rowsEmbedded, 0)).toBe(95);
+    expect(three.coverage.current).toBe(105);
+    // Live changes queued by the capture triggers count against the limit too.
+    await db.exec(`UPDATE public.articles SET body = body || ' changed' WHERE id <= 20`);
+    expect((await queued('small')).length).toBe(20);
+    const queuedRun = await runBackfill(db, { source, profiles: [small], pageSize: 256, limit: 7 });
+    expect(queuedRun.workers[0]!.rowsEmbedded).toBe(7);
+    expect((await queued('small')).length).toBe(13);
+
+    // The dry run honours --limit (and --filter): only the first rows to embed are estimated.
+    const limited = await estimateBackfill(db, source, small, null, 10);
+    const all = await estimateBackfill(db, source, small, null);
+    expect(all.toEmbed).toBe(600 - 105 + 13);
+    expect(limited).toMatchObject({ rows: 600, toEmbed: 10 });
+    expect(limited.estimatedTokens).toBeLessThan(all.estimatedTokens / 10);
+    expect(limited.estimatedTokens).toBeGreaterThan(0);
   });
 });
 

@@ -54,6 +54,15 @@ describe.each(BACKENDS)('backfill commands on %s', (backend) => {
       (await cli('backfill', '--profile', 'small', '--dry-run', '--chunk-size', '200', '--json')).stdout,
     );
     expect(dry200.chunks).toBe(4);
+    // --limit (with --filter) is honoured by the estimate: the first 10 rows to embed.
+    const limited = await cli('backfill', '--profile', 'small', '--dry-run', '--limit', '10', '--filter', 'id=7');
+    expect(limited.code, limited.stderr).toBe(0);
+    expect(limited.stdout).toMatch(/source rows\s+1 where id = 7/);
+    expect(limited.stdout).toMatch(/to embed\s+1 \(missing or stale; the first 10 by --limit\)/);
+    const firstTen = JSON.parse(
+      (await cli('backfill', '--profile', 'small', '--dry-run', '--limit', '10', '--json')).stdout,
+    );
+    expect(firstTen).toMatchObject({ rows: 700, toEmbed: 10, limit: 10 });
     const status = JSON.parse((await cli('backfill', 'status', '--profile', 'small', '--json')).stdout);
     expect(status.coverage).toMatchObject({ current: 0, sourceRows: 700 });
   });
