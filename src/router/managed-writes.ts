@@ -13,6 +13,7 @@ import { upsertDocuments, type DocumentInput } from '../source/managed.js';
 import { InvalidRequestError } from './request.js';
 import type { Source } from '../source/source.js';
 import { deleteOrphans, writeIfCurrent } from '../store/guarded-write.js';
+import { ensureStore } from '../store/store.js';
 
 function requireManaged(source: Source, what: string): void {
   if (source.kind !== 'managed') {
@@ -21,6 +22,9 @@ function requireManaged(source: Source, what: string): void {
     );
   }
 }
+
+/** Per database, the profiles (by fingerprint) whose store this process has made sure of. */
+const storesEnsured = new WeakMap<Database, Set<string>>();
 
 /**
  * With `sync`, `serving` embeds the documents before returning (through the content-hash guard),
@@ -48,6 +52,13 @@ export async function upsertManaged(
   const written = await upsertDocuments(db, docs);
   let embedded = 0;
   if (sync && docs.length) {
+    // A fresh database has no store for the serving profile until a backfill: make it here, once.
+    let ensured = storesEnsured.get(db);
+    if (!ensured) storesEnsured.set(db, (ensured = new Set()));
+    if (!ensured.has(sync.profile.fingerprint)) {
+      await ensureStore(db, sync.profile);
+      ensured.add(sync.profile.fingerprint);
+    }
     const { stale } = await staleByIds(
       db,
       source,

@@ -6,6 +6,7 @@ import { openDatabase } from '../../src/db/open.js';
 import { ConfigError, open } from '../../src/index.js';
 import { migrations } from '../../src/schema.js';
 import { ServingMetricsRecorder, SERVING_METRICS_TABLE } from '../../src/telemetry/serving-metrics.js';
+import { BACKENDS, createServerDatabase } from '../helpers/databases.js';
 
 const CONFIG = {
   source: { managed: true },
@@ -147,5 +148,35 @@ describe('the library API', () => {
     // One day: the two-day-old window goes (close waits for the prune begun at start).
     await (await openAt(86_400_000)).close();
     expect(await windowsOf()).toEqual(['fresh']);
+  });
+});
+
+describe.each(BACKENDS)('a fresh %s database', (backend) => {
+  it('takes a synchronous upsert before any backfill: the store is made on demand', async () => {
+    const server = backend === 'postgres' ? await createServerDatabase() : null;
+    const rb = await open({
+      config: CONFIG,
+      db: server?.url ?? 'memory://',
+      env: { REEMBED_ENV: 'test' },
+      actor: 'lib-test',
+    });
+    try {
+      const w = await rb.upsert(
+        [
+          { id: 'a', content: 'volcano eruption lava' },
+          { id: 'b', content: 'rivers and lakes' },
+        ],
+        { sync: true },
+      );
+      expect(w).toEqual({ written: 2, embedded: 2 });
+      const found = await rb.search('volcano lava', { k: 1 });
+      expect(found).toMatchObject({ profile: 'base', fallback: false });
+      expect(found.hits[0]!.id).toBe('a');
+      // The next one goes the same way, without making the store again.
+      expect(await rb.upsert([{ id: 'c', content: 'snow' }], { sync: true })).toEqual({ written: 1, embedded: 1 });
+    } finally {
+      await rb.close();
+      await server?.drop();
+    }
   });
 });
