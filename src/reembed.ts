@@ -213,7 +213,12 @@ export interface Reembed {
     plan(to: string, from?: string): Promise<lifecycle.PlanResult>;
     start(target?: MigrationTargetInput): Promise<MigrationState>;
     shadow(sample: number, target?: MigrationTargetInput): Promise<MigrationState>;
-    ramp(percent: number, force?: ForceOptions, target?: MigrationTargetInput): Promise<MigrationState>;
+    /** `percent` null keeps the percentage (a segment-only step: `{ segment: 'internal' }`). */
+    ramp(
+      percent: number | null,
+      options?: ForceOptions & { segment?: string },
+      target?: MigrationTargetInput,
+    ): Promise<MigrationState>;
     cutover(force?: ForceOptions, target?: MigrationTargetInput): Promise<MigrationState>;
     finalize(target?: MigrationTargetInput): Promise<MigrationState>;
     cleanup(olderThanMs: number, target?: MigrationTargetInput): Promise<MigrationState>;

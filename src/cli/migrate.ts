@@ -23,7 +23,13 @@ function defaultActor(): string {
 }
 
 function describe(m: MigrationState): string {
-  return `migration ${m.id}: ${m.control} → ${m.candidate}, phase ${m.phase}, candidate serves ${servingPercent(m.phase, m.percent)}%, shadow sample ${m.shadowSample}, version ${m.version}`;
+  const segments = m.targeting.segments.map((s) => s.name);
+  return (
+    `migration ${m.id}: ${m.control} → ${m.candidate}, phase ${m.phase}, candidate serves ${servingPercent(m.phase, m.percent)}%` +
+    (segments.length ? ` and segment${segments.length === 1 ? '' : 's'} ${segments.join(', ')}` : '') +
+    (m.targeting.deny && m.phase === 'canary' ? ' (deny-list applies)' : '') +
+    `, shadow sample ${m.shadowSample}, version ${m.version}`
+  );
 }
 
 async function withFacade<T>(
@@ -162,15 +168,22 @@ export function registerMigrate(program: Command): void {
 
   readinessOptions(withCommon(migrate.command('ramp')))
     .description(
-      'serve the candidate to this share of subjects (only upward; down is a rollback); needs a ready candidate: backfill done, changes in flight within --max-queue-lag, coverage at least rollout.min_coverage, a clean verify',
+      'serve the candidate to this share of subjects (only upward; down is a rollback), and with --segment to a named ' +
+        'group of rollout.segments first (subjects by value or prefix; the percentage may stay at 0); rollout.deny never ' +
+        'gets it in canary. Needs a ready candidate: backfill done, changes in flight within --max-queue-lag, coverage at ' +
+        'least rollout.min_coverage, a clean verify',
     )
-    .argument('<percent>', 'whole percentage, 1..100')
-    .action(async (percent: string, opts: Common & Record<string, unknown>, command: Command) =>
+    .argument('[percent]', 'whole percentage, 1..100 (optional with --segment)')
+    .option('--segment <name>', 'also serve the candidate to this segment of rollout.segments')
+    .action(async (percent: string | undefined, opts: Common & Record<string, unknown>, command: Command) =>
       withFacade(command, opts, async (rb, cli) => {
-        const value = Number(percent.replace(/%$/, ''));
-        if (!Number.isInteger(value))
+        const segment = typeof opts.segment === 'string' ? opts.segment : undefined;
+        if (percent === undefined && segment === undefined)
+          throw new ConfigError('ramp needs a percentage, --segment NAME, or both');
+        const value = percent === undefined ? null : Number(percent.replace(/%$/, ''));
+        if (value !== null && !Number.isInteger(value))
           throw new ConfigError(`ramp takes a whole percentage, got ${JSON.stringify(percent)}`);
-        const next = await rb.migration.ramp(value, promotionOptions(opts), target(opts));
+        const next = await rb.migration.ramp(value, { ...promotionOptions(opts), segment }, target(opts));
         cli.result(next, () => describe(next));
       }),
     );
@@ -224,7 +237,7 @@ export function registerMigrate(program: Command): void {
         const report = await rb.migration.bucket(opts.subject, opts.id);
         cli.result(report, () =>
           report.migration
-            ? `subject ${JSON.stringify(report.subject)}: bucket ${report.bucket ?? 'none (an empty subject goes to the control)'} in migration ${report.migration.id} (${report.migration.phase} ${report.migration.percent}%): served by ${report.servedBy}${report.candidateServes ? ' (the candidate)' : ''}`
+            ? `subject ${JSON.stringify(report.subject)}: bucket ${report.bucket ?? 'none (an empty subject goes to the control)'} in migration ${report.migration.id} (${report.migration.phase} ${report.migration.percent}%): served by ${report.servedBy}${report.candidateServes ? ' (the candidate)' : ''}${report.segment ? `; in segment ${report.segment}` : ''}${report.denied ? '; on the deny-list' : ''}`
             : `no migration: subject ${JSON.stringify(report.subject)} is served by ${report.servedBy}`,
         );
       }),

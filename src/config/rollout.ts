@@ -105,6 +105,13 @@ export const DEFAULT_GATES: GateInput[] = [
   { name: 'breaker-trips', metric: 'online.breaker_opens', max: 0, min_samples: 1, failure_limit: 1 },
 ];
 
+/** Subjects by value (Unleash's IN) and by prefix (STR_STARTS_WITH). */
+const subjectRule = {
+  subjects: z.array(z.string().min(1)).default([]),
+  prefixes: z.array(z.string().min(1)).default([]),
+};
+const nonEmptyRule = (r: { subjects: string[]; prefixes: string[] }) => r.subjects.length + r.prefixes.length > 0;
+
 export const rolloutSchema = z
   .object({
     /** Percentages the candidate serves, in order; the last is 100 (cutover). */
@@ -144,6 +151,22 @@ export const rolloutSchema = z
       .strict()
       .default({ timeout: 5000 }),
     gates: z.array(z.unknown()).optional(),
+    /** Named groups that can get the candidate before the percentage (`migrate ramp --segment NAME`). */
+    segments: z
+      .array(
+        z
+          .object({ name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'), ...subjectRule })
+          .strict()
+          .refine(nonEmptyRule, { message: 'a segment needs subjects or prefixes' }),
+      )
+      .default([])
+      .refine((s) => new Set(s.map((x) => x.name)).size === s.length, { message: 'segment names must be unique' }),
+    /** Subjects that never get the candidate while in canary. */
+    deny: z
+      .object(subjectRule)
+      .strict()
+      .refine(nonEmptyRule, { message: 'deny needs subjects or prefixes' })
+      .optional(),
   })
   .strict();
 
@@ -161,6 +184,8 @@ export interface RolloutConfig {
   gates: Gate[];
   /** True when the manifest lists no gates and the runbook defaults apply. */
   defaultGates: boolean;
+  segments: Array<{ name: string; subjects: string[]; prefixes: string[] }>;
+  deny: { subjects: string[]; prefixes: string[] } | null;
 }
 
 /** Validates `rollout:` (problems are pushed with their YAML path); gates default to the runbooks'. */
@@ -202,5 +227,7 @@ export function parseRollout(raw: unknown, problems: string[]): RolloutConfig | 
     },
     gates,
     defaultGates: r.gates === undefined,
+    segments: r.segments,
+    deny: r.deny ?? null,
   };
 }

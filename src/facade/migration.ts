@@ -1,5 +1,6 @@
 import { registeredFingerprint } from '../store/registry.js';
 import { bucket } from '../router/bucket.js';
+import { deniedSubject, segmentOf } from '../migration/targeting.js';
 import { routeFor } from '../router/routing.js';
 import { countCoverage } from '../backfill/coverage.js';
 import { currentLease, type LeaseHolder } from '../gates/lease.js';
@@ -87,6 +88,7 @@ export async function migrationHistory(
 }
 
 type ForceOptions = { force?: boolean; reason?: string; maxQueueLagMs?: number };
+type RampOptions = ForceOptions & { segment?: string };
 
 /** The facade's `migration` methods but the controller: each acts on the target, by the lifecycle's rules. */
 export function migrationMethods(core: FacadeCore) {
@@ -104,7 +106,7 @@ export function migrationMethods(core: FacadeCore) {
     start: (target?: MigrationTargetInput) => run(target, (c, m) => lifecycle.startMigration(c, m)),
     shadow: (sample: number, target?: MigrationTargetInput) =>
       run(target, (c, m) => lifecycle.shadowMigration(c, m, sample)),
-    ramp: (percent: number, force?: ForceOptions, target?: MigrationTargetInput) =>
+    ramp: (percent: number | null, force?: RampOptions, target?: MigrationTargetInput) =>
       run(target, (c, m) => lifecycle.rampMigration(c, m, percent, force)),
     cutover: (force?: ForceOptions, target?: MigrationTargetInput) =>
       run(target, (c, m) => lifecycle.cutoverMigration(c, m, force)),
@@ -133,6 +135,8 @@ export function migrationMethods(core: FacadeCore) {
         subject,
         bucket: m ? (bucket(m.id, subject) ?? null) : null,
         migration: m ? { id: m.id, phase: m.phase, percent: m.percent } : null,
+        segment: m ? segmentOf(m.targeting, subject) : null,
+        denied: m ? deniedSubject(m.targeting, subject) : false,
         servedBy: route.serving,
         candidateServes: route.candidateChosen,
       };
@@ -146,6 +150,10 @@ export interface BucketReport {
   /** null without a migration, or for an empty subject (it always goes to the control). */
   bucket: number | null;
   migration: { id: string; phase: string; percent: number } | null;
+  /** The switched-on segment the subject is in (it gets the candidate whatever its bucket), or null. */
+  segment: string | null;
+  /** On the deny-list: never the candidate while in canary. */
+  denied: boolean;
   servedBy: string;
   candidateServes: boolean;
 }

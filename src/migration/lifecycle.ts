@@ -7,6 +7,7 @@ import { setCapture } from '../source/capture.js';
 import type { Source } from '../source/source.js';
 import { dropStore, ensureStore } from '../store/store.js';
 import { verifyStore } from '../store/verify.js';
+import { describeRule, type Segment, type Targeting } from './targeting.js';
 import { controlCaptures, NEEDS_COMPLETE_CANDIDATE, nextPhase, type Action } from './phases.js';
 import {
   activeMigration,
@@ -264,24 +265,60 @@ async function requireCandidateReady(
 }
 
 /** Raises the share of subjects the candidate serves; only upward (downward is a rollback). */
+/** A ramp's options: a promotion's, and a segment of rollout.segments to switch on. */
+export interface RampOptions extends PromotionOptions {
+  /** Serve this named segment the candidate too (before, or beside, the percentage). */
+  segment?: string;
+}
+
+/**
+ * Serves the candidate to `percent` of subjects (null: the percentage stays, for a segment-only
+ * step), plus every switched-on segment, minus rollout.deny (read from the manifest at each ramp).
+ */
 export async function rampMigration(
   ctx: LifecycleContext,
   m: MigrationState,
-  percent: number,
-  force: PromotionOptions = {},
+  percent: number | null,
+  options: RampOptions = {},
 ): Promise<MigrationState> {
-  if (!Number.isInteger(percent) || percent < 1 || percent > 100)
+  if (percent !== null && (!Number.isInteger(percent) || percent < 1 || percent > 100))
     throw new ConfigError(`ramp takes a whole percentage from 1 to 100, got ${percent}`);
+  const segment = options.segment === undefined ? null : segmentNamed(ctx, options.segment);
+  if (percent === null && !segment) throw new ConfigError('ramp needs a percentage, a segment, or both');
   const allowed = nextPhase('ramp', m.phase);
   if ('refused' in allowed)
     throw new TransitionRefusedError(`migration ${m.id}: ${allowed.refused}`, { phase: m.phase });
+  const target = percent ?? m.percent;
+  const segmentOn = segment !== null && m.targeting.segments.some((s) => s.name === segment.name);
   // Already there: nothing to change, and nothing to record (a script may repeat a step).
-  if (m.phase === 'canary' && percent === m.percent) return m;
-  if (m.phase === 'canary' && percent < m.percent) {
+  if (m.phase === 'canary' && target === m.percent && (segment === null || segmentOn)) return m;
+  if (m.phase === 'canary' && target < m.percent) {
     throw new TransitionRefusedError(`migration ${m.id}: ramp only goes up (now ${m.percent}%); to go down, roll back`);
   }
-  const details = await requireCandidateReady(ctx, m, 'ramp', force);
-  return transition(ctx, m, 'ramp', { percent }, force.reason ?? null, details);
+  const details = await requireCandidateReady(ctx, m, 'ramp', options);
+  const deny = ctx.manifest.rollout.deny;
+  const targeting: Targeting = {
+    segments: segment && !segmentOn ? [...m.targeting.segments, segment] : m.targeting.segments,
+    deny: deny ? { subjects: [...deny.subjects], prefixes: [...deny.prefixes] } : null,
+  };
+  return transition(ctx, m, 'ramp', { percent: target, targeting }, options.reason ?? null, {
+    ...details,
+    ...(segment ? { segment: { name: segment.name, who: describeRule(segment) } } : {}),
+    ...(targeting.segments.length ? { segments: targeting.segments.map((s) => s.name) } : {}),
+    ...(targeting.deny ? { deny: describeRule(targeting.deny) } : {}),
+  });
+}
+
+function segmentNamed(ctx: LifecycleContext, name: string): Segment {
+  const found = ctx.manifest.rollout.segments.find((s) => s.name === name);
+  if (!found) {
+    const known = ctx.manifest.rollout.segments.map((s) => s.name);
+    throw new ConfigError(
+      `no segment ${JSON.stringify(name)} in rollout.segments of the manifest` +
+        (known.length ? ` (it has: ${known.join(', ')})` : ' (it has none)'),
+    );
+  }
+  return { name: found.name, subjects: [...found.subjects], prefixes: [...found.prefixes] };
 }
 
 export async function cutoverMigration(

@@ -4,6 +4,7 @@ import { quoteLiteral } from '../db/sql.js';
 import { ReembedError } from '../errors.js';
 import { TERMINAL_PHASES, type Phase } from './phases.js';
 import { EVENTS_TABLE, MIGRATIONS_TABLE, MIGRATION_CHANNEL } from './tables.js';
+import { parseTargeting, type Targeting } from './targeting.js';
 
 export interface MigrationState {
   id: string;
@@ -18,6 +19,8 @@ export interface MigrationState {
   updatedAt: string;
   cutoverAt: string | null;
   finalizedAt: string | null;
+  /** Segments switched on for the candidate, and the deny-list (targeting.ts). */
+  targeting: Targeting;
 }
 
 export interface MigrationEvent {
@@ -66,6 +69,7 @@ type Row = {
   updated_at: Date | string;
   cutover_at: Date | string | null;
   finalized_at: Date | string | null;
+  targeting: unknown;
 };
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
@@ -84,11 +88,12 @@ function toState(r: Row): MigrationState {
     updatedAt: iso(r.updated_at)!,
     cutoverAt: iso(r.cutover_at),
     finalizedAt: iso(r.finalized_at),
+    targeting: parseTargeting(r.targeting),
   };
 }
 
 const COLUMNS =
-  'id, source, control_profile, candidate_profile, phase, percent, shadow_sample, version, created_at, updated_at, cutover_at, finalized_at';
+  'id, source, control_profile, candidate_profile, phase, percent, shadow_sample, version, created_at, updated_at, cutover_at, finalized_at, targeting';
 
 export async function getMigration(conn: Queryable, id: string): Promise<MigrationState> {
   const { rows } = await conn.query<Row>(`SELECT ${COLUMNS} FROM ${MIGRATIONS_TABLE} WHERE id = $1`, [id]);
@@ -189,6 +194,8 @@ export interface Change {
   shadowSample?: number;
   cutoverAt?: 'now';
   finalizedAt?: 'now';
+  /** Replaces the targeting (absent: kept). */
+  targeting?: Targeting;
 }
 
 /**
@@ -206,7 +213,8 @@ export async function applyChange(
     `UPDATE ${MIGRATIONS_TABLE}
      SET phase = $3, percent = $4, shadow_sample = coalesce($5, shadow_sample), version = version + 1, updated_at = now(),
          cutover_at = CASE WHEN $6 THEN now() ELSE cutover_at END,
-         finalized_at = CASE WHEN $7 THEN now() ELSE finalized_at END
+         finalized_at = CASE WHEN $7 THEN now() ELSE finalized_at END,
+         targeting = coalesce($8::jsonb, targeting)
      WHERE id = $1 AND version = $2
      RETURNING ${COLUMNS}`,
     [
@@ -217,6 +225,7 @@ export async function applyChange(
       change.shadowSample ?? null,
       change.cutoverAt === 'now',
       change.finalizedAt === 'now',
+      change.targeting ? JSON.stringify(change.targeting) : null,
     ],
   );
   if (!rows[0]) throw new ConcurrentChangeError(expected.id, expected.version);

@@ -45,4 +45,10 @@ export const migrationMigrations: Migration[] = [
       );
       CREATE INDEX migration_events_by_migration ON ${EVENTS_TABLE} (migration_id, id);`,
   },
+  {
+    version: 12,
+    name: 'migration targeting',
+    // Segments switched on for the candidate and the deny-list (migration/targeting.ts).
+    sql: `ALTER TABLE ${MIGRATIONS_TABLE} ADD COLUMN targeting jsonb NOT NULL DEFAULT '{}'::jsonb;`,
+  },
 ];

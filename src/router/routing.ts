@@ -8,6 +8,7 @@ import {
   shadowsIn as shadowedPhase,
 } from '../migration/phases.js';
 import type { MigrationState } from '../migration/state.js';
+import { targeted } from '../migration/targeting.js';
 import { inCanary } from './bucket.js';
 
 export interface Route {
@@ -22,7 +23,8 @@ export function routeFor(m: MigrationState | null, subject: string | null | unde
   if (!m || endedEarly(m.phase)) return { serving: m?.control ?? defaultProfile, other: null, candidateChosen: false };
   // Once the control's store stops following the source (finalize), it is neither a shadow nor a fallback.
   const controlAlive = controlCaptures(m.phase);
-  if (candidateServes(m.phase, () => inCanary(m.id, subject, m.percent)))
+  // In canary: a switched-on segment or the percentage's buckets, never a denied subject.
+  if (candidateServes(m.phase, () => targeted(m.targeting, subject, () => inCanary(m.id, subject, m.percent))))
     return { serving: m.candidate, other: controlAlive ? m.control : null, candidateChosen: true };
   return { serving: m.control, other: m.candidate, candidateChosen: false };
 }

@@ -14,6 +14,9 @@ profiles:
   new: { provider: hash, dims: 64, template: "{body}" }
 environments:
   development: { profile: old }
+rollout:
+  segments: [{ name: internal, prefixes: ["staff-"] }]
+  deny: { subjects: [vip] }
 `;
 
 describe('migrate and search commands on postgres', () => {
@@ -129,5 +132,30 @@ describe('migrate and search commands on postgres', () => {
       details: { forced: true, controlCatchUp: true },
     });
     expect((await cli('migrate', 'history')).stdout).toMatch(/rollback \(forced\)/);
+  });
+
+  it('ramps to a named segment first, and says who is in it', async () => {
+    await json('migrate', 'plan', '--to', 'new');
+    await json('migrate', 'start');
+    expect((await cli('worker', '--drain')).code).toBe(0);
+    await json('migrate', 'shadow', '--sample', '0');
+    const none = await cli('migrate', 'ramp');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/ramp needs a percentage, --segment NAME, or both/);
+    const unknown = await cli('migrate', 'ramp', '--segment', 'nope');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no segment "nope" in rollout\.segments of the manifest \(it has: internal\)/);
+    const human = await cli('migrate', 'ramp', '--segment', 'internal');
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/phase canary, candidate serves 0% and segment internal \(deny-list applies\)/);
+    const staff = await json('migrate', 'bucket', '--subject', 'staff-7');
+    expect(staff).toMatchObject({ servedBy: 'new', candidateServes: true, segment: 'internal', denied: false });
+    expect((await json('search', 'cats', '--subject', 'staff-7')).profile).toBe('new');
+    const vip = await json('migrate', 'bucket', '--subject', 'vip');
+    expect(vip).toMatchObject({ servedBy: 'old', candidateServes: false, segment: null, denied: true });
+    expect((await cli('migrate', 'bucket', '--subject', 'vip')).stdout).toMatch(/on the deny-list/);
+    const history = await json('migrate', 'history');
+    expect(history.events.at(-1)).toMatchObject({ action: 'ramp', toPercent: 0, details: { segments: ['internal'] } });
+    await json('migrate', 'rollback', '--reason', 'done with the segment test');
   });
 });

@@ -4,6 +4,7 @@
  * The controller tests (controller*.test.ts, cli/controller.test.ts) drive the same rules end
  * to end on both databases.
  */
+import { NO_TARGETING } from '../../src/migration/targeting.js';
 import { describe, expect, it } from 'vitest';
 import { parseRollout, type Gate, type RolloutConfig } from '../../src/config/rollout.js';
 import {
@@ -56,6 +57,7 @@ function migration(phase: Phase, percent = 0, extra: Partial<MigrationState> = {
     updatedAt: '2026-01-01T00:00:00.000Z',
     cutoverAt: null,
     finalizedAt: null,
+    targeting: NO_TARGETING,
     ...extra,
   };
 }
