@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../reembed.js';
+import { formatDuration, parseDuration, type MetricsReport } from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 
@@ -69,6 +69,7 @@ export function registerMetrics(program: Command): void {
                     significant(p.shadow.rbo, 3),
                   ]),
                 ),
+                ...(report.canary ? [canaryLine(report.canary)] : []),
               ].join('\n'),
         );
       });
@@ -106,4 +107,15 @@ function fallbacksWithReasons(total: number, reasons: Record<string, number>): s
     .sort((a, b) => b[1] - a[1])
     .map(([reason, n]) => `${reason} ${n}`);
   return parts.length === 0 ? String(total) : `${total} (${parts.join(', ')})`;
+}
+
+/** The canary step's served share beside its percentage, with the warning when it is far off. */
+function canaryLine(c: NonNullable<MetricsReport['canary']>): string {
+  const observed =
+    c.observed === null ? 'no searches yet' : `${(c.observed * 100).toFixed(1)}% of ${c.searches} searches`;
+  const expected = c.expected === null ? 'segments on, so no expected share' : `expected ${c.percent}%`;
+  return (
+    `canary ${c.migration}: ${c.candidate} served ${observed} in this step (${expected})` +
+    (c.warning ? `\nWARNING: ${c.warning}` : '')
+  );
 }

@@ -15,6 +15,9 @@ import {
   type LoadResult,
 } from '../source/load.js';
 import { stopAllCapture } from '../store/registry.js';
+import { activeMigration } from '../migration/state.js';
+import { sourceName } from '../migration/lifecycle.js';
+import { canaryShare, type CanaryShare } from '../telemetry/canary-share.js';
 import { readServingMetrics, servingProfiles, type ServingSummary } from '../telemetry/serving-metrics.js';
 import { pruneServingMetrics, type PruneResult } from '../telemetry/serving-retention.js';
 import type { FacadeCore } from './core.js';
@@ -134,6 +137,11 @@ export interface MetricsReport {
   /** Windows written since (ISO time, database clock). */
   since: string;
   profiles: ServingSummary[];
+  /**
+   * The active migration's canary step, when there is one: the share of the step's searches the
+   * candidate served against its percentage (all of the step's windows, whatever `since`).
+   */
+  canary: (CanaryShare & { migration: string; candidate: string; control: string }) | null;
 }
 
 export async function showMetrics(
@@ -145,7 +153,26 @@ export async function showMetrics(
   const names = options.profiles ?? (await servingProfiles(db, from));
   const profiles: ServingSummary[] = [];
   for (const name of names) profiles.push(await readServingMetrics(db, name, { from }));
-  return { since: from.toISOString(), profiles };
+  const m = await activeMigration(db, sourceName(await core.source()));
+  let canary: MetricsReport['canary'] = null;
+  if (m && m.phase === 'canary') {
+    const step = { from: new Date(0), migration: { id: m.id, version: m.version } };
+    const cand = await readServingMetrics(db, m.candidate, step);
+    const ctrl = await readServingMetrics(db, m.control, step);
+    canary = {
+      migration: m.id,
+      candidate: m.candidate,
+      control: m.control,
+      ...canaryShare({
+        percent: m.percent,
+        segmentsOn: m.targeting.segments.length > 0,
+        candidateRequests: cand.requests,
+        candidateFallbacks: cand.fallbacks,
+        controlRequests: ctrl.requests,
+      }),
+    };
+  }
+  return { since: from.toISOString(), profiles, canary };
 }
 
 /** What `reembed metrics prune` prints. */

@@ -85,6 +85,11 @@ describe('migrate and search commands on postgres', () => {
     expect(found.latencyMs).toMatchObject({ embed: expect.any(Number), search: expect.any(Number) });
     const human = await cli('search', 'cats', '--k', '2');
     expect(human.stdout).toMatch(/^served by old · migration m_[0-9a-f]+ canary 25%$/m);
+    // The step's served share beside its percentage (two searches of this step so far).
+    const shown = await cli('metrics', 'show');
+    expect(shown.stdout).toMatch(
+      /^canary m_[0-9a-f]+: new served \d+\.\d% of 2 searches in this step \(expected 25%\)$/m,
+    );
 
     expect((await cli('migrate', 'rollback')).code).toBe(2); // --reason is required
     expect((await json('migrate', 'rollback', '--reason', 'p95 too high')).phase).toBe('rolled_back');
