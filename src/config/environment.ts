@@ -37,7 +37,9 @@ function flag(value: string | undefined): boolean {
  * The rollout runbook's gating rule. The active profile is the environment's baseline unless
  * EMBEDDINGS_PROFILE names another; that override is accepted only in a development
  * environment, or with EMBEDDING_PROFILE_SWAPPABLE=true, or when EMBEDDING_PROFILE_EXPERIMENT
- * names the same profile. Anything else is a violation, never a silent swap.
+ * names the same profile. Anything else is a violation, never a silent swap. Outside
+ * development, EMBEDDINGS_PROFILE set to anything but the experiment is a violation even when it
+ * names the baseline (it would hide a misconfigured experiment).
  */
 export function resolveProfile(
   manifest: Manifest,
@@ -58,6 +60,22 @@ export function resolveProfile(
       violation: `EMBEDDINGS_PROFILE=${override} names no profile in the manifest (known: ${[...manifest.profiles.keys()].join(', ') || 'none'})`,
     };
   }
+  const development = (DEVELOPMENT_ENVIRONMENTS as readonly string[]).includes(environment);
+  // The runbook's rule, exactly: outside development, EMBEDDINGS_PROFILE may only name the
+  // experiment (or anything, when swappable), even when it names the baseline itself. (An
+  // override naming another profile is refused below, with the reasons it could be allowed.)
+  if (override && override === baseline && !development && !swappable && override !== experiment) {
+    return {
+      ...base,
+      active: null,
+      allowedBy: null,
+      violation:
+        `EMBEDDINGS_PROFILE=${override} is set in environment ${JSON.stringify(environment)}, which is not allowed: ` +
+        `outside ${DEVELOPMENT_ENVIRONMENTS.join('/')} environments it must equal EMBEDDING_PROFILE_EXPERIMENT ` +
+        `(${experiment ? `which is ${experiment}` : 'unset'}), unless EMBEDDING_PROFILE_SWAPPABLE=true; ` +
+        `to serve the baseline ${baseline}, unset EMBEDDINGS_PROFILE`,
+    };
+  }
   if (!override || override === baseline) {
     if (!baseline) {
       return {
@@ -71,7 +89,7 @@ export function resolveProfile(
     }
     return { ...base, active: baseline, allowedBy: null, violation: null };
   }
-  const allowedBy: OverrideAllowance | null = (DEVELOPMENT_ENVIRONMENTS as readonly string[]).includes(environment)
+  const allowedBy: OverrideAllowance | null = development
     ? 'development environment'
     : swappable
       ? 'EMBEDDING_PROFILE_SWAPPABLE'

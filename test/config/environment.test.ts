@@ -105,12 +105,31 @@ describe('profile gating', () => {
     expect(r.violation).toMatch(/EMBEDDING_PROFILE_EXPERIMENT=other_c \(EMBEDDING_PROFILE_EXPERIMENT is cand_b\)$/);
   });
 
-  it('treats an override equal to the baseline as no swap', () => {
-    expect(resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'base_a' })).toMatchObject({
+  it('treats an override equal to the baseline as no swap in development and when swappable', () => {
+    expect(resolve({ REEMBED_ENV: 'development', EMBEDDINGS_PROFILE: 'base_a' })).toMatchObject({
       active: 'base_a',
       violation: null,
       allowedBy: null,
     });
+    expect(
+      resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'base_a', EMBEDDING_PROFILE_SWAPPABLE: 'true' }),
+    ).toMatchObject({ active: 'base_a', violation: null });
+    expect(
+      resolve({ REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'base_a', EMBEDDING_PROFILE_EXPERIMENT: 'base_a' }),
+    ).toMatchObject({ active: 'base_a', violation: null });
+  });
+
+  it('refuses, outside development, EMBEDDINGS_PROFILE set to the baseline while the experiment names another', () => {
+    const env = { REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'base_a', EMBEDDING_PROFILE_EXPERIMENT: 'cand_b' };
+    expect(resolve(env)).toMatchObject({ active: null });
+    expect(resolve(env).violation).toBe(
+      'EMBEDDINGS_PROFILE=base_a is set in environment "production", which is not allowed: outside development/dev/test ' +
+        'environments it must equal EMBEDDING_PROFILE_EXPERIMENT (which is cand_b), unless EMBEDDING_PROFILE_SWAPPABLE=true; ' +
+        'to serve the baseline base_a, unset EMBEDDINGS_PROFILE',
+    );
+    expect(() => activeProfileName(manifest, env)).toThrow(ProfileGateError);
+    // Without an experiment at all, setting it in production is refused as well.
+    expect(resolve({ REEMBED_ENV: 'staging', EMBEDDINGS_PROFILE: 'base_a' }).violation).toMatch(/\(unset\)/);
   });
 
   it('refuses an override naming an unknown profile with a configuration error, even in development', () => {
