@@ -3,6 +3,7 @@
  * the demo and the HTTP server are thin shells over it, so a report has one shape everywhere:
  * what a method returns is what `reembed … --json` prints.
  */
+import * as evalHistory from './facade/eval-history.js';
 import { Registry } from 'prom-client';
 import type { BackfillEstimate } from './backfill/backfill.js';
 import type { Coverage } from './backfill/coverage.js';
@@ -79,6 +80,12 @@ export type {
   EvalResult,
   EvalRunOptions,
 } from './facade/quality.js';
+export type {
+  EvalCompareOptions,
+  EvalTrendOptions,
+  RunComparisonReport,
+  TrendReport,
+} from './facade/eval-history.js';
 
 export * from './facade/shell.js';
 
@@ -207,6 +214,11 @@ export interface Reembed {
   tune(options?: quality.TuneRunOptions): Promise<quality.TuneResult>;
   /** Offline evaluation on a BEIR dataset, in a throwaway database (`reembed eval`). */
   eval(options: quality.EvalRunOptions): Promise<quality.EvalResult>;
+  /** The eval history: two runs compared (`reembed eval compare`), a metric over time (`reembed eval trend`). */
+  evalHistory: {
+    compare(options?: evalHistory.EvalCompareOptions): evalHistory.RunComparisonReport;
+    trend(options: evalHistory.EvalTrendOptions): evalHistory.TrendReport;
+  };
 
   migration: {
     /** Validates the move to `to` (from the active profile by default), creates its store, estimates. */
@@ -395,6 +407,7 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     verify: (opts) => quality.verify(core, opts),
     tune: (opts) => quality.tune(core, opts),
     eval: (opts) => quality.evaluate(core, opts),
+    evalHistory: { compare: evalHistory.evalCompare, trend: evalHistory.evalTrend },
 
     migration: {
       ...migrationMethods(core),

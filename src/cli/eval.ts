@@ -1,5 +1,11 @@
 import { existsSync } from 'node:fs';
-import { type OpenOptions, DEFAULT_CONFIG_FILE, DEFAULT_HISTORY_FILE, type EvalReport } from '../reembed.js';
+import {
+  type OpenOptions,
+  DEFAULT_CONFIG_FILE,
+  DEFAULT_HISTORY_FILE,
+  type EvalReport,
+  type RunComparisonReport,
+} from '../reembed.js';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DEMO_MANIFEST } from '../demo/demo.js';
@@ -9,8 +15,8 @@ import { positiveInt } from './options.js';
 import type { Progress } from './progress.js';
 
 interface EvalCommandOptions {
-  dataset: string;
-  profiles: string[];
+  dataset?: string;
+  profiles?: string[];
   split: string;
   ann?: boolean;
   efSearch?: number;
@@ -35,7 +41,7 @@ function evalManifest(ctx: CliContext): { config: OpenOptions['config']; builtIn
 }
 
 export function registerEval(program: Command): void {
-  program
+  const evalCommandDef = program
     .command('eval')
     .summary('offline evaluation of profiles on a BEIR dataset: Recall, MRR, nDCG, latency, agreement')
     .description(
@@ -45,18 +51,146 @@ export function registerEval(program: Command): void {
         'profile, and overlap@10, RBO and per-query nDCG@10 wins/losses/ties between profiles (the earlier one as ' +
         'control). Without a reembed.yaml the built-in hash profiles hash_small and hash_large are available.',
     )
-    .requiredOption('--dataset <dir>', 'a BEIR dataset directory')
-    .requiredOption('--profiles <a,b>', 'profiles to evaluate, comma-separated; the first is the control', profileList)
+    // Checked in the action, not by commander: `eval compare` and `eval trend` do not take them.
+    .option('--dataset <dir>', 'a BEIR dataset directory (required)')
+    .option(
+      '--profiles <a,b>',
+      'profiles to evaluate, comma-separated; the first is the control (required)',
+      profileList,
+    )
     .option('--split <name>', 'the judgments to use: qrels/<name>.tsv', 'test')
     .option('--ann', 'also search through each profile’s HNSW index (built after its backfill)')
     .option('--ef-search <n>', 'hnsw.ef_search of the --ann searches (at least 50)', positiveInt)
     .option('--run <dir>', 'write one TREC run file per profile there (<profile>.trec; <profile>-ann.trec with --ann)')
     .option('--history <file>', 'append one JSON line per run to this file', DEFAULT_HISTORY_FILE)
     .option('--no-history', 'do not append to the history file')
-    .action(async (opts: EvalCommandOptions, command: Command) => evalCommand(new CliContext(command), opts));
+    .action(async (opts: EvalCommandOptions, command: Command) => {
+      for (const [key, flag] of [
+        ['dataset', '--dataset <dir>'],
+        ['profiles', '--profiles <a,b>'],
+      ] as const)
+        if (opts[key] === undefined) command.error(`error: required option '${flag}' not specified`, { exitCode: 2 });
+      await evalCommand(new CliContext(command), opts as EvalCommandOptions & { dataset: string; profiles: string[] });
+    });
+  registerEvalHistory(evalCommandDef);
 }
 
-async function evalCommand(ctx: CliContext, opts: EvalCommandOptions): Promise<void> {
+function registerEvalHistory(evalCommandDef: Command): void {
+  evalCommandDef
+    .command('compare')
+    .summary('two runs of the eval history side by side: metric deltas per profile, per-query wins and losses')
+    .description(
+      'Compare two lines of the eval history (default: the newest with the one before it). For each profile in ' +
+        'both: every metric before, after and the change, exact search and ANN when both runs had it; and, when both ' +
+        'lines kept per-query nDCG@10, how many queries got better, worse or stayed, with the worst losses. RUN is a ' +
+        'line number (1 the oldest, -1 the newest) or the start of a run’s time, e.g. 2026-12-01.',
+    )
+    .option('--history <file>', 'the history file', DEFAULT_HISTORY_FILE)
+    .option('--before <run>', 'the earlier run', '-2')
+    .option('--after <run>', 'the later run', '-1')
+    .action(async (opts: { history: string; before: string; after: string }, command: Command) => {
+      const ctx = new CliContext(command);
+      const rb = await ctx.open({ config: evalManifest(ctx).config });
+      const report = rb.evalHistory.compare({ ...opts, history: historyOption(command, opts.history) });
+      ctx.result(report, () => humanComparison(report));
+    });
+  evalCommandDef
+    .command('trend')
+    .summary('one metric of one profile over the eval history, beside its 7-day rolling median; an SVG plot')
+    .description(
+      'The metric of each run of the profile in the last --days, with the median of that profile’s runs in the 7 ' +
+        'days up to each (what a "drop vs the 7-day median" alert compares with), as a table, and with --plot as an ' +
+        'SVG file. Metrics: recall@1, recall@5, recall@10, recall@50, mrr@10, ndcg@10, contain@50.',
+    )
+    .requiredOption('-p, --profile <name>', 'the profile')
+    .option('--metric <name>', 'the metric', 'recall@5')
+    .option('--days <n>', 'runs of the last this many days', positiveInt, 30)
+    .option('--ann', 'the HNSW search figures (runs made with eval --ann) instead of exact search')
+    .option('--plot <file.svg>', 'write an SVG plot of the series and its median')
+    .option('--history <file>', 'the history file', DEFAULT_HISTORY_FILE)
+    .action(
+      async (
+        opts: { profile: string; metric: string; days: number; ann?: boolean; plot?: string; history: string },
+        command: Command,
+      ) => {
+        const ctx = new CliContext(command);
+        const rb = await ctx.open({ config: evalManifest(ctx).config });
+        const trend = rb.evalHistory.trend({ ...opts, history: historyOption(command, opts.history) });
+        ctx.result(trend, () =>
+          trend.points.length === 0
+            ? `no run of ${trend.profile} in the last ${opts.days} days of ${trend.history}`
+            : [
+                `${trend.metric} of ${trend.profile} (${trend.search} search), ${trend.points.length} runs:`,
+                table(
+                  ['time', trend.metric, '7-day median', 'vs median', 'fingerprint'],
+                  trend.points.map((p) => [
+                    p.time,
+                    fixed(p.value, 4),
+                    fixed(p.median7d, 4),
+                    signed(p.deltaFromMedian),
+                    p.fingerprint,
+                  ]),
+                ),
+                ...(trend.plot ? [`plot: ${trend.plot}`] : []),
+              ].join('\n'),
+        );
+      },
+    );
+}
+
+/**
+ * `eval` has a --history of its own, and commander gives an option both define to the parent:
+ * the file named on the command line, wherever it stood.
+ */
+function historyOption(command: Command, own: string): string {
+  const parent = command.parent;
+  if (parent?.getOptionValueSource('history') === 'cli') {
+    const value: unknown = parent.getOptionValue('history');
+    if (typeof value === 'string') return value;
+  }
+  return own;
+}
+
+function signed(x: number): string {
+  return `${x >= 0 ? '+' : ''}${x.toFixed(4)}`;
+}
+
+function humanComparison(report: RunComparisonReport): string {
+  const lines = [
+    `eval compare: run ${report.before.line} (${report.before.time}) → run ${report.after.line} (${report.after.time}) of ${report.history}`,
+    ...report.warnings.map((w) => `warning: ${w}`),
+  ];
+  for (const p of report.profiles) {
+    lines.push(
+      `\n${p.profile}${p.fingerprintChanged ? ' (its configuration changed between the runs)' : ''}:`,
+      table(
+        ['metric', 'before', 'after', 'change', ...(p.ann ? ['ann change'] : [])],
+        p.exact.map((d, i) => [
+          d.metric,
+          fixed(d.before, 4),
+          fixed(d.after, 4),
+          signed(d.delta),
+          ...(p.ann ? [signed(p.ann[i]!.delta)] : []),
+        ]),
+      ),
+      p.perQuery
+        ? `per query (nDCG@10): ${p.perQuery.wins} better, ${p.perQuery.losses} worse, ${p.perQuery.ties} unchanged` +
+            (p.perQuery.worst.length
+              ? `; worst: ${p.perQuery.worst.map((w) => `${JSON.stringify(w.query)} ${signed(w.delta)}`).join(', ')}`
+              : '')
+        : 'per query: not in both lines (runs before per-query figures were kept)',
+    );
+  }
+  if (report.onlyBefore.length) lines.push(`only in the earlier run: ${report.onlyBefore.join(', ')}`);
+  if (report.onlyAfter.length) lines.push(`only in the later run: ${report.onlyAfter.join(', ')}`);
+  if (report.profiles.length === 0) lines.push('no profile is in both runs');
+  return lines.join('\n');
+}
+
+async function evalCommand(
+  ctx: CliContext,
+  opts: Required<Pick<EvalCommandOptions, 'dataset' | 'profiles'>> & EvalCommandOptions,
+): Promise<void> {
   const { config, builtIn } = evalManifest(ctx);
   const rb = await ctx.open({ config });
   if (builtIn) ctx.info(`no ${DEFAULT_CONFIG_FILE}: using the built-in profiles hash_small and hash_large`);

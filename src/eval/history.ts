@@ -1,5 +1,6 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { ReembedError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { ProfileComparison } from './compare.js';
 import type { RetrievalSummary } from './metrics.js';
@@ -30,6 +31,8 @@ export interface HistoryEntry {
     ann: (RetrievalSummary & { efSearch: number }) | null;
     latencyMs: { embedP50: number; embedP95: number; searchP50: number; searchP95: number };
     queriesPerSecond: number;
+    /** nDCG@10 per judged query (entries written since reembed 0.1 kept it; older ones lack it). */
+    perQuery?: { ndcgAt10: Record<string, number> };
   }>;
   comparisons: ProfileComparison[];
 }
@@ -63,6 +66,7 @@ export function historyEntry(report: EvalReport): HistoryEntry {
         searchP95: p.exact.latency.p95Ms,
       },
       queriesPerSecond: p.queriesPerSecond,
+      perQuery: { ndcgAt10: p.perQueryNdcgAt10 },
     })),
     comparisons: report.comparisons,
   };
@@ -74,4 +78,37 @@ export function appendHistory(file: string, report: EvalReport): string {
   mkdirSync(dirname(path), { recursive: true });
   appendFileSync(path, `${JSON.stringify(historyEntry(report))}\n`);
   return path;
+}
+
+export class HistoryError extends ReembedError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('EVAL_HISTORY_INVALID', message, { exitCode: 2, details });
+  }
+}
+
+/** Every entry of a history file, oldest first; a line that is not an entry is an error naming it. */
+export function readHistory(file: string): HistoryEntry[] {
+  const path = resolve(file);
+  if (!existsSync(path))
+    throw new HistoryError(`no eval history at ${path}: \`reembed eval\` appends one line per run (--history FILE)`, {
+      path,
+    });
+  const entries: HistoryEntry[] = [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    let entry: HistoryEntry;
+    try {
+      entry = JSON.parse(line) as HistoryEntry;
+    } catch (error) {
+      throw new HistoryError(`${path}:${i + 1}: not JSON (${(error as Error).message})`, { path, line: i + 1 });
+    }
+    if (typeof entry?.time !== 'string' || !Array.isArray(entry.profiles) || Number.isNaN(Date.parse(entry.time)))
+      throw new HistoryError(`${path}:${i + 1}: not an eval history entry (no time or profiles)`, {
+        path,
+        line: i + 1,
+      });
+    entries.push(entry);
+  }
+  return entries;
 }

@@ -119,6 +119,17 @@ export const RETRIEVAL_METRICS = [
   'containAt50',
 ] as const satisfies ReadonlyArray<keyof RetrievalMetrics>;
 
+/** A metric as people write it (`recall@5`, `ndcg@10`, `mrr@10`, `contain@50`) and its key. */
+export const METRIC_NAMES: Record<string, keyof RetrievalMetrics> = {
+  'recall@1': 'recallAt1',
+  'recall@5': 'recallAt5',
+  'recall@10': 'recallAt10',
+  'recall@50': 'recallAt50',
+  'mrr@10': 'mrrAt10',
+  'ndcg@10': 'ndcgAt10',
+  'contain@50': 'containAt50',
+};
+
 function metricRecord(value: (metric: keyof RetrievalMetrics) => number): RetrievalMetrics {
   const record = {} as RetrievalMetrics;
   for (const m of RETRIEVAL_METRICS) record[m] = value(m);

@@ -38,6 +38,8 @@ export interface ProfileEvaluation {
     | null;
   /** Queries / (embed + exact search time), one query at a time. */
   queriesPerSecond: number;
+  /** nDCG@10 of each judged query (exact search): what `reembed eval compare` counts wins and losses by. */
+  perQueryNdcgAt10: Record<string, number>;
 }
 
 export interface EvalReport {

@@ -184,6 +184,9 @@ async function evaluateProfile(
           }
         : null,
     queriesPerSecond: run.exactMs.length / (sum([...run.embedMs, ...run.exactMs]) / 1000 || 1e-9),
+    perQueryNdcgAt10: Object.fromEntries(
+      [...exact.perQuery].flatMap(([q, m]) => (m === null ? [] : [[q, m.ndcgAt10] as const])),
+    ),
   };
   return { evaluation, rankings: { exact: run.exact, ann: run.ann }, perQuery: exact.perQuery };
 }

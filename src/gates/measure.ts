@@ -5,7 +5,7 @@ import type { Profile } from '../config/profile.js';
 import type { Gate, GateMetric } from '../config/rollout.js';
 import type { Database } from '../db/database.js';
 import type { HistoryEntry } from '../eval/history.js';
-import type { RetrievalSummary } from '../eval/metrics.js';
+import { METRIC_NAMES, type RetrievalSummary } from '../eval/metrics.js';
 import { profileForCorpus } from '../eval/prepare.js';
 import type { Source } from '../source/source.js';
 import { verifyStore } from '../store/verify.js';
@@ -31,15 +31,9 @@ export interface MeasureContext {
   annOverlap?: (profile: Profile, queries: number) => Promise<{ overlap: number; details: Record<string, unknown> }>;
 }
 
-const OFFLINE_KEYS: Record<string, keyof RetrievalSummary> = {
-  'offline.recall@1': 'recallAt1',
-  'offline.recall@5': 'recallAt5',
-  'offline.recall@10': 'recallAt10',
-  'offline.recall@50': 'recallAt50',
-  'offline.mrr@10': 'mrrAt10',
-  'offline.ndcg@10': 'ndcgAt10',
-  'offline.contain@50': 'containAt50',
-};
+const OFFLINE_KEYS: Record<string, keyof RetrievalSummary> = Object.fromEntries(
+  Object.entries(METRIC_NAMES).map(([name, key]) => [`offline.${name}`, key]),
+);
 
 /** One readiness count per tick (one measure context) for the coverage and verify gates alike. */
 const readinessByTick = new WeakMap<MeasureContext, Promise<Readiness>>();

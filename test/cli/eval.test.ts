@@ -82,6 +82,17 @@ describe('reembed eval', () => {
     });
     expect(entries[1]!.profiles.map((p) => p.profile)).toEqual(['hash_small']);
     expect(entries[1]!.comparisons).toEqual([]);
+    // Per-query nDCG@10 is kept, so two runs can be compared query by query.
+    expect(Object.keys(entries[0]!.profiles[0]!.perQuery!.ndcgAt10)).toHaveLength(
+      out.profiles[0]!.exact.metrics.judgedQueries,
+    );
+    const compared = await runCli(['eval', 'compare', '--json'], { cwd });
+    expect(compared.code, compared.stderr).toBe(0);
+    const c = JSON.parse(compared.stdout);
+    // The same profile, configuration and data twice: every query unchanged.
+    expect(c.profiles).toHaveLength(1);
+    expect(c.profiles[0].perQuery).toMatchObject({ wins: 0, losses: 0 });
+    expect(c.profiles[0].perQuery.ties).toBe(out.profiles[0]!.exact.metrics.judgedQueries);
   });
 
   it('prints a readable table without --json and honours --no-history', async () => {
