@@ -80,12 +80,7 @@ export type {
   EvalResult,
   EvalRunOptions,
 } from './facade/quality.js';
-export type {
-  EvalCompareOptions,
-  EvalTrendOptions,
-  RunComparisonReport,
-  TrendReport,
-} from './facade/eval-history.js';
+export type { EvalCompareOptions, EvalTrendOptions, RunComparisonReport, TrendReport } from './facade/eval-history.js';
 
 export * from './facade/shell.js';
 
