@@ -46,7 +46,8 @@ export function resolveProfile(
   env: NodeJS.ProcessEnv = process.env,
   environment = environmentName(env),
 ): ProfileResolution {
-  const baseline = manifest.environments.get(environment)?.profile ?? null;
+  // The environment's own entry, else the manifest-wide default_profile.
+  const baseline = manifest.environments.get(environment)?.profile ?? manifest.defaultProfile ?? null;
   const override = env.EMBEDDINGS_PROFILE?.trim() || null;
   const swappable = flag(env.EMBEDDING_PROFILE_SWAPPABLE);
   const experiment = env.EMBEDDING_PROFILE_EXPERIMENT?.trim() || null;
@@ -84,7 +85,7 @@ export function resolveProfile(
         allowedBy: null,
         violation:
           `environment ${JSON.stringify(environment)} has no baseline profile: add \`environments: { ${environment}: { profile: NAME } }\` ` +
-          `to the manifest${manifest.environments.size ? ` (it has: ${[...manifest.environments.keys()].join(', ')})` : ''}, or set REEMBED_ENV`,
+          `or \`default_profile: NAME\` to the manifest${manifest.environments.size ? ` (it has: ${[...manifest.environments.keys()].join(', ')})` : ''}, or set REEMBED_ENV`,
       };
     }
     return { ...base, active: baseline, allowedBy: null, violation: null };

@@ -37,6 +37,8 @@ const manifestSchema = z
     source: sourceSchema.default({ managed: true, text: MANAGED_TEXT_TEMPLATE }),
     profiles: z.record(z.string(), z.unknown()).default({}),
     environments: z.record(z.string(), environmentSchema).default({}),
+    /** The baseline of every environment without an entry of its own. */
+    default_profile: z.string().min(1).optional(),
     rollout: z.unknown().optional(),
     router: z.unknown().optional(),
   })
@@ -53,6 +55,8 @@ export interface Manifest {
   source: SourceConfig;
   profiles: Map<string, Profile>;
   environments: Map<string, { profile: string }>;
+  /** The baseline of environments without an entry (`default_profile`), if any. */
+  defaultProfile?: string;
   /** Steps, interval and gates of automated rollouts (`reembed controller`). */
   rollout: RolloutConfig;
   /** Breaker, shadow and request limits of every router opened on this manifest. */
@@ -179,10 +183,24 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
     environments.set(envName, value);
   }
 
+  if (data.default_profile !== undefined && !profiles.has(data.default_profile) && !origin.has(data.default_profile))
+    problems.push(
+      `default_profile: unknown profile ${JSON.stringify(data.default_profile)}${suggest(data.default_profile, [...origin.keys()])}`,
+    );
+
   const rollout = parseRollout(data.rollout, problems);
   const router = parseRouter(data.router, problems);
   if (problems.length || !rollout) throw new ConfigError(problems);
-  return { path, database: data.database, source: data.source, profiles, environments, rollout, router };
+  return {
+    path,
+    database: data.database,
+    source: data.source,
+    profiles,
+    environments,
+    ...(data.default_profile !== undefined ? { defaultProfile: data.default_profile } : {}),
+    rollout,
+    router,
+  };
 }
 
 function checkColumns(

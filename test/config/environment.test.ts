@@ -140,6 +140,23 @@ describe('profile gating', () => {
     expect(() => activeProfileName(manifest, env)).toThrow(ConfigError);
   });
 
+  it('takes the manifest-wide default_profile for an environment without an entry, and checks it names a profile', () => {
+    const withDefault = buildManifest(
+      {
+        profiles: { base_a: { provider: 'hash', dims: 8 }, cand_b: { provider: 'hash', dims: 16 } },
+        environments: { production: { profile: 'cand_b' } },
+        default_profile: 'base_a',
+      },
+      null,
+    );
+    expect(resolveProfile(withDefault, { REEMBED_ENV: 'qa' })).toMatchObject({ baseline: 'base_a', active: 'base_a' });
+    // An environment's own entry still wins.
+    expect(resolveProfile(withDefault, { REEMBED_ENV: 'production' })).toMatchObject({ active: 'cand_b' });
+    expect(() =>
+      buildManifest({ profiles: { base_a: { provider: 'hash', dims: 8 } }, default_profile: 'base' }, null),
+    ).toThrow(/default_profile: unknown profile "base"/);
+  });
+
   it('refuses an environment without a baseline, naming how to add one', () => {
     const r = resolve({ REEMBED_ENV: 'qa' });
     expect(r.violation).toMatch(
