@@ -160,6 +160,8 @@ export interface Reembed {
     active(): ActiveProfile;
     /** The resolved matrix of every environment (`reembed profiles check`). */
     check(environment?: string): ops.ProfileCheckReport;
+    /** Embeds one short text with each profile, once, no retries (`reembed profiles check --probe`). */
+    probe(options?: { profiles?: string[]; timeoutMs?: number }): Promise<ops.ProbeResult[]>;
   };
 
   /** Embeds one text with a profile (default: the active one), for debugging it (`reembed embed`). */
@@ -367,6 +369,7 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
         return { profile: r.active, resolution: r, banner: startupBanner(r, VERSION) };
       },
       check: (environment) => ops.checkProfiles(core, environment),
+      probe: (opts) => ops.probeProfiles(core, opts),
     },
 
     embed: (text, opts) => ops.embedText(core, text, opts),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { parseDuration } from '../reembed.js';
 import { CliContext } from './context.js';
-import { table } from './format.js';
+import { printable, table } from './format.js';
 
 export function registerProfiles(program: Command): void {
   const profiles = program.command('profiles').description('list profiles and check which one each environment uses');
@@ -28,10 +29,21 @@ export function registerProfiles(program: Command): void {
         'current environment (or --env) would refuse to start',
     )
     .option('--env <name>', 'check this environment instead of the current one')
-    .action(async (opts: { env?: string }, command: Command) => {
+    .option(
+      '--probe',
+      'also embed one short text with every profile (or --profile ones), once, no retries: a provider matrix ' +
+        'of reachable, dimensions, latency and error; exit 1 when any fails',
+    )
+    .option('-p, --profile <name...>', 'with --probe: only these profiles')
+    .option('--timeout <duration>', 'with --probe: the longest a provider may take', '10s')
+    .action(async (opts: { env?: string; probe?: boolean; profile?: string[]; timeout: string }, command: Command) => {
       const ctx = new CliContext(command);
       const rb = await ctx.open();
-      const report = rb.profiles.check(opts.env);
+      const checked = rb.profiles.check(opts.env);
+      const probe = opts.probe
+        ? await rb.profiles.probe({ profiles: opts.profile, timeoutMs: parseDuration(opts.timeout) })
+        : null;
+      const report = probe ? { ...checked, probe } : checked;
       const rows = report.matrix;
       ctx.result(report, () =>
         [
@@ -49,8 +61,28 @@ export function registerProfiles(program: Command): void {
             ]),
           ),
           ...rows.flatMap((r) => r.problems.map((p) => `${r.current ? 'error' : 'note'} [${r.environment}]: ${p}`)),
+          ...(probe
+            ? [
+                '',
+                table(
+                  ['profile', 'provider', 'model', 'reachable', 'dims', 'latency ms', 'error'],
+                  probe.map((p) => [
+                    p.profile,
+                    p.provider,
+                    p.model,
+                    p.ok ? 'yes' : p.dims === null ? 'NO' : 'yes (WRONG DIMS)',
+                    p.dims === null
+                      ? `- (expects ${p.expectedDims})`
+                      : `${p.dims}${p.dims === p.expectedDims ? '' : ` (expects ${p.expectedDims})`}`,
+                    p.latencyMs === null ? '-' : p.latencyMs.toFixed(0),
+                    p.error ? `${p.error.code}: ${printable(p.error.message)}` : '',
+                  ]),
+                ),
+              ]
+            : []),
         ].join('\n'),
       );
       if (!report.ok) process.exitCode = 2;
+      else if (probe?.some((p) => !p.ok)) process.exitCode = 1;
     });
 }

@@ -1,6 +1,7 @@
 import { parseDuration } from '../config/duration.js';
 import { environmentName, resolveProfile, type ProfileResolution } from '../config/environment.js';
-import { checkProfileEnvironment } from '../config/manifest.js';
+import { checkProfileEnvironment, getProfile } from '../config/manifest.js';
+import { redactSecrets } from '../redact.js';
 import type { Profile } from '../config/profile.js';
 import { databaseTimeAgo } from '../db/clock.js';
 import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
@@ -92,6 +93,62 @@ export async function embedText(
     latencyMs,
     vector,
   };
+}
+
+/** One profile's answer to `reembed profiles check --probe`. */
+export interface ProbeResult {
+  profile: string;
+  provider: string;
+  model: string | null;
+  ok: boolean;
+  /** Dimensions of the vector returned (null when none came back). */
+  dims: number | null;
+  expectedDims: number;
+  latencyMs: number | null;
+  error: { code: string; message: string } | null;
+}
+
+/**
+ * Embeds one short text with each profile (default: all of the manifest), once, without
+ * retries and within `timeoutMs`: which providers answer, with the dimensions the profile says.
+ */
+export async function probeProfiles(
+  core: FacadeCore,
+  options: { profiles?: string[]; timeoutMs?: number; embedderOptions?: CreateEmbedderOptions } = {},
+): Promise<ProbeResult[]> {
+  const names = options.profiles ?? [...core.manifest.profiles.keys()];
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const results: ProbeResult[] = [];
+  for (const name of names) {
+    const declared = getProfile(core.manifest, name);
+    const base = {
+      profile: name,
+      provider: declared.provider,
+      model: declared.model ?? null,
+      expectedDims: declared.dims,
+    };
+    const started = performance.now();
+    try {
+      // One attempt, bounded: a probe says what is wrong now, it does not wait for it to heal.
+      const profile = { ...core.profile(name), max_retries: 0, timeout_ms: Math.min(declared.timeout_ms, timeoutMs) };
+      const result = await createEmbedder(profile, options.embedderOptions).embed(['reembed probe'], 'query');
+      const dims = result.vectors[0]?.length ?? null;
+      results.push({ ...base, ok: dims === declared.dims, dims, latencyMs: performance.now() - started, error: null });
+    } catch (error) {
+      const e = error as { code?: unknown; message?: unknown };
+      results.push({
+        ...base,
+        ok: false,
+        dims: null,
+        latencyMs: performance.now() - started,
+        error: {
+          code: typeof e.code === 'string' ? e.code : 'ERROR',
+          message: redactSecrets(typeof e.message === 'string' ? e.message : String(error)),
+        },
+      });
+    }
+  }
+  return results;
 }
 
 /** What `reembed load` prints. */
