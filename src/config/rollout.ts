@@ -26,6 +26,7 @@ export const GATE_METRICS = [
   'online.latency_p50_ms',
   'online.latency_p95_ms',
   'online.latency_p99_ms',
+  'online.latency_mean_ms',
   'online.breaker_opens',
   'shadow.overlap',
   'shadow.rbo',

@@ -193,7 +193,8 @@ const durationMs = (d: DurationInput) => (typeof d === 'number' ? d : parseDurat
 export interface MetricsReport {
   /** Windows written since (ISO time, database clock). */
   since: string;
-  profiles: ServingSummary[];
+  /** Each profile's figures, with its searches per second averaged over the whole range. */
+  profiles: Array<ServingSummary & { requestsPerSecond: number }>;
   /**
    * The active migration's canary step, when there is one: the share of the step's searches the
    * candidate served against its percentage (all of the step's windows, whatever `since`).
@@ -208,8 +209,12 @@ export async function showMetrics(
   const db = await core.database();
   const from = await databaseTimeAgo(db, durationMs(options.since ?? '1h'));
   const names = options.profiles ?? (await servingProfiles(db, from));
-  const profiles: ServingSummary[] = [];
-  for (const name of names) profiles.push(await readServingMetrics(db, name, { from }));
+  const seconds = durationMs(options.since ?? '1h') / 1000;
+  const profiles: MetricsReport['profiles'] = [];
+  for (const name of names) {
+    const summary = await readServingMetrics(db, name, { from });
+    profiles.push({ ...summary, requestsPerSecond: seconds > 0 ? summary.requests / seconds : 0 });
+  }
   const m = await activeMigration(db, sourceName(await core.source()));
   let canary: MetricsReport['canary'] = null;
   if (m && m.phase === 'canary') {

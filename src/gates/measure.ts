@@ -153,6 +153,8 @@ function servingValue(metric: GateMetric, s: ServingSummary): number | null {
       return s.latencyMs.p95;
     case 'online.latency_p99_ms':
       return s.latencyMs.p99;
+    case 'online.latency_mean_ms':
+      return s.latencyMs.mean;
     case 'online.breaker_opens':
       return s.breakerOpens;
     case 'shadow.overlap':

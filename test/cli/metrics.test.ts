@@ -55,6 +55,7 @@ describe.each(BACKENDS)('reembed metrics on %s', (backend) => {
           requests: number;
           errors: number;
           errorRate: number;
+          requestsPerSecond: number;
           shadow: { compared: number; overlap: number };
         }>;
       };
@@ -62,6 +63,7 @@ describe.each(BACKENDS)('reembed metrics on %s', (backend) => {
       const old = profiles.find((p) => p.profile === 'old')!;
       // The aged window is outside the hour.
       expect(old).toMatchObject({ instances: 2, requests: 100, errors: 5, errorRate: 0.05 });
+      expect(old.requestsPerSecond).toBeCloseTo(100 / 3600, 9);
       expect(profiles.find((p) => p.profile === 'new')!.shadow).toMatchObject({ compared: 1, overlap: 0.6 });
       expect(profiles.find((p) => p.profile === 'new')).toMatchObject({
         fallbacks: 4,
@@ -72,7 +74,8 @@ describe.each(BACKENDS)('reembed metrics on %s', (backend) => {
 
       const week = await cli('metrics', 'show', '--since', '7d', '--profile', 'old');
       expect(week.code, week.stderr).toBe(0);
-      expect(week.stdout).toMatch(/^old\s+3\s+3\s+101\s+5\s+4\.95%/m);
+      // 101 searches over 7 days: 0.000167 per second.
+      expect(week.stdout).toMatch(/^old\s+3\s+3\s+101\s+0\.000167\s+5\s+4\.95%/m);
 
       const dry = await cli('metrics', 'prune', '--older-than', '1d', '--dry-run', '--json');
       expect(dry.code, dry.stderr).toBe(0);

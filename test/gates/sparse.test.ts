@@ -85,4 +85,22 @@ describe.each(BACKENDS)('sparse online evidence on %s', (backend) => {
     ctx.now = new Date((await databaseNow(db)).getTime() + 1);
     expect(evaluateGate(gate, await measure(gate, ctx)).verdict).toBe('no_data');
   });
+
+  it('measures the mean latency of each side as a gate metric (online.latency_mean_ms)', async () => {
+    const problems: string[] = [];
+    const mean = parseRollout(
+      { gates: [{ name: 'mean', metric: 'online.latency_mean_ms', max_ratio: 1.5, min_samples: 1 }] },
+      problems,
+    )!.gates[0]!;
+    expect(problems).toEqual([]);
+    const r = new ServingMetricsRecorder(db, { instance: 'test', windowMs: 60_000 });
+    r.setMigration({ id: 'm1', version: 1 });
+    for (const ms of [10, 20, 30]) r.request('small', { ok: true, latencyMs: ms });
+    for (const ms of [40, 50, 60]) r.request('big', { ok: true, latencyMs: ms });
+    await r.close();
+    ctx.now = new Date((await databaseNow(db)).getTime() + 1);
+    const m = await measure(mean, ctx);
+    expect(m).toMatchObject({ candidate: 50, control: 20 });
+    expect(evaluateGate(mean, m).verdict).toBe('fail');
+  });
 });
