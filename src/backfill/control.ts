@@ -55,6 +55,8 @@ export async function liveWorkers(
     uptimeSeconds: number;
     /** Rows embedded and rate-limit retries of each profile this worker serves. */
     byProfile: Record<string, { rowsEmbedded: number; rateLimited: number }>;
+    /** Resident memory of the worker's process at its last heartbeat (null before the first). */
+    rssBytes: number | null;
   }>
 > {
   const { rows } = await conn.query<{
@@ -69,10 +71,11 @@ export async function liveWorkers(
     state: string;
     uptime: number;
     by_profile: Record<string, { rows?: number; rateLimited?: number }> | string | null;
+    rss_bytes: string | number | null;
   }>(
     `SELECT worker_id, host, pid, profiles, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS age,
             rows_embedded, tokens, rate_limited, state, extract(epoch FROM heartbeat_at - started_at)::float8 AS uptime,
-            by_profile
+            by_profile, rss_bytes
      FROM ${WORKERS_TABLE} WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1) AND state <> 'stopped'
      ORDER BY started_at`,
     [staleSeconds],
@@ -91,6 +94,7 @@ export async function liveWorkers(
     rowsPerSecond: Number(r.uptime) > 0 ? Number(r.rows_embedded) / Number(r.uptime) : 0,
     uptimeSeconds: Number(r.uptime),
     byProfile: perProfile(r.by_profile),
+    rssBytes: r.rss_bytes === null ? null : Number(r.rss_bytes),
   }));
 }
 

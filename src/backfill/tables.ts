@@ -69,4 +69,10 @@ export const backfillMigrations: Migration[] = [
     // profile's rate limits to the other. Per profile: {"name": {"rows": n, "rateLimited": n}}.
     sql: `ALTER TABLE ${WORKERS_TABLE} ADD COLUMN by_profile jsonb NOT NULL DEFAULT '{}'::jsonb;`,
   },
+  {
+    version: 13,
+    name: 'worker-rss',
+    // The resident memory of the worker's process at its last heartbeat (workers of one process share it).
+    sql: `ALTER TABLE ${WORKERS_TABLE} ADD COLUMN rss_bytes bigint;`,
+  },
 ];

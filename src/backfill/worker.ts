@@ -417,7 +417,7 @@ export class Worker {
   private async heartbeat(state = 'running'): Promise<void> {
     await this.db.query(
       `UPDATE ${WORKERS_TABLE} SET heartbeat_at = now(), rows_embedded = $2, tokens = $3, rate_limited = $4, state = $5,
-         by_profile = $6::jsonb WHERE worker_id = $1`,
+         by_profile = $6::jsonb, rss_bytes = $7 WHERE worker_id = $1`,
       [
         this.id,
         this.stats.rowsEmbedded,
@@ -425,6 +425,7 @@ export class Worker {
         this.stats.rateLimited,
         state,
         JSON.stringify(Object.fromEntries(this.byProfile)),
+        process.memoryUsage.rss(),
       ],
     );
     if (state !== 'running') return;

@@ -61,7 +61,8 @@ export function registerStatus(program: Command): void {
                 ),
             ...workers.map(
               (w) =>
-                `worker ${w.workerId} (${w.host} pid ${w.pid}): ${w.rowsEmbedded} rows, heartbeat ${w.heartbeatAgeSeconds.toFixed(1)} s ago`,
+                `worker ${w.workerId} (${w.host} pid ${w.pid}): ${w.rowsEmbedded} rows, heartbeat ${w.heartbeatAgeSeconds.toFixed(1)} s ago` +
+                (w.rssBytes === null ? '' : `, process RSS ${formatBytes(w.rssBytes)}`),
             ),
             ...result.goneWorkers.map(
               (w) =>

@@ -66,6 +66,9 @@ describe.each(BACKENDS)('worker counts per profile on %s', (backend) => {
         expect(mine.byProfile.cloud!.rowsEmbedded).toBe(120);
         expect(mine.byProfile.cloud!.rateLimited).toBeGreaterThan(0);
         expect(mine.rateLimited).toBe(mine.byProfile.cloud!.rateLimited);
+        // The process's resident memory at the heartbeat: this test process, so within its own range.
+        expect(mine.rssBytes).toBeGreaterThan(10 * 1024 * 1024);
+        expect(mine.rssBytes).toBeLessThan(process.memoryUsage.rss() * 4);
       } finally {
         stop.abort();
         await running;
