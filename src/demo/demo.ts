@@ -8,7 +8,7 @@ import { createEmbedder } from '../embedders/create.js';
 import { resolveSource, type Source } from '../source/source.js';
 import { verifyStore, type VerifyReport } from '../store/verify.js';
 import { planMigration, startMigration, type LifecycleContext } from '../migration/lifecycle.js';
-import { rolloutStory, type RolloutResult } from './rollout.js';
+import { rolloutStory, slowQueries, type RolloutResult } from './rollout.js';
 import { evaluateRankings, type RetrievalSummary } from '../eval/metrics.js';
 import { generateDataset, type Dataset } from '../eval/synthetic.js';
 import { migrations } from '../schema.js';
@@ -47,6 +47,11 @@ export interface DemoOptions {
   seed?: number;
   /** Called with human-readable lines and progress as the demo runs. */
   reporter?: DemoReporter;
+  /**
+   * Added to every query embedding of both profiles (offline evaluation and rollout alike): a
+   * slow or loaded machine on demand, which the story must survive unchanged (tests use it).
+   */
+  queryDelayMs?: number;
 }
 
 export interface DemoReporter {
@@ -86,6 +91,7 @@ interface DemoContext {
   dataset: Dataset;
   reporter: DemoReporter;
   results: ProfileResult[];
+  queryDelayMs: number;
 }
 
 const silent: DemoReporter = { step() {}, progress() {}, progressDone() {} };
@@ -143,7 +149,7 @@ async function evaluate(
   profile: Profile,
   embedded: { seconds: number; rows: number },
 ): Promise<ProfileResult> {
-  const embedder = createEmbedder(profile);
+  const embedder = createEmbedder(profile, { provider: slowQueries(ctx.queryDelayMs) });
   const rankings = new Map<string, string[]>();
   const latencies: number[] = [];
   for (const [i, query] of ctx.dataset.queries.entries()) {
@@ -228,7 +234,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       `generated ${dataset.corpus.length} documents and ${dataset.queries.length} queries with known relevant documents (seed ${seed})`,
     );
     const source = await resolveSource(db, manifest.source);
-    const ctx: DemoContext = { db, manifest, source, dataset, reporter, results: [] };
+    const ctx: DemoContext = {
+      db,
+      manifest,
+      source,
+      dataset,
+      reporter,
+      results: [],
+      queryDelayMs: options.queryDelayMs ?? 0,
+    };
     await loadCorpus(ctx);
     const small = getProfile(manifest, 'hash_small');
     const large = getProfile(manifest, 'hash_large');
@@ -271,6 +285,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       dataset,
       migration: started,
       offline: new Map(ctx.results.map((r) => [r.profile, r])),
+      measuredP95Ms: new Map(ctx.results.map((r) => [r.profile, r.queryLatencyP95Ms])),
+      queryDelayMs: ctx.queryDelayMs,
       step: (m) => reporter.step(m),
     });
     return { database: db.target, documents, queries, seed, profiles: ctx.results, liveChanges, verify, rollout };
