@@ -10,6 +10,7 @@ import { Router } from '../../src/router/router.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { openTestDatabase, type Backend } from '../helpers/databases.js';
 import { backfillPlanner } from '../../src/backfill/planner.js';
+import { scaled } from '../helpers/slowdown.js';
 
 const INTERVAL_MS = 400;
 /**
@@ -107,7 +108,7 @@ async function drive(env: Awaited<ReturnType<typeof setUp>>): Promise<TickReport
   const load = traffic(env.router);
   try {
     const controller = new Controller({ db: env.db, manifest: env.manifest, source: env.source });
-    const deadline = AbortSignal.timeout(60_000);
+    const deadline = AbortSignal.timeout(scaled(60_000));
     await controller.run({ signal: deadline, onTick: (t) => ticks.push(t) });
   } finally {
     await load.stop();
