@@ -16,6 +16,7 @@ import { countDocuments, upsertDocuments } from '../source/managed.js';
 import { searchExact } from '../store/search.js';
 import { ReembedError } from '../errors.js';
 import { backfillPlanner } from '../backfill/planner.js';
+import { truncatedPercent } from '../percent.js';
 
 /** The demo's own manifest, so it runs anywhere without a reembed.yaml. */
 export const DEMO_MANIFEST = {
@@ -139,7 +140,7 @@ async function backfill(
   ctx.reporter.progressDone(label);
   const rows = run.workers.reduce((a, w) => a + w.rowsEmbedded, 0);
   ctx.reporter.step(
-    `backfilled ${profile.name} (${profile.provider}, ${profile.dims} dims): ${rows} rows in ${plan.chunks} chunks, ${run.seconds.toFixed(1)} s, coverage ${(run.coverage.ratio * 100).toFixed(1)}% (counted)`,
+    `backfilled ${profile.name} (${profile.provider}, ${profile.dims} dims): ${rows} rows in ${plan.chunks} chunks, ${run.seconds.toFixed(1)} s, coverage ${truncatedPercent(run.coverage.ratio, 1)} (counted)`,
   );
   return { seconds: run.seconds, rows };
 }
