@@ -8,7 +8,7 @@ import { createEmbedder } from '../embedders/create.js';
 import { resolveSource, type Source } from '../source/source.js';
 import { verifyStore, type VerifyReport } from '../store/verify.js';
 import { planMigration, startMigration, type LifecycleContext } from '../migration/lifecycle.js';
-import { rolloutStory, type RolloutResult } from './rollout.js';
+import { rolloutStory, slowQueries, type RolloutResult } from './rollout.js';
 import { evaluateRankings, type RetrievalSummary } from '../eval/metrics.js';
 import { generateDataset, type Dataset } from '../eval/synthetic.js';
 import { migrations } from '../schema.js';
@@ -16,6 +16,7 @@ import { countDocuments, upsertDocuments } from '../source/managed.js';
 import { searchExact } from '../store/search.js';
 import { ReembedError } from '../errors.js';
 import { backfillPlanner } from '../backfill/planner.js';
+import { truncatedPercent } from '../percent.js';
 
 /** The demo's own manifest, so it runs anywhere without a reembed.yaml. */
 export const DEMO_MANIFEST = {
@@ -47,6 +48,11 @@ export interface DemoOptions {
   seed?: number;
   /** Called with human-readable lines and progress as the demo runs. */
   reporter?: DemoReporter;
+  /**
+   * Added to every query embedding of both profiles (offline evaluation and rollout alike): a
+   * slow or loaded machine on demand, which the story must survive unchanged (tests use it).
+   */
+  queryDelayMs?: number;
 }
 
 export interface DemoReporter {
@@ -86,6 +92,7 @@ interface DemoContext {
   dataset: Dataset;
   reporter: DemoReporter;
   results: ProfileResult[];
+  queryDelayMs: number;
 }
 
 const silent: DemoReporter = { step() {}, progress() {}, progressDone() {} };
@@ -133,7 +140,7 @@ async function backfill(
   ctx.reporter.progressDone(label);
   const rows = run.workers.reduce((a, w) => a + w.rowsEmbedded, 0);
   ctx.reporter.step(
-    `backfilled ${profile.name} (${profile.provider}, ${profile.dims} dims): ${rows} rows in ${plan.chunks} chunks, ${run.seconds.toFixed(1)} s, coverage ${(run.coverage.ratio * 100).toFixed(1)}% (counted)`,
+    `backfilled ${profile.name} (${profile.provider}, ${profile.dims} dims): ${rows} rows in ${plan.chunks} chunks, ${run.seconds.toFixed(1)} s, coverage ${truncatedPercent(run.coverage.ratio, 1)} (counted)`,
   );
   return { seconds: run.seconds, rows };
 }
@@ -143,7 +150,7 @@ async function evaluate(
   profile: Profile,
   embedded: { seconds: number; rows: number },
 ): Promise<ProfileResult> {
-  const embedder = createEmbedder(profile);
+  const embedder = createEmbedder(profile, { provider: slowQueries(ctx.queryDelayMs) });
   const rankings = new Map<string, string[]>();
   const latencies: number[] = [];
   for (const [i, query] of ctx.dataset.queries.entries()) {
@@ -228,7 +235,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       `generated ${dataset.corpus.length} documents and ${dataset.queries.length} queries with known relevant documents (seed ${seed})`,
     );
     const source = await resolveSource(db, manifest.source);
-    const ctx: DemoContext = { db, manifest, source, dataset, reporter, results: [] };
+    const ctx: DemoContext = {
+      db,
+      manifest,
+      source,
+      dataset,
+      reporter,
+      results: [],
+      queryDelayMs: options.queryDelayMs ?? 0,
+    };
     await loadCorpus(ctx);
     const small = getProfile(manifest, 'hash_small');
     const large = getProfile(manifest, 'hash_large');
@@ -271,6 +286,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       dataset,
       migration: started,
       offline: new Map(ctx.results.map((r) => [r.profile, r])),
+      measuredP95Ms: new Map(ctx.results.map((r) => [r.profile, r.queryLatencyP95Ms])),
+      queryDelayMs: ctx.queryDelayMs,
       step: (m) => reporter.step(m),
     });
     return { database: db.target, documents, queries, seed, profiles: ctx.results, liveChanges, verify, rollout };

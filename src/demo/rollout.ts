@@ -21,7 +21,8 @@ import { seededRandom } from '../random.js';
 import { inCanary } from '../router/bucket.js';
 import { Router, type ShadowEvent } from '../router/router.js';
 import type { Source } from '../source/source.js';
-import { injectFaults } from './fault-injection.js';
+import { injectFaults, type InjectedFaults } from './fault-injection.js';
+import type { CreateEmbedderOptions } from '../embedders/create.js';
 import { ReembedError } from '../errors.js';
 import { backfillPlanner } from '../backfill/planner.js';
 
@@ -69,45 +70,72 @@ interface RolloutInput {
   migration: MigrationState;
   /** The demo's offline evaluation of both profiles: the offline gate reads it. */
   offline: Map<string, RetrievalSummary>;
+  /** p95 of each profile's exact searches in the offline evaluation, in ms: what this machine does now. */
+  measuredP95Ms: Map<string, number>;
+  /** Added to every query embedding (DemoOptions.queryDelayMs). */
+  queryDelayMs: number;
   step: (message: string) => void;
+}
+
+/**
+ * The provider hook that adds `delayMs` to every query embedding of every profile, with more
+ * faults on top for some (the failing candidate); undefined (the profiles' own providers) when
+ * there is nothing to add.
+ */
+export function slowQueries(
+  delayMs: number,
+  faults: Record<string, InjectedFaults> = {},
+  random: () => number = seededRandom(11),
+): CreateEmbedderOptions['provider'] {
+  if (delayMs <= 0 && Object.keys(faults).length === 0) return undefined;
+  const slow = (name: string): InjectedFaults => ({ ...faults[name], extraLatencyMs: delayMs });
+  return (profile) => injectFaults({ [profile.name]: slow(profile.name) }, random)(profile);
 }
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
+/** What the offline evaluation measured on this machine, which the demo's limits scale with. */
+export interface MeasuredLatency {
+  controlP95Ms: number;
+  candidateP95Ms: number;
+}
+
 /**
- * The demo's rollout: the runbook's kinds of gates with windows short enough for a demo. The
- * candidate has four times the dimensions of the control, and at the demo's size PostgreSQL
- * scans every row instead of using the index, so its searches cost about 4x the control's
- * (measured 17.8 ms vs 4.3 ms p50): the latency gate allows 10x the control's p95 under an
- * absolute budget of 250 ms, where the runbook default is 1.15x for like-for-like models.
+ * The demo's rollout: the runbook's kinds of gates, judged by traffic rather than by time. The
+ * demo ticks the controller itself after each round of searches (see driveByTraffic), so the
+ * durations here do not pace anything: steps last as many searches as the gates need, on a
+ * fast machine or a loaded one.
+ *
+ * The candidate has four times the dimensions of the control, and at the demo's size PostgreSQL
+ * scans every row instead of using the index, so its searches cost several times the
+ * control's: the latency gate allows 10x the control's p95 (or three times the ratio the offline
+ * evaluation just measured, when that is more), under an absolute budget of 250 ms or four times
+ * the candidate's measured p95 on a loaded machine. The runbook default is 1.15x for
+ * like-for-like models.
  */
-export function demoRollout(evalHistory: string): RolloutConfig {
+export function demoRollout(evalHistory: string, measured?: MeasuredLatency): RolloutConfig {
   const problems: string[] = [];
-  // At 5% the candidate sees about 10 searches a second of the demo's traffic. 30 samples
-  // before a verdict: with 10, a candidate failing 20% of its searches passed a window without
-  // an error one time in ten (0.8^10) and was promoted; with 30, one time in 800.
-  const online = { interval: '5s', min_samples: 30, failure_limit: 3, consecutive_limit: 2 };
+  // 30 samples before a verdict: with 10, a candidate failing 20% of its searches passed a
+  // window without an error one time in ten (0.8^10) and was promoted; with 30, one time in 800.
+  const online = { min_samples: 30, failure_limit: 3, consecutive_limit: 2 };
+  const ratio = measured ? measured.candidateP95Ms / Math.max(measured.controlP95Ms, 0.1) : 0;
+  const maxRatio = Math.max(10, Math.ceil(3 * ratio));
+  const budgetMs = Math.max(250, Math.ceil(4 * (measured?.candidateP95Ms ?? 0)));
   const rollout = parseRollout(
     {
       steps: [5, 25, 50, 100],
+      // Only the gates' own interval matters: they are measured at every tick of the demo.
       interval: '500ms',
-      step_min_duration: '3s',
+      step_min_duration: '0s',
       step_min_requests: 10,
       eval_history: evalHistory,
       gates: [
         { name: 'coverage', metric: 'coverage', min: 1 },
-        { name: 'verify', metric: 'verify.failed_checks', max: 0, interval: '5s' },
+        { name: 'verify', metric: 'verify.failed_checks', max: 0 },
         { name: 'offline-recall5', metric: 'offline.recall@5', max_decrease: 0.02 },
         { name: 'error-rate', metric: 'online.error_rate', max_increase: 0.002, ...online },
-        { name: 'latency-p95', metric: 'online.latency_p95_ms', max_ratio: 10, max: 250, ...online },
-        {
-          name: 'breaker-trips',
-          metric: 'online.breaker_opens',
-          max: 0,
-          interval: '3s',
-          min_samples: 1,
-          failure_limit: 1,
-        },
+        { name: 'latency-p95', metric: 'online.latency_p95_ms', max_ratio: maxRatio, max: budgetMs, ...online },
+        { name: 'breaker-trips', metric: 'online.breaker_opens', max: 0, min_samples: 1, failure_limit: 1 },
       ],
     },
     problems,
@@ -136,39 +164,122 @@ function demoTick(t: TickReport): DemoTick {
   };
 }
 
-/** Searches from ever new subjects until stopped, counting what served each step. */
-function traffic(router: Router, queries: string[], candidate: string) {
-  let running = true;
-  let fallbacks = 0;
-  const steps = new Map<number, { searches: number; servedByCandidate: number; assignedToCandidate: number }>();
-  const loop = (async () => {
-    for (let i = 0; running; i++) {
-      // The embedded database answers in microtasks: yield, so the controller's timers still run.
-      await new Promise((r) => setImmediate(r));
-      const subject = `user-${i}`;
-      const res = await router.search(queries[i % queries.length]!, { subject });
-      if (res.fallback) fallbacks++;
+/** The searches each profile is chosen for in a canary round: one full window of every online gate. */
+export function roundSamples(rollout: RolloutConfig): number {
+  const online = rollout.gates.filter((g) => g.metric.startsWith('online.')).map((g) => g.min_samples);
+  return Math.max(rollout.stepMinRequests, ...online);
+}
+
+/**
+ * The demo's users: searches from ever new subjects, sent in rounds and counted by the canary
+ * step that served them. A round in a canary step lasts until the candidate and the control have
+ * each been chosen for `samples` searches; outside the canary no traffic is needed to judge.
+ */
+class Traffic {
+  private next = 0;
+  fallbacks = 0;
+  searches = 0;
+  /** Time spent in searches, in ms: with `searches`, what this machine serves per second. */
+  busyMs = 0;
+  readonly steps = new Map<number, { searches: number; servedByCandidate: number; assignedToCandidate: number }>();
+
+  constructor(
+    private readonly router: Router,
+    private readonly queries: string[],
+    private readonly candidate: string,
+  ) {}
+
+  perSecond(): number {
+    return this.busyMs > 0 ? (1000 * this.searches) / this.busyMs : 0;
+  }
+
+  async round(samples: number): Promise<void> {
+    const m = this.router.migration();
+    if (m?.phase !== 'canary') return;
+    // The share of the smaller side; past ten times the expected searches, the routing is broken
+    // and the controller will say what it saw.
+    const share = Math.min(m.percent, 100 - m.percent) / 100;
+    const limit = Math.ceil((10 * samples) / Math.max(share, 0.01));
+    let candidate = 0;
+    let control = 0;
+    for (let n = 0; (candidate < samples || control < samples) && n < limit; n++) {
+      const subject = `user-${this.next}`;
+      const t0 = performance.now();
+      const res = await this.router.search(this.queries[this.next % this.queries.length]!, { subject });
+      this.busyMs += performance.now() - t0;
+      this.next++;
+      this.searches++;
+      if (res.fallback) this.fallbacks++;
+      // A fallback was the candidate's search, answered by the control.
+      if (res.profile === this.candidate || res.fallback) candidate++;
+      else control++;
       if (res.migration?.phase !== 'canary') continue;
       const { id, percent } = res.migration;
-      let s = steps.get(percent);
-      if (!s) steps.set(percent, (s = { searches: 0, servedByCandidate: 0, assignedToCandidate: 0 }));
+      let s = this.steps.get(percent);
+      if (!s) this.steps.set(percent, (s = { searches: 0, servedByCandidate: 0, assignedToCandidate: 0 }));
       s.searches++;
-      if (res.profile === candidate) s.servedByCandidate++;
+      if (res.profile === this.candidate) s.servedByCandidate++;
       if (inCanary(id, subject, percent)) s.assignedToCandidate++;
     }
-  })();
+    // Shadow reads count in the same windows; then every count of the round is in the database.
+    await this.router.drainShadows();
+    await this.router.metrics?.flush();
+  }
+}
+
+/**
+ * Drives a migration by traffic: a round of searches, one controller tick, and again, until the
+ * controller is done. Every round gives the online gates a full window whatever the machine's
+ * speed, so a loaded machine reaches the same verdicts, only later. The limit is a number of
+ * evaluations, not a clock; when it is reached, the error says how fast the searches ran.
+ */
+async function driveByTraffic(options: {
+  controller: Controller;
+  router: Router;
+  traffic: Traffic;
+  rollout: RolloutConfig;
+  onTick: (t: TickReport) => void;
+}): Promise<{ last: TickReport | null; ticks: number; exhausted: string | null }> {
+  const { controller, router, traffic, rollout } = options;
+  const samples = roundSamples(rollout);
+  // Each step normally needs one round; a gate may hold a few (a transient no-data, a failure
+  // short of its limits) before its record decides.
+  const maxTicks = 4 * (rollout.steps.length + 2);
+  let last: TickReport | null = null;
+  let ticks = 0;
+  try {
+    while (ticks < maxTicks) {
+      await router.refresh();
+      await traffic.round(samples);
+      last = await controller.tick();
+      ticks++;
+      options.onTick(last);
+      if (last.done) return { last, ticks, exhausted: null };
+    }
+  } finally {
+    await controller.release();
+  }
   return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return { steps, fallbacks };
-    },
+    last,
+    ticks,
+    exhausted: `no decision after ${ticks} evaluations of ${samples} searches per profile each (${traffic.searches} searches at ${traffic.perSecond().toFixed(0)}/s on this machine)`,
+  };
+}
+
+/** The budgets of the demo's router, scaled by the searches the offline evaluation timed on this machine. */
+function routerBudgets(measured: MeasuredLatency) {
+  // Ten times the slowest profile's p95 at the least: a loaded machine is not a failing candidate.
+  const slowest = Math.max(measured.candidateP95Ms, measured.controlP95Ms);
+  return {
+    breaker: { timeoutMs: Math.max(2000, Math.ceil(10 * slowest)) },
+    searchDeadlineMs: Math.max(5000, Math.ceil(20 * slowest)),
+    shadowTimeoutMs: Math.max(5000, Math.ceil(20 * slowest)),
   };
 }
 
 /**
  * The serving half of the story: shadow reads with overlap figures, then the controller ramps
- * 5 → 25 → 50 → 100 by itself while searches from many subjects flow, a rollback drill, and a
+ * 5 → 25 → 50 → 100 as rounds of searches from many subjects reach it, a rollback drill, and a
  * second attempt whose candidate fails queries, which the controller rolls back, naming the gate.
  */
 export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> {
@@ -176,16 +287,26 @@ export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> 
   const ctx: LifecycleContext = { db, manifest, source, actor: 'demo', backfill: backfillPlanner };
   const control = manifest.profiles.get(input.migration.control)!;
   const candidate = manifest.profiles.get(input.migration.candidate)!;
+  const measured: MeasuredLatency = {
+    controlP95Ms: input.measuredP95Ms.get(control.name) ?? 0,
+    candidateP95Ms: input.measuredP95Ms.get(candidate.name) ?? 0,
+  };
+  const budgets = routerBudgets(measured);
   const dir = mkdtempSync(join(tmpdir(), 'reembed-demo-'));
   const historyFile = join(dir, 'eval-history.jsonl');
   writeHistory(historyFile, [control, candidate], input.offline, dataset.queries.length);
-  const rollout = demoRollout(historyFile);
+  const rollout = demoRollout(historyFile, measured);
   const shadows: ShadowEvent[] = [];
+  const shadowSlots = 8;
   const router = await new Router(db, manifest, source, {
     defaultProfile: control.name,
-    shadow: { maxConcurrent: 8, timeoutMs: 5000 },
+    shadow: { maxConcurrent: shadowSlots, timeoutMs: budgets.shadowTimeoutMs },
+    breaker: budgets.breaker,
+    searchDeadlineMs: budgets.searchDeadlineMs,
     onShadow: (e) => shadows.push(e),
-    metrics: { windowMs: 250 },
+    embedderOptions: { provider: slowQueries(input.queryDelayMs) },
+    // Written when a round ends (Traffic.round); the timer only catches stragglers.
+    metrics: { windowMs: 1000 },
     pollMs: 100,
   }).start();
   let closing: Promise<void> | undefined;
@@ -196,15 +317,17 @@ export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> 
     for (let i = 0; i < count; i++) {
       const res = await router.search(queries[i % queries.length]!, { subject: `${subjectPrefix}-${i}` });
       if (res.profile === candidate.name) served++;
+      // Shadow reads never hold up a response; the demo's users wait for them now and then, so
+      // none is dropped for want of a slot however slow the machine.
+      if ((i + 1) % shadowSlots === 0) await router.drainShadows();
     }
+    await router.drainShadows();
     return served;
   };
   try {
     let m = await shadowMigration(ctx, input.migration, 1);
     await router.refresh();
     await searchAll(queries.length, 'shadow-user');
-    // Shadow reads never hold up a response; wait for the ones still running before reporting.
-    for (let i = 0; i < 200 && shadows.length < queries.length; i++) await new Promise((r) => setTimeout(r, 25));
     const compared = shadows.filter((s) => s.comparison);
     const shadow = {
       compared: compared.length,
@@ -218,36 +341,34 @@ export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> 
     m = await shadowMigration(ctx, m, 0);
 
     step(
-      `controller: steps ${rollout.steps.join(' → ')}%, gates ${rollout.gates.map((g) => g.name).join(', ')}, every ${rollout.interval} ms`,
+      `controller: steps ${rollout.steps.join(' → ')}%, gates ${rollout.gates.map((g) => g.name).join(', ')}, judged after every ${roundSamples(rollout)} searches of each profile`,
     );
     const started = performance.now();
     const promotions: DemoTick[] = [];
-    let ticks = 0;
-    const load = traffic(router, queries, candidate.name);
-    let served: Awaited<ReturnType<typeof load.stop>>;
-    try {
-      await new Controller({ db, manifest, source, rollout, migrationId: m.id }).run({
-        signal: AbortSignal.timeout(120_000),
-        onTick: (t) => {
-          ticks++;
-          if (t.tick.decision === 'hold') return;
-          promotions.push(demoTick(t));
-          const where = t.tick.phase === 'canary' ? `canary ${t.tick.percent}%` : t.tick.phase;
-          step(`controller at ${where}: ${t.tick.decision.toUpperCase()} — ${t.tick.reason}`);
-        },
-      });
-    } finally {
-      served = await load.stop();
-    }
+    const load = new Traffic(router, queries, candidate.name);
+    const driven = await driveByTraffic({
+      controller: new Controller({ db, manifest, source, rollout, migrationId: m.id, windowsByTick: true }),
+      router,
+      traffic: load,
+      rollout,
+      onTick: (t) => {
+        if (t.tick.decision === 'hold') return;
+        promotions.push(demoTick(t));
+        const where = t.tick.phase === 'canary' ? `canary ${t.tick.percent}%` : t.tick.phase;
+        step(`controller at ${where}: ${t.tick.decision.toUpperCase()} — ${t.tick.reason}`);
+      },
+    });
+    const ticks = driven.ticks;
     const seconds = (performance.now() - started) / 1000;
     const reached = promotions.at(-1);
     if (reached?.decision !== 'complete') {
+      const last = driven.last?.tick;
       throw new ReembedError(
         'DEMO_ROLLOUT_FAILED',
-        `the controller did not promote the healthy candidate: ${reached ? `${reached.decision}: ${reached.reason}` : 'no decision'}`,
+        `the controller did not promote the healthy candidate: ${last ? `${last.decision}: ${last.reason}` : 'no decision'}${driven.exhausted ? `; ${driven.exhausted}` : ''}`,
       );
     }
-    const canary = [...served.steps.entries()]
+    const canary = [...load.steps.entries()]
       .filter(([percent]) => percent < 100)
       .sort(([a], [b]) => a - b)
       .map(([percent, s]) => ({ percent, ...s, share: s.searches ? s.servedByCandidate / s.searches : 0 }));
@@ -268,7 +389,7 @@ export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> 
     const history = await listEvents(db, rolled.id);
     await closeRouter();
 
-    const failing = await failingAttempt(input, rollout, ctx, step);
+    const failing = await failingAttempt(input, rollout, budgets, ctx, step);
     return {
       migrationId: rolled.id,
       shadow,
@@ -291,6 +412,7 @@ const INJECTED_ERROR_RATE = 0.2;
 async function failingAttempt(
   input: RolloutInput,
   rollout: RolloutConfig,
+  budgets: ReturnType<typeof routerBudgets>,
   ctx: LifecycleContext,
   step: (message: string) => void,
 ): Promise<RolloutResult['failing']> {
@@ -305,23 +427,28 @@ async function failingAttempt(
   );
   const router = await new Router(db, manifest, source, {
     defaultProfile: input.migration.control,
-    metrics: { windowMs: 250 },
+    metrics: { windowMs: 1000 },
     pollMs: 100,
     hotDocuments: false,
+    breaker: budgets.breaker,
+    searchDeadlineMs: budgets.searchDeadlineMs,
+    shadow: { timeoutMs: budgets.shadowTimeoutMs },
     embedderOptions: {
-      provider: injectFaults({ [candidate.name]: { errorRate: INJECTED_ERROR_RATE } }, seededRandom(11)),
+      provider: slowQueries(input.queryDelayMs, { [candidate.name]: { errorRate: INJECTED_ERROR_RATE } }),
     },
   }).start();
-  let last: TickReport | null = null;
-  const load = traffic(
+  const load = new Traffic(
     router,
     dataset.queries.map((q) => q.text),
     candidate.name,
   );
-  let fallbacks = 0;
+  let driven: Awaited<ReturnType<typeof driveByTraffic>>;
   try {
-    last = await new Controller({ db, manifest, source, rollout, migrationId: started.id }).run({
-      signal: AbortSignal.timeout(120_000),
+    driven = await driveByTraffic({
+      controller: new Controller({ db, manifest, source, rollout, migrationId: started.id, windowsByTick: true }),
+      router,
+      traffic: load,
+      rollout,
       onTick: (t) => {
         if (t.tick.decision === 'hold') return;
         const where = t.tick.phase === 'canary' ? `canary ${t.tick.percent}%` : t.tick.phase;
@@ -329,20 +456,19 @@ async function failingAttempt(
       },
     });
   } finally {
-    fallbacks = (await load.stop()).fallbacks;
     await router.close();
   }
+  const last = driven.last;
+  const fallbacks = load.fallbacks;
   const rollback = last && last.tick.decision === 'rollback' ? demoTick(last) : null;
   const gate = rollback ? (/^gate (\S+)/.exec(rollback.reason)?.[1] ?? null) : null;
   if (!rollback)
     throw new ReembedError(
       'DEMO_ROLLOUT_FAILED',
-      `the controller did not roll back the failing candidate: ${last ? `${last.tick.decision}: ${last.tick.reason}` : 'no decision'}`,
+      `the controller did not roll back the failing candidate: ${last ? `${last.tick.decision}: ${last.tick.reason}` : 'no decision'}${driven.exhausted ? `; ${driven.exhausted}` : ''}`,
     );
   step(
-    rollback
-      ? `the controller rolled back by itself at canary ${rollback.percent}% (gate ${gate}); ${fallbacks} failed candidate searches were answered by ${input.migration.control}`
-      : `the controller did not roll back: ${last?.tick.reason ?? 'no evaluation'}`,
+    `the controller rolled back by itself at canary ${rollback.percent}% (gate ${gate}); ${fallbacks} failed candidate searches were answered by ${input.migration.control}`,
   );
   return {
     migrationId: started.id,

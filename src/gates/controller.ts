@@ -70,6 +70,14 @@ export interface ControllerOptions {
    * how soon a standby takes over from a controller that died.
    */
   leaseMs?: number;
+  /**
+   * Windows by traffic, not by time: for a caller that sends a batch of traffic and then ticks
+   * the controller itself (the demo). Every tick measures every gate, and a serving gate's
+   * window is all of the step's traffic since its last judged window, however long that took,
+   * so a slow machine reaches the same verdicts, only later. Default: a gate is measured once
+   * per its interval over at most three intervals back (what run() on a live system needs).
+   */
+  windowsByTick?: boolean;
 }
 
 export interface TickReport {
@@ -288,10 +296,13 @@ export class Controller {
         // Online windows start where the last judged one ended: ticks are an interval plus the
         // tick's own time apart, and traffic in between must not go unseen (a breaker trip in the
         // gap was never counted). Bounded, so one slow tick cannot reach far back.
-        const judgedTo = this.cache.get(gate.name);
+        const last = this.cache.get(gate.name);
+        const judgedTo = last?.migration === m.id && last.version === m.version ? last.judgedTo : undefined;
+        // By tick: the step's traffic since the last verdict (the migration tag bounds it to the step).
+        if (this.options.windowsByTick) return new Date(judgedTo ?? 0);
+        if (judgedTo === undefined) return undefined;
         const plain = now.getTime() - gate.interval;
-        if (!judgedTo?.judgedTo || judgedTo.migration !== m.id || judgedTo.version !== m.version) return undefined;
-        return new Date(Math.max(now.getTime() - 3 * gate.interval, Math.min(plain, judgedTo.judgedTo)));
+        return new Date(Math.max(now.getTime() - 3 * gate.interval, Math.min(plain, judgedTo)));
       },
       annOverlap: this.options.annOverlap ?? ((profile, queries) => annOverlap(this.options.db, profile, queries)),
     };
@@ -302,6 +313,7 @@ export class Controller {
       const serving = isOnline(gate.metric) || isShadow(gate.metric);
       // A gate is measured once per its interval; one without data yet is asked again every tick.
       const stillValid =
+        !this.options.windowsByTick &&
         cached &&
         cached.result.verdict !== 'no_data' &&
         cached.migration === m.id &&

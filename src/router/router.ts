@@ -321,6 +321,14 @@ export class Router {
     return deleteManaged(this.db, this.source, ids, profiles);
   }
 
+  /**
+   * Waits for the shadow reads in flight. Searches never do; a caller pacing its own traffic
+   * (the demo) does, so that no sample is dropped for want of a slot.
+   */
+  drainShadows(): Promise<void> {
+    return this.shadows.drain();
+  }
+
   async close(): Promise<void> {
     this.watcher.stop();
     this.breakers.shutdown();

@@ -14,6 +14,8 @@ import type { RouterOptions, RouterStats, SearchRequest, ShadowEvent, Timed } fr
 
 export class ShadowReads {
   private readonly limit: LimitFunction;
+  /** The shadow reads queued or running, so drain() can wait for every one of them. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly options: Pick<RouterOptions, 'shadow' | 'onShadow' | 'onBackgroundError'>,
@@ -42,7 +44,7 @@ export class ShadowReads {
       return;
     }
     const timeoutMs = this.options.shadow?.timeoutMs ?? 1000;
-    void this.limit(async () => {
+    const run = this.limit(async () => {
       const t0 = performance.now();
       const event: ShadowEvent = { migrationId: m.id, served, shadow: other, latencyMs: 0 };
       try {
@@ -69,10 +71,15 @@ export class ShadowReads {
         this.options.onBackgroundError?.(error);
       }
     }).catch((error: unknown) => this.options.onBackgroundError?.(error));
+    this.inFlight.add(run);
+    void run.finally(() => this.inFlight.delete(run));
   }
 
-  /** Waits for the shadow reads in flight. */
+  /**
+   * Waits for every shadow read in flight. (Queueing a no-op behind them would not: p-limit
+   * runs it at once while a slot is free, before the reads already running have finished.)
+   */
   async drain(): Promise<void> {
-    await this.limit(async () => {});
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 }

@@ -19,6 +19,7 @@ import { BIN, runCli } from '../helpers/cli.js';
 import { createServerDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { articlesSource, createArticles, expectStoreMatchesSource, fakeEmbed, sleep } from './helpers.js';
+import { scaled } from '../helpers/slowdown.js';
 
 const WRITER = fileURLToPath(new URL('../fixtures/source-writer.mjs', import.meta.url));
 
@@ -138,7 +139,7 @@ describe('backfill processes on postgres', () => {
         if (round++ % 2 === 0) {
           // Kill mid-backfill: a random moment after this run has written something.
           const atStart = await stored();
-          const deadline = performance.now() + 15_000;
+          const deadline = performance.now() + scaled(15_000);
           while (run.child.exitCode === null && (await stored()) === atStart && performance.now() < deadline)
             await sleep(20);
           await sleep(jitter);

@@ -17,6 +17,7 @@ import {
   remoteArticles,
   sleep,
 } from './helpers.js';
+import { scaled } from '../helpers/slowdown.js';
 
 describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (backend) => {
   let db: Database;
@@ -74,7 +75,7 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
     expect(fake.requests.length).toBeGreaterThan(40);
   });
 
-  it('pause stops all writes within a second; resume finishes without loss', async () => {
+  it('pause stops all writes; resume finishes without loss', async () => {
     await createArticles(db, 600);
     const slow = await startFakeProvider({ dims: 16, latencyMs: 40 });
     try {
@@ -89,18 +90,21 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
         (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${storeLayout(profile).table}`)).rows[0]!.n;
       while ((await count()) < 60) await sleep(20);
       await setControl(db, 'remote', { paused: true });
-      const pausedAt = performance.now();
+      // The workers read the pause on their next control poll (every 250 ms) and write no page
+      // after it. How soon is not asserted (a loaded machine delays timers); that they stop is:
+      // wait, up to a scaled deadline, for the count to hold still for a second, then watch it
+      // stay there for two more while the backfill is still running.
+      const until = performance.now() + scaled(30_000);
       let last = await count();
-      let lastChange = pausedAt;
-      while (performance.now() - pausedAt < 2500) {
+      let stillSince = performance.now();
+      while (performance.now() - stillSince < 1000 && performance.now() < until) {
         await sleep(50);
         const n = await count();
-        if (n !== last) {
-          last = n;
-          lastChange = performance.now();
-        }
+        if (n !== last) [last, stillSince] = [n, performance.now()];
       }
-      expect(lastChange - pausedAt).toBeLessThan(1000);
+      expect(performance.now() - stillSince, 'writes went on after the pause').toBeGreaterThanOrEqual(1000);
+      await sleep(2000);
+      expect(await count()).toBe(last);
       expect(last).toBeLessThan(600);
       await setControl(db, 'remote', { paused: false });
       const run = await running;
@@ -113,9 +117,10 @@ describe.each(BACKENDS)('backfill against a faulty or slow provider on %s', (bac
 });
 
 describe('several workers on postgres', () => {
-  it('4 workers finish at least 3x faster than 1 on a provider with latency', async () => {
-    // 150 ms rather than 50: the test suite runs files in parallel on 2 cores, and the fixed
-    // cost of starting and draining workers must stay small beside the provider's latency.
+  it('4 workers embed in parallel on a provider with latency, each a share of the chunks', async () => {
+    // What makes several workers faster is that their provider requests overlap; that is what
+    // is asserted here. How much faster (a ratio of wall times, which a loaded machine bends)
+    // belongs to `npm run bench -- backfill`.
     const slow = await startFakeProvider({ dims: 16, latencyMs: 150 });
     const db = await openTestDatabase('postgres');
     try {
@@ -123,23 +128,16 @@ describe('several workers on postgres', () => {
         remote: { provider: 'ollama', base_url: slow.url, model: 'fake', dims: 16, batch_size: 10, concurrency: 1 },
       });
       const profile = getProfile(manifest, 'remote');
-      const timeRun = async (workers: number) => {
-        await db.exec('DROP TABLE IF EXISTS public.articles CASCADE');
-        await db.exec(
-          `DELETE FROM reembed.queue; DROP TABLE IF EXISTS reembed."emb_remote"; DELETE FROM reembed.profiles`,
-        );
-        await createArticles(db, 640);
-        const source = await articlesSource(db, manifest);
-        await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 40 });
-        const started = performance.now();
-        const run = await runBackfill(db, { source, profiles: [profile], workers, pageSize: 40 });
-        expect(run.coverage.current).toBe(640);
-        return performance.now() - started;
-      };
-      const one = await timeRun(1);
-      const four = await timeRun(4);
-      // 16 chunks of 4 requests of 150 ms: about 9.6 s for one worker, 4 rounds of 0.6 s for four.
-      expect(one / four).toBeGreaterThanOrEqual(3);
+      await createArticles(db, 640);
+      const source = await articlesSource(db, manifest);
+      await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 40 });
+      const run = await runBackfill(db, { source, profiles: [profile], workers: 4, pageSize: 40 });
+      expect(run.coverage.current).toBe(640);
+      expect(run.workers).toHaveLength(4);
+      // 16 chunks of 150 ms requests: every worker leased some, and their requests overlapped.
+      for (const w of run.workers) expect(w.rowsEmbedded).toBeGreaterThan(0);
+      expect(run.workers.reduce((n, w) => n + w.rowsEmbedded, 0)).toBe(640);
+      // One worker with concurrency 1 never has two requests in flight.
       expect(slow.maxInFlight).toBeGreaterThanOrEqual(4);
     } finally {
       await db.close();

@@ -10,6 +10,7 @@ import { countCoverage } from '../../src/backfill/coverage.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from './helpers.js';
+import { scaled } from '../helpers/slowdown.js';
 
 describe.each(BACKENDS)('worker counts per profile on %s', (backend) => {
   let fake: FakeProvider;
@@ -44,7 +45,7 @@ describe.each(BACKENDS)('worker counts per profile on %s', (backend) => {
       const running = worker.run().catch((e: unknown) => (stop.signal.aborted ? null : Promise.reject(e)));
       try {
         let done = false;
-        const until = Date.now() + 120_000;
+        const until = Date.now() + scaled(120_000);
         while (!done && Date.now() < until) {
           const [a, b] = await Promise.all([countCoverage(db, source, local), countCoverage(db, source, cloud)]);
           done = a.ratio === 1 && b.ratio === 1;
@@ -53,7 +54,7 @@ describe.each(BACKENDS)('worker counts per profile on %s', (backend) => {
         expect(done).toBe(true);
         // The heartbeat (every third of the lease) carries the counts: wait for one after the work.
         let live = await liveWorkers(db, 60);
-        const heartbeatUntil = Date.now() + 60_000;
+        const heartbeatUntil = Date.now() + scaled(60_000);
         while (
           live.find((w) => w.workerId === worker.id)?.byProfile.cloud?.rowsEmbedded !== 120 &&
           Date.now() < heartbeatUntil

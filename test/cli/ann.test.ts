@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { scaled } from '../helpers/slowdown.js';
 
 /** 300 short documents with overlapping words, so the hash profile's neighbours are not all ties. */
 function documents(): string {
@@ -16,7 +17,7 @@ function documents(): string {
   ).join('\n');
 }
 
-describe('reembed verify --ann and reembed tune', { timeout: 180_000 }, () => {
+describe('reembed verify --ann and reembed tune', { timeout: scaled(180_000) }, () => {
   let dir: string;
   let manifest: string;
   beforeAll(async () => {

@@ -14,6 +14,7 @@ import {
 } from '../../src/embedders/errors.js';
 import { fakeVector, startFakeProvider, type FakeProvider, type Fault } from '../helpers/fake-provider.js';
 import { makeProfile, recordingSleep } from './profile-helper.js';
+import { scaled } from '../helpers/slowdown.js';
 
 const DIMS = 8;
 const TEXTS = ['first text', 'second text', 'third text'];
@@ -82,9 +83,10 @@ const cases: Case[] = [
   },
   {
     name: 'response slower than timeout_ms',
-    fault: { kind: 'slow', delayMs: 3000 },
+    // Stretched to ten times the measured timeout by slowed() below.
+    fault: { kind: 'slow', delayMs: 0 },
     error: ProviderTimeoutError,
-    message: /provider did not answer within 200 ms \(timeout_ms\)/,
+    message: /provider did not answer within \d+ ms \(timeout_ms\)/,
     requests: 4,
   },
   {
@@ -133,8 +135,30 @@ const cases: Case[] = [
 
 describe.each(['openai-compatible', 'ollama'] as const)('%s provider faults', (provider) => {
   let fake: FakeProvider;
+  /**
+   * The provider timeout of these tests: 200 ms, or twenty times the slowest of a few healthy
+   * round trips on this machine now, if more (and scaled by REEMBED_TEST_SLOWDOWN), so a loaded
+   * machine's slow answer is never taken for the `slow` fault, which takes ten times this.
+   */
+  let timeoutMs = 200;
+  const slowed = (f: Fault): Fault => (f.kind === 'slow' ? { kind: 'slow', delayMs: 10 * timeoutMs } : f);
   beforeAll(async () => {
     fake = await startFakeProvider({ dims: DIMS });
+    const probe = createEmbedder(
+      makeProfile(
+        { provider, model: 'fake-model', dims: DIMS, base_url: provider === 'ollama' ? fake.url : fake.openaiUrl },
+        'minilm',
+      ),
+    );
+    // The first call loads the tokenizer (a second or so); it is no round trip.
+    await probe.embed(TEXTS, 'document');
+    let worst = 0;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await probe.embed(TEXTS, 'document');
+      worst = Math.max(worst, performance.now() - t0);
+    }
+    timeoutMs = scaled(Math.max(200, Math.ceil(20 * worst)));
   });
   afterAll(() => fake.close());
   beforeEach(() => {
@@ -150,7 +174,7 @@ describe.each(['openai-compatible', 'ollama'] as const)('%s provider faults', (p
         model: 'fake-model',
         dims: DIMS,
         base_url: provider === 'ollama' ? fake.url : fake.openaiUrl,
-        timeout_ms: 200,
+        timeout_ms: timeoutMs,
         max_retries: 3,
         ...overrides,
       },
@@ -163,7 +187,7 @@ describe.each(['openai-compatible', 'ollama'] as const)('%s provider faults', (p
   }
 
   it.each(cases)('retries once after $name and returns correct vectors', async (c) => {
-    fake.setFaults({ sequence: [c.fault] });
+    fake.setFaults({ sequence: [slowed(c.fault)] });
     const { embedder: e, waits } = embedder();
     const result = await e.embed(TEXTS, 'document');
     expect(fake.requests).toHaveLength(2);
@@ -175,7 +199,7 @@ describe.each(['openai-compatible', 'ollama'] as const)('%s provider faults', (p
   });
 
   it.each(cases)('fails with a typed error when $name persists', async (c) => {
-    fake.setFaults(() => c.fault);
+    fake.setFaults(() => slowed(c.fault));
     const { embedder: e } = embedder();
     const failure = e.embed(TEXTS, 'document');
     await expect(failure).rejects.toBeInstanceOf(c.error);
@@ -185,7 +209,9 @@ describe.each(['openai-compatible', 'ollama'] as const)('%s provider faults', (p
   });
 
   it('returns only correct vectors under 20% random faults of every kind', async () => {
-    const faults = cases.map((c) => (c.fault.kind === 'slow' ? { kind: 'slow' as const, delayMs: 400 } : c.fault));
+    const faults = cases.map((c) =>
+      c.fault.kind === 'slow' ? { kind: 'slow' as const, delayMs: 2 * timeoutMs } : c.fault,
+    );
     // Retry-After values of seconds would only make the test slow; the plain 429 keeps the kind.
     fake.setFaults({
       random: {

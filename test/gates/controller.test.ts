@@ -12,11 +12,7 @@ import { openTestDatabase, type Backend } from '../helpers/databases.js';
 import { backfillPlanner } from '../../src/backfill/planner.js';
 
 const INTERVAL_MS = 400;
-/**
- * The online gates look back further than one tick: a step's traffic accumulates until there are
- * enough samples, so a slow machine (fewer searches a second) holds a little longer instead of never
- * reaching min_samples within one tick's window.
- */
+/** The online gates' interval; drive() ticks by traffic (windowsByTick), so it paces nothing. */
 const ONLINE_WINDOW = '1200ms';
 
 /** The gates of these tests: the runbook's kinds, with sample sizes this synthetic traffic reaches. */
@@ -79,38 +75,51 @@ async function setUp(
   return { db, manifest, source, router, migrationId: m.id };
 }
 
-/** Searches from many subjects, 4 at a time, until stopped: the traffic the gates measure. */
-function traffic(router: Router): { stop: () => Promise<number> } {
-  let running = true;
-  let served = 0;
+/**
+ * One round of traffic from many subjects, 4 at a time: in a canary step, until the candidate and
+ * the control have each been chosen for `samples` searches; then the router's counts are written.
+ */
+async function round(router: Router, samples: number): Promise<void> {
+  const m = router.migration();
+  if (m?.phase !== 'canary') return;
   const words = ['alpha', 'beta', 'gamma', 'delta', 'article', 'body', 'title'];
-  const loops = Array.from({ length: 4 }, async (_, loop) => {
-    for (let i = 0; running; i++) {
-      await router.search(`${words[i % words.length]} ${words[(i * 3 + loop) % words.length]}`, {
-        subject: `user-${loop}-${i}`,
-        k: 5,
-      });
-      served++;
-    }
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return served;
-    },
-  };
+  const chosen = { candidate: 0, control: 0 };
+  const enough = () => chosen.candidate >= samples && chosen.control >= samples;
+  await Promise.all(
+    Array.from({ length: 4 }, async (_, loop) => {
+      for (let i = 0; !enough(); i++) {
+        const res = await router.search(`${words[i % words.length]} ${words[(i * 3 + loop) % words.length]}`, {
+          subject: `user-${m.version}-${loop}-${i}`,
+          k: 5,
+        });
+        // A fallback was the candidate's search, answered by the control.
+        if (res.profile === m.candidate || res.fallback) chosen.candidate++;
+        else chosen.control++;
+      }
+    }),
+  );
+  await router.metrics!.flush();
 }
 
+/**
+ * Drives the controller by traffic (windowsByTick): a round of searches, one tick, until it is
+ * done. Every round gives the online gates a full window, so a loaded machine reaches the same
+ * verdicts, only later; the bound is a number of ticks, not a clock.
+ */
 async function drive(env: Awaited<ReturnType<typeof setUp>>): Promise<TickReport[]> {
+  const rollout = env.manifest.rollout;
+  const samples = Math.max(rollout.stepMinRequests, ...rollout.gates.map((g) => g.min_samples));
   const ticks: TickReport[] = [];
-  const load = traffic(env.router);
   try {
-    const controller = new Controller({ db: env.db, manifest: env.manifest, source: env.source });
-    const deadline = AbortSignal.timeout(60_000);
-    await controller.run({ signal: deadline, onTick: (t) => ticks.push(t) });
+    const controller = new Controller({ db: env.db, manifest: env.manifest, source: env.source, windowsByTick: true });
+    for (let i = 0; i < 40; i++) {
+      await env.router.refresh();
+      await round(env.router, samples);
+      const t = await controller.tick();
+      ticks.push(t);
+      if (t.done) break;
+    }
   } finally {
-    await load.stop();
     await env.router.close();
   }
   return ticks;
@@ -167,7 +176,7 @@ describe('controller end to end on postgres', () => {
     expect(rollback.reason).toMatch(
       /^controller: gate error-rate failed .*online\.error_rate 0\.0\d+ > control 0 \+ 0\.002/,
     );
-    // Every tick is one interval: the canary lasted at most failure_limit (3) measurements of the gate.
+    // Every tick measures a full round: the canary lasted at most failure_limit (3) measurements of the gate.
     const canaryErrorChecks = (await listMeasurements(env.db, m.id)).filter(
       (x) => x.gate === 'error-rate' && x.verdict !== 'no_data',
     );
@@ -177,7 +186,8 @@ describe('controller end to end on postgres', () => {
   });
 
   it('rolls a slow candidate back by the latency gate', async () => {
-    env = await setUp('postgres', { big: { extraLatencyMs: 40 } }, { steps: [50, 100] });
+    // 150 ms: far beyond what a loaded machine adds to the control's p95 (the gate allows 3x).
+    env = await setUp('postgres', { big: { extraLatencyMs: 150 } }, { steps: [50, 100] });
     const ticks = await drive(env);
     const m = await getMigration(env.db, env.migrationId);
     expect(m.phase).toBe('rolled_back');

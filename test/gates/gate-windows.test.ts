@@ -8,6 +8,7 @@ import { backfillPlanner } from '../../src/backfill/planner.js';
 import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import { databaseNow } from '../../src/db/clock.js';
 import type { Database } from '../../src/db/database.js';
+import { parseRollout } from '../../src/config/rollout.js';
 import { Controller } from '../../src/gates/controller.js';
 import {
   planMigration,
@@ -49,10 +50,11 @@ describe.each(BACKENDS)('gate windows on %s', (backend) => {
   });
   afterEach(() => db.close());
 
-  async function serve(profile: string, requests: number, breakerOpens: number): Promise<void> {
+  async function serve(profile: string, requests: number, breakerOpens: number, errors = 0): Promise<void> {
     const r = new ServingMetricsRecorder(db, { instance: 'test', windowMs: 60_000 });
     r.setMigration({ id: m.id, version: m.version });
-    for (let i = 0; i < requests; i++) r.request(profile, { ok: true, latencyMs: 2 });
+    for (let i = 0; i < requests; i++)
+      r.request(profile, i < errors ? { ok: false, fallback: true } : { ok: true, latencyMs: 2 });
     for (let i = 0; i < breakerOpens; i++) r.breakerOpened(profile);
     await r.close();
   }
@@ -75,5 +77,36 @@ describe.each(BACKENDS)('gate windows on %s', (backend) => {
     expect(second.gates[0]).toMatchObject({ gate: 'breaker-trips', verdict: 'fail', candidate: 1 });
     expect(second.tick.decision).toBe('rollback');
     expect((await getMigration(db, m.id)).phase).toBe('rolled_back');
+  });
+
+  /**
+   * The demo ticks the controller after each round of traffic (windowsByTick): a serving gate's
+   * window is all of the step since its last verdict, and every tick measures again, so a loaded
+   * machine that takes a minute for a round gets the same verdicts as an idle one.
+   */
+  it('by tick: windows hold all of the step since the last verdict, and every tick measures', async () => {
+    const problems: string[] = [];
+    const rollout = parseRollout(
+      {
+        steps: [50, 100],
+        interval: '1h',
+        step_min_duration: '1h',
+        gates: [{ name: 'error-rate', metric: 'online.error_rate', max_increase: 0.002, min_samples: 30 }],
+      },
+      problems,
+    )!;
+    expect(problems).toEqual([]);
+    const byTick = new Controller({ db, manifest: ctx.manifest, source: ctx.source, rollout, windowsByTick: true });
+    await serve('big', 20, 0);
+    await serve('small', 30, 0);
+    // 20 candidate requests are fewer than min_samples: no verdict, and they stay in the window.
+    expect((await byTick.tick()).gates[0]).toMatchObject({ gate: 'error-rate', verdict: 'no_data' });
+    await serve('big', 10, 0);
+    expect((await byTick.tick()).gates[0]).toMatchObject({ verdict: 'pass', candidate: 0 });
+    // The next round fails 3 of 30. Measured again at once, though the gate's interval is an hour
+    // (judged by time, the pass would stand until then), and over the round alone: 3/30, not 3/60.
+    await serve('big', 30, 0, 3);
+    await serve('small', 30, 0);
+    expect((await byTick.tick()).gates[0]).toMatchObject({ verdict: 'fail', candidate: 0.1, control: 0 });
   });
 });

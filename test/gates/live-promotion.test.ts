@@ -16,6 +16,7 @@ import { getMigration, listEvents } from '../../src/migration/state.js';
 import { Router } from '../../src/router/router.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { openTestDatabase } from '../helpers/databases.js';
+import { scaled } from '../helpers/slowdown.js';
 
 const ROWS = 1000;
 
@@ -111,7 +112,7 @@ describe('promotion under live writes on postgres', () => {
     const ticks: TickReport[] = [];
     try {
       const controller = new Controller({ db: env.db, manifest: env.manifest, source: env.source });
-      await controller.run({ signal: AbortSignal.timeout(120_000), onTick: (t) => ticks.push(t) });
+      await controller.run({ signal: AbortSignal.timeout(scaled(120_000)), onTick: (t) => ticks.push(t) });
     } finally {
       await load.stop();
       expect(await write.stop()).toBeGreaterThan(20);
@@ -139,7 +140,7 @@ describe('promotion under live writes on postgres', () => {
     // Let the backfill finish first, then stop following changes for the candidate.
     const controller = new Controller({ db: env.db, manifest: env.manifest, source: env.source });
     const ticks: TickReport[] = [];
-    const deadline = AbortSignal.timeout(60_000);
+    const deadline = AbortSignal.timeout(scaled(60_000));
     while (!deadline.aborted && (await getMigration(env.db, env.migrationId)).phase !== 'shadow') {
       ticks.push(await controller.tick());
       await new Promise((r) => setTimeout(r, 200));

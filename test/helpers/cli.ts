@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { scaled } from './slowdown.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/reembed.js', import.meta.url));
 
@@ -12,7 +13,8 @@ export interface CliRun {
 /**
  * Runs the built CLI (`npm test` builds first) in a child process, as a user would. The
  * environment is the test's own minus the variables that steer profile gating, plus `env`.
- * A run still going after `timeoutMs` (default: under the suite's test timeout) is killed and
+ * A run still going after `timeoutMs` (default: under the suite's test timeout; both scaled by
+ * REEMBED_TEST_SLOWDOWN) is killed and
  * rejected with its output so far, so a hang neither outlives its test nor loads the next ones.
  */
 export function runCli(
@@ -32,7 +34,7 @@ export function runCli(
     delete env[key];
   }
   Object.assign(env, options.env);
-  const ms = options.timeoutMs ?? 170_000;
+  const ms = scaled(options.timeoutMs ?? 170_000);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -22,6 +22,7 @@ import { readServingMetrics } from '../../src/telemetry/serving-metrics.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
+import { scaled } from '../helpers/slowdown.js';
 
 describe.each(BACKENDS)('a dead candidate on %s', (backend) => {
   let provider: FakeProvider;
@@ -106,8 +107,9 @@ describe.each(BACKENDS)('a dead candidate on %s', (backend) => {
       defaultProfile: 'small',
       hotDocuments: false,
       metrics: false,
-      // A timer no tokenizer load fits in: a cold start inside it would be a timeout.
-      breaker: { timeoutMs: 250 },
+      // A timer no tokenizer load fits in: a cold start inside it would be a timeout. Scaled by
+      // REEMBED_TEST_SLOWDOWN like the search it must let through (a load slows both alike).
+      breaker: { timeoutMs: scaled(250) },
     }).start();
     const subject = Array.from({ length: 400 }, (_, i) => `s-${i}`).find((s) => inCanary(m.id, s, 25))!;
     try {

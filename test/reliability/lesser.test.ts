@@ -14,6 +14,7 @@ import { truncatedPercent as coveragePercent } from '../../src/percent.js';
 import { runCli } from '../helpers/cli.js';
 import { createServerDatabase, postgresAdminUrl } from '../helpers/databases.js';
 import { waitFor } from '../helpers/wait.js';
+import { scaled } from '../helpers/slowdown.js';
 
 describe('the LISTEN connection after an outage', () => {
   let url: string;
@@ -44,7 +45,7 @@ describe('the LISTEN connection after an outage', () => {
       await notifier.connect();
       try {
         // Notify until heard: the listener reconnects on its own schedule (at most 30 s apart).
-        const until = Date.now() + 90_000;
+        const until = Date.now() + scaled(90_000);
         while (!got.includes('back') && Date.now() < until) {
           await notifier.query(`NOTIFY reembed_test_channel, 'back'`);
           await waitFor(() => got.includes('back'), 500);

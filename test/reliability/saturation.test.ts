@@ -29,6 +29,7 @@ import { readServingMetrics } from '../../src/telemetry/serving-metrics.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { createServerDatabase } from '../helpers/databases.js';
 import { startCluster, type Cluster } from '../helpers/pg-cluster.js';
+import { scaled } from '../helpers/slowdown.js';
 
 /** A database of 300 articles at canary 50% (hash profiles), on a pool of `max` connections. */
 async function canary(url: string, max: number): Promise<{ db: Database; ctx: LifecycleContext; m: MigrationState }> {
@@ -51,12 +52,16 @@ async function canary(url: string, max: number): Promise<{ db: Database; ctx: Li
   return { db, ctx, m };
 }
 
-async function burst(router: Router, callers: number): Promise<{ ok: number; overloaded: number; other: unknown[] }> {
-  const outcome = { ok: 0, overloaded: 0, other: [] as unknown[] };
+async function burst(
+  router: Router,
+  callers: number,
+): Promise<{ ok: number; overloaded: number; other: unknown[]; maxQueuedMs: number }> {
+  const outcome = { ok: 0, overloaded: 0, other: [] as unknown[], maxQueuedMs: 0 };
   await Promise.all(
     Array.from({ length: callers }, async (_, i) => {
       try {
-        await router.search(`article ${i % 13} about cats`, { subject: `caller-${i}`, k: 5 });
+        const res = await router.search(`article ${i % 13} about cats`, { subject: `caller-${i}`, k: 5 });
+        outcome.maxQueuedMs = Math.max(outcome.maxQueuedMs, res.latencyMs.queued);
         outcome.ok++;
       } catch (error) {
         if (error instanceof OverloadedError) outcome.overloaded++;
@@ -81,6 +86,24 @@ describe('saturation on postgres', () => {
   });
 
   it('1,024 concurrent callers on a 4-connection pool: no candidate error, no breaker trip', async () => {
+    // The breaker's timer: far above one search's own work, measured here one search at a time
+    // (fifty times the slowest of 16, at least 500 ms), so a loaded machine's slow search is no
+    // timeout; and, checked below, far below the wait of the last callers in line.
+    const probe = await new Router(env.db, env.ctx.manifest, env.ctx.source, {
+      defaultProfile: 'small',
+      hotDocuments: false,
+      metrics: false,
+    }).start();
+    let ownWorkMs = 0;
+    try {
+      for (let i = 0; i < 16; i++) {
+        const res = await probe.search(`article ${i} about cats`, { subject: `probe-${i}`, k: 5 });
+        ownWorkMs = Math.max(ownWorkMs, res.latencyMs.embed + res.latencyMs.search);
+      }
+    } finally {
+      await probe.close();
+    }
+    const timeoutMs = scaled(Math.max(500, Math.ceil(50 * ownWorkMs)));
     const from = await databaseNow(env.db);
     const router = await new Router(env.db, env.ctx.manifest, env.ctx.source, {
       defaultProfile: 'small',
@@ -89,14 +112,14 @@ describe('saturation on postgres', () => {
       // Under the pool's 4: the router's watcher and metrics writes take the others.
       maxConcurrentSearches: 2,
       maxQueuedSearches: 2048,
-      // Far above one search's own work, far below the wait of the last of 256 in line.
-      breaker: { timeoutMs: 500 },
+      breaker: { timeoutMs },
       searchDeadlineMs: 120_000,
     }).start();
     try {
-      // The last in line waits for about 500 others' queries (about 1 s here): longer than the
-      // breaker's timeout, which times only the candidate's own embed and query.
+      // The last in line waits for about 500 others' queries: longer than the breaker's timeout,
+      // which times only the candidate's own embed and query.
       const r = await burst(router, 1024);
+      expect(r.maxQueuedMs, 'the queue wait this test is about').toBeGreaterThan(timeoutMs);
       expect(r.other).toEqual([]);
       expect(r.ok).toBe(1024);
       expect(router.breakerState('big')).toBe('closed');

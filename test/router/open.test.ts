@@ -7,6 +7,7 @@ import { ConfigError, open } from '../../src/index.js';
 import { migrations } from '../../src/schema.js';
 import { ServingMetricsRecorder, SERVING_METRICS_TABLE } from '../../src/telemetry/serving-metrics.js';
 import { BACKENDS, createServerDatabase } from '../helpers/databases.js';
+import { scaled } from '../helpers/slowdown.js';
 
 const CONFIG = {
   source: { managed: true },
@@ -92,7 +93,7 @@ describe('the library API', () => {
       expect(held.tick.reason).toMatch(/errors: no data/);
       for (let i = 0; i < 40; i++) await rb.search(`document ${i}`, { subject: `s${i}` });
       await rb.router.metrics!.flush();
-      const done = await controller.run({ signal: AbortSignal.timeout(20_000) });
+      const done = await controller.run({ signal: AbortSignal.timeout(scaled(20_000)) });
       expect(done!.migration.phase).toBe('cutover');
       const actors = (await rb.migration.history()).map((e) => e.actor);
       expect(actors.filter((a) => a === 'embedded-controller')).toHaveLength(3);

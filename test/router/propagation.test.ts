@@ -24,6 +24,7 @@ import { resolveSource } from '../../src/source/source.js';
 import { createServerDatabase } from '../helpers/databases.js';
 import { waitFor } from '../helpers/wait.js';
 import { backfillPlanner } from '../../src/backfill/planner.js';
+import { scaled } from '../helpers/slowdown.js';
 
 const INSTANCE = fileURLToPath(new URL('../fixtures/router-instance.mjs', import.meta.url));
 const CONFIG = {
@@ -104,7 +105,9 @@ describe('rollback propagation on postgres', () => {
       delays.sort((a, b) => a - b);
       const p99 = delays[Math.min(delays.length - 1, Math.ceil(0.99 * delays.length) - 1)]!;
       expect(delays).toHaveLength(18);
-      expect(p99).toBeLessThanOrEqual(1000);
+      // Invariant 5 (within a second) on an idle machine; a slower CI runner scales it by its
+      // REEMBED_TEST_SLOWDOWN like every deadline.
+      expect(p99).toBeLessThanOrEqual(scaled(1000));
     } finally {
       for (const i of instances) i.child.kill('SIGTERM');
       await db.close();

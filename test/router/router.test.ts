@@ -98,17 +98,17 @@ describe.each(BACKENDS)('router on %s', (backend) => {
     }
   });
 
-  it('follows a rollback within a second by polling, and keeps the last state when the database is gone', async () => {
+  // How soon every instance follows (invariant 5: within a second) is measured across processes
+  // in propagation.test.ts; here, that this one follows at all, and what it keeps without a database.
+  it('follows a rollback, and keeps the last state when the database is gone', async () => {
     const r = await router();
     try {
       const m = await rampMigration(ctx, await shadowMigration(ctx, await migrateTo('cand'), 0), 100);
       await waitFor(() => r.route('u1').serving === 'cand', 5000);
       expect(r.route('u1').serving).toBe('cand');
-      const t0 = performance.now();
       await rollbackMigration(ctx, m, 'test');
       await waitFor(() => r.route('u1').serving === 'ctrl', 3000);
       expect(r.route('u1').serving).toBe('ctrl');
-      expect(performance.now() - t0).toBeLessThan(1000);
       // A read that fails keeps the last known state.
       const broken = new Router(
         { ...db, query: async () => Promise.reject(new Error('database unreachable')) } as Database,
@@ -133,17 +133,16 @@ describe.each(BACKENDS)('router on %s', (backend) => {
   });
 
   it('follows transitions through NOTIFY alone, without waiting for a poll', async () => {
-    // A minute between polls: only the notification can bring the change in time.
+    // A minute between polls: only the notification can bring the change before the wait's
+    // deadline (3 s, scaled by REEMBED_TEST_SLOWDOWN), so seeing it at all proves the NOTIFY path.
     const r = await router({ pollMs: 60_000 });
     try {
       const m = await rampMigration(ctx, await shadowMigration(ctx, await migrateTo('cand'), 0), 100);
       await waitFor(() => r.migration()?.version === m.version, 3000);
       expect(r.migration()).toMatchObject({ id: m.id, phase: 'canary', percent: 100 });
       await rollbackMigration(ctx, m, 'notify');
-      const t1 = performance.now();
       await waitFor(() => r.route('u1').serving === 'ctrl', 3000);
       expect(r.route('u1').serving).toBe('ctrl');
-      expect(performance.now() - t1).toBeLessThan(1000);
     } finally {
       await r.close();
     }
@@ -167,15 +166,14 @@ describe.each(BACKENDS)('router on %s', (backend) => {
       await shadowed.refresh();
       await plain.refresh();
       const queries = ['cats', 'dogs and fish', 'birds', 'article 7', 'title 12'];
-      for (const q of queries) {
-        const t0 = performance.now();
+      for (const [i, q] of queries.entries()) {
         const a = await shadowed.search(q, { subject: 'x' });
-        const elapsed = performance.now() - t0;
+        // The candidate answers in 1 s; a served search never waits for it: its own shadow read
+        // has not finished when it returns (an order of events, not a time a busy machine can miss).
+        expect(events.length).toBeLessThanOrEqual(i);
         const b = await plain.search(q, { subject: 'x' });
         expect(a.profile).toBe('ctrl');
         expect(a.hits).toEqual(b.hits);
-        // The candidate answers in 1 s; a served search never waits for it.
-        expect(elapsed).toBeLessThan(800);
       }
       await waitFor(() => events.length >= queries.length, 10_000);
       expect(events).toHaveLength(queries.length);
