@@ -79,6 +79,8 @@ export interface WorkerStats {
   rowsDeleted: number;
   rowsDeferred: number;
   tokens: number;
+  /** The part of `tokens` that is estimated because the provider reported no usage; 0: exact. */
+  estimatedTokens: number;
   rateLimited: number;
   seconds: number;
 }
@@ -121,6 +123,7 @@ export class Worker {
       rowsDeleted: 0,
       rowsDeferred: 0,
       tokens: 0,
+      estimatedTokens: 0,
       rateLimited: 0,
       seconds: 0,
     };
@@ -303,11 +306,15 @@ export class Worker {
     return c;
   }
 
-  private account(rt: ProfileRuntime, result: { written: string[]; deferred: string[]; tokens: number }): void {
+  private account(
+    rt: ProfileRuntime,
+    result: { written: string[]; deferred: string[]; tokens: number; estimatedTokens: number },
+  ): void {
     this.stats.rowsEmbedded += result.written.length;
     this.countFor(rt.profile.name).rows += result.written.length;
     this.stats.rowsDeferred += result.deferred.length;
     this.stats.tokens += result.tokens;
+    this.stats.estimatedTokens += result.estimatedTokens;
     if (result.written.length > 0) rt.throttle.succeeded();
     this.options.onProgress?.(this.snapshot());
   }

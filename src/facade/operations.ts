@@ -59,7 +59,9 @@ export interface EmbedReport {
   purpose: 'query' | 'document';
   dims: number;
   norm: number;
+  /** Reported by the provider, else counted or estimated (tokensEstimated). */
   tokens: number;
+  tokensEstimated: boolean;
   truncated: boolean;
   latencyMs: number;
   vector: number[];
@@ -85,6 +87,7 @@ export async function embedText(
     dims: vector.length,
     norm: Math.sqrt(vector.reduce((s, x) => s + x * x, 0)),
     tokens: result.usage.tokens,
+    tokensEstimated: result.usage.estimatedTokens > 0,
     truncated: result.truncated > 0,
     latencyMs,
     vector,
