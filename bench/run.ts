@@ -9,6 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS: Record<string, { file: string; what: string }> = {
   embed: { file: 'hash-embedder.js', what: 'hash embedder throughput (texts/s, tokens/s)' },
+  tokens: {
+    file: 'token-accounting.js',
+    what: 'client CPU per document of token accounting (cl100k): exact count of every input vs byte bound',
+  },
   write: { file: 'vector-write.js', what: 'vector writes: writeVectors, writeIfCurrent vs binary COPY' },
   backfill: { file: 'backfill-throughput.js', what: 'backfill throughput (zero-latency embedder) vs binary COPY' },
   'backfill-rate': { file: 'backfill-ratelimit.js', what: 'backfill against a provider enforcing rpm/tpm limits' },
