@@ -3,7 +3,7 @@
  * the demo and the HTTP server are thin shells over it, so a report has one shape everywhere:
  * what a method returns is what `reembed … --json` prints.
  */
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { BackfillEstimate } from './backfill/backfill.js';
 import type { Coverage } from './backfill/coverage.js';
 import { dropFailures, listFailures, retryFailures, type Failure } from './backfill/failures.js';
@@ -17,17 +17,12 @@ import { ReembedError } from './errors.js';
 import { Controller, type ControllerOptions } from './gates/controller.js';
 import * as lifecycle from './migration/lifecycle.js';
 import type { MigrationEvent, MigrationState } from './migration/state.js';
-import {
-  Router,
-  type FallbackReason,
-  type RouterOptions,
-  type SearchRequest,
-  type SearchResponse,
-} from './router/router.js';
+import type { Router, FallbackReason, RouterOptions, SearchRequest, SearchResponse } from './router/router.js';
 import type { DocumentInput } from './source/managed.js';
 import type { Source } from './source/source.js';
 import type { VerifyReport } from './store/verify.js';
 import { registerProfileInfo, startupBanner } from './telemetry/profile-labels.js';
+import { promClient } from './telemetry/prom-client.js';
 import { VERSION } from './version.js';
 import * as backfill from './facade/backfill.js';
 import { FacadeCore } from './facade/core.js';
@@ -81,6 +76,7 @@ export type {
 } from './facade/quality.js';
 
 export * from './facade/shell.js';
+export { buildManifest } from './config/manifest.js';
 
 export interface OpenOptions {
   /** A manifest file path, a manifest object as the YAML would parse, or a built Manifest. */
@@ -282,7 +278,6 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
   const core = new FacadeCore(manifest, env, options.actor ?? 'library', options.db);
   const routerOptions = options.router === false ? {} : (options.router ?? {});
   const lazy = options.router === false || Boolean(options.router?.lazy);
-  const registry = options.registry ?? new Registry();
   let resolution: (ProfileResolution & { active: string }) | null = null;
   if (!lazy) resolution = core.resolution();
   else {
@@ -292,8 +287,16 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       // Lazy: a violation is reported by the first method that needs the active profile.
     }
   }
-  if (resolution && !registry.getSingleMetric('reembed_embedding_profile_info'))
-    registerProfileInfo(registry, resolution);
+  // Created when first used (the router, or a caller reading it), so that a command that
+  // serves no metrics never loads prom-client.
+  let registry: Registry | undefined = options.registry;
+  const metricsRegistry = (): Registry => {
+    registry ??= new (promClient().Registry)();
+    if (resolution && !registry.getSingleMetric('reembed_embedding_profile_info'))
+      registerProfileInfo(registry, resolution);
+    return registry;
+  };
+  if (options.registry) metricsRegistry();
 
   let router: Router | null = null;
   let starting: Promise<Router> | null = null;
@@ -302,9 +305,10 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       const db = await core.database();
       const source = await core.source();
       const { lazy: _lazy, ...rest } = routerOptions;
+      const { Router } = await import('./router/router.js');
       router = await new Router(db, manifest, source, {
         defaultProfile: core.resolution().active,
-        registry,
+        registry: metricsRegistry(),
         ...rest,
       }).start();
       return router;
@@ -333,7 +337,9 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     get activeProfile() {
       return core.resolution().active;
     },
-    registry,
+    get registry() {
+      return metricsRegistry();
+    },
     get databaseTarget() {
       return core.databaseTarget;
     },

@@ -3,7 +3,14 @@ import type { Readable } from 'node:stream';
 import type { SourceConfig } from '../config/manifest.js';
 import type { Database, Queryable } from '../db/database.js';
 import { DatabaseError, ReembedError } from '../errors.js';
-import { detectShape, ShapeError, toDocument, type DocumentShape, type LoadFormat } from './document-shapes.js';
+import {
+  DEFAULT_LOAD_BATCH_SIZE,
+  detectShape,
+  ShapeError,
+  toDocument,
+  type DocumentShape,
+  type LoadFormat,
+} from './document-shapes.js';
 import { LineDecodeError, readJsonLines } from './jsonl.js';
 import { upsertDocumentsCounted, type DocumentInput } from './managed.js';
 
@@ -58,7 +65,7 @@ export interface LoadResult {
   rowsPerSecond: number;
 }
 
-export const DEFAULT_LOAD_BATCH_SIZE = 500;
+export { DEFAULT_LOAD_BATCH_SIZE };
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 /** Refuses attach mode: `load` writes reembed's own documents table, never a user's table. */
