@@ -24,7 +24,7 @@ import type { VerifyReport } from './store/verify.js';
 import { registerProfileInfo, startupBanner } from './telemetry/profile-labels.js';
 import { promClient } from './telemetry/prom-client.js';
 import { VERSION } from './version.js';
-import * as backfill from './facade/backfill.js';
+import type * as backfill from './facade/backfill.js';
 import { FacadeCore } from './facade/core.js';
 import {
   migrationMethods,
@@ -34,7 +34,7 @@ import {
   type MigrationTargetInput,
 } from './facade/migration.js';
 import * as ops from './facade/operations.js';
-import * as quality from './facade/quality.js';
+import type * as quality from './facade/quality.js';
 import { statusReport, type StatusOptions, type StatusReport } from './facade/status.js';
 
 export type { StatusReport, ProfileStatus, StatusOptions, LiveWorker } from './facade/status.js';
@@ -253,6 +253,11 @@ export interface Reembed {
   close(): Promise<void>;
 }
 
+// Loaded by the first method that needs them: a command imports only what it uses (backfill
+// brings the workers and the providers, quality the evaluation code).
+const backfillFacade = () => import('./facade/backfill.js');
+const qualityFacade = () => import('./facade/quality.js');
+
 function isManifest(value: unknown): value is Manifest {
   return typeof value === 'object' && value !== null && (value as Manifest).profiles instanceof Map;
 }
@@ -369,21 +374,23 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     search: async (query, request = {}) => {
       const r = router ?? (await startRouter());
       const filter =
-        typeof request.filter === 'string' ? backfill.toFilter(request.filter, await core.source()) : request.filter;
+        typeof request.filter === 'string'
+          ? (await backfillFacade()).toFilter(request.filter, await core.source())
+          : request.filter;
       return r.search(query, { ...request, filter: filter ?? undefined });
     },
     upsert: async (docs, opts) => (router ?? (await startRouter())).upsert(docs, opts),
     delete: async (ids) => (router ?? (await startRouter())).delete(ids),
 
     backfill: {
-      run: (name, opts) => backfill.runReport(core, name, opts),
-      plan: (name, opts) => backfill.planReport(core, name, opts),
-      pause: (name) => backfill.controlReport(core, name, { paused: true }),
-      resume: (name) => backfill.controlReport(core, name, { paused: false }),
-      throttle: (name, rpm) => backfill.controlReport(core, name, { rpm }),
-      status: (name) => backfill.statusReport(core, name),
-      coverage: (name) => backfill.coverage(core, name),
-      work: (opts) => backfill.work(core, opts),
+      run: async (name, opts) => (await backfillFacade()).runReport(core, name, opts),
+      plan: async (name, opts) => (await backfillFacade()).planReport(core, name, opts),
+      pause: async (name) => (await backfillFacade()).controlReport(core, name, { paused: true }),
+      resume: async (name) => (await backfillFacade()).controlReport(core, name, { paused: false }),
+      throttle: async (name, rpm) => (await backfillFacade()).controlReport(core, name, { rpm }),
+      status: async (name) => (await backfillFacade()).statusReport(core, name),
+      coverage: async (name) => (await backfillFacade()).coverage(core, name),
+      work: async (opts) => (await backfillFacade()).work(core, opts),
     },
 
     failures: {
@@ -393,9 +400,9 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     },
 
     status: (opts) => statusReport(core, opts),
-    verify: (opts) => quality.verify(core, opts),
-    tune: (opts) => quality.tune(core, opts),
-    eval: (opts) => quality.evaluate(core, opts),
+    verify: async (opts) => (await qualityFacade()).verify(core, opts),
+    tune: async (opts) => (await qualityFacade()).tune(core, opts),
+    eval: async (opts) => (await qualityFacade()).evaluate(core, opts),
 
     migration: {
       ...migrationMethods(core),

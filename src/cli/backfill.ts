@@ -1,6 +1,6 @@
 import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
-import { type WorkerStats } from '../reembed.js';
+import type { WorkerStats } from '../reembed.js';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { type OpenOptions, DEFAULT_CONFIG_FILE, DEFAULT_HISTORY_FILE, type EvalReport } from '../reembed.js';
+import { DEFAULT_CONFIG_FILE, DEFAULT_HISTORY_FILE } from '../facade/shell.js';
+import type { OpenOptions, EvalReport } from '../reembed.js';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEMO_MANIFEST } from '../demo/demo.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
@@ -28,9 +28,10 @@ function profileList(value: string): string[] {
  * The manifest's profiles; without a manifest (no --config and no reembed.yaml here), the
  * demo's two built-in hash profiles, so a dataset can be evaluated before `reembed init`.
  */
-function evalManifest(ctx: CliContext): { config: OpenOptions['config']; builtIn: boolean } {
+async function evalManifest(ctx: CliContext): Promise<{ config: OpenOptions['config']; builtIn: boolean }> {
   if (ctx.options.config || existsSync(resolve(DEFAULT_CONFIG_FILE)))
     return { config: ctx.options.config, builtIn: false };
+  const { DEMO_MANIFEST } = await import('../demo/demo.js');
   return { config: DEMO_MANIFEST, builtIn: true };
 }
 
@@ -57,7 +58,7 @@ export function registerEval(program: Command): void {
 }
 
 async function evalCommand(ctx: CliContext, opts: EvalCommandOptions): Promise<void> {
-  const { config, builtIn } = evalManifest(ctx);
+  const { config, builtIn } = await evalManifest(ctx);
   const rb = await ctx.open({ config });
   if (builtIn) ctx.info(`no ${DEFAULT_CONFIG_FILE}: using the built-in profiles hash_small and hash_large`);
   const bars = new Map<string, Progress>();

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { LOAD_FORMATS, DEFAULT_LOAD_BATCH_SIZE, type LoadFormat } from '../reembed.js';
+import { LOAD_FORMATS, DEFAULT_LOAD_BATCH_SIZE, type LoadFormat } from '../facade/shell.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';

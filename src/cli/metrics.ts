@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../reembed.js';
+import { formatDuration, parseDuration } from '../facade/shell.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 

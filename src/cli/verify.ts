@@ -1,13 +1,7 @@
 import { truncatedPercent } from '../percent.js';
 import { InvalidArgumentError, type Command } from 'commander';
-import {
-  type AnnOutcome,
-  DEFAULT_ANN_K,
-  DEFAULT_ANN_QUERIES,
-  DEFAULT_ANN_SEED,
-  DEFAULT_ANN_THRESHOLD,
-  type VerifyReport,
-} from '../reembed.js';
+import { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_SEED, DEFAULT_ANN_THRESHOLD } from '../facade/shell.js';
+import type { AnnOutcome, VerifyReport } from '../reembed.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';

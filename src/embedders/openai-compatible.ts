@@ -95,6 +95,14 @@ export function createOpenAICompatibleClient(
   const providerOptions = profile.send_dimensions ? { openaiCompatible: { dimensions: profile.dims } } : undefined;
 
   let model: Promise<EmbeddingModel> | undefined;
+  const getModel = (): Promise<EmbeddingModel> => {
+    if (!model) {
+      model = loadModel();
+      // A failed load (a network file system hiccup) is tried again by the next request.
+      model.catch(() => (model = undefined));
+    }
+    return model;
+  };
   const loadModel = async (): Promise<EmbeddingModel> => {
     const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible');
     const provider = createOpenAICompatible({ name: 'reembed', baseURL, apiKey, fetch: options.fetch });
@@ -109,16 +117,16 @@ export function createOpenAICompatibleClient(
     endpoint,
     async embedBatch(texts, _purpose, signal): Promise<ProviderBatchResult> {
       try {
-        if (!model) {
-          model = loadModel();
-          // A failed load (a network file system hiccup) is tried again by the next request.
-          model.catch(() => (model = undefined));
-        }
-        const result = await (await model).doEmbed({ values: texts, abortSignal: signal, providerOptions });
+        const result = await (await getModel()).doEmbed({ values: texts, abortSignal: signal, providerOptions });
         return { vectors: result.embeddings, tokens: result.usage?.tokens };
       } catch (error) {
         throw await mapSdkError(profile.name, endpoint, error);
       }
+    },
+    // The SDK and its error classes load before the first request's timeout starts: with both
+    // taking a second or more on a busy machine, a 429 would otherwise turn into a timeout.
+    async prepare(): Promise<void> {
+      await Promise.all([getModel(), loadSdkErrors()]);
     },
   };
 }

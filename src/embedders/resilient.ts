@@ -129,6 +129,7 @@ export class ResilientEmbedder implements Embedder {
   async embed(texts: string[], purpose: EmbedPurpose, options: EmbedOptions = {}): Promise<EmbedResult> {
     options.signal?.throwIfAborted();
     const { inputs, truncated } = await this.prepare(texts, purpose);
+    if (inputs.length > 0) await this.provider.prepare?.();
     const vectors = new Array<Float32Array>(texts.length);
     let tokens = 0;
     let estimatedTokens = 0;
@@ -207,6 +208,7 @@ export class ResilientEmbedder implements Embedder {
    * only a text longer in bytes than max_input_tokens does.
    */
   async warmUp(texts: string[], purpose: EmbedPurpose): Promise<void> {
+    await this.provider.prepare?.();
     if (this.cheapCounter()) return;
     const prefix = purpose === 'query' ? this.settings.query_prefix : this.settings.document_prefix;
     const max = this.settings.max_input_tokens;

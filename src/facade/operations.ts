@@ -3,17 +3,10 @@ import { environmentName, resolveProfile, type ProfileResolution } from '../conf
 import { checkProfileEnvironment } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import { databaseTimeAgo } from '../db/clock.js';
-import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
+import type { CreateEmbedderOptions } from '../embedders/create.js';
 import { removeCapture } from '../source/capture.js';
 import type { LoadFormat } from '../source/document-shapes.js';
-import {
-  loadDocuments,
-  openLoadInput,
-  requireManagedSource,
-  type LoadInput,
-  type LoadProgress,
-  type LoadResult,
-} from '../source/load.js';
+import type { LoadInput, LoadProgress, LoadResult } from '../source/load.js';
 import { stopAllCapture } from '../store/registry.js';
 import { readServingMetrics, servingProfiles, type ServingSummary } from '../telemetry/serving-metrics.js';
 import { pruneServingMetrics, type PruneResult } from '../telemetry/serving-retention.js';
@@ -73,6 +66,8 @@ export async function embedText(
   options: { profile?: string; query?: boolean; embedderOptions?: CreateEmbedderOptions } = {},
 ): Promise<EmbedReport> {
   const profile = core.profile(options.profile ?? core.resolution().active);
+  // The providers (and their SDKs) load when a command embeds, not when the facade does.
+  const { createEmbedder } = await import('../embedders/create.js');
   const embedder = createEmbedder(profile, options.embedderOptions);
   const started = performance.now();
   const result = await embedder.embed([text], options.query ? 'query' : 'document');
@@ -111,6 +106,7 @@ export interface LoadOptions {
 
 /** Loads a JSON Lines file (or `-`: stdin) into the managed source, in one transaction. */
 export async function load(core: FacadeCore, file: string, options: LoadOptions = {}): Promise<LoadReport> {
+  const { loadDocuments, openLoadInput, requireManagedSource } = await import('../source/load.js');
   requireManagedSource(core.manifest.source);
   const input: LoadInput = openLoadInput(file);
   try {
