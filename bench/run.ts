@@ -16,6 +16,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
   write: { file: 'vector-write.js', what: 'vector writes: writeVectors, writeIfCurrent vs binary COPY' },
   backfill: { file: 'backfill-throughput.js', what: 'backfill throughput (zero-latency embedder) vs binary COPY' },
   'backfill-rate': { file: 'backfill-ratelimit.js', what: 'backfill against a provider enforcing rpm/tpm limits' },
+  'backfill-latency': {
+    file: 'backfill-latency.js',
+    what: 'backfill rows/s against a provider at 20 and 200 ms latency, page after page vs pipelined',
+  },
   'backfill-rss': { file: 'backfill-rss.js', what: 'peak RSS of a backfill worker (CLI) at 10k and 200k rows' },
   router: {
     file: 'router.js',

@@ -13,7 +13,7 @@ import { deleteOrphans } from '../store/guarded-write.js';
 import { ensureStore } from '../store/store.js';
 import { staleByIds, staleInRange } from './candidates.js';
 import { liveWorkers, readControl, type ControlState } from './control.js';
-import { embedRows, type EmbedRowsContext } from './embed-rows.js';
+import { embedRows, type EmbedRowsContext, type EmbedRowsResult } from './embed-rows.js';
 import {
   completeChunk,
   completeQueueItems,
@@ -39,6 +39,14 @@ export interface WorkerOptions {
   leaseSeconds?: number;
   /** Rows per page of a chunk and queue items per lease. */
   pageSize?: number;
+  /**
+   * Pages of a chunk in flight at once: the next pages are read and sent to the provider while
+   * earlier ones wait for their vectors or are written, so the provider's latency does not
+   * serialize the database work. Default: enough pages to keep the profile's `concurrency`
+   * requests busy, plus one (at least 2). 1 processes page after page. With `limit` set it is
+   * 1, so that a run stops at the limit and not a page beyond.
+   */
+  pipelineDepth?: number;
   /** Attempts per row before it goes to the failures table. */
   maxAttempts?: number;
   /** First retry delay of a failed row (doubles per attempt, with jitter). */
@@ -348,33 +356,58 @@ export class Worker {
     this.account(rt, result);
   }
 
+  /**
+   * Embeds a chunk page by page, up to `pipelineDepth` pages in flight: a page is read as soon
+   * as the one before it is (its last id is the next page's start), and its rows go to the
+   * provider while earlier pages still wait for vectors or are being written. Pages hold
+   * disjoint ids and every write is guarded by the content hash, so their order does not matter;
+   * results are accounted in page order.
+   */
   private async processChunk(rt: ProfileRuntime, chunk: Chunk): Promise<void> {
     const filter = await loadFilter(this.db, rt.profile.name);
-    let after = chunk.lo;
-    for (;;) {
-      if (this.options.signal?.aborted) return;
-      const rows = await staleInRange(
-        this.db,
-        this.options.source,
-        rt.profile,
-        { after, hi: chunk.hi },
-        filter,
-        this.pageSize,
-      );
-      if (rows.length === 0) break;
-      const result = await embedRows(this.context(rt), rows, new Map());
+    const { concurrency, batch_size: batchSize } = rt.profile;
+    const enough = Math.ceil((concurrency * batchSize) / this.pageSize) + 1;
+    const depth = this.options.limit !== undefined ? 1 : Math.max(1, this.options.pipelineDepth ?? Math.max(2, enough));
+    const inFlight: Promise<EmbedRowsResult>[] = [];
+    // What to do with a page's result; false: stop (paused or at the limit), leases given back.
+    const settle = async (result: EmbedRowsResult): Promise<boolean> => {
       if (result.paused) {
         await releaseLeases(this.db, this.id, rt.profile.name);
-        return;
+        return false;
       }
       this.account(rt, result);
-      after = rows.at(-1)!.docId;
       if (this.limitReached()) {
         await releaseLeases(this.db, this.id);
-        return;
+        return false;
+      }
+      return true;
+    };
+    try {
+      let after = chunk.lo;
+      for (;;) {
+        if (this.options.signal?.aborted) return;
+        const rows = await staleInRange(
+          this.db,
+          this.options.source,
+          rt.profile,
+          { after, hi: chunk.hi },
+          filter,
+          this.pageSize,
+        );
+        if (rows.length === 0) break;
+        after = rows.at(-1)!.docId;
+        inFlight.push(embedRows(this.context(rt), rows, new Map()));
+        if (inFlight.length >= depth && !(await settle(await inFlight.shift()!))) return;
+      }
+      while (inFlight.length > 0) if (!(await settle(await inFlight.shift()!))) return;
+      await completeChunk(this.db, this.id, chunk);
+    } finally {
+      // Pages still in flight after a stop or an error finish (or fail) before the worker goes
+      // on (nothing may run behind its back), and what they wrote is counted.
+      for (const outcome of await Promise.allSettled(inFlight)) {
+        if (outcome.status === 'fulfilled' && !outcome.value.paused) this.account(rt, outcome.value);
       }
     }
-    await completeChunk(this.db, this.id, chunk);
   }
 
   /** Reads pause and throttle for this worker's profiles; a throttle is split among live processes. */
