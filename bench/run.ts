@@ -16,6 +16,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
   write: { file: 'vector-write.js', what: 'vector writes: writeVectors, writeIfCurrent vs binary COPY' },
   backfill: { file: 'backfill-throughput.js', what: 'backfill throughput (zero-latency embedder) vs binary COPY' },
   'backfill-rate': { file: 'backfill-ratelimit.js', what: 'backfill against a provider enforcing rpm/tpm limits' },
+  load: {
+    file: 'load-speed.js',
+    what: 'reembed load of 1.7 KB documents into PostgreSQL: first load and a 1% re-load (rows/s)',
+  },
   'backfill-latency': {
     file: 'backfill-latency.js',
     what: 'backfill rows/s against a provider at 20 and 200 ms latency, page after page vs pipelined',

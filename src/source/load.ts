@@ -12,7 +12,8 @@ import {
   type LoadFormat,
 } from './document-shapes.js';
 import { LineDecodeError, readJsonLines } from './jsonl.js';
-import { upsertDocumentsCounted, type DocumentInput } from './managed.js';
+import { upsertStagedDocuments, type DocumentInput } from './managed.js';
+import { encodeCopy } from '../db/copy-binary.js';
 
 /**
  * A load that cannot proceed. LOAD_INVALID (exit 1): a line of the file is not a valid
@@ -135,12 +136,24 @@ export async function loadDocuments(
 
   try {
     await db.transaction(async (tx) => {
-      await tx.exec(`CREATE TEMP TABLE ${SEEN} (id text PRIMARY KEY, line integer NOT NULL) ON COMMIT DROP`);
+      await tx.exec(
+        `CREATE TEMP TABLE ${SEEN} (id text PRIMARY KEY, line integer NOT NULL) ON COMMIT DROP;
+         CREATE TEMP TABLE ${STAGE} (id text NOT NULL, content text NOT NULL, metadata text NOT NULL, line text NOT NULL)
+           ON COMMIT DROP`,
+      );
       let batch: Array<DocumentInput & { line: number }> = [];
       let bytesRead = 0;
       const flush = async () => {
+        // Each batch goes in by binary COPY (no escaping, no parameter arrays), then two
+        // set-based statements: the duplicate check and the upsert.
+        await tx.exec(`TRUNCATE ${STAGE}`);
+        const staged = await tx.copyFrom(
+          `${STAGE} (id, content, metadata, line)`,
+          encodeCopy(batch.map((d) => [d.id, d.content, JSON.stringify(d.metadata ?? {}), String(d.line)])),
+        );
+        if (staged !== batch.length) throw new Error(`staging COPY took ${staged} of ${batch.length} documents`);
         await checkDuplicates(tx, input, batch);
-        const counts = await upsertDocumentsCounted(tx, batch);
+        const counts = await upsertStagedDocuments(tx, STAGE);
         totals.inserted += counts.inserted;
         totals.updated += counts.updated;
         totals.rows += batch.length;
@@ -191,11 +204,12 @@ export async function loadDocuments(
 
 /** Ids of this load so far, with their line numbers; temporary, so private to the session. */
 const SEEN = 'pg_temp.reembed_load_seen';
+/** The batch being loaded, COPYed in binary (metadata as JSON text, cast in the upsert). */
+const STAGE = 'pg_temp.reembed_load_stage';
 
 async function checkDuplicates(tx: Queryable, input: LoadInput, batch: Array<{ id: string; line: number }>) {
   const { rows } = await tx.query<{ line: number }>(
-    `INSERT INTO ${SEEN} (id, line) SELECT * FROM unnest($1::text[], $2::integer[]) ON CONFLICT (id) DO NOTHING RETURNING line`,
-    [batch.map((d) => d.id), batch.map((d) => d.line)],
+    `INSERT INTO ${SEEN} (id, line) SELECT id, line::integer FROM ${STAGE} ORDER BY line::integer ON CONFLICT (id) DO NOTHING RETURNING line`,
   );
   if (rows.length === batch.length) return;
   const kept = new Set(rows.map((r) => r.line));
