@@ -141,46 +141,63 @@ export async function loadDocuments(
          CREATE TEMP TABLE ${STAGE} (id text NOT NULL, content text NOT NULL, metadata text NOT NULL, line text NOT NULL)
            ON COMMIT DROP`,
       );
-      let batch: Array<DocumentInput & { line: number }> = [];
+      type Batch = Array<DocumentInput & { line: number }>;
+      let batch: Batch = [];
       let bytesRead = 0;
-      const flush = async () => {
+      const flush = async (docs: Batch, read: number) => {
         // Each batch goes in by binary COPY (no escaping, no parameter arrays), then two
         // set-based statements: the duplicate check and the upsert.
         await tx.exec(`TRUNCATE ${STAGE}`);
         const staged = await tx.copyFrom(
           `${STAGE} (id, content, metadata, line)`,
-          encodeCopy(batch.map((d) => [d.id, d.content, JSON.stringify(d.metadata ?? {}), String(d.line)])),
+          encodeCopy(docs.map((d) => [d.id, d.content, JSON.stringify(d.metadata ?? {}), String(d.line)])),
         );
-        if (staged !== batch.length) throw new Error(`staging COPY took ${staged} of ${batch.length} documents`);
-        await checkDuplicates(tx, input, batch);
+        if (staged !== docs.length) throw new Error(`staging COPY took ${staged} of ${docs.length} documents`);
+        await checkDuplicates(tx, input, docs);
         const counts = await upsertStagedDocuments(tx, STAGE);
         totals.inserted += counts.inserted;
         totals.updated += counts.updated;
-        totals.rows += batch.length;
-        batch = [];
-        options.onProgress?.({ rows: totals.rows, bytesRead, totalBytes: input.size });
+        totals.rows += docs.length;
+        options.onProgress?.({ rows: totals.rows, bytesRead: read, totalBytes: input.size });
       };
-      for await (const line of readJsonLines(input.stream, {
-        maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-      })) {
-        let value: unknown;
-        try {
-          value = JSON.parse(line.text);
-        } catch (error) {
-          throw invalid(input, line.lineNumber, `invalid JSON (${(error as Error).message})`);
+      // One batch is written while the next is read and parsed: the server's work and the
+      // client's overlap. Never more than one, so the statements stay in file order, and the
+      // last one always settles before the transaction ends (commit or rollback): no
+      // statement of this load may run after its ROLLBACK, outside the transaction.
+      let pending: Promise<void> | null = null;
+      const handOff = async () => {
+        await pending;
+        const docs = batch;
+        batch = [];
+        pending = flush(docs, bytesRead);
+        pending.catch(() => {}); // awaited at the next hand-off or at the end
+      };
+      try {
+        for await (const line of readJsonLines(input.stream, {
+          maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+        })) {
+          let value: unknown;
+          try {
+            value = JSON.parse(line.text);
+          } catch (error) {
+            throw invalid(input, line.lineNumber, `invalid JSON (${(error as Error).message})`);
+          }
+          shape ??= detectShape(value);
+          try {
+            batch.push({ ...toDocument(value, shape), line: line.lineNumber });
+          } catch (error) {
+            if (error instanceof ShapeError) throw invalid(input, line.lineNumber, error.message);
+            throw error;
+          }
+          bytesRead = line.bytesRead;
+          if (batch.length >= batchSize) await handOff();
         }
-        shape ??= detectShape(value);
-        try {
-          batch.push({ ...toDocument(value, shape), line: line.lineNumber });
-        } catch (error) {
-          if (error instanceof ShapeError) throw invalid(input, line.lineNumber, error.message);
-          throw error;
-        }
-        bytesRead = line.bytesRead;
-        if (batch.length >= batchSize) await flush();
+        bytesRead = input.size ?? bytesRead;
+        if (batch.length > 0) await handOff();
+        await pending;
+      } finally {
+        await (pending as Promise<void> | null)?.catch(() => {});
       }
-      bytesRead = input.size ?? bytesRead;
-      if (batch.length > 0) await flush();
     });
   } catch (error) {
     throw classify(input, error);
