@@ -396,7 +396,11 @@ export class Worker {
         );
         if (rows.length === 0) break;
         after = rows.at(-1)!.docId;
-        inFlight.push(embedRows(this.context(rt), rows, new Map()));
+        const page = embedRows(this.context(rt), rows, new Map());
+        // Awaited in page order below (or settled in finally); until then a failure must not
+        // count as an unhandled rejection, which would end the process.
+        page.catch(() => {});
+        inFlight.push(page);
         if (inFlight.length >= depth && !(await settle(await inFlight.shift()!))) return;
       }
       while (inFlight.length > 0) if (!(await settle(await inFlight.shift()!))) return;
