@@ -10,7 +10,9 @@ import { URL } from 'node:url';
  * is exact enough, needs no new dependency (eslint-plugin-boundaries or eslint-plugin-import
  * would add a plugin with its own import resolver to configure and keep in step with ESLint),
  * and the table below is the whole policy, read in one place. Dynamic `import()` is not checked
- * by the rule; src uses it only for packages.
+ * by the rule; src uses it for packages and for its own modules that a command may not need
+ * (lazy loading for a fast start: the CLI loads the facade, the facade its parts, db/open.ts a
+ * driver), and only along the layers, as a static import would.
  *
  * A module may import its own folder, the layers below its own, and the modules beside it
  * that BESIDE names. NEVER lists imports DESIGN.md forbids although the layer order alone

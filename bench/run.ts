@@ -9,9 +9,21 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS: Record<string, { file: string; what: string }> = {
   embed: { file: 'hash-embedder.js', what: 'hash embedder throughput (texts/s, tokens/s)' },
+  tokens: {
+    file: 'token-accounting.js',
+    what: 'client CPU per document of token accounting (cl100k): exact count of every input vs byte bound',
+  },
   write: { file: 'vector-write.js', what: 'vector writes: writeVectors, writeIfCurrent vs binary COPY' },
   backfill: { file: 'backfill-throughput.js', what: 'backfill throughput (zero-latency embedder) vs binary COPY' },
   'backfill-rate': { file: 'backfill-ratelimit.js', what: 'backfill against a provider enforcing rpm/tpm limits' },
+  load: {
+    file: 'load-speed.js',
+    what: 'reembed load of 1.7 KB documents into PostgreSQL: first load and a 1% re-load (rows/s)',
+  },
+  'backfill-latency': {
+    file: 'backfill-latency.js',
+    what: 'backfill rows/s against a provider at 20 and 200 ms latency, page after page vs pipelined',
+  },
   'backfill-rss': { file: 'backfill-rss.js', what: 'peak RSS of a backfill worker (CLI) at 10k and 200k rows' },
   router: {
     file: 'router.js',
@@ -24,6 +36,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
   'dead-candidate': {
     file: 'dead-candidate.js',
     what: 'a candidate whose provider dies at canary 25%, 1 search/s: time to breaker open and to rollback',
+  },
+  startup: {
+    file: 'startup.js',
+    what: "CLI start: --help, migrate status and migrate ramp against PostgreSQL, beside node -e ''",
   },
   eval: { file: 'eval.js', what: 'reembed eval throughput on scifact-2k (queries/s) vs raw exact search' },
   tune: { file: 'tune.js', what: 'reembed tune on 100k x 384 vectors (PostgreSQL): recall/p95 per ef_search, choice' },

@@ -1,4 +1,5 @@
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
 import { redactSecrets } from './redact.js';
 
 /**
@@ -20,16 +21,41 @@ export function isLogLevel(value: unknown): value is LogLevel {
 
 const fromEnv = process.env[LOG_LEVEL_ENV]?.trim().toLowerCase();
 
-// Synchronous writes: a CLI that exits right after a warning still prints it.
-export const logger: Logger = pino(
-  {
-    name: 'reembed',
-    level: isLogLevel(fromEnv) ? fromEnv : DEFAULT_LOG_LEVEL,
-    // Errors carry connection strings and URLs: no password or token reaches a log line.
-    hooks: { streamWrite: (line: string) => redactSecrets(line) },
+let level: LogLevel = isLogLevel(fromEnv) ? fromEnv : DEFAULT_LOG_LEVEL;
+let instance: Logger | undefined;
+
+/** The pino logger, made on the first line logged: a command that logs nothing never loads pino. */
+function pinoLogger(): Logger {
+  if (!instance) {
+    const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
+    // Synchronous writes: a CLI that exits right after a warning still prints it.
+    instance = pino(
+      {
+        name: 'reembed',
+        level,
+        // Errors carry connection strings and URLs: no password or token reaches a log line.
+        hooks: { streamWrite: (line: string) => redactSecrets(line) },
+      },
+      pino.destination({ fd: 2, sync: true }),
+    );
+  }
+  return instance;
+}
+
+/**
+ * reembed's logger: a pino Logger in every respect, created on first use. pino is CommonJS, so
+ * require() returns the same module an import would.
+ */
+export const logger: Logger = new Proxy({} as Logger, {
+  get(_target, property) {
+    const real = pinoLogger();
+    const value: unknown = Reflect.get(real, property, real);
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(real) : value;
   },
-  pino.destination({ fd: 2, sync: true }),
-);
+  set(_target, property, value) {
+    return Reflect.set(pinoLogger(), property, value);
+  },
+});
 
 if (fromEnv && !isLogLevel(fromEnv)) {
   logger.warn(
@@ -38,8 +64,9 @@ if (fromEnv && !isLogLevel(fromEnv)) {
   );
 }
 
-export function setLogLevel(level: LogLevel): void {
-  logger.level = level;
+export function setLogLevel(next: LogLevel): void {
+  level = next;
+  if (instance) instance.level = next;
 }
 
 /**

@@ -4,7 +4,7 @@
  * what a method returns is what `reembed … --json` prints.
  */
 import * as evalHistory from './facade/eval-history.js';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { BackfillEstimate } from './backfill/backfill.js';
 import type { Coverage } from './backfill/coverage.js';
 import { dropFailures, listFailures, retryFailures, type Failure } from './backfill/failures.js';
@@ -18,19 +18,14 @@ import { ReembedError } from './errors.js';
 import { Controller, type ControllerOptions } from './gates/controller.js';
 import * as lifecycle from './migration/lifecycle.js';
 import type { MigrationEvent, MigrationState } from './migration/state.js';
-import {
-  Router,
-  type FallbackReason,
-  type RouterOptions,
-  type SearchRequest,
-  type SearchResponse,
-} from './router/router.js';
+import type { Router, FallbackReason, RouterOptions, SearchRequest, SearchResponse } from './router/router.js';
 import type { DocumentInput } from './source/managed.js';
 import type { Source } from './source/source.js';
 import type { VerifyReport } from './store/verify.js';
 import { registerProfileInfo, startupBanner } from './telemetry/profile-labels.js';
+import { promClient } from './telemetry/prom-client.js';
 import { VERSION } from './version.js';
-import * as backfill from './facade/backfill.js';
+import type * as backfill from './facade/backfill.js';
 import { FacadeCore } from './facade/core.js';
 import {
   migrationMethods,
@@ -40,7 +35,7 @@ import {
   type MigrationTargetInput,
 } from './facade/migration.js';
 import * as ops from './facade/operations.js';
-import * as quality from './facade/quality.js';
+import type * as quality from './facade/quality.js';
 import { statusReport, type StatusOptions, type StatusReport } from './facade/status.js';
 
 export type { StatusReport, ProfileStatus, StatusOptions, LiveWorker, GoneWorker } from './facade/status.js';
@@ -83,6 +78,7 @@ export type {
 export type { EvalCompareOptions, EvalTrendOptions, RunComparisonReport, TrendReport } from './facade/eval-history.js';
 
 export * from './facade/shell.js';
+export { buildManifest } from './config/manifest.js';
 
 export interface OpenOptions {
   /** A manifest file path, a manifest object as the YAML would parse, or a built Manifest. */
@@ -271,6 +267,11 @@ export interface Reembed {
   close(): Promise<void>;
 }
 
+// Loaded by the first method that needs them: a command imports only what it uses (backfill
+// brings the workers and the providers, quality the evaluation code).
+const backfillFacade = () => import('./facade/backfill.js');
+const qualityFacade = () => import('./facade/quality.js');
+
 function isManifest(value: unknown): value is Manifest {
   return typeof value === 'object' && value !== null && (value as Manifest).profiles instanceof Map;
 }
@@ -296,7 +297,6 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
   const core = new FacadeCore(manifest, env, options.actor ?? 'library', options.db);
   const routerOptions = options.router === false ? {} : (options.router ?? {});
   const lazy = options.router === false || Boolean(options.router?.lazy);
-  const registry = options.registry ?? new Registry();
   let resolution: (ProfileResolution & { active: string }) | null = null;
   if (!lazy) resolution = core.resolution();
   else {
@@ -306,8 +306,16 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       // Lazy: a violation is reported by the first method that needs the active profile.
     }
   }
-  if (resolution && !registry.getSingleMetric('reembed_embedding_profile_info'))
-    registerProfileInfo(registry, resolution);
+  // Created when first used (the router, or a caller reading it), so that a command that
+  // serves no metrics never loads prom-client.
+  let registry: Registry | undefined = options.registry;
+  const metricsRegistry = (): Registry => {
+    registry ??= new (promClient().Registry)();
+    if (resolution && !registry.getSingleMetric('reembed_embedding_profile_info'))
+      registerProfileInfo(registry, resolution);
+    return registry;
+  };
+  if (options.registry) metricsRegistry();
 
   let router: Router | null = null;
   let starting: Promise<Router> | null = null;
@@ -316,9 +324,10 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       const db = await core.database();
       const source = await core.source();
       const { lazy: _lazy, ...rest } = routerOptions;
+      const { Router } = await import('./router/router.js');
       router = await new Router(db, manifest, source, {
         defaultProfile: core.resolution().active,
-        registry,
+        registry: metricsRegistry(),
         ...rest,
       }).start();
       return router;
@@ -347,7 +356,9 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     get activeProfile() {
       return core.resolution().active;
     },
-    registry,
+    get registry() {
+      return metricsRegistry();
+    },
     get databaseTarget() {
       return core.databaseTarget;
     },
@@ -378,21 +389,23 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     search: async (query, request = {}) => {
       const r = router ?? (await startRouter());
       const filter =
-        typeof request.filter === 'string' ? backfill.toFilter(request.filter, await core.source()) : request.filter;
+        typeof request.filter === 'string'
+          ? (await backfillFacade()).toFilter(request.filter, await core.source())
+          : request.filter;
       return r.search(query, { ...request, filter: filter ?? undefined });
     },
     upsert: async (docs, opts) => (router ?? (await startRouter())).upsert(docs, opts),
     delete: async (ids) => (router ?? (await startRouter())).delete(ids),
 
     backfill: {
-      run: (name, opts) => backfill.runReport(core, name, opts),
-      plan: (name, opts) => backfill.planReport(core, name, opts),
-      pause: (name) => backfill.controlReport(core, name, { paused: true }),
-      resume: (name) => backfill.controlReport(core, name, { paused: false }),
-      throttle: (name, rpm) => backfill.controlReport(core, name, { rpm }),
-      status: (name) => backfill.statusReport(core, name),
-      coverage: (name) => backfill.coverage(core, name),
-      work: (opts) => backfill.work(core, opts),
+      run: async (name, opts) => (await backfillFacade()).runReport(core, name, opts),
+      plan: async (name, opts) => (await backfillFacade()).planReport(core, name, opts),
+      pause: async (name) => (await backfillFacade()).controlReport(core, name, { paused: true }),
+      resume: async (name) => (await backfillFacade()).controlReport(core, name, { paused: false }),
+      throttle: async (name, rpm) => (await backfillFacade()).controlReport(core, name, { rpm }),
+      status: async (name) => (await backfillFacade()).statusReport(core, name),
+      coverage: async (name) => (await backfillFacade()).coverage(core, name),
+      work: async (opts) => (await backfillFacade()).work(core, opts),
     },
 
     failures: {
@@ -402,9 +415,9 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     },
 
     status: (opts) => statusReport(core, opts),
-    verify: (opts) => quality.verify(core, opts),
-    tune: (opts) => quality.tune(core, opts),
-    eval: (opts) => quality.evaluate(core, opts),
+    verify: async (opts) => (await qualityFacade()).verify(core, opts),
+    tune: async (opts) => (await qualityFacade()).tune(core, opts),
+    eval: async (opts) => (await qualityFacade()).evaluate(core, opts),
     evalHistory: { compare: evalHistory.evalCompare, trend: evalHistory.evalTrend },
 
     migration: {

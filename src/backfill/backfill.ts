@@ -7,7 +7,7 @@ import { deleteAllOrphans } from '../store/guarded-write.js';
 import type { Source } from '../source/source.js';
 import { countCoverage, type Coverage } from './coverage.js';
 import { filterSql, planBackfill, type BackfillPlan, type RowFilter } from './plan.js';
-import { runWorker, type WorkerOptions, type WorkerStats } from './worker.js';
+import type { WorkerOptions, WorkerStats } from './worker.js';
 import { createThrottles } from './throttle.js';
 import { contentHashSql, renderSql } from '../source/render.js';
 import { storeLayout } from '../store/store.js';
@@ -44,6 +44,9 @@ export async function runBackfill(
   options: Omit<WorkerOptions, 'workerId'> & { workers?: number },
 ): Promise<BackfillRun> {
   const started = performance.now();
+  // The worker (and through it the providers) loads when a backfill runs, not when a
+  // migration only plans one.
+  const { runWorker } = await import('./worker.js');
   const count = Math.max(1, options.workers ?? 1);
   // The workers of this process share one rate per profile.
   const throttles = options.throttles ?? createThrottles(options.profiles);

@@ -35,6 +35,8 @@ export interface EmbedRowsResult {
   /** Rows that failed this time and were queued again (or dead-lettered): not done. */
   deferred: string[];
   tokens: number;
+  /** The part of `tokens` that is estimated (the provider reported no usage). */
+  estimatedTokens: number;
   paused: boolean;
 }
 
@@ -59,7 +61,7 @@ export async function embedRows(
   rows: Candidate[],
   attempts: Map<string, number>,
 ): Promise<EmbedRowsResult> {
-  const result: EmbedRowsResult = { written: [], deferred: [], tokens: 0, paused: false };
+  const result: EmbedRowsResult = { written: [], deferred: [], tokens: 0, estimatedTokens: 0, paused: false };
   await embedPart(ctx, rows, attempts, result);
   return result;
 }
@@ -77,6 +79,7 @@ async function embedPart(
     const embedded = await ctx.embedder.embed(texts, 'document', { signal: ctx.signal });
     vectors = embedded.vectors;
     out.tokens += embedded.usage.tokens;
+    out.estimatedTokens += embedded.usage.estimatedTokens;
   } catch (error) {
     if (ctx.signal?.aborted) throw error;
     if (error instanceof ProviderAuthError) throw error;

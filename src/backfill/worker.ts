@@ -13,7 +13,7 @@ import { deleteOrphans } from '../store/guarded-write.js';
 import { ensureStore } from '../store/store.js';
 import { staleByIds, staleInRange } from './candidates.js';
 import { liveWorkers, readControl, type ControlState } from './control.js';
-import { embedRows, type EmbedRowsContext } from './embed-rows.js';
+import { embedRows, type EmbedRowsContext, type EmbedRowsResult } from './embed-rows.js';
 import {
   completeChunk,
   completeQueueItems,
@@ -40,6 +40,14 @@ export interface WorkerOptions {
   leaseSeconds?: number;
   /** Rows per page of a chunk and queue items per lease. */
   pageSize?: number;
+  /**
+   * Pages of a chunk in flight at once: the next pages are read and sent to the provider while
+   * earlier ones wait for their vectors or are written, so the provider's latency does not
+   * serialize the database work. Default: enough pages to keep the profile's `concurrency`
+   * requests busy, plus one (at least 2). 1 processes page after page. With `limit` set it is
+   * 1, so that a run stops at the limit and not a page beyond.
+   */
+  pipelineDepth?: number;
   /** Attempts per row before it goes to the failures table. */
   maxAttempts?: number;
   /** First retry delay of a failed row (doubles per attempt, with jitter). */
@@ -82,6 +90,8 @@ export interface WorkerStats {
   rowsDeleted: number;
   rowsDeferred: number;
   tokens: number;
+  /** The part of `tokens` that is estimated because the provider reported no usage; 0: exact. */
+  estimatedTokens: number;
   rateLimited: number;
   seconds: number;
 }
@@ -126,6 +136,7 @@ export class Worker {
       rowsDeleted: 0,
       rowsDeferred: 0,
       tokens: 0,
+      estimatedTokens: 0,
       rateLimited: 0,
       seconds: 0,
     };
@@ -201,7 +212,7 @@ export class Worker {
     return this.budget ? this.budget.reserve(this.pageSize) : this.pageSize;
   }
 
-  private settle(granted: number, embedded: number): void {
+  private settleBudget(granted: number, embedded: number): void {
     this.budget?.settle(granted, embedded);
   }
 
@@ -291,7 +302,7 @@ export class Worker {
         );
       }
     } finally {
-      this.settle(size, embedded);
+      this.settleBudget(size, embedded);
     }
     if (items.length > 0) return 'worked';
     const chunk = await leaseChunk(this.db, this.id, active, this.leaseSeconds);
@@ -327,11 +338,15 @@ export class Worker {
     return c;
   }
 
-  private account(rt: ProfileRuntime, result: { written: string[]; deferred: string[]; tokens: number }): void {
+  private account(
+    rt: ProfileRuntime,
+    result: { written: string[]; deferred: string[]; tokens: number; estimatedTokens: number },
+  ): void {
     this.stats.rowsEmbedded += result.written.length;
     this.countFor(rt.profile.name).rows += result.written.length;
     this.stats.rowsDeferred += result.deferred.length;
     this.stats.tokens += result.tokens;
+    this.stats.estimatedTokens += result.estimatedTokens;
     if (result.written.length > 0) rt.throttle.succeeded();
     this.options.onProgress?.(this.snapshot());
   }
@@ -367,41 +382,83 @@ export class Worker {
     return result.written.length;
   }
 
+  /**
+   * Embeds a chunk page by page, up to `pipelineDepth` pages in flight: a page is read as soon
+   * as the one before it is (its last id is the next page's start), and its rows go to the
+   * provider while earlier pages still wait for vectors or are being written. Pages hold
+   * disjoint ids and every write is guarded by the content hash, so their order does not matter;
+   * results are accounted in page order.
+   */
   private async processChunk(rt: ProfileRuntime, chunk: Chunk): Promise<void> {
     const filter = await loadFilter(this.db, rt.profile.name);
-    let after = chunk.lo;
-    for (;;) {
-      if (this.options.signal?.aborted) return;
-      const size = this.reserve();
-      if (size === 0) {
-        // At the limit (or it is held by other pages in flight): the chunk stays open for a later run.
-        await releaseLeases(this.db, this.id, rt.profile.name);
-        return;
-      }
-      let embedded = 0;
+    const { concurrency, batch_size: batchSize } = rt.profile;
+    const enough = Math.ceil((concurrency * batchSize) / this.pageSize) + 1;
+    // With a row limit, pages go one at a time: each reserves its rows of the limit before it reads them.
+    const depth = this.budget ? 1 : Math.max(1, this.options.pipelineDepth ?? Math.max(2, enough));
+    const inFlight: Array<{ page: Promise<EmbedRowsResult>; granted: number }> = [];
+    // What to do with a page's result; false: stop (paused), leases given back.
+    const settle = async ({ page, granted }: { page: Promise<EmbedRowsResult>; granted: number }): Promise<boolean> => {
+      let result: EmbedRowsResult;
       try {
-        const rows = await staleInRange(
-          this.db,
-          this.options.source,
-          rt.profile,
-          { after, hi: chunk.hi },
-          filter,
-          size,
-        );
-        if (rows.length === 0) break;
-        const result = await embedRows(this.context(rt), rows, new Map());
-        if (result.paused) {
+        result = await page;
+      } catch (error) {
+        this.settleBudget(granted, 0);
+        throw error;
+      }
+      if (result.paused) {
+        this.settleBudget(granted, 0);
+        await releaseLeases(this.db, this.id, rt.profile.name);
+        return false;
+      }
+      this.account(rt, result);
+      this.settleBudget(granted, result.written.length);
+      return true;
+    };
+    try {
+      let after = chunk.lo;
+      for (;;) {
+        if (this.options.signal?.aborted) return;
+        const size = this.reserve();
+        if (size === 0) {
+          // At the limit (or it is held by other pages in flight): the chunk stays open for a later run.
           await releaseLeases(this.db, this.id, rt.profile.name);
           return;
         }
-        this.account(rt, result);
-        embedded = result.written.length;
+        let rows: Awaited<ReturnType<typeof staleInRange>>;
+        try {
+          rows = await staleInRange(this.db, this.options.source, rt.profile, { after, hi: chunk.hi }, filter, size);
+        } catch (error) {
+          this.settleBudget(size, 0);
+          throw error;
+        }
+        if (rows.length === 0) {
+          this.settleBudget(size, 0);
+          break;
+        }
         after = rows.at(-1)!.docId;
-      } finally {
-        this.settle(size, embedded);
+        const page = embedRows(this.context(rt), rows, new Map());
+        // Awaited in page order below (or settled in finally); until then a failure must not
+        // count as an unhandled rejection, which would end the process.
+        page.catch(() => {});
+        inFlight.push({ page, granted: size });
+        if (inFlight.length >= depth && !(await settle(inFlight.shift()!))) return;
+      }
+      while (inFlight.length > 0) if (!(await settle(inFlight.shift()!))) return;
+      await completeChunk(this.db, this.id, chunk);
+    } finally {
+      // Pages still in flight after a stop or an error finish (or fail) before the worker goes
+      // on (nothing may run behind its back), and what they wrote is counted.
+      for (const { page, granted } of inFlight) {
+        const outcome = await page.then(
+          (value) => ({ value }),
+          () => null,
+        );
+        if (outcome && !outcome.value.paused) {
+          this.account(rt, outcome.value);
+          this.settleBudget(granted, outcome.value.written.length);
+        } else this.settleBudget(granted, 0);
       }
     }
-    await completeChunk(this.db, this.id, chunk);
   }
 
   /** Reads pause and throttle for this worker's profiles; a throttle is split among live processes. */

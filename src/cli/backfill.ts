@@ -1,6 +1,6 @@
 import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
-import { type WorkerStats } from '../reembed.js';
+import type { WorkerStats } from '../reembed.js';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
@@ -166,10 +166,11 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
           perWorker.set(s.workerId, s);
           const done = [...perWorker.values()].reduce((a, w) => a + w.rowsEmbedded, 0);
           const tokens = [...perWorker.values()].reduce((a, w) => a + w.tokens, 0);
+          const estimated = [...perWorker.values()].some((w) => w.estimatedTokens > 0);
           const seconds = (performance.now() - started) / 1000;
           const cost =
             profile.price_per_million_tokens !== undefined
-              ? `, $${((tokens / 1e6) * profile.price_per_million_tokens).toFixed(4)}`
+              ? `, ${estimated ? '~' : ''}$${((tokens / 1e6) * profile.price_per_million_tokens).toFixed(4)}`
               : '';
           bar?.update(
             Math.min(sourceRows, already + done),
@@ -193,11 +194,12 @@ async function runCommand(ctx: CliContext, opts: RunOptions): Promise<void> {
             ? 'no index: over 4,000 dims, search is exact'
             : `${index.index} ${index.created ? `built in ${index.seconds.toFixed(1)} s` : 'already there'}`,
         );
-      const { embedded, deferred, tokens, rateLimited, coverage, seconds } = report;
+      const { embedded, deferred, tokens, estimatedTokens, cost, rateLimited, coverage, seconds } = report;
       ctx.result(
         report,
         () =>
-          `${profile.name}: embedded ${embedded} rows (${tokens} tokens) in ${seconds.toFixed(1)} s, ${(embedded / Math.max(seconds, 1e-3)).toFixed(0)} rows/s; ` +
+          `${profile.name}: embedded ${embedded} rows (${tokens} tokens${estimatedTokens ? `, ${estimatedTokens} of them estimated` : ''}` +
+          `${cost ? `, ${cost.estimated ? '~' : ''}$${cost.usd.toFixed(4)}` : ''}) in ${seconds.toFixed(1)} s, ${(embedded / Math.max(seconds, 1e-3)).toFixed(0)} rows/s; ` +
           `coverage ${truncatedPercent(coverage.ratio)} (${coverage.current}/${coverage.sourceRows})` +
           (deferred ? `; ${deferred} rows failed this time (see \`reembed failures list\`)` : '') +
           (rateLimited ? `; ${rateLimited} rate-limited responses` : '') +

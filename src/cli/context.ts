@@ -1,6 +1,6 @@
 import { printable } from './format.js';
 import type { Command } from 'commander';
-import { open, type OpenOptions, type Reembed } from '../reembed.js';
+import type { OpenOptions, Reembed } from '../reembed.js';
 import { createProgress, type Progress } from './progress.js';
 
 export interface GlobalOptions {
@@ -26,7 +26,9 @@ export class CliContext {
    * The facade over the manifest and database of the global options. Lazy by default: nothing
    * is opened until a method needs it, and no router runs unless a command asks for one.
    */
-  open(options: Omit<OpenOptions, 'db'> = {}): Promise<Reembed> {
+  async open(options: Omit<OpenOptions, 'db'> = {}): Promise<Reembed> {
+    // Loaded here, not at start-up: `--help` and argument errors never load the facade.
+    const { open } = await import('../reembed.js');
     return open({ config: this.options.config, db: this.options.db, actor: 'cli', router: false, ...options });
   }
 

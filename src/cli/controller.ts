@@ -1,12 +1,6 @@
 import type { Command } from 'commander';
-import {
-  endedEarly,
-  formatDuration,
-  ControllerStandby,
-  type RolloutConfig,
-  type TickReport,
-  type GateResult,
-} from '../reembed.js';
+import { endedEarly, formatDuration, ControllerStandby } from '../facade/shell.js';
+import type { RolloutConfig, TickReport, GateResult } from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 import { shutdownSignal } from './signals.js';

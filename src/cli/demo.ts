@@ -1,6 +1,5 @@
 import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
-import { runDemo } from '../demo/demo.js';
 import { createProgress, type Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
@@ -26,6 +25,7 @@ export function registerDemo(program: Command): void {
     .action(async (opts: { documents: number; queries: number; seed: number }, command: Command) => {
       const ctx = new CliContext(command);
       const bars = new Map<string, Progress>();
+      const { runDemo } = await import('../demo/demo.js');
       const result = await runDemo({
         // Only an explicit --db moves the demo out of its throwaway in-memory database.
         database: ctx.options.db,

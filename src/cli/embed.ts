@@ -21,7 +21,7 @@ export function registerEmbed(program: Command): void {
             `purpose      ${summary.purpose}`,
             `dims         ${vector.length}`,
             `norm         ${norm.toFixed(6)}`,
-            `tokens       ${summary.tokens}${summary.truncated ? ' (input truncated)' : ''}`,
+            `tokens       ${summary.tokens}${summary.tokensEstimated ? ' (estimated)' : ''}${summary.truncated ? ' (input truncated)' : ''}`,
             `latency      ${latencyMs.toFixed(1)} ms`,
             `first values [${vector
               .slice(0, 8)

@@ -1,14 +1,8 @@
 import { existsSync } from 'node:fs';
-import {
-  type OpenOptions,
-  DEFAULT_CONFIG_FILE,
-  DEFAULT_HISTORY_FILE,
-  type EvalReport,
-  type RunComparisonReport,
-} from '../reembed.js';
+import { DEFAULT_CONFIG_FILE, DEFAULT_HISTORY_FILE } from '../facade/shell.js';
+import type { OpenOptions, EvalReport, RunComparisonReport } from '../reembed.js';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEMO_MANIFEST } from '../demo/demo.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
@@ -34,9 +28,10 @@ function profileList(value: string): string[] {
  * The manifest's profiles; without a manifest (no --config and no reembed.yaml here), the
  * demo's two built-in hash profiles, so a dataset can be evaluated before `reembed init`.
  */
-function evalManifest(ctx: CliContext): { config: OpenOptions['config']; builtIn: boolean } {
+async function evalManifest(ctx: CliContext): Promise<{ config: OpenOptions['config']; builtIn: boolean }> {
   if (ctx.options.config || existsSync(resolve(DEFAULT_CONFIG_FILE)))
     return { config: ctx.options.config, builtIn: false };
+  const { DEMO_MANIFEST } = await import('../demo/demo.js');
   return { config: DEMO_MANIFEST, builtIn: true };
 }
 
@@ -90,7 +85,7 @@ function registerEvalHistory(evalCommandDef: Command): void {
     .option('--after <run>', 'the later run', '-1')
     .action(async (opts: { history: string; before: string; after: string }, command: Command) => {
       const ctx = new CliContext(command);
-      const rb = await ctx.open({ config: evalManifest(ctx).config });
+      const rb = await ctx.open({ config: (await evalManifest(ctx)).config });
       const report = rb.evalHistory.compare({ ...opts, history: historyOption(command, opts.history) });
       ctx.result(report, () => humanComparison(report));
     });
@@ -114,7 +109,7 @@ function registerEvalHistory(evalCommandDef: Command): void {
         command: Command,
       ) => {
         const ctx = new CliContext(command);
-        const rb = await ctx.open({ config: evalManifest(ctx).config });
+        const rb = await ctx.open({ config: (await evalManifest(ctx)).config });
         const trend = rb.evalHistory.trend({ ...opts, history: historyOption(command, opts.history) });
         ctx.result(trend, () =>
           trend.points.length === 0
@@ -191,7 +186,7 @@ async function evalCommand(
   ctx: CliContext,
   opts: Required<Pick<EvalCommandOptions, 'dataset' | 'profiles'>> & EvalCommandOptions,
 ): Promise<void> {
-  const { config, builtIn } = evalManifest(ctx);
+  const { config, builtIn } = await evalManifest(ctx);
   const rb = await ctx.open({ config });
   if (builtIn) ctx.info(`no ${DEFAULT_CONFIG_FILE}: using the built-in profiles hash_small and hash_large`);
   const bars = new Map<string, Progress>();

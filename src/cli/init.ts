@@ -1,8 +1,6 @@
 import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { buildManifest } from '../reembed.js';
-import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';
 
@@ -65,6 +63,7 @@ export function registerInit(program: Command): void {
         );
       if (!existsSync(path) || force) {
         // Validate what we write, so the starter can never be broken.
+        const [{ buildManifest }, { parseDocument }] = await Promise.all([import('../reembed.js'), import('yaml')]);
         buildManifest(parseDocument(STARTER_MANIFEST).toJS(), null);
         writeFileSync(path, STARTER_MANIFEST);
         wroteManifest = true;

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { LOAD_FORMATS, DEFAULT_LOAD_BATCH_SIZE, type LoadFormat } from '../reembed.js';
+import { LOAD_FORMATS, DEFAULT_LOAD_BATCH_SIZE, type LoadFormat } from '../facade/shell.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { positiveInt } from './options.js';
@@ -22,7 +22,7 @@ export function registerLoad(program: Command): void {
         .choices([...LOAD_FORMATS])
         .default('auto'),
     )
-    .option('--batch-size <n>', 'documents per INSERT', positiveInt, DEFAULT_LOAD_BATCH_SIZE)
+    .option('--batch-size <n>', 'documents per batch (one COPY and one upsert)', positiveInt, DEFAULT_LOAD_BATCH_SIZE)
     .action(async (file: string, opts: { format: LoadFormat; batchSize: number }, command: Command) => {
       const ctx = new CliContext(command);
       await ctx.withReembed(async (rb) => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { formatDuration, parseDuration, type MetricsReport } from '../reembed.js';
+import { formatDuration, parseDuration } from '../facade/shell.js';
+import type { MetricsReport } from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 

@@ -1,6 +1,7 @@
 import { truncatedPercent } from '../percent.js';
 import { hostname, userInfo } from 'node:os';
-import { type Reembed, servingPercent, parseDuration, type MigrationState } from '../reembed.js';
+import { servingPercent, parseDuration } from '../facade/shell.js';
+import type { Reembed, MigrationState } from '../reembed.js';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { CliContext } from './context.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../reembed.js';
+import { parseDuration } from '../facade/shell.js';
 import { CliContext } from './context.js';
 import { printable, table } from './format.js';
 

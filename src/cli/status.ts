@@ -1,6 +1,6 @@
 import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
-import { type IndexStatus } from '../reembed.js';
+import type { IndexStatus } from '../reembed.js';
 import { CliContext } from './context.js';
 import { formatBytes, table } from './format.js';
 

@@ -5,9 +5,8 @@ import {
   DEFAULT_MAX_RECALL_LOSS,
   DEFAULT_TUNE_QUERIES,
   DEFAULT_TUNE_VALUES,
-  type ProfileSettingEdit,
-  type TuneReport,
-} from '../reembed.js';
+} from '../facade/shell.js';
+import type { ProfileSettingEdit, TuneReport } from '../reembed.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
 import { positiveInt } from './options.js';

@@ -1,14 +1,13 @@
 import { truncatedPercent } from '../percent.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
-  parseDuration,
-  type AnnOutcome,
   DEFAULT_ANN_K,
   DEFAULT_ANN_QUERIES,
   DEFAULT_ANN_SEED,
   DEFAULT_ANN_THRESHOLD,
-  type VerifyReport,
-} from '../reembed.js';
+  parseDuration,
+} from '../facade/shell.js';
+import type { AnnOutcome, VerifyReport } from '../reembed.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { formatBytes, table } from './format.js';

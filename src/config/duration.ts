@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 
 const UNITS: Record<string, number> = {
@@ -27,14 +26,3 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(m / 60);
   return m % 60 ? `${h}h${m % 60}m` : `${h}h`;
 }
-
-/** A duration in a manifest: a string such as "30s" or a number of seconds, to milliseconds. */
-export const durationSchema = z.union([z.string(), z.number().nonnegative()]).transform((value, ctx) => {
-  if (typeof value === 'number') return value * 1000;
-  try {
-    return parseDuration(value);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-});

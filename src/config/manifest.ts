@@ -9,7 +9,9 @@ import { parseRollout, type RolloutConfig } from './rollout.js';
 import { parseRouter, type RouterSettings } from './router.js';
 import { parseTemplate, templateColumns } from './template.js';
 
-export const DEFAULT_CONFIG_FILE = 'reembed.yaml';
+import { DEFAULT_CONFIG_FILE } from './defaults.js';
+
+export { DEFAULT_CONFIG_FILE };
 export const MANAGED_TEXT_TEMPLATE = '{content}';
 /** Columns a managed source offers to templates. */
 export const MANAGED_COLUMNS = ['id', 'content'] as const;

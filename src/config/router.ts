@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from './duration.js';
+import { durationSchema } from './duration-schema.js';
 
 /**
  * `router:` in reembed.yaml: how each instance's read path protects itself. Every key has a

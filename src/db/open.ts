@@ -1,8 +1,6 @@
 import { resolve } from 'node:path';
 import type { Database } from './database.js';
 import { runMigrations, type Migration } from './migrations.js';
-import { openPglite } from './pglite.js';
-import { openPostgres } from './postgres.js';
 import { warnAndContinue } from '../logger.js';
 
 export const DEFAULT_DATA_DIR = '.reembed';
@@ -31,9 +29,11 @@ export function isServerUrl(target: string): boolean {
  * With `migrations`, brings the reembed schema up to date before returning.
  */
 export async function openDatabase(target: string, options: { migrations?: Migration[] } = {}): Promise<Database> {
+  // Each driver is loaded only when used: a command against a server never loads PGlite (and its
+  // WebAssembly build), an embedded one never loads node-postgres.
   const db = isServerUrl(target)
-    ? await openPostgres(target)
-    : await openPglite(target === 'memory://' ? null : resolve(target));
+    ? await (await import('./postgres.js')).openPostgres(target)
+    : await (await import('./pglite.js')).openPglite(target === 'memory://' ? null : resolve(target));
   if (options.migrations) {
     try {
       await runMigrations(db, options.migrations);

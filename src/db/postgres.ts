@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { from as copyStream } from 'pg-copy-streams';
 import { DatabaseError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
 import { isBrokenConnectionError } from './transient.js';
@@ -11,6 +10,8 @@ import type { CopyPayload, Database, Queryable, QueryResult } from './database.j
 import { warnAndContinue } from '../logger.js';
 
 async function copyOn(client: pg.PoolClient, target: string, payload: CopyPayload): Promise<number> {
+  // Only bulk writes use COPY: loaded on the first one.
+  const { from: copyStream } = await import('pg-copy-streams');
   const stream = client.query(copyStream(`COPY ${target} FROM STDIN WITH (FORMAT binary)`));
   // A server error ends the pipeline with it; pg-copy-streams leaves the connection ready for
   // the next statement (the caller's ROLLBACK, say). `[payload]` because Readable.from would

@@ -2,8 +2,13 @@
 export type EmbedPurpose = 'document' | 'query';
 
 export interface EmbedUsage {
-  /** Tokens billed or counted for the request (provider-reported when available, else estimated). */
+  /**
+   * Tokens of the request: what the provider reported where its responses said, else counted
+   * (inputs over max_input_tokens bytes) or estimated (the others; see `estimatedTokens`).
+   */
   tokens: number;
+  /** The part of `tokens` that is an estimate, not reported or counted: 0 when exact. */
+  estimatedTokens: number;
 }
 
 export interface EmbedResult {

@@ -17,4 +17,9 @@ export interface ProviderClient {
   /** Where requests go, for messages and `describeEmbedder`; undefined for local providers. */
   readonly endpoint?: string;
   embedBatch(texts: string[], purpose: EmbedPurpose, signal: AbortSignal): Promise<ProviderBatchResult>;
+  /**
+   * Loads what requests need (an SDK) before the first one, so that loading never counts
+   * against a request's timeout. Called before every embed: cheap once done.
+   */
+  prepare?(): Promise<void>;
 }

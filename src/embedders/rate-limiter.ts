@@ -44,6 +44,11 @@ class Bucket {
   take(units: number, at: number): void {
     this.drainedAt = Math.max(this.drainedAt, at) + units * this.msPerUnit;
   }
+
+  /** Gives back units taken but not used. An empty bucket stays empty: nothing is banked. */
+  give(units: number): void {
+    this.drainedAt -= units * this.msPerUnit;
+  }
 }
 
 export class RateLimiter {
@@ -77,6 +82,17 @@ export class RateLimiter {
     this.tokens?.take(tokens, start);
     if (start > now) await this.sleep(start - now, signal);
     else signal?.throwIfAborted();
+  }
+
+  /**
+   * Gives back `tokens` of a reservation that turned out larger than the request: callers
+   * reserve an upper bound of a batch's tokens (its UTF-8 bytes) and the provider reports the
+   * real count afterwards. A negative amount (a provider counting more) is taken now.
+   */
+  refund(tokens: number): void {
+    if (!this.tokens || !Number.isFinite(tokens) || tokens === 0) return;
+    if (tokens > 0) this.tokens.give(tokens);
+    else this.tokens.take(-tokens, this.now());
   }
 
   /**

@@ -19,7 +19,7 @@ import {
 import type { ProviderBatchResult, ProviderClient } from './provider.js';
 import { RateLimiter } from './rate-limiter.js';
 import { abortableSleep, type Sleep } from './sleep.js';
-import { approximateTokens, tokenCounterFor, type TokenCounter } from './tokens.js';
+import { approximateTokens, bytesBound, estimateTokens, tokenCounterFor, type TokenCounter } from './tokens.js';
 import { backoffDelay } from '../backoff.js';
 
 export interface RetryEvent {
@@ -39,6 +39,11 @@ export interface ResilientOptions {
   now?: () => number;
   /** Overrides the token counter chosen for the provider. */
   tokenCounter?: TokenCounter;
+  /**
+   * Loads the provider's exact token counter when a text needs one (default: cl100k_base, or
+   * the chars/4 approximation for the hash provider). Tests count the calls.
+   */
+  loadTokenCounter?: () => Promise<TokenCounter>;
   /** First backoff ceiling (default 250 ms); it doubles per attempt up to retryCapMs. */
   retryBaseMs?: number;
   retryCapMs?: number;
@@ -68,16 +73,31 @@ type ProfileSettings = Pick<
   | 'max_retries'
 >;
 
+/** One input, prefixed, within the limit, and what is known about its tokens. */
+interface Input {
+  text: string;
+  /** An upper bound on its tokens (exact when counted), for batch_tokens and tpm. */
+  bound: number;
+  /** Its tokens for reports: counted, or estimated when `estimated`. */
+  tokens: number;
+  estimated: boolean;
+}
+
 interface Batch {
   /** Index of the batch's first text in the caller's list. */
   offset: number;
   texts: string[];
+  /** Sum of the inputs' bounds: what batch_tokens limits and the tpm limiter reserves. */
+  bound: number;
+  /** Sum of the inputs' counted or estimated tokens, and the estimated part of it. */
   tokens: number;
+  estimatedTokens: number;
 }
 
 interface BatchResult {
   vectors: Float32Array[];
   tokens: number;
+  estimatedTokens: number;
 }
 
 export class ResilientEmbedder implements Embedder {
@@ -109,8 +129,10 @@ export class ResilientEmbedder implements Embedder {
   async embed(texts: string[], purpose: EmbedPurpose, options: EmbedOptions = {}): Promise<EmbedResult> {
     options.signal?.throwIfAborted();
     const { inputs, truncated } = await this.prepare(texts, purpose);
+    if (inputs.length > 0) await this.provider.prepare?.();
     const vectors = new Array<Float32Array>(texts.length);
     let tokens = 0;
+    let estimatedTokens = 0;
     // The first batch that fails for good cancels the others: their vectors would be thrown away.
     const failed = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
@@ -121,20 +143,26 @@ export class ResilientEmbedder implements Embedder {
           const result = await this.embedWithRetries(batch, purpose, signal);
           result.vectors.forEach((vector, i) => (vectors[batch.offset + i] = vector));
           tokens += result.tokens;
+          estimatedTokens += result.estimatedTokens;
         }).catch((error: unknown) => {
           failed.abort(error);
           throw error;
         }),
       ),
     );
-    return { vectors, usage: { tokens }, truncated };
+    return { vectors, usage: { tokens, estimatedTokens }, truncated };
   }
 
-  /** Checks, prefixes and measures every input; truncates or rejects the ones over the limit. */
-  private async prepare(
-    texts: string[],
-    purpose: EmbedPurpose,
-  ): Promise<{ inputs: { text: string; tokens: number }[]; truncated: number }> {
+  /**
+   * Checks, prefixes and measures every input; truncates or rejects the ones over the limit.
+   *
+   * Exact counting only where it can matter: with a byte-level BPE counter (cl100k), a token
+   * covers at least one UTF-8 byte, so an input of at most max_input_tokens bytes cannot be over
+   * the limit and its byte length bounds its tokens for batch and rate-limit budgets. Only the
+   * inputs longer than that in bytes are counted (and loaded the tokenizer for): they may be
+   * over the limit, and truncation must be exact. A cheap counter (chars/4) counts every input.
+   */
+  private async prepare(texts: string[], purpose: EmbedPurpose): Promise<{ inputs: Input[]; truncated: number }> {
     const { name, max_input_tokens: max, on_too_long: policy } = this.settings;
     texts.forEach((text, index) => {
       if (typeof text !== 'string') throw new EmptyInputError(name, index, 'is not a string');
@@ -142,40 +170,53 @@ export class ResilientEmbedder implements Embedder {
     });
     if (texts.length === 0) return { inputs: [], truncated: 0 };
     const prefix = purpose === 'query' ? this.settings.query_prefix : this.settings.document_prefix;
-    const counter = await this.counterFor(texts, purpose);
+    const cheap = this.cheapCounter();
+    const prefixed = texts.map((text) => prefix + text);
+    const bytes = cheap ? [] : prefixed.map(bytesBound);
+    const exact = cheap ?? (bytes.some((b) => b > max) ? await this.exactCounter() : undefined);
     let truncated = 0;
-    const inputs = texts.map((text, index) => {
-      const input = prefix + text;
-      const tokens = counter.count(input);
-      if (tokens <= max) return { text: input, tokens };
+    const inputs = prefixed.map((input, index): Input => {
+      if (exact === undefined || (!cheap && bytes[index]! <= max)) {
+        const bound = bytes[index]!;
+        return { text: input, bound, tokens: estimateTokens(bound), estimated: true };
+      }
+      const estimated = exact.kind === 'approximate';
+      const tokens = exact.count(input);
+      if (tokens <= max) return { text: input, bound: tokens, tokens, estimated };
       if (policy === 'fail') throw new InputTooLongError(name, index, tokens, max);
       truncated++;
-      return counter.truncate(input, max);
+      const kept = exact.truncate(input, max);
+      return { text: kept.text, bound: kept.tokens, tokens: kept.tokens, estimated };
     });
     return { inputs, truncated };
   }
 
-  /**
-   * The exact counter, or for queries that cannot be over the limit the cheap estimate: a
-   * cl100k token covers at least one UTF-8 byte, so a query of at most max_input_tokens bytes is
-   * within it, and a search never waits for the tokenizer to load (seconds on a busy machine).
-   */
-  private async counterFor(texts: string[], purpose: EmbedPurpose): Promise<TokenCounter> {
-    if (this.counter) return this.counter;
-    if (purpose === 'query') {
-      const max = this.settings.max_input_tokens;
-      const prefix = this.settings.query_prefix;
-      if (texts.every((t) => Buffer.byteLength(prefix + t, 'utf8') <= max)) return approximateTokens;
-    }
-    return (this.counter = await tokenCounterFor(this.provider.provider));
+  /** The counter to run on every input, when counting is cheap (chars/4: hash, or an override). */
+  private cheapCounter(): TokenCounter | undefined {
+    const counter = this.counter ?? (this.provider.provider === 'hash' ? approximateTokens : undefined);
+    return counter?.kind === 'approximate' ? counter : undefined;
   }
 
+  /** The exact counter, loaded on first need (about half a second, seconds on a busy machine). */
+  private async exactCounter(): Promise<TokenCounter> {
+    this.counter ??= await (this.options.loadTokenCounter ?? (() => tokenCounterFor(this.provider.provider)))();
+    return this.counter;
+  }
+
+  /**
+   * Loads the tokenizer if embedding `texts` would need it, so a search never waits for it:
+   * only a text longer in bytes than max_input_tokens does.
+   */
   async warmUp(texts: string[], purpose: EmbedPurpose): Promise<void> {
-    await this.counterFor(texts, purpose);
+    await this.provider.prepare?.();
+    if (this.cheapCounter()) return;
+    const prefix = purpose === 'query' ? this.settings.query_prefix : this.settings.document_prefix;
+    const max = this.settings.max_input_tokens;
+    if (texts.some((t) => bytesBound(prefix + t) > max)) await this.exactCounter();
   }
 
   /** Consecutive batches within batch_size texts and batch_tokens tokens (a bigger text goes alone). */
-  private split(inputs: { text: string; tokens: number }[]): Batch[] {
+  private split(inputs: Input[]): Batch[] {
     const { batch_size: maxTexts, batch_tokens: maxTokens } = this.settings;
     const batches: Batch[] = [];
     let current: Batch | undefined;
@@ -183,13 +224,15 @@ export class ResilientEmbedder implements Embedder {
       if (
         current === undefined ||
         current.texts.length >= maxTexts ||
-        (current.texts.length > 0 && current.tokens + input.tokens > maxTokens)
+        (current.texts.length > 0 && current.bound + input.bound > maxTokens)
       ) {
-        current = { offset: index, texts: [], tokens: 0 };
+        current = { offset: index, texts: [], bound: 0, tokens: 0, estimatedTokens: 0 };
         batches.push(current);
       }
       current.texts.push(input.text);
+      current.bound += input.bound;
       current.tokens += input.tokens;
+      if (input.estimated) current.estimatedTokens += input.tokens;
     });
     return batches;
   }
@@ -199,7 +242,7 @@ export class ResilientEmbedder implements Embedder {
     const maxRetryAfter = this.options.maxRetryAfterMs ?? 120_000;
     let invalid = 0;
     for (let attempt = 1; ; attempt++) {
-      await this.limiter.acquire(batch.tokens, signal);
+      await this.limiter.acquire(batch.bound, signal);
       try {
         return await this.attempt(batch, purpose, signal);
       } catch (error) {
@@ -238,7 +281,14 @@ export class ResilientEmbedder implements Embedder {
     });
     try {
       const result = await Promise.race([this.provider.embedBatch(batch.texts, purpose, combined), aborted]);
-      return { vectors: this.validate(result, batch), tokens: result.tokens ?? batch.tokens };
+      const vectors = this.validate(result, batch);
+      const reported = result.tokens;
+      if (typeof reported === 'number' && Number.isFinite(reported) && reported >= 0) {
+        // The provider's own count is what it bills and rate-limits: give back what the bound overestimated.
+        this.limiter.refund(batch.bound - reported);
+        return { vectors, tokens: reported, estimatedTokens: 0 };
+      }
+      return { vectors, tokens: batch.tokens, estimatedTokens: batch.estimatedTokens };
     } catch (error) {
       if (timeout.signal.aborted && !signal.aborted) throw timeout.signal.reason;
       throw error;

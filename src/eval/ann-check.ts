@@ -1,4 +1,5 @@
 import type { Profile } from '../config/profile.js';
+import { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_SEED, DEFAULT_ANN_THRESHOLD } from './defaults.js';
 import type { Database, Queryable } from '../db/database.js';
 import { decodeVectorHex, vectorHexSql, vectorLiteral } from '../db/sql.js';
 import { ReembedError, type ReembedErrorCode } from '../errors.js';
@@ -25,10 +26,7 @@ import { annUsesIndex } from './ann-plan.js';
  * `plannerUsesIndex` (whether serving, which forces nothing, goes through it at this size).
  */
 
-export const DEFAULT_ANN_K = 10;
-export const DEFAULT_ANN_QUERIES = 100;
-export const DEFAULT_ANN_THRESHOLD = 0.95;
-export const DEFAULT_ANN_SEED = 1;
+export { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_THRESHOLD, DEFAULT_ANN_SEED };
 /** pgvector's default hnsw.ef_search, used when the profile sets none. */
 export const PGVECTOR_DEFAULT_EF_SEARCH = 40;
 /** pgvector accepts hnsw.ef_search from 1 to 1000. */

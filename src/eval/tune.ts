@@ -1,4 +1,5 @@
 import type { Profile } from '../config/profile.js';
+import { DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES, DEFAULT_TUNE_VALUES } from './defaults.js';
 import type { Database } from '../db/database.js';
 import { ReembedError } from '../errors.js';
 import { annUsesIndex } from './ann-plan.js';
@@ -21,10 +22,7 @@ import { percentile } from './latency.js';
  * no `probes` to sweep.
  */
 
-export const DEFAULT_TUNE_VALUES = [10, 20, 40, 64, 100, 200, 400] as const;
-/** 0.5 points of recall: recall@k of at least 0.995. */
-export const DEFAULT_MAX_RECALL_LOSS = 0.005;
-export const DEFAULT_TUNE_QUERIES = 200;
+export { DEFAULT_TUNE_VALUES, DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES };
 /** Room for floating-point sums: a mean of 0.995 computed from 199/200 ones must pass 0.005. */
 const EPSILON = 1e-9;
 

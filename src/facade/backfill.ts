@@ -1,3 +1,4 @@
+import type { Profile } from '../config/profile.js';
 import { estimateBackfill, prepareBackfill, runBackfill, type BackfillEstimate } from '../backfill/backfill.js';
 import { readControl, setControl, type ControlState } from '../backfill/control.js';
 import { countCoverage, type Coverage } from '../backfill/coverage.js';
@@ -35,7 +36,12 @@ export interface BackfillRunReport {
   profile: string;
   embedded: number;
   deferred: number;
+  /** Tokens the provider reported, else counted or estimated (see estimatedTokens). */
   tokens: number;
+  /** The part of `tokens` that is an estimate (the provider reported no usage); 0: exact. */
+  estimatedTokens: number;
+  /** tokens × price_per_million_tokens; estimated when any of the tokens are. Null without a price. */
+  cost: { usd: number; estimated: boolean } | null;
   rateLimited: number;
   seconds: number;
   coverage: Coverage;
@@ -160,6 +166,12 @@ export async function runReport(
     embedded: sum((w) => w.rowsEmbedded),
     deferred: sum((w) => w.rowsDeferred),
     tokens: sum((w) => w.tokens),
+    estimatedTokens: sum((w) => w.estimatedTokens),
+    cost: tokenCost(
+      profile,
+      sum((w) => w.tokens),
+      sum((w) => w.estimatedTokens),
+    ),
     rateLimited: sum((w) => w.rateLimited),
     seconds: run.seconds,
     coverage: run.coverage,
@@ -216,4 +228,14 @@ export async function work(core: FacadeCore, options: WorkOptions = {}): Promise
       }),
     ),
   );
+}
+
+/** What `tokens` cost at the profile's price, and whether that is an estimate. */
+export function tokenCost(
+  profile: Pick<Profile, 'price_per_million_tokens'>,
+  tokens: number,
+  estimatedTokens: number,
+): { usd: number; estimated: boolean } | null {
+  const price = profile.price_per_million_tokens;
+  return price === undefined ? null : { usd: (tokens / 1e6) * price, estimated: estimatedTokens > 0 };
 }

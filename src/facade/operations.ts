@@ -4,20 +4,12 @@ import { checkProfileEnvironment, getProfile } from '../config/manifest.js';
 import { redactSecrets } from '../redact.js';
 import type { Profile } from '../config/profile.js';
 import { databaseTimeAgo } from '../db/clock.js';
-import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.js';
+import type { CreateEmbedderOptions } from '../embedders/create.js';
 import { removeCapture } from '../source/capture.js';
 import type { LoadFormat } from '../source/document-shapes.js';
-import {
-  loadDocuments,
-  openLoadInput,
-  requireManagedSource,
-  type LoadInput,
-  type LoadProgress,
-  type LoadResult,
-} from '../source/load.js';
+import type { LoadInput, LoadProgress, LoadResult } from '../source/load.js';
 import { stopAllCapture } from '../store/registry.js';
 import { activeMigration } from '../migration/state.js';
-import { sourceName } from '../migration/lifecycle.js';
 import { canaryShare, type CanaryShare } from '../telemetry/canary-share.js';
 import { readServingMetrics, servingProfiles, type ServingSummary } from '../telemetry/serving-metrics.js';
 import { pruneServingMetrics, type PruneResult } from '../telemetry/serving-retention.js';
@@ -63,7 +55,9 @@ export interface EmbedReport {
   purpose: 'query' | 'document';
   dims: number;
   norm: number;
+  /** Reported by the provider, else counted or estimated (tokensEstimated). */
   tokens: number;
+  tokensEstimated: boolean;
   truncated: boolean;
   latencyMs: number;
   vector: number[];
@@ -75,6 +69,8 @@ export async function embedText(
   options: { profile?: string; query?: boolean; embedderOptions?: CreateEmbedderOptions } = {},
 ): Promise<EmbedReport> {
   const profile = core.profile(options.profile ?? core.resolution().active);
+  // The providers (and their SDKs) load when a command embeds, not when the facade does.
+  const { createEmbedder } = await import('../embedders/create.js');
   const embedder = createEmbedder(profile, options.embedderOptions);
   const started = performance.now();
   const result = await embedder.embed([text], options.query ? 'query' : 'document');
@@ -89,6 +85,7 @@ export async function embedText(
     dims: vector.length,
     norm: Math.sqrt(vector.reduce((s, x) => s + x * x, 0)),
     tokens: result.usage.tokens,
+    tokensEstimated: result.usage.estimatedTokens > 0,
     truncated: result.truncated > 0,
     latencyMs,
     vector,
@@ -118,6 +115,7 @@ export async function probeProfiles(
 ): Promise<ProbeResult[]> {
   const names = options.profiles ?? [...core.manifest.profiles.keys()];
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const { createEmbedder } = await import('../embedders/create.js');
   const results: ProbeResult[] = [];
   for (const name of names) {
     const declared = getProfile(core.manifest, name);
@@ -168,6 +166,7 @@ export interface LoadOptions {
 
 /** Loads a JSON Lines file (or `-`: stdin) into the managed source, in one transaction. */
 export async function load(core: FacadeCore, file: string, options: LoadOptions = {}): Promise<LoadReport> {
+  const { loadDocuments, openLoadInput, requireManagedSource } = await import('../source/load.js');
   requireManagedSource(core.manifest.source);
   const input: LoadInput = openLoadInput(file);
   try {
@@ -215,7 +214,8 @@ export async function showMetrics(
     const summary = await readServingMetrics(db, name, { from });
     profiles.push({ ...summary, requestsPerSecond: seconds > 0 ? summary.requests / seconds : 0 });
   }
-  const m = await activeMigration(db, sourceName(await core.source()));
+  const source = await core.source();
+  const m = await activeMigration(db, `${source.schemaName}.${source.tableName}`);
   let canary: MetricsReport['canary'] = null;
   if (m && m.phase === 'canary') {
     const step = { from: new Date(0), migration: { id: m.id, version: m.version } };

@@ -1,14 +1,24 @@
 /**
  * What the shells (CLI, HTTP server) need to parse options and format reports, so that they
  * import the facade and nothing below it.
+ *
+ * Light on purpose: every module it imports imports no package and little else, so a shell can
+ * build its commands and print --help from here without loading the facade (the database
+ * drivers, the providers, the manifest schema); it loads `reembed.js` when a command runs.
  */
 export { parseDuration, formatDuration } from '../config/duration.js';
-export { DEFAULT_CONFIG_FILE, buildManifest } from '../config/manifest.js';
+export { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
 export { DEFAULT_HISTORY_FILE } from '../eval/history.js';
-export { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_SEED, DEFAULT_ANN_THRESHOLD } from '../eval/ann-check.js';
-export { DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES, DEFAULT_TUNE_VALUES } from '../eval/tune.js';
-export { LOAD_FORMATS, type LoadFormat } from '../source/document-shapes.js';
-export { DEFAULT_LOAD_BATCH_SIZE } from '../source/load.js';
+export {
+  DEFAULT_ANN_K,
+  DEFAULT_ANN_QUERIES,
+  DEFAULT_ANN_SEED,
+  DEFAULT_ANN_THRESHOLD,
+  DEFAULT_MAX_RECALL_LOSS,
+  DEFAULT_TUNE_QUERIES,
+  DEFAULT_TUNE_VALUES,
+} from '../eval/defaults.js';
+export { LOAD_FORMATS, DEFAULT_LOAD_BATCH_SIZE, type LoadFormat } from '../source/document-shapes.js';
 export { endedEarly, servingPercent } from '../migration/phases.js';
 export { ControllerStandby } from '../gates/lease.js';
 export type { RolloutConfig } from '../config/rollout.js';

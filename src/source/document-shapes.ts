@@ -6,6 +6,8 @@ import type { DocumentInput } from './managed.js';
  * - plain: `{"id", "text"}` (or `content` instead of `text`), every other key is metadata.
  */
 export const LOAD_FORMATS = ['beir', 'plain', 'auto'] as const;
+/** Documents per INSERT statement of `load`. */
+export const DEFAULT_LOAD_BATCH_SIZE = 500;
 export type LoadFormat = (typeof LOAD_FORMATS)[number];
 export type DocumentShape = Exclude<LoadFormat, 'auto'>;
 

@@ -3,9 +3,17 @@ import type { Readable } from 'node:stream';
 import type { SourceConfig } from '../config/manifest.js';
 import type { Database, Queryable } from '../db/database.js';
 import { DatabaseError, ReembedError } from '../errors.js';
-import { detectShape, ShapeError, toDocument, type DocumentShape, type LoadFormat } from './document-shapes.js';
+import {
+  DEFAULT_LOAD_BATCH_SIZE,
+  detectShape,
+  ShapeError,
+  toDocument,
+  type DocumentShape,
+  type LoadFormat,
+} from './document-shapes.js';
 import { LineDecodeError, readJsonLines } from './jsonl.js';
-import { upsertDocumentsCounted, type DocumentInput } from './managed.js';
+import { upsertStagedDocuments, type DocumentInput } from './managed.js';
+import { encodeCopy } from '../db/copy-binary.js';
 
 /**
  * A load that cannot proceed. LOAD_INVALID (exit 1): a line of the file is not a valid
@@ -58,7 +66,7 @@ export interface LoadResult {
   rowsPerSecond: number;
 }
 
-export const DEFAULT_LOAD_BATCH_SIZE = 500;
+export { DEFAULT_LOAD_BATCH_SIZE };
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 
 /** Refuses attach mode: `load` writes reembed's own documents table, never a user's table. */
@@ -128,39 +136,68 @@ export async function loadDocuments(
 
   try {
     await db.transaction(async (tx) => {
-      await tx.exec(`CREATE TEMP TABLE ${SEEN} (id text PRIMARY KEY, line integer NOT NULL) ON COMMIT DROP`);
-      let batch: Array<DocumentInput & { line: number }> = [];
+      await tx.exec(
+        `CREATE TEMP TABLE ${SEEN} (id text PRIMARY KEY, line integer NOT NULL) ON COMMIT DROP;
+         CREATE TEMP TABLE ${STAGE} (id text NOT NULL, content text NOT NULL, metadata text NOT NULL, line text NOT NULL)
+           ON COMMIT DROP`,
+      );
+      type Batch = Array<DocumentInput & { line: number }>;
+      let batch: Batch = [];
       let bytesRead = 0;
-      const flush = async () => {
-        await checkDuplicates(tx, input, batch);
-        const counts = await upsertDocumentsCounted(tx, batch);
+      const flush = async (docs: Batch, read: number) => {
+        // Each batch goes in by binary COPY (no escaping, no parameter arrays), then two
+        // set-based statements: the duplicate check and the upsert.
+        await tx.exec(`TRUNCATE ${STAGE}`);
+        const staged = await tx.copyFrom(
+          `${STAGE} (id, content, metadata, line)`,
+          encodeCopy(docs.map((d) => [d.id, d.content, JSON.stringify(d.metadata ?? {}), String(d.line)])),
+        );
+        if (staged !== docs.length) throw new Error(`staging COPY took ${staged} of ${docs.length} documents`);
+        await checkDuplicates(tx, input, docs);
+        const counts = await upsertStagedDocuments(tx, STAGE);
         totals.inserted += counts.inserted;
         totals.updated += counts.updated;
-        totals.rows += batch.length;
-        batch = [];
-        options.onProgress?.({ rows: totals.rows, bytesRead, totalBytes: input.size });
+        totals.rows += docs.length;
+        options.onProgress?.({ rows: totals.rows, bytesRead: read, totalBytes: input.size });
       };
-      for await (const line of readJsonLines(input.stream, {
-        maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
-      })) {
-        let value: unknown;
-        try {
-          value = JSON.parse(line.text);
-        } catch (error) {
-          throw invalid(input, line.lineNumber, `invalid JSON (${(error as Error).message})`);
+      // One batch is written while the next is read and parsed: the server's work and the
+      // client's overlap. Never more than one, so the statements stay in file order, and the
+      // last one always settles before the transaction ends (commit or rollback): no
+      // statement of this load may run after its ROLLBACK, outside the transaction.
+      let pending: Promise<void> | null = null;
+      const handOff = async () => {
+        await pending;
+        const docs = batch;
+        batch = [];
+        pending = flush(docs, bytesRead);
+        pending.catch(() => {}); // awaited at the next hand-off or at the end
+      };
+      try {
+        for await (const line of readJsonLines(input.stream, {
+          maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+        })) {
+          let value: unknown;
+          try {
+            value = JSON.parse(line.text);
+          } catch (error) {
+            throw invalid(input, line.lineNumber, `invalid JSON (${(error as Error).message})`);
+          }
+          shape ??= detectShape(value);
+          try {
+            batch.push({ ...toDocument(value, shape), line: line.lineNumber });
+          } catch (error) {
+            if (error instanceof ShapeError) throw invalid(input, line.lineNumber, error.message);
+            throw error;
+          }
+          bytesRead = line.bytesRead;
+          if (batch.length >= batchSize) await handOff();
         }
-        shape ??= detectShape(value);
-        try {
-          batch.push({ ...toDocument(value, shape), line: line.lineNumber });
-        } catch (error) {
-          if (error instanceof ShapeError) throw invalid(input, line.lineNumber, error.message);
-          throw error;
-        }
-        bytesRead = line.bytesRead;
-        if (batch.length >= batchSize) await flush();
+        bytesRead = input.size ?? bytesRead;
+        if (batch.length > 0) await handOff();
+        await pending;
+      } finally {
+        await (pending as Promise<void> | null)?.catch(() => {});
       }
-      bytesRead = input.size ?? bytesRead;
-      if (batch.length > 0) await flush();
     });
   } catch (error) {
     throw classify(input, error);
@@ -184,11 +221,12 @@ export async function loadDocuments(
 
 /** Ids of this load so far, with their line numbers; temporary, so private to the session. */
 const SEEN = 'pg_temp.reembed_load_seen';
+/** The batch being loaded, COPYed in binary (metadata as JSON text, cast in the upsert). */
+const STAGE = 'pg_temp.reembed_load_stage';
 
 async function checkDuplicates(tx: Queryable, input: LoadInput, batch: Array<{ id: string; line: number }>) {
   const { rows } = await tx.query<{ line: number }>(
-    `INSERT INTO ${SEEN} (id, line) SELECT * FROM unnest($1::text[], $2::integer[]) ON CONFLICT (id) DO NOTHING RETURNING line`,
-    [batch.map((d) => d.id), batch.map((d) => d.line)],
+    `INSERT INTO ${SEEN} (id, line) SELECT id, line::integer FROM ${STAGE} ORDER BY line::integer ON CONFLICT (id) DO NOTHING RETURNING line`,
   );
   if (rows.length === batch.length) return;
   const kept = new Set(rows.map((r) => r.line));

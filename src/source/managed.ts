@@ -55,21 +55,21 @@ export async function readDocuments(conn: Queryable, afterId: string | null, lim
 }
 
 /**
- * Like upsertDocuments, but tells inserted rows from updated ones (a row whose content and
- * metadata are already equal is neither). `xmax = 0` holds exactly for a freshly inserted tuple.
+ * Upserts documents already in the database, counted: `from` yields `(id text, content text,
+ * metadata text)` (the load's staging table, filled by binary COPY). One set-based statement:
+ * new ids inserted, changed ones updated, equal ones (content and metadata) left alone;
+ * `xmax = 0` holds exactly for a freshly inserted tuple.
  */
-export async function upsertDocumentsCounted(
+export async function upsertStagedDocuments(
   conn: Queryable,
-  docs: DocumentInput[],
+  from: string,
 ): Promise<{ inserted: number; updated: number }> {
-  if (docs.length === 0) return { inserted: 0, updated: 0 };
   const { rows } = await conn.query<{ inserted: boolean }>(
     `INSERT INTO ${DOCUMENTS_TABLE} (id, content, metadata)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+     SELECT s.id, s.content, s.metadata::jsonb FROM ${from} AS s
      ON CONFLICT (id) DO UPDATE SET content = excluded.content, metadata = excluded.metadata, updated_at = now()
      WHERE (${DOCUMENTS_TABLE}.content, ${DOCUMENTS_TABLE}.metadata) IS DISTINCT FROM (excluded.content, excluded.metadata)
      RETURNING (xmax = 0) AS inserted`,
-    [docs.map((d) => d.id), docs.map((d) => d.content), docs.map((d) => JSON.stringify(d.metadata ?? {}))],
   );
   const inserted = rows.filter((r) => r.inserted).length;
   return { inserted, updated: rows.length - inserted };

@@ -1,5 +1,6 @@
-import { Gauge, type Registry } from 'prom-client';
+import type { Gauge, Registry } from 'prom-client';
 import type { ProfileResolution } from '../config/environment.js';
+import { promClient } from './prom-client.js';
 
 /** The runbooks' label names, so existing dashboards and alerts keep working. */
 export function profileLabels(resolution: ProfileResolution): Record<string, string> {
@@ -14,7 +15,7 @@ export function profileLabels(resolution: ProfileResolution): Record<string, str
 /** Registers `reembed_embedding_profile_info{…} 1` on a registry (an info-style gauge). */
 export function registerProfileInfo(registry: Registry, resolution: ProfileResolution): Gauge {
   const labels = profileLabels(resolution);
-  const gauge = new Gauge({
+  const gauge = new (promClient().Gauge)({
     name: 'reembed_embedding_profile_info',
     help: 'The resolved embedding profile of this process (value is always 1)',
     labelNames: Object.keys(labels),

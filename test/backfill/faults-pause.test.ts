@@ -131,7 +131,7 @@ describe('several workers on postgres', () => {
       await createArticles(db, 640);
       const source = await articlesSource(db, manifest);
       await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 40 });
-      const run = await runBackfill(db, { source, profiles: [profile], workers: 4, pageSize: 40 });
+      const run = await runBackfill(db, { source, profiles: [profile], workers: 4, pageSize: 40, pipelineDepth: 1 });
       expect(run.coverage.current).toBe(640);
       expect(run.workers).toHaveLength(4);
       // 16 chunks of 150 ms requests: every worker leased some, and their requests overlapped.

@@ -77,6 +77,35 @@ describe('RateLimiter', () => {
     expect(waits).toEqual([1000, 2000]);
   });
 
+  it('gives back what a reservation overestimated, and takes what it underestimated', async () => {
+    const clock = fakeClock();
+    const overestimated = new RateLimiter({ tpm: 6000 }, clock); // 100 tokens per second
+    await overestimated.acquire(400); // the bound; the provider then reports 100
+    overestimated.refund(300);
+    await overestimated.acquire(100);
+    expect(clock.now()).toBe(1000);
+
+    const kept = new RateLimiter({ tpm: 6000 }, clock);
+    const start = clock.now();
+    await kept.acquire(400); // no refund: the next request pays for all 400
+    await kept.acquire(100);
+    expect(clock.now() - start).toBe(4000);
+
+    const under = new RateLimiter({ tpm: 6000 }, clock);
+    const from = clock.now();
+    await under.acquire(100);
+    under.refund(-200); // the provider counted 300
+    await under.acquire(100);
+    expect(clock.now() - from).toBe(3000);
+  });
+
+  it('banks nothing from a refund on an empty bucket', async () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ tpm: 6000 }, clock);
+    limiter.refund(100_000);
+    expect(await startTimes(limiter, clock, [100, 100, 100])).toEqual([0, 1000, 2000]);
+  });
+
   it('stops waiting when the signal aborts', async () => {
     const limiter = new RateLimiter({ rpm: 1 });
     await limiter.acquire(1);

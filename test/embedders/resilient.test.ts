@@ -68,7 +68,11 @@ describe('batching', () => {
 
   it('makes no request for an empty list', async () => {
     const { embedder } = embedderFor();
-    expect(await embedder.embed([], 'document')).toEqual({ vectors: [], usage: { tokens: 0 }, truncated: 0 });
+    expect(await embedder.embed([], 'document')).toEqual({
+      vectors: [],
+      usage: { tokens: 0, estimatedTokens: 0 },
+      truncated: 0,
+    });
     expect(fake.requests).toHaveLength(0);
   });
 

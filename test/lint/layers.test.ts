@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
@@ -64,5 +66,37 @@ describe('quoted SQL types in the lint', () => {
     expect(outside!.messages.map((m) => m.ruleId)).toEqual(['no-restricted-syntax']);
     const [inside] = await eslint.lintText(code.replace('../db/', './'), { filePath: 'src/db/identifiers.ts' });
     expect(inside!.messages).toEqual([]);
+  });
+});
+
+describe('dynamic imports keep to the layers', () => {
+  // The rule checks static imports only; lazy `import()` of reembed's own modules (a fast start)
+  // must still go only where a static import could. Each one is linted as the static import it
+  // stands for, in the file it is in.
+  const root = fileURLToPath(new URL('../../src', import.meta.url));
+  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter(
+    (f) => f.endsWith('.ts') && !f.endsWith('.d.ts'),
+  );
+  const dynamic = files.flatMap((file) => {
+    const text = readFileSync(join(root, file), 'utf8');
+    return [...text.matchAll(/\bimport\(\s*'(\.{1,2}\/[^']+)'\s*\)/g)].map((m) => ({ file, specifier: m[1]! }));
+  });
+
+  it('finds the lazy imports (the scan works)', () => {
+    expect(dynamic).toContainEqual({ file: join('cli', 'context.ts'), specifier: '../reembed.js' });
+    expect(dynamic).toContainEqual({ file: join('db', 'open.ts'), specifier: './pglite.js' });
+  });
+
+  it('has no lazy import the layer rule would refuse as a static one', async () => {
+    const refused: string[] = [];
+    for (const { file, specifier } of dynamic) {
+      const errors = await layerErrors(`src/${file}`, `import '${specifier}';\n`);
+      refused.push(...errors.map((e) => `src/${file}: import('${specifier}'): ${e}`));
+    }
+    expect(refused).toEqual([]);
+  });
+
+  it('would catch an upward one', async () => {
+    expect(await layerErrors('src/store/x.ts', "import '../router/router.js';\n")).toHaveLength(1);
   });
 });
