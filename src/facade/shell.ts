@@ -2,6 +2,8 @@
  * What the shells (CLI, HTTP server) need to parse options and format reports, so that they
  * import the facade and nothing below it.
  */
+import { migrations } from '../schema.js';
+
 export { parseDuration, formatDuration } from '../config/duration.js';
 export { DEFAULT_CONFIG_FILE, buildManifest } from '../config/manifest.js';
 export { DEFAULT_HISTORY_FILE } from '../eval/history.js';
@@ -18,3 +20,6 @@ export type { GateResult } from '../gates/evaluate.js';
 export type { IndexStatus } from '../store/index.js';
 export type { EvalReport } from '../eval/run.js';
 export type { TuneReport } from '../eval/tune.js';
+export { MAX_K } from '../router/request.js';
+/** The version of the reembed schema this build expects (a readiness check compares the database's). */
+export const SCHEMA_VERSION = Math.max(...migrations.map((m) => m.version));
