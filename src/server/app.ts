@@ -3,7 +3,7 @@
  * with JSON schemas (which also make /openapi.json), check the caller's token by the route's
  * role, and answer errors as `{error: {code, message}}`. One log line per request.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { logger as rootLogger } from '../logger.js';
 import type { Reembed } from '../reembed.js';
@@ -45,7 +45,7 @@ export async function buildServer(rb: Reembed, options: ServerOptions = {}): Pro
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // One line per request, written in onResponse below (Fastify's default is two).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Keep-alive connections that are idle are closed at shutdown; busy ones finish first.
     forceCloseConnections: 'idle',
