@@ -63,12 +63,13 @@ export async function startHarness(
     open?: Omit<OpenOptions, 'config' | 'db'>;
     target?: string;
     drop?: () => Promise<void>;
+    manifest?: string;
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), `reembed-serve-${backend}-`));
   const database = options.target ? { target: options.target, drop: options.drop ?? (async () => {}) } : await testDatabase(backend);
   const rb = await open({
-    config: manifestFile(dir),
+    config: manifestFile(dir, options.manifest),
     db: database.target,
     env: ENV,
     actor: 'http',
