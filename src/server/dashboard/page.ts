@@ -34,7 +34,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   #banner { display: none; background: #ffebe9; border: 1px solid var(--bad); color: var(--bad); padding: 6px 10px; border-radius: 6px; margin-bottom: 12px; }
   button, select, input { font: inherit; padding: 4px 8px; }
   .controls { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
-  .chart { min-height: 200px; }
+  .grid > * { min-width: 0; }
+  .chart { min-height: 200px; overflow: hidden; }
 </style>
 </head>
 <body>
