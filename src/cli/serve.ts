@@ -86,9 +86,7 @@ export function registerServe(program: Command): void {
       );
       if (ctx.json) process.stdout.write(`${JSON.stringify({ listening: url })}\n`);
       const stopController = new AbortController();
-      const controller = opts.controller
-        ? runControllerLoop(rb, { signal: stopController.signal })
-        : Promise.resolve();
+      const controller = opts.controller ? runControllerLoop(rb, { signal: stopController.signal }) : Promise.resolve();
       await new Promise<void>((resolve) => {
         const dispose = onShutdownSignal((signal) => {
           ctx.info(`serve: ${signal}: no new requests; finishing those in flight (up to ${opts.grace})`);

@@ -66,7 +66,11 @@ export async function buildServer(rb: Reembed, options: ServerOptions = {}): Pro
 
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
-    handleError(new HttpError(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
+    handleError(
+      new HttpError(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),
+      request,
+      reply,
+    ),
   );
   app.addHook('onRequest', async (request) => {
     authorize(request, request.routeOptions.config.role ?? 'public', context.tokens, context.openAdmin);

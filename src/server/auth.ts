@@ -17,7 +17,11 @@ export interface Tokens {
   alert?: string;
 }
 
-export const TOKEN_ENV = { admin: 'REEMBED_ADMIN_TOKEN', api: 'REEMBED_API_TOKEN', alert: 'REEMBED_ALERT_TOKEN' } as const;
+export const TOKEN_ENV = {
+  admin: 'REEMBED_ADMIN_TOKEN',
+  api: 'REEMBED_API_TOKEN',
+  alert: 'REEMBED_ALERT_TOKEN',
+} as const;
 
 /** The tokens of the environment (empty values count as unset). */
 export function tokensFromEnv(env: NodeJS.ProcessEnv): Tokens {
@@ -58,7 +62,8 @@ export function authorize(request: FastifyRequest, role: Role, tokens: Tokens, o
     );
   }
   const given = bearer(request);
-  if (given === null) throw new HttpError(401, 'UNAUTHORIZED', `this route needs Authorization: Bearer <${role} token>`);
+  if (given === null)
+    throw new HttpError(401, 'UNAUTHORIZED', `this route needs Authorization: Bearer <${role} token>`);
   const accepted = [expected, ...(role === 'api' && tokens.admin ? [tokens.admin] : [])];
   // Every candidate is compared, so the time does not tell which one matched.
   const ok = accepted.map((t) => sameToken(given, t)).some(Boolean);

@@ -43,7 +43,10 @@ export async function runControllerLoop(
         const last = await controller.run({
           signal: options.signal,
           onTick: (report) => {
-            log.info({ migration: report.migration.id, decision: report.tick.decision, reason: report.tick.reason }, 'tick');
+            log.info(
+              { migration: report.migration.id, decision: report.tick.decision, reason: report.tick.reason },
+              'tick',
+            );
             options.onTick?.(report);
           },
           onStandby: (standby) => log.info({ standby: standby.details }, 'another controller holds the lease'),

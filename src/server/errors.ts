@@ -8,7 +8,13 @@ import { ReembedError, type ReembedErrorCode } from '../errors.js';
 import { logger } from '../logger.js';
 import { redactSecrets } from '../redact.js';
 
-export const SERVER_ERROR_CODES = ['NOT_FOUND', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'UNEXPECTED'] as const;
+export const SERVER_ERROR_CODES = [
+  'NOT_FOUND',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'PAYLOAD_TOO_LARGE',
+  'UNEXPECTED',
+] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
 export interface ErrorBody {

@@ -83,7 +83,10 @@ export class ServerGauges {
       if (report.migration) {
         const m = report.migration;
         for (const phase of PHASES)
-          g.phase.set({ migration: m.id, control: m.control, candidate: m.candidate, phase }, m.phase === phase ? 1 : 0);
+          g.phase.set(
+            { migration: m.id, control: m.control, candidate: m.candidate, phase },
+            m.phase === phase ? 1 : 0,
+          );
         g.percent.set({ migration: m.id }, m.percent);
         g.serving.set({ migration: m.id }, report.servingPercent);
         g.version.set({ migration: m.id }, m.version);

@@ -120,7 +120,11 @@ describe('the dashboard in Chromium', () => {
     expect(dialogs).toHaveLength(1);
     expect(dialogs[0]).toContain(migration);
     const events = (await call(h, 'GET', `/v1/migrations/${migration}/history`)).json.events;
-    expect(events.at(-1)).toMatchObject({ toPhase: 'rolled_back', reason: 'dashboard test: recall dropped', actor: 'http' });
+    expect(events.at(-1)).toMatchObject({
+      toPhase: 'rolled_back',
+      reason: 'dashboard test: recall dropped',
+      actor: 'http',
+    });
   });
 
   it('takes a screenshot, fits a phone width, logged no console error and asked nothing of another host', async () => {
@@ -130,7 +134,9 @@ describe('the dashboard in Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     // The charts follow the width at the next poll; nothing sticks out sideways.
     await expect
-      .poll(() => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), { timeout: 60_000 })
+      .poll(() => page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth'), {
+        timeout: 60_000,
+      })
       .toBeLessThanOrEqual(0);
     await page.screenshot({ path: join(dir, 'dashboard-phone.png'), fullPage: true });
     expect(consoleErrors).toEqual([]);

@@ -67,7 +67,9 @@ export async function startHarness(
   } = {},
 ): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), `reembed-serve-${backend}-`));
-  const database = options.target ? { target: options.target, drop: options.drop ?? (async () => {}) } : await testDatabase(backend);
+  const database = options.target
+    ? { target: options.target, drop: options.drop ?? (async () => {}) }
+    : await testDatabase(backend);
   const rb = await open({
     config: manifestFile(dir, options.manifest),
     db: database.target,
@@ -105,12 +107,19 @@ export async function startHarness(
 }
 
 /** Fastify's inject with a JSON body; returns status and parsed JSON (or text). */
+/**
+ * A parsed JSON answer. The routes answer many shapes and the tests read them field by field,
+ * so this is deliberately loose; every field read is asserted.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
 export async function call(
   h: Harness,
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   url: string,
   options: { body?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {},
-): Promise<{ status: number; json: any; text: string; headers: Record<string, unknown> }> {
+): Promise<{ status: number; json: Json; text: string; headers: Record<string, unknown> }> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined || options.raw !== undefined) headers['content-type'] ??= 'application/json';
@@ -120,7 +129,7 @@ export async function call(
     headers,
     payload: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
-  let json: any = null;
+  let json: Json = null;
   try {
     json = res.json();
   } catch {

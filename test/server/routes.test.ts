@@ -39,7 +39,9 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     const put = await call(h, 'PUT', '/v1/documents', { body: { documents: DOCS } });
     expect(put.status).toBe(200);
     expect(put.json).toEqual({ written: DOCS.length, embedded: 0 });
-    const extra = await call(h, 'PUT', '/v1/documents', { body: { documents: [{ id: 'gone', content: 'to delete' }] } });
+    const extra = await call(h, 'PUT', '/v1/documents', {
+      body: { documents: [{ id: 'gone', content: 'to delete' }] },
+    });
     expect(extra.json.written).toBe(1);
     const del = await call(h, 'DELETE', '/v1/documents/gone');
     expect(del.status).toBe(200);
@@ -92,7 +94,9 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
   });
 
   it('filters on a source column, with SQL metacharacters in values and subjects taken literally', async () => {
-    const only = await call(h, 'POST', '/v1/search', { body: { query: 'cats', k: 10, filter: { column: 'id', value: 'doc-7' } } });
+    const only = await call(h, 'POST', '/v1/search', {
+      body: { query: 'cats', k: 10, filter: { column: 'id', value: 'doc-7' } },
+    });
     expect(only.status).toBe(200);
     expect(only.json.hits.map((x: { id: string }) => x.id)).toEqual(['doc-7']);
     const nasty = "doc-1' OR '1'='1'; DROP TABLE reembed.documents; --";
@@ -103,7 +107,9 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     expect(none.json.hits).toEqual([]);
     // The table is still there with every row.
     const status = await call(h, 'GET', '/v1/status');
-    expect(status.json.profiles.find((p: { profile: string }) => p.profile === 'base').coverage.sourceRows).toBe(DOCS.length);
+    expect(status.json.profiles.find((p: { profile: string }) => p.profile === 'base').coverage.sourceRows).toBe(
+      DOCS.length,
+    );
   });
 
   it('refuses bad searches with 400 INVALID_REQUEST: bad JSON, wrong types, k out of range, unknown fields', async () => {
@@ -180,7 +186,10 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     expect(start.json.phase).toBe('backfilling');
     const run = await h.rb.backfill.run('next');
     expect(run.coverage.ratio).toBe(1);
-    const badSample = await call(h, 'POST', `/v1/migrations/${migrationId}/shadow`, { body: { sample: 2 }, token: ADMIN });
+    const badSample = await call(h, 'POST', `/v1/migrations/${migrationId}/shadow`, {
+      body: { sample: 2 },
+      token: ADMIN,
+    });
     expect(badSample.status).toBe(400);
     const shadow = await call(h, 'POST', '/v1/migrations/current/shadow', { body: { sample: 0.5 }, token: ADMIN });
     expect(shadow.status).toBe(200);
@@ -230,8 +239,12 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     const text = metrics.text;
     expect(text).toContain('reembed_status_up 1');
     expect(text).toContain(`reembed_migration_percent{migration="${migrationId}"} 25`);
-    expect(text).toContain(`reembed_migration_phase{migration="${migrationId}",control="base",candidate="next",phase="canary"} 1`);
-    expect(text).toContain(`reembed_migration_phase{migration="${migrationId}",control="base",candidate="next",phase="shadow"} 0`);
+    expect(text).toContain(
+      `reembed_migration_phase{migration="${migrationId}",control="base",candidate="next",phase="canary"} 1`,
+    );
+    expect(text).toContain(
+      `reembed_migration_phase{migration="${migrationId}",control="base",candidate="next",phase="shadow"} 0`,
+    );
     expect(text).toContain('reembed_coverage_ratio{profile="next"} 1');
     for (const p of status.json.profiles) {
       expect(text).toContain(`reembed_queue_depth{profile="${p.profile}"} ${p.queued}`);
@@ -246,7 +259,9 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     const pause = await call(h, 'POST', '/v1/backfill/next/pause', { token: ADMIN });
     expect(pause.status).toBe(200);
     expect(pause.json).toMatchObject({ profile: 'next', paused: true });
-    expect((await call(h, 'GET', '/v1/status')).json.profiles.find((p: any) => p.profile === 'next').paused).toBe(true);
+    expect(
+      (await call(h, 'GET', '/v1/status')).json.profiles.find((p: { profile: string }) => p.profile === 'next').paused,
+    ).toBe(true);
     const resume = await call(h, 'POST', '/v1/backfill/next/resume', { token: ADMIN });
     expect(resume.json.paused).toBe(false);
     const throttle = await call(h, 'POST', '/v1/backfill/next/throttle', { body: { rpm: 120 }, token: ADMIN });
@@ -277,7 +292,12 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     expect((await call(h, 'GET', '/v1/metrics/serving?bogus=1')).status).toBe(400);
     const history = await call(h, 'GET', `/v1/migrations/${migrationId}/history`);
     expect(history.status).toBe(200);
-    expect(history.json.events.map((e: { toPhase: string }) => e.toPhase)).toEqual(['planned', 'backfilling', 'shadow', 'canary']);
+    expect(history.json.events.map((e: { toPhase: string }) => e.toPhase)).toEqual([
+      'planned',
+      'backfilling',
+      'shadow',
+      'canary',
+    ]);
     expect(history.json.events.every((e: { actor: string }) => e.actor === 'http')).toBe(true);
     const missing = await call(h, 'GET', '/v1/migrations/m_doesnotexist/history');
     expect(missing.status).toBe(404);
@@ -285,7 +305,9 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
   });
 
   it('rolls back with a reason; a transition after it is refused with 409', async () => {
-    expect((await call(h, 'POST', `/v1/migrations/${migrationId}/rollback`, { body: {}, token: ADMIN })).status).toBe(400);
+    expect((await call(h, 'POST', `/v1/migrations/${migrationId}/rollback`, { body: {}, token: ADMIN })).status).toBe(
+      400,
+    );
     const rollback = await call(h, 'POST', `/v1/migrations/${migrationId}/rollback`, {
       body: { reason: 'p95 too high' },
       token: ADMIN,
@@ -323,7 +345,9 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     expect((await call(h, 'POST', '/v1/alerts', { body: payload, token: ADMIN })).status).toBe(403);
     const warning = await call(h, 'POST', '/v1/alerts', { body: payload, token: ALERT });
     expect(warning.status).toBe(200);
-    expect(warning.json.results).toEqual([{ alert: 'CanaryErrorRate', severity: 'warning', action: 'ignored', migration: null }]);
+    expect(warning.json.results).toEqual([
+      { alert: 'CanaryErrorRate', severity: 'warning', action: 'ignored', migration: null },
+    ]);
     expect((await call(h, 'GET', '/v1/status')).json.migration.migration.phase).toBe('canary');
 
     const critical = structuredClone(payload);

@@ -41,7 +41,10 @@ type IdRoute<B> = { Params: { id: string }; Body: B };
 export function adminRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const rb = ctx.rb;
   const admin = { role: 'admin' as const };
-  const target = (id: string, body: Target | undefined) => ({ id: migrationId(id), expectVersion: body?.expectVersion });
+  const target = (id: string, body: Target | undefined) => ({
+    id: migrationId(id),
+    expectVersion: body?.expectVersion,
+  });
   const transition = (summary: string, properties: Record<string, unknown>, required: string[] = []) => ({
     config: admin,
     schema: {
@@ -70,18 +73,26 @@ export function adminRoutes(app: FastifyInstance, ctx: ServerContext): void {
     rb.migration.start(target(r.params.id, r.body)),
   );
 
-  const shadow = transition('Shadow-read a sample of searches on the candidate', {
-    sample: { type: 'number', minimum: 0, maximum: 1 },
-  }, ['sample']);
+  const shadow = transition(
+    'Shadow-read a sample of searches on the candidate',
+    {
+      sample: { type: 'number', minimum: 0, maximum: 1 },
+    },
+    ['sample'],
+  );
   app.post<IdRoute<Target & { sample: number }>>('/v1/migrations/:id/shadow', shadow, async (r) =>
     rb.migration.shadow(r.body.sample, target(r.params.id, r.body)),
   );
 
-  const ramp = transition('Serve this share of subjects from the candidate (canary)', {
-    percent: { type: 'integer', minimum: 1, maximum: 100 },
-    force,
-    reason,
-  }, ['percent']);
+  const ramp = transition(
+    'Serve this share of subjects from the candidate (canary)',
+    {
+      percent: { type: 'integer', minimum: 1, maximum: 100 },
+      force,
+      reason,
+    },
+    ['percent'],
+  );
   app.post<IdRoute<Target & { percent: number; force?: boolean; reason?: string }>>(
     '/v1/migrations/:id/ramp',
     ramp,
@@ -99,17 +110,25 @@ export function adminRoutes(app: FastifyInstance, ctx: ServerContext): void {
     rb.migration.finalize(target(r.params.id, r.body)),
   );
 
-  const cleanup = transition("Drop the old store once finalized for at least `olderThan` (e.g. 7d)", {
-    olderThan: { type: 'string', minLength: 1 },
-  }, ['olderThan']);
+  const cleanup = transition(
+    'Drop the old store once finalized for at least `olderThan` (e.g. 7d)',
+    {
+      olderThan: { type: 'string', minLength: 1 },
+    },
+    ['olderThan'],
+  );
   app.post<IdRoute<Target & { olderThan: string }>>('/v1/migrations/:id/cleanup', cleanup, async (r) =>
     rb.migration.cleanup(parseDuration(r.body.olderThan), target(r.params.id, r.body)),
   );
 
-  const rollback = transition('Serve everything from the control again (allowed from every phase)', {
-    reason,
-    force,
-  }, ['reason']);
+  const rollback = transition(
+    'Serve everything from the control again (allowed from every phase)',
+    {
+      reason,
+      force,
+    },
+    ['reason'],
+  );
   app.post<IdRoute<Target & { reason: string; force?: boolean }>>('/v1/migrations/:id/rollback', rollback, async (r) =>
     rb.migration.rollback(r.body.reason, { force: r.body.force, ...target(r.params.id, r.body) }),
   );

@@ -57,7 +57,9 @@ function alertsOf(body: AlertBody): Alert[] {
   }
   const name = body.type!;
   const measured =
-    body.value !== undefined ? `value ${body.value}${body.threshold !== undefined ? ` over threshold ${body.threshold}` : ''}` : '';
+    body.value !== undefined
+      ? `value ${body.value}${body.threshold !== undefined ? ` over threshold ${body.threshold}` : ''}`
+      : '';
   return [
     {
       name,
@@ -143,7 +145,10 @@ export function alertRoutes(app: FastifyInstance, ctx: ServerContext): void {
           continue;
         }
         handled.add(`${m.id}:${alert.key}`);
-        request.log.warn({ migration: m.id, alert: alert.name, severity: alert.severity }, 'alert rolled the migration back');
+        request.log.warn(
+          { migration: m.id, alert: alert.name, severity: alert.severity },
+          'alert rolled the migration back',
+        );
         results.push({ alert: alert.name, severity: alert.severity, action: 'rolled_back', migration: after.id });
       }
       return { received: results.length, results };

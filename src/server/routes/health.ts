@@ -66,7 +66,8 @@ export function healthRoutes(
     '/ready',
     {
       schema: {
-        summary: 'Ready to serve: database reachable, schema at the expected version, active profile valid (503 with the reason otherwise)',
+        summary:
+          'Ready to serve: database reachable, schema at the expected version, active profile valid (503 with the reason otherwise)',
         tags: ['health'],
       },
     },
@@ -78,7 +79,9 @@ export function healthRoutes(
 
   app.get(
     '/metrics',
-    { schema: { summary: "Prometheus text: the router's counters and histograms, and status gauges", tags: ['health'] } },
+    {
+      schema: { summary: "Prometheus text: the router's counters and histograms, and status gauges", tags: ['health'] },
+    },
     async (request, reply) => {
       // The router's counters are served even when the database cannot be read (reembed_status_up 0).
       await gauges.update().catch((error: unknown) => request.log.warn({ err: error }, 'metrics: status unavailable'));
