@@ -64,6 +64,18 @@ export async function buildServer(rb: Reembed, options: ServerOptions = {}): Pro
   const openapi = new OpenApiCollector();
   openapi.attach(app);
 
+  // An empty body is no body (a POST with `content-type: application/json` and nothing else, as
+  // curl and fetch send for an action without arguments); anything else goes through Fastify's
+  // own JSON parser, with its guard against prototype poisoning.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : json(request, String(body), done),
+  );
+  // Actions whose arguments are all optional may be sent without a body.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && (request.method === 'POST' || request.method === 'PUT')) request.body = {};
+  });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
     handleError(

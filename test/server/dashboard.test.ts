@@ -107,8 +107,19 @@ describe('the dashboard in Chromium', () => {
     expect(await page.textContent('#track .now')).toBe('25%');
   });
 
-  it('rolls back from the button with the admin token, a reason and a confirmation', async () => {
+  it('pauses and resumes the candidate backfill from the buttons with the admin token', async () => {
     await page.fill('#token', ADMIN);
+    const paused = () => page.textContent('#queue tr:nth-child(3) td:nth-child(6)');
+    expect(await page.textContent('#queue tr:nth-child(3) td:nth-child(1)')).toBe('next');
+    await page.click('#pause');
+    await expect.poll(paused, { timeout: 60_000 }).toBe('yes');
+    expect((await h.rb.backfill.status('next')).control.paused).toBe(true);
+    await page.click('#resume');
+    await expect.poll(paused, { timeout: 60_000 }).toBe('no');
+    expect((await h.rb.backfill.status('next')).control.paused).toBe(false);
+  });
+
+  it('rolls back from the button with the admin token, a reason and a confirmation', async () => {
     await page.fill('#reason', 'dashboard test: recall dropped');
     const dialogs: string[] = [];
     page.once('dialog', (dialog) => {

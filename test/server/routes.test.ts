@@ -116,6 +116,7 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     const bodies: Array<{ raw?: string; body?: unknown }> = [
       { raw: '{"query": "cats",' },
       { raw: 'not json at all' },
+      { raw: '{"query": "cats", "__proto__": {"polluted": true}}' },
       { body: { k: 3 } },
       { body: { query: 5 } },
       { body: { query: 'cats', k: '3' } },
@@ -181,7 +182,8 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     const unknown = await call(h, 'POST', '/v1/migrations', { body: { to: 'nope' }, token: ADMIN });
     expect(unknown.status).toBe(400);
     expect(unknown.json.error.code).toBe('CONFIG_INVALID');
-    const start = await call(h, 'POST', `/v1/migrations/${migrationId}/start`, { body: {}, token: ADMIN });
+    // An action without arguments may be sent without a body.
+    const start = await call(h, 'POST', `/v1/migrations/${migrationId}/start`, { token: ADMIN });
     expect(start.status).toBe(200);
     expect(start.json.phase).toBe('backfilling');
     const run = await h.rb.backfill.run('next');
@@ -256,7 +258,11 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
   });
 
   it('controls the backfill: pause, resume, throttle (and refuses an unknown profile or a bad rpm)', async () => {
-    const pause = await call(h, 'POST', '/v1/backfill/next/pause', { token: ADMIN });
+    // As fetch and curl send it: a JSON content type and no body.
+    const pause = await call(h, 'POST', '/v1/backfill/next/pause', {
+      token: ADMIN,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(pause.status).toBe(200);
     expect(pause.json).toMatchObject({ profile: 'next', paused: true });
     expect(

@@ -33,14 +33,14 @@ export const DASHBOARD_JS = String.raw`'use strict';
   function pct(x) { return x === null || x === undefined ? '-' : (Math.floor(x * 10000) / 100).toFixed(2) + '%'; }
   function num(x, d) { return x === null || x === undefined ? '-' : Number(x).toFixed(d === undefined ? 3 : d); }
 
-  function headers() {
-    var h = { 'content-type': 'application/json' };
+  function headers(withBody) {
+    var h = withBody ? { 'content-type': 'application/json' } : {};
     var t = $('token').value.trim() || sessionStorage.getItem('reembed-token') || '';
     if (t) h.authorization = 'Bearer ' + t;
     return h;
   }
   function api(method, path, body) {
-    return fetch(path, { method: method, headers: headers(), body: body === undefined ? undefined : JSON.stringify(body) })
+    return fetch(path, { method: method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body) })
       .then(function (res) {
         return res.json().then(function (json) {
           if (!res.ok) throw new Error((json.error && (json.error.code + ': ' + json.error.message)) || res.statusText);
