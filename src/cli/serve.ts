@@ -23,7 +23,7 @@ interface ServeOptions {
   openAdmin?: boolean;
   bodyLimit: number;
   grace: string;
-  rollbackSeverity: string[];
+  rollbackSeverity?: string[];
   logLevel?: string;
 }
 
@@ -47,8 +47,7 @@ export function registerServe(program: Command): void {
     .option('--grace <duration>', 'how long in-flight requests may take at shutdown', '10s')
     .option(
       '--rollback-severity <severity...>',
-      'alert severities that roll the active migration back (POST /v1/alerts)',
-      ['critical'],
+      'alert severities that roll the active migration back (POST /v1/alerts; default: rollout.alert_rollback_severities, else critical)',
     )
     .action(async (opts: ServeOptions, command: Command) => {
       const ctx = new CliContext(command);

@@ -28,7 +28,7 @@ export interface ServerOptions {
   openAdmin?: boolean;
   /** Largest request body in bytes (default 4 MiB): larger ones get 413. */
   bodyLimit?: number;
-  /** Alert severities that roll the migration back (default: critical). */
+  /** Alert severities that roll the migration back (default: the manifest's rollout.alert_rollback_severities). */
   rollbackSeverities?: string[];
   readyTimeoutMs?: number;
   /** Where request lines go (default: reembed's logger). */
@@ -57,7 +57,9 @@ export async function buildServer(rb: Reembed, options: ServerOptions = {}): Pro
     tokens: options.tokens ?? {},
     openAdmin: Boolean(options.openAdmin),
     breakers,
-    rollbackSeverities: (options.rollbackSeverities ?? ['critical']).map((s) => s.toLowerCase()),
+    rollbackSeverities: (options.rollbackSeverities ?? rb.manifest.rollout.alertRollbackSeverities).map((s) =>
+      s.toLowerCase(),
+    ),
     readyTimeoutMs: options.readyTimeoutMs ?? 3000,
   };
   const gauges = new ServerGauges(rb, breakers);

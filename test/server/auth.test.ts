@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBind } from '../../src/server/serve.js';
 import { isLoopback, sameToken } from '../../src/server/auth.js';
-import { call, startHarness, type Harness } from './harness.js';
+import { call, MANIFEST, startHarness, type Harness } from './harness.js';
 
 describe('tokens', () => {
   let open: Harness;
@@ -71,6 +71,27 @@ describe('tokens', () => {
       expect((await call(locked, 'GET', path)).status, path).toBe(200);
     }
     expect(locked.logs.join('\n')).not.toMatch(/api-token|admin-token/);
+  });
+
+  it("rolls back on the severities of the manifest's rollout.alert_rollback_severities", async () => {
+    const paging = await startHarness('pglite', {
+      manifest: MANIFEST.replace('rollout:\n', 'rollout:\n  alert_rollback_severities: [Page]\n'),
+      server: { tokens: { alert: 'alert-token' }, openAdmin: true },
+    });
+    try {
+      await call(paging, 'PUT', '/v1/documents', { body: { documents: [{ id: 'a', content: 'b' }] } });
+      await paging.rb.backfill.run('base');
+      expect((await call(paging, 'POST', '/v1/migrations', { body: { to: 'next' } })).status).toBe(201);
+      await call(paging, 'POST', '/v1/migrations/current/start');
+      const alert = (severity: string) =>
+        call(paging, 'POST', '/v1/alerts', { body: { type: 'recall', severity, value: 0.7 }, token: 'alert-token' });
+      expect((await alert('critical')).json.results[0].action).toBe('ignored');
+      expect((await call(paging, 'GET', '/v1/status')).json.migration.migration.phase).toBe('backfilling');
+      expect((await alert('page')).json.results[0].action).toBe('rolled_back');
+      expect((await call(paging, 'GET', '/v1/status')).json.migration.migration.phase).toBe('rolled_back');
+    } finally {
+      await paging.close();
+    }
   });
 
   it('compares tokens whatever their lengths', () => {
