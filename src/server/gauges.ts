@@ -60,6 +60,25 @@ export class ServerGauges {
     };
   }
 
+  private rendering: Promise<string> | null = null;
+
+  /**
+   * The Prometheus text of the facade's registry and these gauges. Scrapes that arrive while one
+   * is being read share its answer, so two never interleave their resets and sets.
+   */
+  render(onStatusError: (error: unknown) => void): Promise<string> {
+    this.rendering ??= (async () => {
+      try {
+        // The router's counters are served even when the database cannot be read (reembed_status_up 0).
+        await this.update().catch(onStatusError);
+        return `${await this.rb.registry.metrics()}\n${await this.registry.metrics()}`;
+      } finally {
+        this.rendering = null;
+      }
+    })();
+    return this.rendering;
+  }
+
   /** Reads the facade and sets every gauge; a failure to read sets reembed_status_up to 0 and clears the rest. */
   async update(): Promise<void> {
     const g = this.g;

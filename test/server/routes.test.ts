@@ -255,6 +255,17 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     expect(text).toContain('reembed_circuit_breaker_state{profile="next",state="closed"} 1');
     expect(text).toMatch(/reembed_embedding_profile_info\{[^}]*embedding_profile="base"/);
     expect(text).toMatch(/reembed_search_requests_total\{profile="next"\} [1-9]/);
+
+    // Concurrent scrapes each get a whole, consistent text: every series once.
+    const scrapes = await Promise.all([1, 2, 3].map(() => call(h, 'GET', '/metrics')));
+    for (const s of scrapes) {
+      const series = s.text.split('\n').filter((l) => l.startsWith('reembed_coverage_ratio{'));
+      expect(series.sort()).toEqual([
+        'reembed_coverage_ratio{profile="base"} 1',
+        'reembed_coverage_ratio{profile="next"} 1',
+      ]);
+      expect(s.text).toContain('reembed_status_up 1');
+    }
   });
 
   it('controls the backfill: pause, resume, throttle (and refuses an unknown profile or a bad rpm)', async () => {

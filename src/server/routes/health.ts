@@ -83,9 +83,7 @@ export function healthRoutes(
       schema: { summary: "Prometheus text: the router's counters and histograms, and status gauges", tags: ['health'] },
     },
     async (request, reply) => {
-      // The router's counters are served even when the database cannot be read (reembed_status_up 0).
-      await gauges.update().catch((error: unknown) => request.log.warn({ err: error }, 'metrics: status unavailable'));
-      const text = `${await ctx.rb.registry.metrics()}\n${await gauges.registry.metrics()}`;
+      const text = await gauges.render((error) => request.log.warn({ err: error }, 'metrics: status unavailable'));
       return reply.header('content-type', gauges.registry.contentType).send(text);
     },
   );
