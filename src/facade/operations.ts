@@ -133,19 +133,24 @@ const durationMs = (d: DurationInput) => (typeof d === 'number' ? d : parseDurat
 export interface MetricsReport {
   /** Windows written since (ISO time, database clock). */
   since: string;
+  /** …and up to this time (ISO, database clock), when `until` was given. */
+  until?: string;
   profiles: ServingSummary[];
 }
 
 export async function showMetrics(
   core: FacadeCore,
-  options: { since?: DurationInput; profiles?: string[] } = {},
+  options: { since?: DurationInput | Date; until?: DurationInput | Date; profiles?: string[] } = {},
 ): Promise<MetricsReport> {
   const db = await core.database();
-  const from = await databaseTimeAgo(db, durationMs(options.since ?? '1h'));
+  // A Date is a point in time (database clock); a duration is that long before now.
+  const at = (d: DurationInput | Date) => (d instanceof Date ? d : databaseTimeAgo(db, durationMs(d)));
+  const from = await at(options.since ?? '1h');
+  const to = options.until === undefined ? undefined : await at(options.until);
   const names = options.profiles ?? (await servingProfiles(db, from));
   const profiles: ServingSummary[] = [];
-  for (const name of names) profiles.push(await readServingMetrics(db, name, { from }));
-  return { since: from.toISOString(), profiles };
+  for (const name of names) profiles.push(await readServingMetrics(db, name, { from, to }));
+  return { since: from.toISOString(), ...(to ? { until: to.toISOString() } : {}), profiles };
 }
 
 /** What `reembed metrics prune` prints. */

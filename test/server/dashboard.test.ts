@@ -53,6 +53,12 @@ describe('the dashboard in Chromium', () => {
     await call(h, 'POST', `/v1/migrations/${migration}/shadow`, { body: { sample: 0.1 }, token: ADMIN });
     const ramp = await call(h, 'POST', `/v1/migrations/${migration}/ramp`, { body: { percent: 5 }, token: ADMIN });
     expect(ramp.json.percent).toBe(5);
+    // Traffic of both profiles in the serving metrics, for the charts.
+    for (let i = 0; i < 60; i++)
+      expect(
+        (await call(h, 'POST', '/v1/search', { body: { query: `document ${i}`, subject: `u-${i}` } })).status,
+      ).toBe(200);
+    await h.rb.router.metrics!.flush();
     await h.server.app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(h.server.app.server.address() as AddressInfo).port}`;
 
@@ -91,6 +97,13 @@ describe('the dashboard in Chromium', () => {
     // Coverage bars of both profiles and the audit history are there.
     await expect.poll(() => page.locator('#coverage > div').count()).toBe(2);
     expect(await page.locator('#history tr').count()).toBeGreaterThan(3);
+    // The charts (uPlot, served from node_modules) have a series per profile with traffic.
+    for (const chart of ['#chart-errors', '#chart-p95', '#chart-overlap']) {
+      await expect.poll(() => page.locator(`${chart} canvas`).count(), { timeout: 60_000 }).toBe(1);
+      const legend = await page.textContent(`${chart} .u-legend`);
+      expect(legend).toContain('base');
+      expect(legend).toContain('next');
+    }
   });
 
   it('shows a ramp made through the API by the next poll', async () => {

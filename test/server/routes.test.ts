@@ -306,6 +306,26 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     expect(serving.status).toBe(200);
     expect(typeof serving.json.since).toBe('string');
     expect((await call(h, 'GET', '/v1/metrics/serving?since=soon')).status).toBe(400);
+
+    // The series partitions the range: its buckets add up to the totals of the same range.
+    await h.rb.router.metrics!.flush();
+    const res = await call(h, 'GET', '/v1/metrics/serving/series?since=15m&points=6');
+    expect(res.status).toBe(200);
+    const { total, series } = res.json as {
+      total: Array<{ profile: string; requests: number; errors: number }>;
+      series: Array<{ from: string; to: string | null; profiles: Array<{ profile: string; requests: number }> }>;
+    };
+    expect(series).toHaveLength(6);
+    expect(series.at(-1)!.to).toBeNull();
+    for (let i = 1; i < series.length; i++) expect(series[i]!.from).toBe(series[i - 1]!.to);
+    expect(total.map((p) => p.profile).sort()).toEqual(['base', 'next']);
+    for (const p of total) {
+      expect(p.requests).toBeGreaterThan(0);
+      const summed = series.reduce((a, b) => a + (b.profiles.find((x) => x.profile === p.profile)?.requests ?? 0), 0);
+      expect(summed, p.profile).toBe(p.requests);
+    }
+    for (const bad of ['points=1', 'points=61', 'points=x', 'since=soon'])
+      expect((await call(h, 'GET', `/v1/metrics/serving/series?${bad}`)).status, bad).toBe(400);
     expect((await call(h, 'GET', '/v1/metrics/serving?bogus=1')).status).toBe(400);
     const history = await call(h, 'GET', `/v1/migrations/${migrationId}/history`);
     expect(history.status).toBe(200);

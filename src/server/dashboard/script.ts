@@ -1,15 +1,19 @@
 /**
  * The dashboard's script (served as /assets/dashboard.js): polls the API every 2 s and renders
- * with the DOM (text, never HTML, from data). Charts: uPlot, one series per profile, points
- * taken at each poll from the last 30 s of serving windows and kept for the selected range while
- * the page is open. With the admin token typed in, the buttons call the admin routes.
+ * with the DOM (text, never HTML, from data). Charts: uPlot, one series per profile over the
+ * selected range in 30 buckets (/v1/metrics/serving/series, re-read every 10 s). With the admin
+ * token typed in, the buttons call the admin routes.
  */
 export const DASHBOARD_JS = String.raw`'use strict';
 (function () {
   var POLL_MS = 2000;
   var STEPS = [5, 25, 50, 100];
-  var RANGES = { '15m': 900, '1h': 3600, '24h': 86400, '7d': 604800 };
-  var state = { status: null, series: {}, charts: {} };
+  var state = { status: null, series: {}, charts: {}, polls: 0 };
+  /** The charts' buckets are re-read every 5th poll (10 s) and when the range changes. */
+  var SERIES_EVERY = 5;
+  function refreshSeries() {
+    return api('GET', '/v1/metrics/serving/series?points=30&since=' + encodeURIComponent($('range').value)).then(setSeries);
+  }
   var $ = function (id) { return document.getElementById(id); };
 
   function el(tag, text, cls) {
@@ -115,16 +119,21 @@ export const DASHBOARD_JS = String.raw`'use strict';
     }));
   }
 
-  function addPoints(recent) {
-    var t = Date.now() / 1000;
-    var keep = RANGES[$('range').value] || 3600;
-    recent.profiles.forEach(function (p) {
-      var s = state.series[p.profile] = state.series[p.profile] || [];
-      s.push({ t: t, errors: p.errorRate, p95: p.latencyMs.p95, overlap: p.shadow.overlap });
+  /** The charts' data: /v1/metrics/serving/series over the range, one point per bucket. */
+  function setSeries(res) {
+    var series = {};
+    res.series.forEach(function (b) {
+      var t = new Date(b.to || Date.now()).getTime() / 1000;
+      b.profiles.forEach(function (p) {
+        (series[p.profile] = series[p.profile] || []).push({
+          t: t,
+          errors: p.requests ? p.errorRate : null,
+          p95: p.latencyMs.p95,
+          overlap: p.shadow.overlap,
+        });
+      });
     });
-    Object.keys(state.series).forEach(function (k) {
-      state.series[k] = state.series[k].filter(function (x) { return x.t >= t - keep; });
-    });
+    state.series = series;
     ['errors', 'p95', 'overlap'].forEach(drawChart);
   }
 
@@ -164,7 +173,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
       api('GET', '/v1/status').then(function (s) { state.status = s; renderStatus(s); }),
       api('GET', '/v1/migrations/current/history').then(renderHistory),
       api('GET', '/v1/metrics/serving?since=' + encodeURIComponent(range)).then(renderServing),
-      api('GET', '/v1/metrics/serving?since=30s').then(addPoints),
+      state.polls++ % SERIES_EVERY === 0 ? refreshSeries() : null,
     ]).then(function () {
       banner('');
       $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
@@ -209,7 +218,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     if (!window.confirm('Roll back migration ' + m.id + ' (' + m.control + ' → ' + m.candidate + ')?')) return;
     act('rollback', 'POST', '/v1/migrations/' + encodeURIComponent(m.id) + '/rollback', { reason: reason });
   });
-  $('range').addEventListener('change', function () { state.series = {}; });
+  $('range').addEventListener('change', function () { refreshSeries().catch(function (e) { banner('could not refresh: ' + e.message); }); });
   poll();
 })();
 `;
