@@ -253,8 +253,15 @@ export interface Reembed {
   controller(options?: ControllerSettings): Promise<Controller>;
 
   metrics: {
-    /** Serving metrics of every instance per profile over the last `since` (default 1h). */
-    show(options?: { since?: ops.DurationInput; profiles?: string[] }): Promise<ops.MetricsReport>;
+    /**
+     * Serving metrics of every instance per profile over the last `since` (default 1h), or
+     * from `since` to `until` (each a duration ago, or a time): a time series is a sequence of these.
+     */
+    show(options?: {
+      since?: ops.DurationInput | Date;
+      until?: ops.DurationInput | Date;
+      profiles?: string[];
+    }): Promise<ops.MetricsReport>;
     /** Deletes serving windows older than `olderThan` (default 30d) not still measured. */
     prune(options?: { olderThan?: ops.DurationInput; dryRun?: boolean }): Promise<ops.PruneReport>;
   };

@@ -21,6 +21,7 @@ import { registerLoad } from './load.js';
 import { registerVerify } from './verify.js';
 import { registerTune } from './tune.js';
 import { registerMetrics } from './metrics.js';
+import { registerServe } from './serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('reembed')
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerEval(program);
   registerTune(program);
+  registerServe(program);
   const override = (command: Command): void => {
     command.exitOverride();
     command.commands.forEach(override);

@@ -151,6 +151,8 @@ export const rolloutSchema = z
       })
       .strict()
       .default({ timeout: 5000 }),
+    /** Severities of inbound alerts (`POST /v1/alerts` of `reembed serve`) that roll the migration back. */
+    alert_rollback_severities: z.array(z.string().trim().min(1)).min(1).default(['critical']),
     gates: z.array(z.unknown()).optional(),
     /** Named groups that can get the candidate before the percentage (`migrate ramp --segment NAME`). */
     segments: z
@@ -182,6 +184,8 @@ export interface RolloutConfig {
   maxQueueLag: number;
   minCoverage: number;
   webhooks: { beforePromotion?: string; onRollback?: string; timeout: number };
+  /** Severities of inbound alerts that roll the migration back (lower case). */
+  alertRollbackSeverities: string[];
   gates: Gate[];
   /** True when the manifest lists no gates and the runbook defaults apply. */
   defaultGates: boolean;
@@ -226,6 +230,7 @@ export function parseRollout(raw: unknown, problems: string[]): RolloutConfig | 
       onRollback: r.webhooks.on_rollback,
       timeout: r.webhooks.timeout,
     },
+    alertRollbackSeverities: r.alert_rollback_severities.map((x) => x.toLowerCase()),
     gates,
     defaultGates: r.gates === undefined,
     segments: r.segments,

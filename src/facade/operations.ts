@@ -192,6 +192,8 @@ const durationMs = (d: DurationInput) => (typeof d === 'number' ? d : parseDurat
 export interface MetricsReport {
   /** Windows written since (ISO time, database clock). */
   since: string;
+  /** …and up to this time (ISO, database clock), when `until` was given. */
+  until?: string;
   /** Each profile's figures, with its searches per second averaged over the whole range. */
   profiles: Array<ServingSummary & { requestsPerSecond: number }>;
   /**
@@ -203,15 +205,20 @@ export interface MetricsReport {
 
 export async function showMetrics(
   core: FacadeCore,
-  options: { since?: DurationInput; profiles?: string[] } = {},
+  options: { since?: DurationInput | Date; until?: DurationInput | Date; profiles?: string[] } = {},
 ): Promise<MetricsReport> {
   const db = await core.database();
-  const from = await databaseTimeAgo(db, durationMs(options.since ?? '1h'));
+  // A Date is a point in time (database clock); a duration is that long before now.
+  const at = (d: DurationInput | Date) => (d instanceof Date ? d : databaseTimeAgo(db, durationMs(d)));
+  const from = await at(options.since ?? '1h');
+  const to = options.until === undefined ? undefined : await at(options.until);
   const names = options.profiles ?? (await servingProfiles(db, from));
-  const seconds = durationMs(options.since ?? '1h') / 1000;
+  // Searches per second over the range as asked (up to now, or to `until`).
+  const end = to ?? (await databaseTimeAgo(db, 0));
+  const seconds = (end.getTime() - from.getTime()) / 1000;
   const profiles: MetricsReport['profiles'] = [];
   for (const name of names) {
-    const summary = await readServingMetrics(db, name, { from });
+    const summary = await readServingMetrics(db, name, { from, to });
     profiles.push({ ...summary, requestsPerSecond: seconds > 0 ? summary.requests / seconds : 0 });
   }
   const source = await core.source();
@@ -234,7 +241,7 @@ export async function showMetrics(
       }),
     };
   }
-  return { since: from.toISOString(), profiles, canary };
+  return { since: from.toISOString(), ...(to ? { until: to.toISOString() } : {}), profiles, canary };
 }
 
 /** What `reembed metrics prune` prints. */

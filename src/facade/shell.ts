@@ -6,6 +6,8 @@
  * build its commands and print --help from here without loading the facade (the database
  * drivers, the providers, the manifest schema); it loads `reembed.js` when a command runs.
  */
+import { migrations } from '../schema.js';
+
 export { parseDuration, formatDuration } from '../config/duration.js';
 export { DEFAULT_CONFIG_FILE } from '../config/defaults.js';
 export { DEFAULT_HISTORY_FILE } from '../eval/history.js';
@@ -28,3 +30,6 @@ export type { GateResult } from '../gates/evaluate.js';
 export type { IndexStatus } from '../store/index.js';
 export type { EvalReport } from '../eval/run.js';
 export type { TuneReport } from '../eval/tune.js';
+export { MAX_K } from '../router/request.js';
+/** The version of the reembed schema this build expects (a readiness check compares the database's). */
+export const SCHEMA_VERSION = Math.max(...migrations.map((m) => m.version));

@@ -1,0 +1,157 @@
+/**
+ * The inbound alert webhook: a monitoring system pulls the emergency brake. Takes Prometheus
+ * Alertmanager's webhook payload or a simple `{type, severity, value, threshold}` body; a
+ * firing alert of a rollback severity (default `critical`) rolls the newest migration back,
+ * naming the alert in the audit reason. Repeated deliveries are idempotent: a migration that has
+ * already ended is left alone, and each alert (by fingerprint or name and start) acts once.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ReembedError } from '../../errors.js';
+import type { MigrationState } from '../../reembed.js';
+import type { ServerContext } from '../context.js';
+
+interface Alert {
+  name: string;
+  severity: string;
+  firing: boolean;
+  /** What makes a redelivery the same alert. */
+  key: string;
+  summary: string;
+}
+
+interface AlertmanagerAlert {
+  status?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  startsAt?: string;
+  fingerprint?: string;
+}
+
+interface AlertBody {
+  alerts?: AlertmanagerAlert[];
+  status?: string;
+  type?: string;
+  severity?: string;
+  value?: number;
+  threshold?: number;
+}
+
+export type AlertAction = 'rolled_back' | 'ignored' | 'already_handled' | 'no_active_migration';
+
+/** Phases where there is nothing left to roll back (ended, or finalized: the control's store is no longer written). */
+const SETTLED = new Set(['rolled_back', 'aborted', 'cleaned', 'finalized']);
+
+function alertsOf(body: AlertBody): Alert[] {
+  if (Array.isArray(body.alerts)) {
+    return body.alerts.map((a) => {
+      const name = a.labels?.alertname ?? 'unnamed';
+      const summary = a.annotations?.summary ?? a.annotations?.description ?? '';
+      return {
+        name,
+        severity: (a.labels?.severity ?? '').toLowerCase(),
+        firing: (a.status ?? body.status ?? 'firing') === 'firing',
+        key: a.fingerprint ? `${a.fingerprint}@${a.startsAt ?? ''}` : `${name}@${a.startsAt ?? ''}`,
+        summary,
+      };
+    });
+  }
+  const name = body.type!;
+  const measured =
+    body.value !== undefined
+      ? `value ${body.value}${body.threshold !== undefined ? ` over threshold ${body.threshold}` : ''}`
+      : '';
+  return [
+    {
+      name,
+      severity: body.severity!.toLowerCase(),
+      firing: (body.status ?? 'firing') === 'firing',
+      key: `${name}:${body.severity}:${body.value ?? ''}:${body.threshold ?? ''}`,
+      summary: measured,
+    },
+  ];
+}
+
+const alertmanagerAlert = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['firing', 'resolved'] },
+    labels: { type: 'object', additionalProperties: { type: 'string' } },
+    annotations: { type: 'object', additionalProperties: { type: 'string' } },
+    startsAt: { type: 'string' },
+    endsAt: { type: 'string' },
+    fingerprint: { type: 'string' },
+  },
+} as const;
+
+const alertBody = {
+  description: "Prometheus Alertmanager's webhook payload, or `{type, severity, value, threshold}`",
+  oneOf: [
+    {
+      type: 'object',
+      properties: { alerts: { type: 'array', items: alertmanagerAlert, maxItems: 1000 } },
+      required: ['alerts'],
+    },
+    {
+      type: 'object',
+      properties: {
+        type: { type: 'string', minLength: 1, maxLength: 200 },
+        severity: { type: 'string', minLength: 1, maxLength: 50 },
+        value: { type: 'number' },
+        threshold: { type: 'number' },
+        status: { type: 'string', enum: ['firing', 'resolved'] },
+      },
+      required: ['type', 'severity'],
+      additionalProperties: false,
+    },
+  ],
+} as const;
+
+export function alertRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const handled = new Set<string>();
+  app.post<{ Body: AlertBody }>(
+    '/v1/alerts',
+    {
+      config: { role: 'alert' },
+      schema: {
+        summary: 'Inbound alerts: a firing alert of a rollback severity rolls the newest migration back',
+        tags: ['alerts'],
+        body: alertBody,
+      },
+    },
+    async (request) => {
+      const results: { alert: string; severity: string; action: AlertAction; migration: string | null }[] = [];
+      for (const alert of alertsOf(request.body)) {
+        const acts = alert.firing && ctx.rollbackSeverities.includes(alert.severity);
+        if (!acts) {
+          results.push({ alert: alert.name, severity: alert.severity, action: 'ignored', migration: null });
+          continue;
+        }
+        const m = await ctx.rb.migration.status();
+        if (!m || SETTLED.has(m.phase)) {
+          const action = m && handled.has(`${m.id}:${alert.key}`) ? 'already_handled' : 'no_active_migration';
+          results.push({ alert: alert.name, severity: alert.severity, action, migration: m?.id ?? null });
+          continue;
+        }
+        const reason = `alert ${alert.name} (${alert.severity}) firing${alert.summary ? `: ${alert.summary}` : ''}`;
+        let after: MigrationState;
+        try {
+          after = await ctx.rb.migration.rollback(reason, { id: m.id, expectVersion: m.version });
+        } catch (error) {
+          // A delivery racing this one (or a person) changed it first: settled now means handled.
+          if (!(error instanceof ReembedError) || error.code !== 'MIGRATION_CHANGED') throw error;
+          const now = await ctx.rb.migration.status(m.id);
+          if (!now || !SETTLED.has(now.phase)) throw error;
+          results.push({ alert: alert.name, severity: alert.severity, action: 'already_handled', migration: m.id });
+          continue;
+        }
+        handled.add(`${m.id}:${alert.key}`);
+        request.log.warn(
+          { migration: m.id, alert: alert.name, severity: alert.severity },
+          'alert rolled the migration back',
+        );
+        results.push({ alert: alert.name, severity: alert.severity, action: 'rolled_back', migration: after.id });
+      }
+      return { received: results.length, results };
+    },
+  );
+}
