@@ -49,16 +49,19 @@ export async function upsertManaged(
         `document ${i} (${JSON.stringify(doc.id)}): the text is empty, so it cannot be embedded`,
       );
   });
-  const written = await upsertDocuments(db, docs);
-  let embedded = 0;
+  // A fresh database has no store for the serving profile until a backfill: make it here, once;
+  // a store of another configuration refuses the batch before anything is written.
   if (sync && docs.length) {
-    // A fresh database has no store for the serving profile until a backfill: make it here, once.
     let ensured = storesEnsured.get(db);
     if (!ensured) storesEnsured.set(db, (ensured = new Set()));
     if (!ensured.has(sync.profile.fingerprint)) {
       await ensureStore(db, sync.profile);
       ensured.add(sync.profile.fingerprint);
     }
+  }
+  const written = await upsertDocuments(db, docs);
+  let embedded = 0;
+  if (sync && docs.length) {
     const { stale } = await staleByIds(
       db,
       source,

@@ -25,6 +25,7 @@ import { deleteManaged, upsertManaged } from './managed-writes.js';
 import { asInvalidRequest, isCallerError, validateSearchRequest } from './request.js';
 import { routeFor, servingForAll, type Route } from './routing.js';
 import { ShadowReads } from './shadow.js';
+import { StoreChecks } from './store-check.js';
 import type { FallbackReason, RouterOptions, RouterStats, SearchRequest, SearchResponse, Timed } from './types.js';
 import { MigrationWatcher } from './watcher.js';
 
@@ -47,6 +48,7 @@ export type {
 export class Router {
   private readonly watcher: MigrationWatcher;
   private readonly embedders = new Map<string, Embedder>();
+  private readonly storeChecks: StoreChecks;
   /** The router's settings: the manifest's `router:` section under the constructor's options. */
   private readonly settings: RouterOptions;
   private readonly breakers: CandidateBreakers;
@@ -96,6 +98,7 @@ export class Router {
       // A new step starts a new metrics window: gates of the step never count the last one's traffic.
       onChange: (m) => this.metrics?.setMigration(m ? { id: m.id, version: m.version } : null),
     });
+    this.storeChecks = new StoreChecks(db);
     this.slots = new SearchSlots(settings.maxConcurrentSearches, settings.maxQueuedSearches);
     if (settings.metrics) checkRetentionMs(settings.metrics.retentionMs ?? 0);
     this.metrics =
@@ -171,6 +174,7 @@ export class Router {
    * slot, so waiting behind other searches (saturation of this process) is never its failure.
    */
   private async searchWith(profile: Profile, query: string, request: SearchRequest, budgetMs?: number): Promise<Timed> {
+    await this.storeChecks.require(profile);
     const t0 = performance.now();
     const embedding = this.embedder(profile).embed([query], 'query');
     const { vectors } =
