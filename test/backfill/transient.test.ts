@@ -116,6 +116,8 @@ describe('transient database errors on postgres', () => {
       profiles: [profile],
       mode: 'drain',
       pageSize: 5,
+      // Two pages in flight: the pipelined path, with a bound on what a cut can leave uncounted.
+      pipelineDepth: 2,
       onTransientError: (error) => retries.push(error instanceof Error ? error.message : String(error)),
     }).finally(() => (finished = true));
     let cuts = 0;
@@ -127,9 +129,10 @@ describe('transient database errors on postgres', () => {
     const stats = await worker;
     expect(cuts).toBeGreaterThan(0);
     expect(retries.length, `the worker finished before a cut hit it (${cuts} connections cut)`).toBeGreaterThan(0);
-    // A page written just before a cut is not counted by the worker, and is not embedded again.
+    // Pages written just before a cut (at most the two in flight) are not counted by the worker,
+    // and are not embedded again.
     expect(stats.rowsEmbedded).toBeLessThanOrEqual(3000);
-    expect(stats.rowsEmbedded).toBeGreaterThanOrEqual(3000 - 5 * retries.length);
+    expect(stats.rowsEmbedded).toBeGreaterThanOrEqual(3000 - 2 * 5 * retries.length);
     expect((await countCoverage(db, source, profile)).ratio).toBe(1);
     const check = await expectStoreMatchesSource(db, source, profile);
     expect(check).toEqual({ rows: 3000, mismatched: [], missing: [], orphans: [] });

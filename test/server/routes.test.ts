@@ -110,6 +110,8 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     expect(status.json.profiles.find((p: { profile: string }) => p.profile === 'base').coverage.sourceRows).toBe(
       DOCS.length,
     );
+    // The manifest's rollout steps, which the dashboard's track and ramp button follow.
+    expect(status.json.rollout).toEqual({ steps: [5, 25, 50, 100] });
   });
 
   it('refuses bad searches with 400 INVALID_REQUEST: bad JSON, wrong types, k out of range, unknown fields', async () => {

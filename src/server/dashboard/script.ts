@@ -7,6 +7,7 @@
 export const DASHBOARD_JS = String.raw`'use strict';
 (function () {
   var POLL_MS = 2000;
+  /** The manifest's rollout steps, as /v1/status reports them (until the first answer: the default). */
   var STEPS = [5, 25, 50, 100];
   var state = { status: null, series: {}, charts: {}, polls: 0 };
   /** The charts' buckets are re-read every 5th poll (10 s) and when the range changes. */
@@ -103,6 +104,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     rows($('breakers'), ['profile', 'state', 'opens', 'last open'], s.breakers.map(function (b) {
       return [b.profile, b.state, b.opens, b.lastOpenAt];
     }));
+    if (s.rollout && Array.isArray(s.rollout.steps) && s.rollout.steps.length) STEPS = s.rollout.steps;
     renderMigration(s.migration);
   }
 

@@ -28,7 +28,9 @@ export function statusRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const migration = await ctx.rb.migration.statusReport();
       const m = migration.migration;
       const candidates = m && !endedEarly(m.phase) ? [m.candidate] : [];
-      return { ...status, migration, breakers: await ctx.breakers.report(candidates) };
+      // The manifest's steps: the dashboard's track and its ramp button follow them.
+      const rollout = { steps: ctx.rb.manifest.rollout.steps };
+      return { ...status, migration, rollout, breakers: await ctx.breakers.report(candidates) };
     },
   );
 
