@@ -317,7 +317,13 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
   // serves no metrics never loads prom-client.
   let registry: Registry | undefined = options.registry;
   const metricsRegistry = (): Registry => {
-    registry ??= new (promClient().Registry)();
+    if (!registry) {
+      const client = promClient();
+      registry = new client.Registry();
+      // A registry of its own gets the process's figures too (RSS, CPU, heap, event-loop lag);
+      // an application's registry (options.registry) keeps whatever it registered itself.
+      client.collectDefaultMetrics({ register: registry });
+    }
     if (resolution && !registry.getSingleMetric('reembed_embedding_profile_info'))
       registerProfileInfo(registry, resolution);
     return registry;

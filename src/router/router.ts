@@ -255,7 +255,12 @@ export class Router {
     const tried = performance.now();
     try {
       const timed = await this.breakers.for(candidate).fire(candidate, query, request);
-      this.observer.request(route.serving, { ok: true, latencyMs: timed.embed + timed.search });
+      this.observer.request(route.serving, {
+        ok: true,
+        latencyMs: timed.embed + timed.search,
+        embedMs: timed.embed,
+        searchMs: timed.search,
+      });
       return { served: route.serving, timed, fallbackMs: 0 };
     } catch (error) {
       // The queue was full: shed, as the control would be, rather than counted against the candidate.
@@ -283,7 +288,12 @@ export class Router {
   private async measured(profile: string, query: string, request: SearchRequest): Promise<Timed> {
     try {
       const timed = await this.searchWith(this.profile(profile), query, request);
-      this.observer.request(profile, { ok: true, latencyMs: timed.embed + timed.search });
+      this.observer.request(profile, {
+        ok: true,
+        latencyMs: timed.embed + timed.search,
+        embedMs: timed.embed,
+        searchMs: timed.search,
+      });
       return timed;
     } catch (error) {
       if (isCallerError(error)) throw asInvalidRequest(error);

@@ -42,6 +42,8 @@ export class PrometheusServingMetrics implements ServingObserver {
   private readonly errors: Counter<'profile'>;
   private readonly fallbacks: Counter<'profile' | 'reason'>;
   private readonly latency: Histogram<'profile'>;
+  private readonly embedLatency: Histogram<'profile'>;
+  private readonly queryLatency: Histogram<'profile'>;
   private readonly breakerOpens: Counter<'profile'>;
   private readonly shadowCompared: Counter<'candidate'>;
   private readonly shadowErrors: Counter<'candidate'>;
@@ -77,6 +79,18 @@ export class PrometheusServingMetrics implements ServingObserver {
       'profile',
       LATENCY_BUCKETS,
     );
+    this.embedLatency = histogram(
+      'reembed_search_embed_duration_seconds',
+      'Query embedding time of the searches the profile answered',
+      'profile',
+      LATENCY_BUCKETS,
+    );
+    this.queryLatency = histogram(
+      'reembed_search_query_duration_seconds',
+      'Store query time (pgvector) of the searches the profile answered',
+      'profile',
+      LATENCY_BUCKETS,
+    );
     this.breakerOpens = counter(
       'reembed_circuit_breaker_opens_total',
       "Times the profile's circuit breaker opened",
@@ -104,6 +118,8 @@ export class PrometheusServingMetrics implements ServingObserver {
     this.requests.inc({ profile });
     if (outcome.ok) {
       this.latency.observe({ profile }, outcome.latencyMs / 1000);
+      if (outcome.embedMs !== undefined) this.embedLatency.observe({ profile }, outcome.embedMs / 1000);
+      if (outcome.searchMs !== undefined) this.queryLatency.observe({ profile }, outcome.searchMs / 1000);
     } else {
       this.errors.inc({ profile });
       // The kind only: an error's code stays in the database's counts, off the label set.

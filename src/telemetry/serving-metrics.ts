@@ -61,7 +61,8 @@ export const servingMetricsMigrations: Migration[] = [
 
 /** What one search the profile was chosen for came to. A fallback names why, as `reasonKey` says. */
 export type ServingOutcome =
-  { ok: true; latencyMs: number } | { ok: false; fallback: boolean; reason?: { kind: string; code?: string } };
+  | { ok: true; latencyMs: number; embedMs?: number; searchMs?: number }
+  | { ok: false; fallback: boolean; reason?: { kind: string; code?: string } };
 
 /** How a fallback reason is counted: the kind, with an error's typed code when it has one. */
 export function reasonKey(reason: { kind: string; code?: string } | undefined): string {

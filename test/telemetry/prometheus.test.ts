@@ -21,7 +21,7 @@ describe('Prometheus serving metrics', () => {
   it('counts requests, errors, fallbacks, latency, breaker opens and shadow reads per profile', async () => {
     const registry = new Registry();
     const m = new PrometheusServingMetrics(registry);
-    m.request('cand', { ok: true, latencyMs: 4 });
+    m.request('cand', { ok: true, latencyMs: 4, embedMs: 1, searchMs: 3 });
     m.request('cand', { ok: true, latencyMs: 40 });
     m.request('cand', { ok: false, fallback: true, reason: { kind: 'timeout' } });
     m.request('ctrl', { ok: false, fallback: false });
@@ -35,6 +35,11 @@ describe('Prometheus serving metrics', () => {
     expect(await value(registry, 'reembed_search_errors_total', { profile: 'ctrl' })).toBe(1);
     expect(await value(registry, 'reembed_search_fallbacks_total', { profile: 'ctrl' })).toBe(0);
     expect(await value(registry, 'reembed_search_duration_seconds', { profile: 'cand' }, '_count')).toBe(2);
+    expect(await value(registry, 'reembed_search_embed_duration_seconds', { profile: 'cand' }, '_sum')).toBeCloseTo(
+      0.001,
+      9,
+    );
+    expect(await value(registry, 'reembed_search_query_duration_seconds', { profile: 'cand' }, '_count')).toBe(1);
     expect(await value(registry, 'reembed_search_duration_seconds', { profile: 'cand' }, '_sum')).toBeCloseTo(0.044, 9);
     expect(await value(registry, 'reembed_circuit_breaker_opens_total', { profile: 'cand' })).toBe(1);
     expect(await value(registry, 'reembed_shadow_comparisons_total', { candidate: 'cand' })).toBe(1);
@@ -87,6 +92,13 @@ describe('Prometheus serving metrics', () => {
       expect(text).toMatch(/^reembed_search_requests_total\{profile="base"\} 5$/m);
       expect(text).toMatch(/^reembed_search_duration_seconds_count\{profile="base"\} 5$/m);
       expect(text).toMatch(/^reembed_embedding_profile_info\{environment="test",embedding_profile="base",.*\} 1$/m);
+      // Embed and store-query time apart, beside the combined histogram.
+      expect(text).toMatch(/^reembed_search_embed_duration_seconds_count\{profile="base"\} 5$/m);
+      expect(text).toMatch(/^reembed_search_query_duration_seconds_count\{profile="base"\} 5$/m);
+      // The facade's own registry carries the process's figures (prom-client's default metrics).
+      const rss = /^process_resident_memory_bytes (\d+)$/m.exec(text);
+      expect(Number(rss?.[1])).toBeGreaterThan(10 * 1024 * 1024);
+      expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
     } finally {
       await rb.close();
     }
