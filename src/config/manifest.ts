@@ -158,8 +158,13 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
     if (settings.provider !== 'hash' && !settings.model) {
       problems.push(`profiles.${name}: provider ${settings.provider} needs a model`);
     }
-    if (settings.provider === 'openai-compatible' && !settings.base_url) {
-      problems.push(`profiles.${name}: provider openai-compatible needs base_url (e.g. http://localhost:11434/v1)`);
+    if (settings.base_url && settings.base_url_env) {
+      problems.push(`profiles.${name}: give base_url or base_url_env, not both`);
+    }
+    if (settings.provider === 'openai-compatible' && !settings.base_url && !settings.base_url_env) {
+      problems.push(
+        `profiles.${name}: provider openai-compatible needs base_url (e.g. http://localhost:11434/v1) or base_url_env`,
+      );
     }
     if (settings.provider !== 'hash' && settings.hash) {
       problems.push(`profiles.${name}: hash options apply only to provider hash`);
@@ -248,7 +253,36 @@ export function checkProfileEnvironment(profile: Profile, env: NodeJS.ProcessEnv
   if (profile.api_key_env && !env[profile.api_key_env]) {
     problems.push(`profiles.${profile.name}: the API key variable ${profile.api_key_env} is not set`);
   }
+  if (profile.base_url_env) {
+    try {
+      resolveBaseUrl(profile, env);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
   return problems;
+}
+
+/**
+ * The profile with base_url read from base_url_env, when it names one: a URL of http or https,
+ * else a ConfigError naming the variable (its value is not printed: it may carry credentials).
+ */
+export function resolveBaseUrl<P extends { name: string; base_url?: string; base_url_env?: string }>(
+  profile: P,
+  env: Record<string, string | undefined> = process.env,
+): P {
+  if (!profile.base_url_env) return profile;
+  const value = env[profile.base_url_env]?.trim();
+  if (!value) throw new ConfigError(`profiles.${profile.name}: base_url_env ${profile.base_url_env} is not set`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`profiles.${profile.name}: base_url_env ${profile.base_url_env} does not hold a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(`profiles.${profile.name}: base_url_env ${profile.base_url_env} must hold an http(s) URL`);
+  return { ...profile, base_url: value };
 }
 
 export function getProfile(manifest: Manifest, name: string): Profile {

@@ -52,6 +52,11 @@ export const profileSchema = z
     max_retries: z.number().int().nonnegative().max(20).default(5),
     price_per_million_tokens: z.number().nonnegative().optional(),
     base_url: z.url().optional(),
+    /** The environment variable holding base_url, read when the profile is used (not with base_url). */
+    base_url_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'base_url_env must be an environment variable name')
+      .optional(),
     api_key_env: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'api_key_env must be an environment variable name')

@@ -1,3 +1,4 @@
+import { resolveBaseUrl } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Embedder } from './embedder.js';
 import { HashProvider } from './hash.js';
@@ -19,8 +20,10 @@ export interface CreateEmbedderOptions extends ResilientOptions {
 }
 
 /** The provider client for a profile, without the resilience layer. */
-export function createProviderClient(profile: Profile, options: CreateEmbedderOptions = {}): ProviderClient {
-  if (options.provider) return options.provider(profile);
+export function createProviderClient(declared: Profile, options: CreateEmbedderOptions = {}): ProviderClient {
+  if (options.provider) return options.provider(declared);
+  // base_url_env is read now, when the profile is used: a missing or malformed value is a ConfigError.
+  const profile = declared.provider === 'hash' ? declared : resolveBaseUrl(declared, options.env ?? process.env);
   switch (profile.provider) {
     case 'hash':
       return new HashProvider(profile);
@@ -42,8 +45,8 @@ export function describeEmbedder(profile: Profile): string {
     profile.provider === 'hash'
       ? 'built in'
       : profile.provider === 'ollama'
-        ? (profile.base_url ?? OLLAMA_DEFAULT_URL)
-        : (profile.base_url ?? 'no base_url');
+        ? (profile.base_url ?? (profile.base_url_env ? `$${profile.base_url_env}` : OLLAMA_DEFAULT_URL))
+        : (profile.base_url ?? (profile.base_url_env ? `$${profile.base_url_env}` : 'no base_url'));
   const model = profile.model ? ` ${profile.model}` : '';
   return `${profile.name}: ${profile.provider}${model}, ${profile.dims} dims, ${profile.metric} (${where})`;
 }

@@ -166,7 +166,7 @@ describe('manifest validation', () => {
     );
     expect(problems).toEqual([
       'profiles.a: provider openai-compatible needs a model',
-      'profiles.a: provider openai-compatible needs base_url (e.g. http://localhost:11434/v1)',
+      'profiles.a: provider openai-compatible needs base_url (e.g. http://localhost:11434/v1) or base_url_env',
       'profiles.b: provider ollama needs a model',
     ]);
   });
