@@ -28,6 +28,9 @@ export function profileFingerprint(settings: ProfileSettings, template: string):
     on_too_long: settings.on_too_long,
     send_dimensions: settings.send_dimensions,
     hash: settings.provider === 'hash' ? (settings.hash ?? DEFAULT_HASH_OPTIONS) : null,
+    // Truncation follows the tokenizer, so a chosen one is part of the vectors; left out when
+    // unset, so the fingerprints of profiles written before the setting existed stay the same.
+    ...(settings.tokenizer ? { tokenizer: settings.tokenizer } : {}),
   };
   return createHash('sha256').update(JSON.stringify(material)).digest('hex').slice(0, 16);
 }

@@ -42,6 +42,11 @@ export const profileSchema = z
     query_prefix: z.string().default(''),
     document_prefix: z.string().default(''),
     max_input_tokens: positiveInt.default(8191),
+    /**
+     * How tokens are counted for max_input_tokens, batch budgets, rate limits and costs
+     * (default: approximate for hash, cl100k_base for the others).
+     */
+    tokenizer: z.enum(['cl100k_base', 'o200k_base', 'approximate']).optional(),
     /** What to do with an input over max_input_tokens. */
     on_too_long: z.enum(['truncate', 'fail']).default('truncate'),
     batch_size: positiveInt.max(4096).default(96),

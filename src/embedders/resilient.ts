@@ -71,7 +71,8 @@ type ProfileSettings = Pick<
   | 'rate_limit'
   | 'timeout_ms'
   | 'max_retries'
->;
+> &
+  Partial<Pick<Profile, 'tokenizer'>>;
 
 /** One input, prefixed, within the limit, and what is known about its tokens. */
 interface Input {
@@ -193,13 +194,17 @@ export class ResilientEmbedder implements Embedder {
 
   /** The counter to run on every input, when counting is cheap (chars/4: hash, or an override). */
   private cheapCounter(): TokenCounter | undefined {
-    const counter = this.counter ?? (this.provider.provider === 'hash' ? approximateTokens : undefined);
+    const cheap =
+      this.settings.tokenizer === 'approximate' || (!this.settings.tokenizer && this.provider.provider === 'hash');
+    const counter = this.counter ?? (cheap ? approximateTokens : undefined);
     return counter?.kind === 'approximate' ? counter : undefined;
   }
 
   /** The exact counter, loaded on first need (about half a second, seconds on a busy machine). */
   private async exactCounter(): Promise<TokenCounter> {
-    this.counter ??= await (this.options.loadTokenCounter ?? (() => tokenCounterFor(this.provider.provider)))();
+    this.counter ??= await (
+      this.options.loadTokenCounter ?? (() => tokenCounterFor(this.provider.provider, this.settings.tokenizer))
+    )();
     return this.counter;
   }
 

@@ -15,7 +15,7 @@
 import type { ProviderName } from '../config/profile.js';
 
 export interface TokenCounter {
-  readonly kind: 'cl100k_base' | 'approximate';
+  readonly kind: 'cl100k_base' | 'o200k_base' | 'approximate';
   count(text: string): number;
   /** The longest prefix of `text` within `maxTokens`, and its token count. */
   truncate(text: string, maxTokens: number): { text: string; tokens: number };
@@ -44,12 +44,12 @@ interface Encoder {
   decode(tokens: number[]): string;
 }
 
-function bpeCounter(encoder: Encoder): TokenCounter {
+function bpeCounter(encoder: Encoder, kind: 'cl100k_base' | 'o200k_base'): TokenCounter {
   // Special-token text such as "<|endoftext|>" in a document is ordinary text to us: neither
   // allowed as a special token nor an error.
   const encode = (text: string): number[] => encoder.encode(text, [], []);
   return {
-    kind: 'cl100k_base',
+    kind,
     count: (text) => encode(text).length,
     truncate(text, maxTokens) {
       const tokens = encode(text);
@@ -89,11 +89,34 @@ export function loadCl100k(): Promise<TokenCounter> {
       import('js-tiktoken/lite'),
       import('js-tiktoken/ranks/cl100k_base'),
     ]);
-    return bpeCounter(new Tiktoken(ranks.default));
+    return bpeCounter(new Tiktoken(ranks.default), 'cl100k_base');
   })();
   return cl100k;
 }
 
-export function tokenCounterFor(provider: ProviderName): Promise<TokenCounter> {
-  return provider === 'hash' ? Promise.resolve(approximateTokens) : loadCl100k();
+let o200k: Promise<TokenCounter> | undefined;
+
+/** Loads o200k_base once per process (OpenAI's newer models' tokenizer; byte-level BPE like cl100k). */
+export function loadO200k(): Promise<TokenCounter> {
+  o200k ??= (async () => {
+    const [{ Tiktoken }, ranks] = await Promise.all([
+      import('js-tiktoken/lite'),
+      import('js-tiktoken/ranks/o200k_base'),
+    ]);
+    return bpeCounter(new Tiktoken(ranks.default), 'o200k_base');
+  })();
+  return o200k;
+}
+
+export type TokenizerName = TokenCounter['kind'];
+
+/**
+ * The profile's tokenizer (`tokenizer:`), else the default: chars/4 for the hash provider,
+ * cl100k_base for the others. Every kind counts at most one token per UTF-8 byte, so the byte
+ * bound of the resilience layer holds for all of them.
+ */
+export function tokenCounterFor(provider: ProviderName, tokenizer?: TokenizerName): Promise<TokenCounter> {
+  const kind = tokenizer ?? (provider === 'hash' ? 'approximate' : 'cl100k_base');
+  if (kind === 'approximate') return Promise.resolve(approximateTokens);
+  return kind === 'o200k_base' ? loadO200k() : loadCl100k();
 }

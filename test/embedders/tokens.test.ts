@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { approximateTokens, loadCl100k, tokenCounterFor } from '../../src/embedders/tokens.js';
+import { approximateTokens, loadCl100k, loadO200k, tokenCounterFor } from '../../src/embedders/tokens.js';
+import { buildManifest, getProfile } from '../../src/config/manifest.js';
+import { ResilientEmbedder } from '../../src/embedders/resilient.js';
+import { HashProvider } from '../../src/embedders/hash.js';
 
 describe('token counting', () => {
   it('counts cl100k_base tokens exactly', async () => {
@@ -15,6 +18,40 @@ describe('token counting', () => {
     expect(await loadCl100k()).toBe(await loadCl100k());
     expect(await tokenCounterFor('openai-compatible')).toBe(await loadCl100k());
     expect(await tokenCounterFor('hash')).toBe(approximateTokens);
+  });
+
+  it('takes the profile’s tokenizer: o200k_base, cl100k_base or the chars/4 estimate', async () => {
+    expect(await tokenCounterFor('openai-compatible', 'o200k_base')).toBe(await loadO200k());
+    expect(await tokenCounterFor('hash', 'cl100k_base')).toBe(await loadCl100k());
+    expect(await tokenCounterFor('ollama', 'approximate')).toBe(approximateTokens);
+    const o200k = await loadO200k();
+    expect(o200k.kind).toBe('o200k_base');
+    // The two vocabularies differ: a text they split differently tells them apart.
+    const text = 'Unterstützung für die Einbettungsmigration 日本語のテキスト';
+    expect(o200k.count(text)).not.toBe((await loadCl100k()).count(text));
+
+    // Truncation follows the profile's tokenizer, and a chosen tokenizer is part of the fingerprint.
+    const manifest = buildManifest(
+      {
+        profiles: {
+          plain: { provider: 'hash', dims: 8 },
+          o200k: { provider: 'hash', dims: 8, tokenizer: 'o200k_base', max_input_tokens: 5 },
+        },
+      },
+      null,
+    );
+    const profile = getProfile(manifest, 'o200k');
+    expect(profile.fingerprint).not.toBe(
+      getProfile(
+        buildManifest({ profiles: { o200k: { provider: 'hash', dims: 8, max_input_tokens: 5 } } }, null),
+        'o200k',
+      ).fingerprint,
+    );
+    const embedder = new ResilientEmbedder(profile, new HashProvider(profile));
+    const long = 'one two three four five six seven eight nine ten';
+    const result = await embedder.embed([long], 'document');
+    expect(result.truncated).toBe(1);
+    expect(result.usage.tokens).toBe(5);
   });
 
   it('truncates to the first N tokens', async () => {
