@@ -337,6 +337,11 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       const db = await core.database();
       const source = await core.source();
       const { lazy: _lazy, ...rest } = routerOptions;
+      const resolved = core.resolution();
+      if (resolved.strict) {
+        const { requireStrictReady } = await import('./facade/strict.js');
+        await requireStrictReady(db, source, core.profile(resolved.active), manifest);
+      }
       const { Router } = await import('./router/router.js');
       router = await new Router(db, manifest, source, {
         defaultProfile: core.resolution().active,

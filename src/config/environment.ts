@@ -23,6 +23,12 @@ export interface ProfileResolution {
   active: string | null;
   swappable: boolean;
   experiment: string | null;
+  /**
+   * EMBEDDING_STRICT_MODE=true: the process refuses to serve its profile while that profile's
+   * store is not ready (backfill incomplete, dead letters, workers behind, coverage under
+   * rollout.min_coverage), instead of serving partial results.
+   */
+  strict: boolean;
   /** Why an override different from the baseline is allowed. */
   allowedBy: OverrideAllowance | null;
   /** Why this environment cannot start, when it cannot. */
@@ -51,7 +57,8 @@ export function resolveProfile(
   const override = env.EMBEDDINGS_PROFILE?.trim() || null;
   const swappable = flag(env.EMBEDDING_PROFILE_SWAPPABLE);
   const experiment = env.EMBEDDING_PROFILE_EXPERIMENT?.trim() || null;
-  const base = { environment, baseline, override, swappable, experiment };
+  const strict = flag(env.EMBEDDING_STRICT_MODE);
+  const base = { environment, baseline, override, swappable, experiment, strict };
 
   if (override && !manifest.profiles.has(override)) {
     return {

@@ -9,6 +9,7 @@ export function profileLabels(resolution: ProfileResolution): Record<string, str
     embedding_profile: resolution.active ?? '',
     embedding_profile_swappable: String(resolution.swappable),
     embedding_profile_experiment: resolution.experiment ?? '',
+    embedding_strict_mode: String(resolution.strict),
   };
 }
 
@@ -34,6 +35,7 @@ export function startupBanner(resolution: ProfileResolution, version: string): s
       : 'baseline';
   return (
     `reembed ${version} · environment=${resolution.environment} · embedding_profile=${resolution.active} (${why})` +
-    ` · embedding_profile_swappable=${resolution.swappable} · embedding_profile_experiment=${resolution.experiment ?? '-'}`
+    ` · embedding_profile_swappable=${resolution.swappable} · embedding_profile_experiment=${resolution.experiment ?? '-'}` +
+    ` · embedding_strict_mode=${resolution.strict}`
   );
 }

@@ -1,0 +1,36 @@
+/**
+ * EMBEDDING_STRICT_MODE=true: a process serves its profile only from a ready store. The rule is
+ * the one a candidate meets before it serves (backfill/readiness.ts: every row reached, no dead
+ * letters, changes in flight within rollout.max_queue_lag, coverage at least
+ * rollout.min_coverage), so a live system's writes in flight do not stop it.
+ */
+import { candidateReadiness } from '../backfill/readiness.js';
+import type { Manifest } from '../config/manifest.js';
+import type { Profile } from '../config/profile.js';
+import type { Database } from '../db/database.js';
+import { ProfileGateError } from '../errors.js';
+import type { Source } from '../source/source.js';
+import { registeredStore } from '../store/store.js';
+
+export async function requireStrictReady(
+  db: Database,
+  source: Source,
+  profile: Profile,
+  manifest: Manifest,
+): Promise<void> {
+  const stored = await registeredStore(db, profile.name);
+  const refuse = (why: string, details: Record<string, unknown> = {}) =>
+    new ProfileGateError(
+      `EMBEDDING_STRICT_MODE is on and profile ${profile.name} is not ready to serve: ${why}; ` +
+        `finish its backfill (\`reembed backfill --profile ${profile.name}\`, a running \`reembed worker\`) or unset EMBEDDING_STRICT_MODE`,
+      { profile: profile.name, strict: true, ...details },
+    );
+  if (!stored || !stored.present) throw refuse('it has no store');
+  if (stored.fingerprint !== profile.fingerprint)
+    throw refuse(`its store holds vectors of another configuration (fingerprint ${stored.fingerprint})`);
+  const readiness = await candidateReadiness(db, source, profile, {
+    maxQueueLagMs: manifest.rollout.maxQueueLag,
+    minCoverage: manifest.rollout.minCoverage,
+  });
+  if (!readiness.ready) throw refuse(readiness.reasons.join('; '), { reasons: readiness.reasons });
+}
