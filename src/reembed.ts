@@ -289,6 +289,9 @@ function notOpen(what: string): never {
   });
 }
 
+/** How long a strict-mode refusal stands before the store is counted again. */
+const STRICT_RECHECK_MS = 5000;
+
 /**
  * The library's entry point: everything the CLI does, from code. Loads the manifest and, unless
  * the router is lazy, resolves the active profile by the environment's gating rules, opens the
@@ -332,6 +335,7 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
 
   let router: Router | null = null;
   let starting: Promise<Router> | null = null;
+  let strictRefusal: { at: number; error: unknown } | null = null;
   const startRouter = (): Promise<Router> => {
     starting ??= (async () => {
       const db = await core.database();
@@ -339,8 +343,17 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       const { lazy: _lazy, ...rest } = routerOptions;
       const resolved = core.resolution();
       if (resolved.strict) {
+        // A refusal is remembered for a few seconds: requests arriving meanwhile get it again
+        // without each counting the whole source table.
+        if (strictRefusal && performance.now() - strictRefusal.at < STRICT_RECHECK_MS) throw strictRefusal.error;
         const { requireStrictReady } = await import('./facade/strict.js');
-        await requireStrictReady(db, source, core.profile(resolved.active), manifest);
+        try {
+          await requireStrictReady(db, source, core.profile(resolved.active), manifest);
+        } catch (error) {
+          strictRefusal = { at: performance.now(), error };
+          throw error;
+        }
+        strictRefusal = null;
       }
       const { Router } = await import('./router/router.js');
       router = await new Router(db, manifest, source, {

@@ -368,8 +368,10 @@ export class Worker {
       new Map(items.map((i) => [i.docId, i.attempts])),
     );
     if (result.paused) {
+      // Rows written before the pause was seen are counted (and kept against the limit).
+      this.account(rt, result);
       await releaseLeases(this.db, this.id, rt.profile.name);
-      return 0;
+      return result.written.length;
     }
     const deferred = new Set(result.deferred);
     await completeQueueItems(
@@ -406,7 +408,9 @@ export class Worker {
         throw error;
       }
       if (result.paused) {
-        this.settleBudget(granted, 0);
+        // Part of the page may be written before the pause was seen: it counts, against the limit too.
+        this.account(rt, result);
+        this.settleBudget(granted, result.written.length);
         await releaseLeases(this.db, this.id, rt.profile.name);
         return false;
       }
@@ -453,7 +457,7 @@ export class Worker {
           (value) => ({ value }),
           () => null,
         );
-        if (outcome && !outcome.value.paused) {
+        if (outcome) {
           this.account(rt, outcome.value);
           this.settleBudget(granted, outcome.value.written.length);
         } else this.settleBudget(granted, 0);

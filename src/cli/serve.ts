@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { LOG_LEVEL_ENV, setLogLevel } from '../logger.js';
+import { redactSecrets } from '../redact.js';
 import {
   buildServer,
   checkBind,
   DEFAULT_BODY_LIMIT,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  isLoopback,
   onShutdownSignal,
   runControllerLoop,
   shutdown,
@@ -21,6 +23,7 @@ interface ServeOptions {
   port: number;
   controller?: boolean;
   openAdmin?: boolean;
+  anonymousApi?: boolean;
   bodyLimit: number;
   grace: string;
   rollbackSeverity?: string[];
@@ -43,6 +46,10 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'port to bind (0: any free port)', wholeNumber, DEFAULT_PORT)
     .option('--controller', 'run the rollout controller in this process (the manifest’s rollout: gates and steps)')
     .option('--open-admin', 'admin routes without a token (refused unless the host is loopback)')
+    .option(
+      '--anonymous-api',
+      'search and writes without REEMBED_API_TOKEN on a non-loopback host (refused otherwise: anyone who reaches it could delete documents)',
+    )
     .option('--body-limit <bytes>', 'largest request body', positiveInt, DEFAULT_BODY_LIMIT)
     .option('--grace <duration>', 'how long in-flight requests may take at shutdown', '10s')
     .option(
@@ -55,7 +62,7 @@ export function registerServe(program: Command): void {
       if (!global.logLevel && !process.env[LOG_LEVEL_ENV]) setLogLevel('info');
       const graceMs = parseDuration(opts.grace);
       const tokens = tokensFromEnv(process.env);
-      const refused = checkBind(opts.host, tokens, Boolean(opts.openAdmin));
+      const refused = checkBind(opts.host, tokens, Boolean(opts.openAdmin), Boolean(opts.anonymousApi));
       if (refused) throw new ConfigError(refused);
       const rb = await ctx.open({ actor: 'http', router: { lazy: true } });
       // Open the database (bringing the schema up to date) before listening, so /ready is quick;
@@ -66,6 +73,7 @@ export function registerServe(program: Command): void {
         server = await buildServer(rb, {
           tokens,
           openAdmin: opts.openAdmin,
+          loopbackOnly: isLoopback(opts.host),
           bodyLimit: opts.bodyLimit,
           rollbackSeverities: opts.rollbackSeverity,
         });
@@ -80,7 +88,7 @@ export function registerServe(program: Command): void {
       const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
       const admin = tokens.admin ? 'token' : opts.openAdmin ? 'open (loopback)' : 'disabled (set REEMBED_ADMIN_TOKEN)';
       ctx.info(
-        `serve: listening on ${url} · database ${rb.databaseTarget} · admin routes ${admin} · ` +
+        `serve: listening on ${url} · database ${redactSecrets(rb.databaseTarget)} · admin routes ${admin} · ` +
           `api token ${tokens.api ? 'on' : 'off'} · alerts ${tokens.alert ? 'on' : 'off'}`,
       );
       if (ctx.json) process.stdout.write(`${JSON.stringify({ listening: url })}\n`);

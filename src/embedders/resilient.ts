@@ -288,7 +288,9 @@ export class ResilientEmbedder implements Embedder {
       const result = await Promise.race([this.provider.embedBatch(batch.texts, purpose, combined), aborted]);
       const vectors = this.validate(result, batch);
       const reported = result.tokens;
-      if (typeof reported === 'number' && Number.isFinite(reported) && reported >= 0) {
+      // A count of 0 for a non-empty batch is a server that does not count (some report
+      // prompt_tokens: 0): trusting it would refund the whole reservation and void the tpm limit.
+      if (typeof reported === 'number' && Number.isFinite(reported) && reported > 0) {
         // The provider's own count is what it bills and rate-limits: give back what the bound overestimated.
         this.limiter.refund(batch.bound - reported);
         return { vectors, tokens: reported, estimatedTokens: 0 };

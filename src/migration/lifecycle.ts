@@ -296,10 +296,12 @@ export async function rampMigration(
     throw new TransitionRefusedError(`migration ${m.id}: ramp only goes up (now ${m.percent}%); to go down, roll back`);
   }
   const details = await requireCandidateReady(ctx, m, 'ramp', options);
+  // The manifest's deny-list, when it has one; a process whose manifest has none keeps the
+  // migration's, so a ramp from another host never lets denied subjects in by omission.
   const deny = ctx.manifest.rollout.deny;
   const targeting: Targeting = {
     segments: segment && !segmentOn ? [...m.targeting.segments, segment] : m.targeting.segments,
-    deny: deny ? { subjects: [...deny.subjects], prefixes: [...deny.prefixes] } : null,
+    deny: deny ? { subjects: [...deny.subjects], prefixes: [...deny.prefixes] } : m.targeting.deny,
   };
   return transition(ctx, m, 'ramp', { percent: target, targeting }, options.reason ?? null, {
     ...details,

@@ -23,7 +23,7 @@ function requireManaged(source: Source, what: string): void {
   }
 }
 
-/** Per database, the profiles (by fingerprint) whose store this process has made sure of. */
+/** Per database, the profiles (by name and fingerprint: stores are per name) whose store this process has made sure of. */
 const storesEnsured = new WeakMap<Database, Set<string>>();
 
 /**
@@ -54,9 +54,10 @@ export async function upsertManaged(
   if (sync && docs.length) {
     let ensured = storesEnsured.get(db);
     if (!ensured) storesEnsured.set(db, (ensured = new Set()));
-    if (!ensured.has(sync.profile.fingerprint)) {
+    const key = `${sync.profile.name}\u0000${sync.profile.fingerprint}`;
+    if (!ensured.has(key)) {
       await ensureStore(db, sync.profile);
-      ensured.add(sync.profile.fingerprint);
+      ensured.add(key);
     }
   }
   const written = await upsertDocuments(db, docs);

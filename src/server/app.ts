@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import { logger as rootLogger } from '../logger.js';
 import type { Reembed } from '../reembed.js';
-import { authorize, type Tokens } from './auth.js';
+import { authorize, refuseCrossSite, type Tokens } from './auth.js';
 import { BreakerTracker } from './breakers.js';
 import type { ServerContext } from './context.js';
 import { handleError, HttpError } from './errors.js';
@@ -26,6 +26,11 @@ export interface ServerOptions {
   tokens?: Tokens;
   /** Admin routes without a token: for a loopback-only development server (serve refuses it elsewhere). */
   openAdmin?: boolean;
+  /**
+   * The server listens on loopback only (serve sets it from --host): requests must name a
+   * loopback Host, which shuts out DNS rebinding. Off by default for an app that listens itself.
+   */
+  loopbackOnly?: boolean;
   /** Largest request body in bytes (default 4 MiB): larger ones get 413. */
   bodyLimit?: number;
   /** Alert severities that roll the migration back (default: the manifest's rollout.alert_rollback_severities). */
@@ -56,6 +61,7 @@ export async function buildServer(rb: Reembed, options: ServerOptions = {}): Pro
     rb,
     tokens: options.tokens ?? {},
     openAdmin: Boolean(options.openAdmin),
+    loopbackOnly: Boolean(options.loopbackOnly),
     breakers,
     rollbackSeverities: (options.rollbackSeverities ?? rb.manifest.rollout.alertRollbackSeverities).map((s) =>
       s.toLowerCase(),
@@ -87,6 +93,7 @@ export async function buildServer(rb: Reembed, options: ServerOptions = {}): Pro
     ),
   );
   app.addHook('onRequest', async (request) => {
+    refuseCrossSite(request, context.loopbackOnly);
     authorize(request, request.routeOptions.config.role ?? 'public', context.tokens, context.openAdmin);
   });
   app.addHook('onResponse', async (request, reply) => {

@@ -70,6 +70,44 @@ export function authorize(request: FastifyRequest, role: Role, tokens: Tokens, o
   if (!ok) throw new HttpError(403, 'FORBIDDEN', `the ${role} token is wrong`);
 }
 
+/**
+ * Refuses a state-changing request a web page made on another site (CSRF: a page can POST to
+ * 127.0.0.1 without a preflight), and, when the server listens on loopback only, a request whose
+ * Host is not a loopback name (DNS rebinding: a page on attacker.example resolving to 127.0.0.1).
+ * Clients that are not browsers (curl, SDKs, Alertmanager) send neither header and pass.
+ */
+export function refuseCrossSite(request: FastifyRequest, loopbackOnly: boolean): void {
+  const host = request.headers.host ?? '';
+  if (loopbackOnly && host !== '' && !isLoopback(host.replace(/:\d+$/, '')))
+    throw new HttpError(403, 'FORBIDDEN', `this server answers loopback names only, not Host ${JSON.stringify(host)}`);
+  if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return;
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string' && site !== 'same-origin' && site !== 'none')
+    throw new HttpError(403, 'FORBIDDEN', `a ${site} request from a web page may not change anything here`);
+  const origin = request.headers.origin;
+  if (typeof origin === 'string' && origin !== '') {
+    let originHost: string;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      originHost = '';
+    }
+    // Compared as URLs see them: a default port is dropped on both sides.
+    let hostAsUrl: string;
+    try {
+      hostAsUrl = new URL(`${new URL(origin).protocol}//${host}`).host;
+    } catch {
+      hostAsUrl = host;
+    }
+    if (originHost === '' || originHost !== hostAsUrl)
+      throw new HttpError(
+        403,
+        'FORBIDDEN',
+        `a request from origin ${JSON.stringify(origin)} may not change anything here`,
+      );
+  }
+}
+
 /** Whether a host name or address binds only the loopback interface. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();

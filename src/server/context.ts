@@ -8,6 +8,8 @@ export interface ServerContext {
   tokens: Tokens;
   /** Admin routes without a token (loopback only). */
   openAdmin: boolean;
+  /** Requests must name a loopback Host (the server listens on loopback only). */
+  loopbackOnly: boolean;
   breakers: BreakerTracker;
   /** Alert severities that roll the active migration back (default: critical). */
   rollbackSeverities: string[];

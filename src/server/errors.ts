@@ -42,6 +42,8 @@ const STATUS: Partial<Record<ReembedErrorCode, number>> = {
   INPUT_TOO_LONG: 400,
   INVALID_VECTOR: 400,
   MIGRATION_NOT_FOUND: 404,
+  // A store written by another configuration: the server's state, never the request's fault.
+  FINGERPRINT_MISMATCH: 500,
   NO_MIGRATION: 404,
   STORE_MISSING: 404,
   TRANSITION_REFUSED: 409,

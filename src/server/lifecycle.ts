@@ -10,10 +10,19 @@ import { isLoopback, type Tokens } from './auth.js';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 8787;
 
-/** Refuses what would expose admin routes without a token on a reachable address. */
-export function checkBind(host: string, tokens: Tokens, openAdmin: boolean): string | null {
-  if (openAdmin && !tokens.admin && !isLoopback(host))
+/**
+ * Refuses what would expose admin routes, or writes and deletes, without a token on a reachable
+ * address (`anonymousApi` accepts the latter knowingly).
+ */
+export function checkBind(host: string, tokens: Tokens, openAdmin: boolean, anonymousApi = false): string | null {
+  if (isLoopback(host)) return null;
+  if (openAdmin && !tokens.admin)
     return `refusing to serve admin routes without a token on ${host}: set REEMBED_ADMIN_TOKEN, or bind 127.0.0.1`;
+  if (!tokens.api && !anonymousApi)
+    return (
+      `refusing to serve search and writes without a token on ${host} (anyone who reaches it could delete documents): ` +
+      'set REEMBED_API_TOKEN, bind 127.0.0.1, or pass --anonymous-api'
+    );
   return null;
 }
 

@@ -7,6 +7,6 @@
  *     await app.listen({ port: 8787 });
  */
 export { buildServer, DEFAULT_BODY_LIMIT, type ServerOptions, type ReembedServer } from './app.js';
-export { tokensFromEnv, TOKEN_ENV, type Tokens } from './auth.js';
+export { isLoopback, tokensFromEnv, TOKEN_ENV, type Tokens } from './auth.js';
 export { runControllerLoop } from './controller-loop.js';
 export { checkBind, DEFAULT_HOST, DEFAULT_PORT, onShutdownSignal, shutdown } from './lifecycle.js';

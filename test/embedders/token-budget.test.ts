@@ -99,6 +99,17 @@ describe('the tokenizer off the hot path', () => {
       tokens: estimateTokens(bytesBound(short)) + cl100k.count(counted),
       estimatedTokens: estimateTokens(bytesBound(short)),
     });
+
+    // A server that reports 0 tokens for real input does not count: its 0 is no count at all.
+    const zero: ProviderClient = {
+      provider: 'openai-compatible',
+      embedBatch: async (texts) => ({ vectors: texts.map(() => [1, 0, 0, 0]), tokens: 0 }),
+    };
+    const zeroed = await new ResilientEmbedder(profile, zero, { loadTokenCounter: load }).embed([short], 'document');
+    expect(zeroed.usage).toEqual({
+      tokens: estimateTokens(bytesBound(short)),
+      estimatedTokens: estimateTokens(bytesBound(short)),
+    });
   });
 });
 

@@ -146,6 +146,10 @@ describe.each(BACKENDS)('canary targeting on %s', (backend) => {
       deny: '1 subject, prefixes staff-blocked-',
     });
     expect(history.at(-1)).toMatchObject({ action: 'ramp', toPercent: 60, details: { segments: ['internal'] } });
+    // A ramp from a process whose manifest has no deny-list keeps the migration's.
+    const bare = articlesManifest({}, { rollout: { segments: ROLLOUT.segments } });
+    m = await rampMigration({ ...ctx, manifest: bare }, m, 80);
+    expect(m.targeting.deny).toEqual({ subjects: ['vip-1'], prefixes: ['staff-blocked-'] });
   });
 
   it('refuses an unknown segment, naming the known ones, and a ramp with neither percentage nor segment', async () => {

@@ -43,10 +43,47 @@ describe('tokens', () => {
     expect(checkBind('192.168.1.5', {}, true)).toContain('refusing');
     expect(checkBind('127.0.0.1', {}, true)).toBeNull();
     expect(checkBind('::1', {}, true)).toBeNull();
-    expect(checkBind('0.0.0.0', { admin: 't' }, true)).toBeNull();
-    expect(checkBind('0.0.0.0', {}, false)).toBeNull();
+    // A reachable address also needs the API token (writes and deletes), or an explicit --anonymous-api.
+    expect(checkBind('0.0.0.0', { admin: 't' }, true)).toContain('REEMBED_API_TOKEN');
+    expect(checkBind('0.0.0.0', { admin: 't', api: 'a' }, true)).toBeNull();
+    expect(checkBind('0.0.0.0', {}, false)).toContain('--anonymous-api');
+    expect(checkBind('0.0.0.0', {}, false, true)).toBeNull();
     expect(isLoopback('localhost')).toBe(true);
     expect(isLoopback('127.0.0.1x')).toBe(false);
+  });
+
+  it('refuses what a web page on another site sends (CSRF), and non-loopback Host names on a loopback server', async () => {
+    const loopback = await startHarness('pglite', { server: { openAdmin: true, loopbackOnly: true } });
+    try {
+      // A bodyless POST from another site (no preflight): refused before it pauses anything.
+      const csrf = await call(loopback, 'POST', '/v1/backfill/base/pause', {
+        headers: { 'sec-fetch-site': 'cross-site' },
+      });
+      expect(csrf.status).toBe(403);
+      const origin = await call(loopback, 'POST', '/v1/backfill/base/pause', {
+        headers: { origin: 'https://attacker.example' },
+      });
+      expect(origin.status).toBe(403);
+      expect(
+        (await call(loopback, 'GET', '/v1/status')).json.profiles.find((p: { profile: string }) => p.profile === 'base')
+          ?.paused ?? false,
+      ).toBe(false);
+      // DNS rebinding: a page on attacker.example resolved to 127.0.0.1 names its own Host.
+      const rebound = await call(loopback, 'GET', '/v1/status', { headers: { host: 'attacker.example:8787' } });
+      expect(rebound.status).toBe(403);
+      // The dashboard's own requests (same origin) and plain clients pass.
+      const same = await call(loopback, 'POST', '/v1/backfill/base/pause', {
+        headers: { 'sec-fetch-site': 'same-origin', origin: 'http://localhost:80', host: 'localhost:80' },
+      });
+      expect(same.status).toBe(200);
+      // Dropping dead letters needs a profile, ids or all: true; an empty body drops nothing.
+      const drop = await call(loopback, 'POST', '/v1/failures/drop');
+      expect(drop.status).toBe(400);
+      expect(drop.json.error.message).toMatch(/name a profile, ids, or all: true/);
+      expect((await call(loopback, 'POST', '/v1/failures/drop', { body: { all: true } })).json).toEqual({ dropped: 0 });
+    } finally {
+      await loopback.close();
+    }
   });
 
   it('REEMBED_API_TOKEN protects search, writes and reads; the admin token is accepted too', async () => {

@@ -375,7 +375,8 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
           status: 'firing',
           labels: { alertname: 'CanaryErrorRate', severity: 'warning' },
           annotations: {},
-          startsAt: '2026-01-01T00:00:00Z',
+          // Began firing after the migration started (an older alert is not about it).
+          startsAt: new Date(Date.now() + 1000).toISOString(),
           fingerprint: 'aaa',
         },
       ],
@@ -410,6 +411,24 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
       token: ALERT,
     });
     expect(simple.json.results[0]).toMatchObject({ alert: 'p95_latency', action: 'no_active_migration' });
+
+    // The operator starts a new migration while the alert still fires: Alertmanager's repeat of
+    // the same alert must not roll the new, healthy one back.
+    const next = (await call(h, 'POST', '/v1/migrations', { body: { to: 'next' }, token: ADMIN })).json.migration;
+    await call(h, 'POST', `/v1/migrations/${next.id}/start`, { body: {}, token: ADMIN });
+    const repeat = await call(h, 'POST', '/v1/alerts', { body: critical, token: ALERT });
+    expect(repeat.json.results[0]).toMatchObject({ action: 'already_handled' });
+    // Another alert that began firing before this migration existed is not about it either.
+    const older = structuredClone(critical);
+    older.alerts[0]!.fingerprint = 'bbb';
+    older.alerts[0]!.startsAt = '2026-01-01T00:00:00Z';
+    const predates = await call(h, 'POST', '/v1/alerts', { body: older, token: ALERT });
+    expect(predates.json.results[0]).toMatchObject({ action: 'predates_migration', migration: next.id });
+    expect((await call(h, 'GET', '/v1/status')).json.migration.migration).toMatchObject({
+      id: next.id,
+      phase: 'backfilling',
+    });
+    await call(h, 'POST', `/v1/migrations/${next.id}/abort`, { body: { reason: 'test over' }, token: ADMIN });
     expect((await call(h, 'POST', '/v1/alerts', { body: { type: 'x' }, token: ALERT })).status).toBe(400);
   });
 

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { parseDuration } from '../../reembed.js';
 import type { ServerContext } from '../context.js';
+import { HttpError } from '../errors.js';
 import { migrationId } from './status.js';
 
 const expectVersion = {
@@ -186,9 +187,22 @@ export function adminRoutes(app: FastifyInstance, ctx: ServerContext): void {
     { config: admin, schema: { summary: 'Put failed rows back in the queue', tags: ['admin'], body: failureBody } },
     async (r) => ({ retried: await rb.failures.retry(r.body ?? {}) }),
   );
-  app.post<{ Body: { profile?: string; ids?: string[] } }>(
+  app.post<{ Body: { profile?: string; ids?: string[]; all?: boolean } }>(
     '/v1/failures/drop',
-    { config: admin, schema: { summary: 'Forget failed rows', tags: ['admin'], body: failureBody } },
-    async (r) => ({ dropped: await rb.failures.drop(r.body ?? {}) }),
+    {
+      config: admin,
+      schema: {
+        summary: 'Forget failed rows: a profile, ids, or all: true (an empty body drops nothing)',
+        tags: ['admin'],
+        body: object({ ...failureBody.properties, all: { type: 'boolean' } }),
+      },
+    },
+    async (r) => {
+      const { all, ...which } = r.body ?? {};
+      // Forgetting every dead letter is never the default of an empty request.
+      if (!all && which.profile === undefined && which.ids === undefined)
+        throw new HttpError(400, 'INVALID_REQUEST', 'name a profile, ids, or all: true to drop failed rows');
+      return { dropped: await rb.failures.drop(which) };
+    },
   );
 }

@@ -17,6 +17,8 @@ interface Alert {
   /** What makes a redelivery the same alert. */
   key: string;
   summary: string;
+  /** When the alert began firing (Alertmanager's startsAt), when known. */
+  startsAt: number | null;
 }
 
 interface AlertmanagerAlert {
@@ -36,7 +38,7 @@ interface AlertBody {
   threshold?: number;
 }
 
-export type AlertAction = 'rolled_back' | 'ignored' | 'already_handled' | 'no_active_migration';
+export type AlertAction = 'rolled_back' | 'ignored' | 'already_handled' | 'no_active_migration' | 'predates_migration';
 
 /** Phases where there is nothing left to roll back (ended, or finalized: the control's store is no longer written). */
 const SETTLED = new Set(['rolled_back', 'aborted', 'cleaned', 'finalized']);
@@ -52,6 +54,7 @@ function alertsOf(body: AlertBody): Alert[] {
         firing: (a.status ?? body.status ?? 'firing') === 'firing',
         key: a.fingerprint ? `${a.fingerprint}@${a.startsAt ?? ''}` : `${name}@${a.startsAt ?? ''}`,
         summary,
+        startsAt: a.startsAt && !Number.isNaN(Date.parse(a.startsAt)) ? Date.parse(a.startsAt) : null,
       };
     });
   }
@@ -67,6 +70,7 @@ function alertsOf(body: AlertBody): Alert[] {
       firing: (body.status ?? 'firing') === 'firing',
       key: `${name}:${body.severity}:${body.value ?? ''}:${body.threshold ?? ''}`,
       summary: measured,
+      startsAt: null,
     },
   ];
 }
@@ -127,9 +131,31 @@ export function alertRoutes(app: FastifyInstance, ctx: ServerContext): void {
           continue;
         }
         const m = await ctx.rb.migration.status();
+        // An alert acts once, whatever migration is current when it is delivered again:
+        // Alertmanager re-sends a firing alert every repeat_interval, and a redelivery must not
+        // roll back the next (healthy) migration an operator started meanwhile.
+        if (handled.has(alert.key)) {
+          results.push({
+            alert: alert.name,
+            severity: alert.severity,
+            action: 'already_handled',
+            migration: m?.id ?? null,
+          });
+          continue;
+        }
         if (!m || SETTLED.has(m.phase)) {
-          const action = m && handled.has(`${m.id}:${alert.key}`) ? 'already_handled' : 'no_active_migration';
-          results.push({ alert: alert.name, severity: alert.severity, action, migration: m?.id ?? null });
+          results.push({
+            alert: alert.name,
+            severity: alert.severity,
+            action: 'no_active_migration',
+            migration: m?.id ?? null,
+          });
+          continue;
+        }
+        // Firing since before this migration existed: it is about something else (a process
+        // restarted since, or another replica, acted on it or not; this migration is not its cause).
+        if (alert.startsAt !== null && alert.startsAt < Date.parse(m.createdAt)) {
+          results.push({ alert: alert.name, severity: alert.severity, action: 'predates_migration', migration: m.id });
           continue;
         }
         const reason = `alert ${alert.name} (${alert.severity}) firing${alert.summary ? `: ${alert.summary}` : ''}`;
@@ -141,10 +167,11 @@ export function alertRoutes(app: FastifyInstance, ctx: ServerContext): void {
           if (!(error instanceof ReembedError) || error.code !== 'MIGRATION_CHANGED') throw error;
           const now = await ctx.rb.migration.status(m.id);
           if (!now || !SETTLED.has(now.phase)) throw error;
+          handled.add(alert.key);
           results.push({ alert: alert.name, severity: alert.severity, action: 'already_handled', migration: m.id });
           continue;
         }
-        handled.add(`${m.id}:${alert.key}`);
+        handled.add(alert.key);
         request.log.warn(
           { migration: m.id, alert: alert.name, severity: alert.severity },
           'alert rolled the migration back',

@@ -1,4 +1,5 @@
 /** For load balancers and scrapers: liveness, readiness, Prometheus text, the OpenAPI document. */
+import { redactSecrets } from '../../redact.js';
 import type { FastifyInstance } from 'fastify';
 import { SCHEMA_VERSION } from '../../reembed.js';
 import { VERSION } from '../../version.js';
@@ -35,12 +36,13 @@ export async function readiness(ctx: ServerContext): Promise<ReadyReport> {
   try {
     report.activeProfile = ctx.rb.profiles.active().profile;
   } catch (error) {
-    return { ...report, reason: `active profile: ${(error as Error).message}` };
+    return { ...report, reason: redactSecrets(`active profile: ${(error as Error).message}`) };
   }
   try {
     report.schemaVersion = (await within(ctx.rb.schema(), ctx.readyTimeoutMs, 'the database')).schemaVersion;
   } catch (error) {
-    return { ...report, reason: `database unreachable: ${(error as Error).message}` };
+    // An open route: the message may name a connection string, so it is redacted.
+    return { ...report, reason: redactSecrets(`database unreachable: ${(error as Error).message}`) };
   }
   if (report.schemaVersion !== SCHEMA_VERSION)
     return {

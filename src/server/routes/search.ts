@@ -1,4 +1,6 @@
 /** Search and managed-mode writes: what every application instance calls. */
+import { ConfigError } from '../../errors.js';
+import { HttpError } from '../errors.js';
 import type { FastifyInstance } from 'fastify';
 import { MAX_K } from '../../reembed.js';
 import type { ServerContext } from '../context.js';
@@ -78,7 +80,7 @@ export function searchRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (request) => {
       const { query, k, subject, filter } = request.body;
-      return ctx.rb.search(query, { k, subject, filter });
+      return serverSide(ctx.rb.search(query, { k, subject, filter }));
     },
   );
 
@@ -92,7 +94,7 @@ export function searchRoutes(app: FastifyInstance, ctx: ServerContext): void {
         body: documentsBody,
       },
     },
-    async (request) => ctx.rb.upsert(request.body.documents, { sync: request.body.sync }),
+    async (request) => serverSide(ctx.rb.upsert(request.body.documents, { sync: request.body.sync })),
   );
 
   app.delete<{ Params: { id: string } }>(
@@ -107,4 +109,18 @@ export function searchRoutes(app: FastifyInstance, ctx: ServerContext): void {
     },
     async (request) => ({ deleted: await ctx.rb.delete([request.params.id]) }),
   );
+}
+
+/**
+ * A configuration error raised while serving a valid request (a provider's base_url_env unset,
+ * say) is the server's, not the caller's: 500 with its code, so clients retry elsewhere and 5xx
+ * alerts fire, instead of a 400 that blames every request.
+ */
+async function serverSide<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof ConfigError) throw new HttpError(500, 'CONFIG_INVALID', error.message);
+    throw error;
+  }
 }
