@@ -3,7 +3,7 @@
  * the demo and the HTTP server are thin shells over it, so a report has one shape everywhere:
  * what a method returns is what `reembed … --json` prints.
  */
-import * as evalHistory from './facade/eval-history.js';
+import type * as evalHistory from './facade/eval-history.js';
 import type { Registry } from 'prom-client';
 import type { BackfillEstimate } from './backfill/backfill.js';
 import type { Coverage } from './backfill/coverage.js';
@@ -209,8 +209,8 @@ export interface Reembed {
   eval(options: quality.EvalRunOptions): Promise<quality.EvalResult>;
   /** The eval history: two runs compared (`reembed eval compare`), a metric over time (`reembed eval trend`). */
   evalHistory: {
-    compare(options?: evalHistory.EvalCompareOptions): evalHistory.RunComparisonReport;
-    trend(options: evalHistory.EvalTrendOptions): evalHistory.TrendReport;
+    compare(options?: evalHistory.EvalCompareOptions): Promise<evalHistory.RunComparisonReport>;
+    trend(options: evalHistory.EvalTrendOptions): Promise<evalHistory.TrendReport>;
   };
 
   migration: {
@@ -449,7 +449,11 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     verify: async (opts) => (await qualityFacade()).verify(core, opts),
     tune: async (opts) => (await qualityFacade()).tune(core, opts),
     eval: async (opts) => (await qualityFacade()).evaluate(core, opts),
-    evalHistory: { compare: evalHistory.evalCompare, trend: evalHistory.evalTrend },
+    // Loaded when used: no other command pays for the history tools at start-up.
+    evalHistory: {
+      compare: async (opts) => (await import('./facade/eval-history.js')).evalCompare(opts),
+      trend: async (opts) => (await import('./facade/eval-history.js')).evalTrend(opts),
+    },
 
     migration: {
       ...migrationMethods(core),

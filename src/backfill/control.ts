@@ -36,29 +36,28 @@ export async function readControl(conn: Queryable, profiles: string[]): Promise<
   return map;
 }
 
-/** Workers whose heartbeat is recent, per profile: a throttle is shared among them. */
-export async function liveWorkers(
-  conn: Queryable,
-  staleSeconds: number,
-): Promise<
-  Array<{
-    workerId: string;
-    host: string;
-    pid: number;
-    profiles: string[];
-    heartbeatAgeSeconds: number;
-    rowsEmbedded: number;
-    tokens: number;
-    rateLimited: number;
-    state: string;
-    rowsPerSecond: number;
-    uptimeSeconds: number;
-    /** Rows embedded and rate-limit retries of each profile this worker serves. */
-    byProfile: Record<string, { rowsEmbedded: number; rateLimited: number }>;
-    /** Resident memory of the worker's process at its last heartbeat (null before the first). */
-    rssBytes: number | null;
-  }>
-> {
+/** A worker as its heartbeat row says. */
+export interface WorkerRecord {
+  workerId: string;
+  host: string;
+  pid: number;
+  profiles: string[];
+  /** Seconds since its last heartbeat. */
+  heartbeatAgeSeconds: number;
+  rowsEmbedded: number;
+  tokens: number;
+  rateLimited: number;
+  state: string;
+  rowsPerSecond: number;
+  uptimeSeconds: number;
+  /** Rows embedded and rate-limit retries of each profile this worker serves. */
+  byProfile: Record<string, { rowsEmbedded: number; rateLimited: number }>;
+  /** Resident memory of the worker's process at its last heartbeat (null before the first). */
+  rssBytes: number | null;
+}
+
+/** The workers rows matching `where` (over $1 and $2), in `order`. */
+async function readWorkers(conn: Queryable, where: string, params: unknown[], order: string): Promise<WorkerRecord[]> {
   const { rows } = await conn.query<{
     worker_id: string;
     host: string;
@@ -76,9 +75,9 @@ export async function liveWorkers(
     `SELECT worker_id, host, pid, profiles, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS age,
             rows_embedded, tokens, rate_limited, state, extract(epoch FROM heartbeat_at - started_at)::float8 AS uptime,
             by_profile, rss_bytes
-     FROM ${WORKERS_TABLE} WHERE heartbeat_at > clock_timestamp() - make_interval(secs => $1) AND state <> 'stopped'
-     ORDER BY started_at`,
-    [staleSeconds],
+     FROM ${WORKERS_TABLE} WHERE ${where}
+     ORDER BY ${order}`,
+    params,
   );
   return rows.map((r) => ({
     workerId: r.worker_id,
@@ -98,16 +97,21 @@ export async function liveWorkers(
   }));
 }
 
-/** A worker that stopped without saying so (SIGKILL, a lost host): not stopped, no heartbeat for a while. */
-export interface GoneWorker {
-  workerId: string;
-  host: string;
-  pid: number;
-  profiles: string[];
-  /** Seconds since its last heartbeat. */
-  heartbeatAgeSeconds: number;
-  rowsEmbedded: number;
+/** Workers whose heartbeat is recent, per profile: a throttle is shared among them. */
+export function liveWorkers(conn: Queryable, staleSeconds: number): Promise<WorkerRecord[]> {
+  return readWorkers(
+    conn,
+    `heartbeat_at > clock_timestamp() - make_interval(secs => $1) AND state <> 'stopped'`,
+    [staleSeconds],
+    'started_at',
+  );
 }
+
+/** A worker that stopped without saying so (SIGKILL, a lost host): not stopped, no heartbeat for a while. */
+export type GoneWorker = Pick<
+  WorkerRecord,
+  'workerId' | 'host' | 'pid' | 'profiles' | 'heartbeatAgeSeconds' | 'rowsEmbedded'
+>;
 
 /**
  * Workers whose last heartbeat is older than `staleSeconds` (and younger than `withinSeconds`)
@@ -119,28 +123,20 @@ export async function goneWorkers(
   staleSeconds: number,
   withinSeconds = 86_400,
 ): Promise<GoneWorker[]> {
-  const { rows } = await conn.query<{
-    worker_id: string;
-    host: string;
-    pid: number;
-    profiles: string[];
-    age: number;
-    rows_embedded: string | number;
-  }>(
-    `SELECT worker_id, host, pid, profiles, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS age, rows_embedded
-     FROM ${WORKERS_TABLE}
-     WHERE heartbeat_at <= clock_timestamp() - make_interval(secs => $1)
-       AND heartbeat_at > clock_timestamp() - make_interval(secs => $2) AND state <> 'stopped'
-     ORDER BY heartbeat_at DESC`,
+  const gone = await readWorkers(
+    conn,
+    `heartbeat_at <= clock_timestamp() - make_interval(secs => $1)
+       AND heartbeat_at > clock_timestamp() - make_interval(secs => $2) AND state <> 'stopped'`,
     [staleSeconds, withinSeconds],
+    'heartbeat_at DESC',
   );
-  return rows.map((r) => ({
-    workerId: r.worker_id,
-    host: r.host,
-    pid: r.pid,
-    profiles: r.profiles,
-    heartbeatAgeSeconds: Number(r.age),
-    rowsEmbedded: Number(r.rows_embedded),
+  return gone.map(({ workerId, host, pid, profiles, heartbeatAgeSeconds, rowsEmbedded }) => ({
+    workerId,
+    host,
+    pid,
+    profiles,
+    heartbeatAgeSeconds,
+    rowsEmbedded,
   }));
 }
 

@@ -86,7 +86,7 @@ function registerEvalHistory(evalCommandDef: Command): void {
     .action(async (opts: { history: string; before: string; after: string }, command: Command) => {
       const ctx = new CliContext(command);
       const rb = await ctx.open({ config: (await evalManifest(ctx)).config });
-      const report = rb.evalHistory.compare({ ...opts, history: historyOption(command, opts.history) });
+      const report = await rb.evalHistory.compare({ ...opts, history: historyOption(command, opts.history) });
       ctx.result(report, () => humanComparison(report));
     });
   evalCommandDef
@@ -110,7 +110,7 @@ function registerEvalHistory(evalCommandDef: Command): void {
       ) => {
         const ctx = new CliContext(command);
         const rb = await ctx.open({ config: (await evalManifest(ctx)).config });
-        const trend = rb.evalHistory.trend({ ...opts, history: historyOption(command, opts.history) });
+        const trend = await rb.evalHistory.trend({ ...opts, history: historyOption(command, opts.history) });
         ctx.result(trend, () =>
           trend.points.length === 0
             ? `no run of ${trend.profile} in the last ${opts.days} days of ${trend.history}`

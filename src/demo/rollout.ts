@@ -154,6 +154,12 @@ function writeHistory(file: string, profiles: Profile[], offline: Map<string, Re
   writeFileSync(file, `${JSON.stringify(entry)}\n`);
 }
 
+/** "controller at canary 5%: PROMOTE — every gate passed …": one line per decision the demo prints. */
+function tickLine(t: TickReport): string {
+  const where = t.tick.phase === 'canary' ? `canary ${t.tick.percent}%` : t.tick.phase;
+  return `controller at ${where}: ${t.tick.decision.toUpperCase()} — ${t.tick.reason}`;
+}
+
 function demoTick(t: TickReport): DemoTick {
   return {
     at: t.tick.at,
@@ -354,8 +360,7 @@ export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> 
       onTick: (t) => {
         if (t.tick.decision === 'hold') return;
         promotions.push(demoTick(t));
-        const where = t.tick.phase === 'canary' ? `canary ${t.tick.percent}%` : t.tick.phase;
-        step(`controller at ${where}: ${t.tick.decision.toUpperCase()} — ${t.tick.reason}`);
+        step(tickLine(t));
       },
     });
     const ticks = driven.ticks;
@@ -451,8 +456,7 @@ async function failingAttempt(
       rollout,
       onTick: (t) => {
         if (t.tick.decision === 'hold') return;
-        const where = t.tick.phase === 'canary' ? `canary ${t.tick.percent}%` : t.tick.phase;
-        step(`controller at ${where}: ${t.tick.decision.toUpperCase()} — ${t.tick.reason}`);
+        step(tickLine(t));
       },
     });
   } finally {

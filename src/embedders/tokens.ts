@@ -44,7 +44,7 @@ interface Encoder {
   decode(tokens: number[]): string;
 }
 
-function bpeCounter(encoder: Encoder, kind: 'cl100k_base' | 'o200k_base'): TokenCounter {
+function bpeCounter(encoder: Encoder, kind: BpeName): TokenCounter {
   // Special-token text such as "<|endoftext|>" in a document is ordinary text to us: neither
   // allowed as a special token nor an error.
   const encode = (text: string): number[] => encoder.encode(text, [], []);
@@ -80,32 +80,33 @@ export function estimateTokens(bytes: number): number {
   return Math.min(bytes, Math.max(1, Math.ceil(bytes / BYTES_PER_TOKEN)));
 }
 
-let cl100k: Promise<TokenCounter> | undefined;
+type BpeName = 'cl100k_base' | 'o200k_base';
+const bpe = new Map<BpeName, Promise<TokenCounter>>();
 
-/** Loads cl100k_base once per process (about half a second, so only when a profile needs it). */
-export function loadCl100k(): Promise<TokenCounter> {
-  cl100k ??= (async () => {
-    const [{ Tiktoken }, ranks] = await Promise.all([
-      import('js-tiktoken/lite'),
-      import('js-tiktoken/ranks/cl100k_base'),
-    ]);
-    return bpeCounter(new Tiktoken(ranks.default), 'cl100k_base');
-  })();
-  return cl100k;
+/** Loads a BPE vocabulary once per process (about half a second, so only when a profile needs it). */
+function loadBpe(name: BpeName): Promise<TokenCounter> {
+  let counter = bpe.get(name);
+  if (!counter) {
+    counter = (async () => {
+      const [{ Tiktoken }, ranks] = await Promise.all([
+        import('js-tiktoken/lite'),
+        name === 'o200k_base' ? import('js-tiktoken/ranks/o200k_base') : import('js-tiktoken/ranks/cl100k_base'),
+      ]);
+      return bpeCounter(new Tiktoken(ranks.default), name);
+    })();
+    bpe.set(name, counter);
+  }
+  return counter;
 }
 
-let o200k: Promise<TokenCounter> | undefined;
+/** cl100k_base: OpenAI's embedding models' tokenizer, and the default for remote models. */
+export function loadCl100k(): Promise<TokenCounter> {
+  return loadBpe('cl100k_base');
+}
 
-/** Loads o200k_base once per process (OpenAI's newer models' tokenizer; byte-level BPE like cl100k). */
+/** o200k_base: OpenAI's newer models' tokenizer (byte-level BPE like cl100k). */
 export function loadO200k(): Promise<TokenCounter> {
-  o200k ??= (async () => {
-    const [{ Tiktoken }, ranks] = await Promise.all([
-      import('js-tiktoken/lite'),
-      import('js-tiktoken/ranks/o200k_base'),
-    ]);
-    return bpeCounter(new Tiktoken(ranks.default), 'o200k_base');
-  })();
-  return o200k;
+  return loadBpe('o200k_base');
 }
 
 export type TokenizerName = TokenCounter['kind'];
@@ -118,5 +119,5 @@ export type TokenizerName = TokenCounter['kind'];
 export function tokenCounterFor(provider: ProviderName, tokenizer?: TokenizerName): Promise<TokenCounter> {
   const kind = tokenizer ?? (provider === 'hash' ? 'approximate' : 'cl100k_base');
   if (kind === 'approximate') return Promise.resolve(approximateTokens);
-  return kind === 'o200k_base' ? loadO200k() : loadCl100k();
+  return loadBpe(kind);
 }

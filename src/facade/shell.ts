@@ -21,7 +21,7 @@ export {
   DEFAULT_TUNE_VALUES,
 } from '../eval/defaults.js';
 export { LOAD_FORMATS, DEFAULT_LOAD_BATCH_SIZE, type LoadFormat } from '../source/document-shapes.js';
-export { endedEarly, servingPercent } from '../migration/phases.js';
+export { endedEarly, PHASES, servingPercent } from '../migration/phases.js';
 export { ControllerStandby } from '../gates/lease.js';
 export type { RolloutConfig } from '../config/rollout.js';
 export type { ProfileSettingEdit } from '../config/edit-profile.js';

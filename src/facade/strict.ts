@@ -10,7 +10,8 @@ import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import { ProfileGateError } from '../errors.js';
 import type { Source } from '../source/source.js';
-import { registeredStore } from '../store/store.js';
+import { FingerprintMismatchError } from '../store/store.js';
+import { requireStore, StoreMissingError } from '../store/verify.js';
 
 export async function requireStrictReady(
   db: Database,
@@ -18,16 +19,20 @@ export async function requireStrictReady(
   profile: Profile,
   manifest: Manifest,
 ): Promise<void> {
-  const stored = await registeredStore(db, profile.name);
   const refuse = (why: string, details: Record<string, unknown> = {}) =>
     new ProfileGateError(
       `EMBEDDING_STRICT_MODE is on and profile ${profile.name} is not ready to serve: ${why}; ` +
         `finish its backfill (\`reembed backfill --profile ${profile.name}\`, a running \`reembed worker\`) or unset EMBEDDING_STRICT_MODE`,
       { profile: profile.name, strict: true, ...details },
     );
-  if (!stored || !stored.present) throw refuse('it has no store');
-  if (stored.fingerprint !== profile.fingerprint)
-    throw refuse(`its store holds vectors of another configuration (fingerprint ${stored.fingerprint})`);
+  try {
+    await requireStore(db, profile);
+  } catch (error) {
+    if (error instanceof StoreMissingError) throw refuse('it has no store');
+    if (error instanceof FingerprintMismatchError)
+      throw refuse(`its store holds vectors of another configuration (fingerprint ${String(error.details?.stored)})`);
+    throw error;
+  }
   const readiness = await candidateReadiness(db, source, profile, {
     maxQueueLagMs: manifest.rollout.maxQueueLag,
     minCoverage: manifest.rollout.minCoverage,

@@ -67,7 +67,10 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
   }
   if (metric === 'verify.failed_checks') {
     // Stale, missing and orphaned rows are judged by lag: only those no recent change accounts for fail.
-    const [report, r] = await Promise.all([verifyStore(ctx.db, ctx.source, ctx.candidate), readinessOf(ctx)]);
+    const [report, r] = await Promise.all([
+      verifyStore(ctx.db, ctx.source, ctx.candidate, { maxQueueLagMs: 0 }),
+      readinessOf(ctx),
+    ]);
     const failing = report.checks
       .filter((c) => !c.ok && !['stale', 'missing', 'orphans'].includes(c.name))
       .map((c) => `${c.name} (${c.count})`);

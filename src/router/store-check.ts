@@ -8,8 +8,7 @@
  */
 import type { Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
-import { FingerprintMismatchError, registeredStore } from '../store/store.js';
-import { StoreMissingError } from '../store/verify.js';
+import { requireStore } from '../store/verify.js';
 
 export class StoreChecks {
   private readonly passed = new Set<string>();
@@ -22,7 +21,7 @@ export class StoreChecks {
     if (this.passed.has(key)) return;
     let check = this.pending.get(key);
     if (!check) {
-      check = this.check(profile)
+      check = requireStore(this.db, profile)
         .then(() => {
           this.passed.add(key);
         })
@@ -30,12 +29,5 @@ export class StoreChecks {
       this.pending.set(key, check);
     }
     await check;
-  }
-
-  private async check(profile: Profile): Promise<void> {
-    const stored = await registeredStore(this.db, profile.name);
-    if (!stored || !stored.present) throw new StoreMissingError(profile.name);
-    if (stored.fingerprint !== profile.fingerprint)
-      throw new FingerprintMismatchError(profile.name, stored.fingerprint, profile.fingerprint);
   }
 }

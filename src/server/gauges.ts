@@ -5,20 +5,9 @@
  * `reembed_embedding_profile_info`, are in the facade's registry and served beside these.
  */
 import { Gauge, Registry } from 'prom-client';
-import type { Reembed } from '../reembed.js';
+import { PHASES, type Reembed } from '../reembed.js';
 import type { BreakerTracker } from './breakers.js';
 
-const PHASES = [
-  'planned',
-  'backfilling',
-  'shadow',
-  'canary',
-  'cutover',
-  'finalized',
-  'cleaned',
-  'rolled_back',
-  'aborted',
-] as const;
 const BREAKER_STATES = ['closed', 'open', 'halfOpen'] as const;
 
 export class ServerGauges {

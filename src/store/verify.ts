@@ -137,7 +137,7 @@ export async function verifyStore(
 ): Promise<VerifyReport> {
   const started = performance.now();
   const layout = storeLayout(profile);
-  await checkRegistered(conn, profile);
+  await requireStore(conn, profile);
   const limit = options.exampleLimit ?? 5;
   const tolerance = profile.normalize ? (options.normTolerance ?? DEFAULT_NORM_TOLERANCE[layout.columnType]) : null;
   const hash = contentHashSql(profile.template ?? source.template, profile.fingerprint, 's');
@@ -304,8 +304,11 @@ export async function verifyStore(
   };
 }
 
-/** The store must exist, and belong to the manifest's version of the profile. */
-async function checkRegistered(conn: Queryable, profile: Profile): Promise<void> {
+/**
+ * The store must exist, and belong to the manifest's version of the profile: StoreMissingError,
+ * else FingerprintMismatchError. (Verify, the router's first search of a profile, strict mode.)
+ */
+export async function requireStore(conn: Queryable, profile: Profile): Promise<void> {
   const row = await registeredFingerprint(conn, profile.name);
   if (!row || !row.present) throw new StoreMissingError(profile.name);
   if (row.fingerprint !== profile.fingerprint)

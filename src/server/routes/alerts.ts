@@ -123,41 +123,20 @@ export function alertRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (request) => {
-      const results: { alert: string; severity: string; action: AlertAction; migration: string | null }[] = [];
-      for (const alert of alertsOf(request.body)) {
-        const acts = alert.firing && ctx.rollbackSeverities.includes(alert.severity);
-        if (!acts) {
-          results.push({ alert: alert.name, severity: alert.severity, action: 'ignored', migration: null });
-          continue;
-        }
+      /** What one alert does: nothing, or a rollback of the newest migration (once). */
+      const actOn = async (alert: Alert): Promise<{ action: AlertAction; migration: string | null }> => {
+        if (!alert.firing || !ctx.rollbackSeverities.includes(alert.severity))
+          return { action: 'ignored', migration: null };
         const m = await ctx.rb.migration.status();
         // An alert acts once, whatever migration is current when it is delivered again:
         // Alertmanager re-sends a firing alert every repeat_interval, and a redelivery must not
         // roll back the next (healthy) migration an operator started meanwhile.
-        if (handled.has(alert.key)) {
-          results.push({
-            alert: alert.name,
-            severity: alert.severity,
-            action: 'already_handled',
-            migration: m?.id ?? null,
-          });
-          continue;
-        }
-        if (!m || SETTLED.has(m.phase)) {
-          results.push({
-            alert: alert.name,
-            severity: alert.severity,
-            action: 'no_active_migration',
-            migration: m?.id ?? null,
-          });
-          continue;
-        }
+        if (handled.has(alert.key)) return { action: 'already_handled', migration: m?.id ?? null };
+        if (!m || SETTLED.has(m.phase)) return { action: 'no_active_migration', migration: m?.id ?? null };
         // Firing since before this migration existed: it is about something else (a process
         // restarted since, or another replica, acted on it or not; this migration is not its cause).
-        if (alert.startsAt !== null && alert.startsAt < Date.parse(m.createdAt)) {
-          results.push({ alert: alert.name, severity: alert.severity, action: 'predates_migration', migration: m.id });
-          continue;
-        }
+        if (alert.startsAt !== null && alert.startsAt < Date.parse(m.createdAt))
+          return { action: 'predates_migration', migration: m.id };
         const reason = `alert ${alert.name} (${alert.severity}) firing${alert.summary ? `: ${alert.summary}` : ''}`;
         let after: MigrationState;
         try {
@@ -168,16 +147,18 @@ export function alertRoutes(app: FastifyInstance, ctx: ServerContext): void {
           const now = await ctx.rb.migration.status(m.id);
           if (!now || !SETTLED.has(now.phase)) throw error;
           handled.add(alert.key);
-          results.push({ alert: alert.name, severity: alert.severity, action: 'already_handled', migration: m.id });
-          continue;
+          return { action: 'already_handled', migration: m.id };
         }
         handled.add(alert.key);
         request.log.warn(
           { migration: m.id, alert: alert.name, severity: alert.severity },
           'alert rolled the migration back',
         );
-        results.push({ alert: alert.name, severity: alert.severity, action: 'rolled_back', migration: after.id });
-      }
+        return { action: 'rolled_back', migration: after.id };
+      };
+      const results: { alert: string; severity: string; action: AlertAction; migration: string | null }[] = [];
+      for (const alert of alertsOf(request.body))
+        results.push({ alert: alert.name, severity: alert.severity, ...(await actOn(alert)) });
       return { received: results.length, results };
     },
   );
