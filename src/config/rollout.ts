@@ -28,6 +28,7 @@ export const GATE_METRICS = [
   'online.latency_p99_ms',
   'online.latency_mean_ms',
   'online.breaker_opens',
+  'online.cache_hit_rate',
   'shadow.overlap',
   'shadow.rbo',
 ] as const;

@@ -160,6 +160,8 @@ function servingValue(metric: GateMetric, s: ServingSummary): number | null {
       return s.latencyMs.mean;
     case 'online.breaker_opens':
       return s.breakerOpens;
+    case 'online.cache_hit_rate':
+      return s.cache.hitRate;
     case 'shadow.overlap':
       return s.shadow.overlap;
     case 'shadow.rbo':
