@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/database.js';
 import { ConfigError } from '../errors.js';
-import { DOCUMENTS_TABLE } from '../source/managed.js';
+import { metadataValues } from '../source/managed.js';
 import { RETRIEVAL_METRICS, type Qrels, type RetrievalMetrics, type RetrievalSummary } from './metrics.js';
 
 /**
@@ -42,13 +42,7 @@ export function parseCategoryPath(by: string): string[] {
 /** The field's value for each judged document of the corpus (absent: the document lacks it). */
 export async function documentCategories(conn: Queryable, path: string[], qrels: Qrels): Promise<Map<string, string>> {
   const ids = [...new Set([...qrels.values()].flatMap((judged) => [...judged.keys()]))];
-  const { rows } = await conn.query<{ id: string; category: string | null }>(
-    `SELECT id, metadata #>> $1::text[] AS category FROM ${DOCUMENTS_TABLE} WHERE id = ANY($2::text[])`,
-    [path, ids],
-  );
-  const out = new Map<string, string>();
-  for (const r of rows) if (r.category !== null && r.category !== '') out.set(r.id, r.category);
-  return out;
+  return metadataValues(conn, ids, path);
 }
 
 /** Each query's categories: those of its relevant documents, else `(none)`. */
