@@ -48,7 +48,7 @@ export function registerController(program: Command): void {
         'each step → cutover). Every measurement, verdict and reason is stored and shown by `reembed migrate ' +
         'status` and `history`. Manual `reembed migrate` commands work at any time and win: the controller ' +
         're-reads the migration and continues from where a person left it. Stops at cutover (exit 0), or when ' +
-        'the migration is rolled back or aborted (exit 1); with --watch-cutover it keeps watching the online gates ' +
+        'the migration is rolled back or aborted (exit 1); with --watch-cutover it keeps watching the online and offline gates ' +
         'at 100% until finalize. SIGINT/SIGTERM stop it between ticks. One controller decides per source: ' +
         'it holds a lease in the database (3 intervals long, at least 30 s, renewed while it works); any others ' +
         'stand by, say who holds it, and take over when it stops renewing (on a PostgreSQL server; the embedded ' +
@@ -58,7 +58,7 @@ export function registerController(program: Command): void {
     .option('--once', 'one evaluation, then exit (for cron or CI)')
     .option(
       '--watch-cutover',
-      'after cutover, keep evaluating the online gates (absolute conditions) and roll back on their limits, until the migration is finalized',
+      'after cutover, keep evaluating the online gates (absolute conditions), the offline gates (new eval runs) and the alert rules, and roll back on their limits, until the migration is finalized',
     )
     .option('--actor <name>', 'who the audit log names for its transitions', 'controller')
     .action(async (opts: { id?: string; once?: boolean; actor: string; watchCutover?: boolean }, command: Command) => {
