@@ -7,9 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildManifest } from '../../src/config/manifest.js';
 import { appendEvaluation, webhookReceiver } from '../gates/alert-helpers.js';
 import { BIN, runCli } from '../helpers/cli.js';
+import { BACKENDS, createServerDatabase } from '../helpers/databases.js';
 import { scaled } from '../helpers/slowdown.js';
 
-describe('reembed watch (embedded database)', () => {
+describe.each(BACKENDS)('reembed watch on %s', (backend) => {
+  let server: Awaited<ReturnType<typeof createServerDatabase>> | null;
+  let target: string;
   let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
   let dir: string;
   let yaml: string;
@@ -30,14 +33,20 @@ alerts:
     - { name: recall-low, metric: offline.recall@5, op: "<", threshold: 0.5, severity: critical }
 `;
     writeFileSync(join(dir, 'reembed.yaml'), yaml);
+    server = backend === 'postgres' ? await createServerDatabase() : null;
+    target = server?.url ?? join(dir, '.reembed');
   });
-  afterAll(() => receiver.close());
+  afterAll(async () => {
+    await receiver.close();
+    await server?.drop();
+  });
+  const cli = (args: string[]) => runCli(['--db', target, ...args], { cwd: dir });
 
   const profile = (name: string) => buildManifest(parse(yaml), null).profiles.get(name)!;
 
   it('--once --json: evaluates the rules against the active profile, notifies once across processes, exits 1 while firing', async () => {
     // No evaluation yet: no data, nothing fires.
-    const quiet = await runCli(['watch', '--once', '--json'], { cwd: dir });
+    const quiet = await cli(['watch', '--once', '--json'], { cwd: dir });
     expect(quiet.code, quiet.stderr).toBe(0);
     expect(JSON.parse(quiet.stdout)).toMatchObject({
       evaluator: 'watch',
@@ -47,7 +56,7 @@ alerts:
     });
 
     appendEvaluation(join(dir, 'history.jsonl'), new Date(), [[profile('old'), 0.3]]);
-    const fired = await runCli(['watch', '--once', '--json'], { cwd: dir });
+    const fired = await cli(['watch', '--once', '--json'], { cwd: dir });
     expect(fired.code, fired.stderr).toBe(1);
     const report = JSON.parse(fired.stdout) as {
       rules: Array<{ phase: string; value: number }>;
@@ -60,7 +69,7 @@ alerts:
     ]);
 
     // Another process, still firing: no second notification.
-    const again = await runCli(['watch', '--once'], { cwd: dir });
+    const again = await cli(['watch', '--once'], { cwd: dir });
     expect(again.code, again.stderr).toBe(1);
     expect(again.stdout).toMatch(/recall-low\s+critical\s+offline.recall@5\s+old\s+0.3\s+< 0.5\s+firing/);
     expect(again.stdout).toContain('0 notifications');
@@ -78,7 +87,7 @@ alerts:
       ['migrate', 'plan', '--to', 'new'],
       ['migrate', 'start'],
     ]) {
-      const r = await runCli(args, { cwd: dir });
+      const r = await cli(args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
     }
     // The candidate's evaluation: the rule now measures it.
@@ -86,7 +95,7 @@ alerts:
       [profile('old'), 0.9],
       [profile('new'), 0.2],
     ]);
-    const watched = await runCli(['watch', '--once', '--json'], { cwd: dir });
+    const watched = await cli(['watch', '--once', '--json'], { cwd: dir });
     expect(watched.code, watched.stderr).toBe(1);
     const report = JSON.parse(watched.stdout) as { migration: string; events: Array<Record<string, unknown>> };
     expect(report.migration).toMatch(/.+/);
@@ -96,31 +105,31 @@ alerts:
       ['firing', report.migration],
     ]);
 
-    const status = await runCli(['migrate', 'status', '--json'], { cwd: dir });
+    const status = await cli(['migrate', 'status', '--json'], { cwd: dir });
     expect(status.code, status.stderr).toBe(0);
     const s = JSON.parse(status.stdout) as {
       alerts: { firing: Array<{ rule: string; scope: string }>; recent: Array<{ rule: string; transition: string }> };
     };
     expect(s.alerts.firing).toMatchObject([{ rule: 'recall-low', scope: report.migration }]);
     expect(s.alerts.recent).toMatchObject([{ rule: 'recall-low', transition: 'firing' }]);
-    const human = await runCli(['migrate', 'status'], { cwd: dir });
+    const human = await cli(['migrate', 'status'], { cwd: dir });
     expect(human.stdout).toContain('alerts firing: recall-low');
     expect(human.stdout).toMatch(
       /\[CRITICAL\] recall-low firing: offline.recall@5 of new 0.2 .*→ http:\/\/127.0.0.1:\d+\/… ok/,
     );
-    const history = await runCli(['migrate', 'history'], { cwd: dir });
+    const history = await cli(['migrate', 'history'], { cwd: dir });
     expect(history.code, history.stderr).toBe(0);
     expect(history.stdout).toMatch(/watch\s+alert: firing/);
   });
 
   it('refuses a bad --interval with exit 2', async () => {
-    const r = await runCli(['watch', '--interval', 'soon'], { cwd: dir });
+    const r = await cli(['watch', '--interval', 'soon'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--interval');
   });
 
   it('keeps evaluating until SIGTERM, then stops cleanly', async () => {
-    const child = spawn(process.execPath, [BIN, 'watch', '--interval', '50ms', '--json'], {
+    const child = spawn(process.execPath, [BIN, '--db', target, 'watch', '--interval', '50ms', '--json'], {
       cwd: dir,
       env: { ...process.env, REEMBED_ENV: '', NODE_ENV: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
