@@ -46,7 +46,7 @@ alerts:
 
   it('--once --json: evaluates the rules against the active profile, notifies once across processes, exits 1 while firing', async () => {
     // No evaluation yet: no data, nothing fires.
-    const quiet = await cli(['watch', '--once', '--json'], { cwd: dir });
+    const quiet = await cli(['watch', '--once', '--json']);
     expect(quiet.code, quiet.stderr).toBe(0);
     expect(JSON.parse(quiet.stdout)).toMatchObject({
       evaluator: 'watch',
@@ -56,7 +56,7 @@ alerts:
     });
 
     appendEvaluation(join(dir, 'history.jsonl'), new Date(), [[profile('old'), 0.3]]);
-    const fired = await cli(['watch', '--once', '--json'], { cwd: dir });
+    const fired = await cli(['watch', '--once', '--json']);
     expect(fired.code, fired.stderr).toBe(1);
     const report = JSON.parse(fired.stdout) as {
       rules: Array<{ phase: string; value: number }>;
@@ -69,7 +69,7 @@ alerts:
     ]);
 
     // Another process, still firing: no second notification.
-    const again = await cli(['watch', '--once'], { cwd: dir });
+    const again = await cli(['watch', '--once']);
     expect(again.code, again.stderr).toBe(1);
     expect(again.stdout).toMatch(/recall-low\s+critical\s+offline.recall@5\s+old\s+0.3\s+< 0.5\s+firing/);
     expect(again.stdout).toContain('0 notifications');
@@ -95,7 +95,7 @@ alerts:
       [profile('old'), 0.9],
       [profile('new'), 0.2],
     ]);
-    const watched = await cli(['watch', '--once', '--json'], { cwd: dir });
+    const watched = await cli(['watch', '--once', '--json']);
     expect(watched.code, watched.stderr).toBe(1);
     const report = JSON.parse(watched.stdout) as { migration: string; events: Array<Record<string, unknown>> };
     expect(report.migration).toMatch(/.+/);
@@ -105,25 +105,25 @@ alerts:
       ['firing', report.migration],
     ]);
 
-    const status = await cli(['migrate', 'status', '--json'], { cwd: dir });
+    const status = await cli(['migrate', 'status', '--json']);
     expect(status.code, status.stderr).toBe(0);
     const s = JSON.parse(status.stdout) as {
       alerts: { firing: Array<{ rule: string; scope: string }>; recent: Array<{ rule: string; transition: string }> };
     };
     expect(s.alerts.firing).toMatchObject([{ rule: 'recall-low', scope: report.migration }]);
     expect(s.alerts.recent).toMatchObject([{ rule: 'recall-low', transition: 'firing' }]);
-    const human = await cli(['migrate', 'status'], { cwd: dir });
+    const human = await cli(['migrate', 'status']);
     expect(human.stdout).toContain('alerts firing: recall-low');
     expect(human.stdout).toMatch(
       /\[CRITICAL\] recall-low firing: offline.recall@5 of new 0.2 .*→ http:\/\/127.0.0.1:\d+\/… ok/,
     );
-    const history = await cli(['migrate', 'history'], { cwd: dir });
+    const history = await cli(['migrate', 'history']);
     expect(history.code, history.stderr).toBe(0);
     expect(history.stdout).toMatch(/watch\s+alert: firing/);
   });
 
   it('refuses a bad --interval with exit 2', async () => {
-    const r = await cli(['watch', '--interval', 'soon'], { cwd: dir });
+    const r = await cli(['watch', '--interval', 'soon']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--interval');
   });
