@@ -4,6 +4,7 @@ import type { RolloutConfig, TickReport, GateResult } from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 import { shutdownSignal } from './signals.js';
+import { alertLine } from './alert-format.js';
 
 /** The gates of a tick as a table: what was measured, against what, and the verdict. */
 export function gatesTable(gates: readonly GateResult[]): string {
@@ -32,6 +33,7 @@ function humanTick(report: TickReport): string {
   const where = t.phase === 'canary' ? `canary ${t.percent}%` : t.phase;
   const lines = [`${t.at} ${where}: ${t.decision.toUpperCase()} — ${t.reason}`];
   if (report.gates.length) lines.push(gatesTable(report.gates));
+  for (const e of report.alerts?.events ?? []) lines.push(`alert: ${alertLine(e)}`);
   return lines.join('\n');
 }
 
