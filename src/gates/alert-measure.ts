@@ -109,7 +109,13 @@ async function readMetric(
     notify_on: [],
   } as Gate;
   const m = await measure(gate, ctx);
-  return { value: m.candidate, note: m.note, details: m.details };
+  // The gate reader's note names a candidate and a control; here both are the one profile.
+  const served = (m.details?.candidate as { requests?: number } | undefined)?.requests;
+  const note =
+    m.candidate === null && served !== undefined
+      ? `${served} requests in the last ${rule.window / 1000} s; min_samples ${rule.min_samples}`
+      : m.note;
+  return { value: m.candidate, note, details: m.details };
 }
 
 /** The newest run of the profile against the median of its runs in the 7 days before it. */

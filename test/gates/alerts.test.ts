@@ -143,7 +143,7 @@ describe.each(BACKENDS)('alert rules on %s', (backend) => {
     await servingWindow(db, 'small', new Date(T0 - 1000), { requests: 5, latencyMs: 400 });
     const r = await evaluate(s, T0 + 1000);
     expect(r.rules[0]).toMatchObject({ breach: null, phase: 'inactive' });
-    expect(r.rules[0]!.summary).toContain('no data');
+    expect(r.rules[0]!.summary).toContain('no data (5 requests in the last 300 s; min_samples 20)');
     expect(receiver.received).toEqual([]);
   });
 
