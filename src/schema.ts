@@ -8,6 +8,7 @@ import { servingMetricsMigrations } from './telemetry/serving-metrics.js';
 import { gateMigrations } from './gates/tables.js';
 import { controllerLeaseMigrations } from './gates/lease.js';
 import { queryCacheMigrations } from './router/query-cache-table.js';
+import { alertMigrations } from './gates/alert-tables.js';
 
 /** Every migration of the reembed schema, in version order; each is owned by its module. */
 export const migrations: Migration[] = [
@@ -20,4 +21,5 @@ export const migrations: Migration[] = [
   ...gateMigrations,
   ...controllerLeaseMigrations,
   ...queryCacheMigrations,
+  ...alertMigrations,
 ].sort((a, b) => a.version - b.version);
