@@ -341,6 +341,7 @@ export class Controller {
       evalHistory: this.rollout.evalHistory,
       annQueries: this.rollout.annQueries,
       readiness: { maxQueueLagMs: this.rollout.maxQueueLag, minCoverage: this.rollout.minCoverage },
+      offlineSince: m.phase === 'cutover' && m.cutoverAt ? new Date(m.cutoverAt) : undefined,
       windowStart: (gate) => {
         // Online windows start where the last judged one ended: ticks are an interval plus the
         // tick's own time apart, and traffic in between must not go unseen (a breaker trip in the

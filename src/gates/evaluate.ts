@@ -9,6 +9,8 @@ export interface Measurement {
   /** Why a value is missing, or where it came from (shown beside the verdict). */
   note?: string;
   details?: Record<string, unknown>;
+  /** The value is missing for a reason that says nothing against the candidate: held even under `no_data: fail`. */
+  holdOnNoData?: boolean;
 }
 
 export interface GateResult {
@@ -79,7 +81,7 @@ export function evaluateGate(gate: Gate, m: Measurement): GateResult {
         ? `no data for the control${m.note ? ` (${m.note})` : ''}`
         : null;
   if (missing) {
-    if (gate.no_data === 'fail')
+    if (gate.no_data === 'fail' && !m.holdOnNoData)
       return { ...base, verdict: 'fail', reason: `${missing}; the gate counts no data as a failure` };
     return { ...base, verdict: 'no_data', reason: `${missing}; holding` };
   }

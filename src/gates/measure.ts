@@ -30,6 +30,12 @@ export interface MeasureContext {
   windowStart?: (gate: Gate) => Date | undefined;
   /** Readiness by lag (rollout.max_queue_lag, rollout.min_coverage) for the coverage and verify gates. */
   readiness?: ReadinessOptions;
+  /**
+   * At cutover: only evaluations run after this time count. An earlier one judged the rollout
+   * that led here (a forced cutover may have overruled it), so it is no new evidence, and its
+   * absence is held whatever the gate's no_data policy.
+   */
+  offlineSince?: Date;
   /** The ANN agreement check (eval/ann-check.ts); injected so the gate layer stays testable. */
   annOverlap?: (profile: Profile, queries: number) => Promise<{ overlap: number; details: Record<string, unknown> }>;
 }
@@ -133,6 +139,15 @@ function measureOffline(key: keyof RetrievalSummary, ctx: MeasureContext): Measu
       candidate: null,
       control: null,
       note: `no evaluation of ${ctx.control.name} and ${ctx.candidate.name} in ${ctx.evalHistory}: run \`reembed eval --dataset DIR --profiles ${ctx.control.name},${ctx.candidate.name}\``,
+    };
+  }
+  if (ctx.offlineSince && Date.parse(found.entry.time) <= ctx.offlineSince.getTime()) {
+    return {
+      candidate: null,
+      control: null,
+      note: `no evaluation since the cutover at ${ctx.offlineSince.toISOString()} (the last one, ${found.entry.time}, judged the rollout before it)`,
+      holdOnNoData: true,
+      details: { evaluatedAt: found.entry.time, since: ctx.offlineSince.toISOString() },
     };
   }
   const candidate = Number(found.candidate[key]);

@@ -18,6 +18,7 @@ import {
   type LifecycleContext,
 } from '../../src/migration/lifecycle.js';
 import { getMigration, listEvents, type MigrationState } from '../../src/migration/state.js';
+import { MIGRATIONS_TABLE } from '../../src/migration/tables.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { appendEvaluation, servingWindow, webhookReceiver } from './alert-helpers.js';
@@ -30,6 +31,9 @@ describe.each(BACKENDS)('alerts in the controller on %s', (backend) => {
   let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
   let dir: string;
   let time = T0;
+  /** Moves a migration's cutover time onto the test's clock. */
+  const cutoverAt = (id: string, at: Date) =>
+    db.query(`UPDATE ${MIGRATIONS_TABLE} SET cutover_at = $2 WHERE id = $1`, [id, at]);
 
   beforeEach(async () => {
     db = await openTestDatabase(backend);
@@ -215,10 +219,14 @@ describe.each(BACKENDS)('alerts in the controller on %s', (backend) => {
     m = await rampMigration(s.ctx, m, 50);
     m = await cutoverMigration(s.ctx, m);
     expect(m.phase).toBe('cutover');
+    // The cutover, on the test's clock: 30 minutes after that evaluation.
+    await cutoverAt(m.id, new Date(time - 30 * MINUTE));
     const c = s.controller(true);
     let report = await c.tick();
+    // The evaluation that led to the cutover is no new evidence: held, not measured again.
     expect(report.tick.decision).toBe('hold');
-    expect(report.gates.map((g) => [g.gate, g.verdict])).toEqual([['offline-r5', 'pass']]);
+    expect(report.gates.map((g) => [g.gate, g.verdict])).toEqual([['offline-r5', 'no_data']]);
+    expect(report.gates[0]!.reason).toMatch(/no evaluation since the cutover/);
     // The nightly run: the candidate 15 pp under the control.
     appendEvaluation(file, new Date(time), [
       [small, 0.8],
@@ -229,6 +237,33 @@ describe.each(BACKENDS)('alerts in the controller on %s', (backend) => {
     expect(report.tick.decision).toBe('rollback');
     expect(report.tick.reason).toContain('gate offline-r5 failed 1 times');
     expect(report.migration.phase).toBe('rolled_back');
+  });
+
+  it('after a forced cutover, --watch-cutover never rolls back on the evaluation the cutover overruled', async () => {
+    const s = await setUp(
+      {
+        gates: [
+          { name: 'offline-r5', metric: 'offline.recall@5', max_decrease: 0.1, failure_limit: 1, no_data: 'fail' },
+        ],
+      },
+      {},
+    );
+    const file = join(dir, 'history.jsonl');
+    appendEvaluation(file, new Date(time - 60 * MINUTE), [
+      [getProfile(s.manifest, 'small'), 0.8],
+      [getProfile(s.manifest, 'big'), 0.5],
+    ]);
+    let m: MigrationState = await shadowMigration(s.ctx, s.m, 0);
+    m = await cutoverMigration(s.ctx, await rampMigration(s.ctx, m, 50));
+    await cutoverAt(m.id, new Date(time - 30 * MINUTE));
+    const c = s.controller(true);
+    for (let i = 0; i < 3; i++) {
+      const report = await c.tick();
+      expect(report.tick.decision).toBe('hold');
+      expect(report.gates.map((g) => g.verdict)).toEqual(['no_data']);
+      time += 2000;
+    }
+    expect((await getMigration(db, m.id)).phase).toBe('cutover');
   });
 
   it('after cutover without --watch-cutover, the controller is done and reads nothing', async () => {
