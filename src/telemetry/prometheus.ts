@@ -7,6 +7,8 @@ export interface ServingObserver {
   request(profile: string, outcome: ServingOutcome): void;
   breakerOpened(profile: string): void;
   shadow(candidate: string, result: { overlap: number; rbo: number } | null): void;
+  /** A sampled shadow read dropped under load: `queue_full` or `too_old`. */
+  shadowDropped(candidate: string, reason: string): void;
 }
 
 /** Calls every observer; one that throws does not keep the others from hearing. */
@@ -26,6 +28,7 @@ export function fanOut(observers: ReadonlyArray<ServingObserver | null | undefin
     request: (profile, outcome) => each((o) => o.request(profile, outcome)),
     breakerOpened: (profile) => each((o) => o.breakerOpened(profile)),
     shadow: (candidate, result) => each((o) => o.shadow(candidate, result)),
+    shadowDropped: (candidate, reason) => each((o) => o.shadowDropped(candidate, reason)),
   };
 }
 
@@ -48,6 +51,7 @@ export class PrometheusServingMetrics implements ServingObserver {
   private readonly shadowCompared: Counter<'candidate'>;
   private readonly shadowErrors: Counter<'candidate'>;
   private readonly shadowOverlap: Histogram<'candidate'>;
+  private readonly shadowDrops: Counter<'candidate' | 'reason'>;
 
   /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
   constructor(registry: Registry) {
@@ -112,6 +116,12 @@ export class PrometheusServingMetrics implements ServingObserver {
       'candidate',
       [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
     );
+    this.shadowDrops = counter(
+      'reembed_shadow_dropped_total',
+      'Sampled shadow reads dropped under load, by candidate and reason (queue_full, too_old)',
+      'candidate',
+      'reason',
+    );
   }
 
   request(profile: string, outcome: ServingOutcome): void {
@@ -138,5 +148,9 @@ export class PrometheusServingMetrics implements ServingObserver {
     }
     this.shadowCompared.inc({ candidate });
     this.shadowOverlap.observe({ candidate }, result.overlap);
+  }
+
+  shadowDropped(candidate: string, reason: string): void {
+    this.shadowDrops.inc({ candidate, reason });
   }
 }

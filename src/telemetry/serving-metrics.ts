@@ -57,6 +57,13 @@ export const servingMetricsMigrations: Migration[] = [
     // "breaker_open", "error" or "error:<code>".
     sql: `ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN fallback_reasons jsonb NOT NULL DEFAULT '{}'::jsonb;`,
   },
+  {
+    version: 15,
+    name: 'serving metrics shadow drops',
+    // Sampled shadow reads of this (candidate) profile dropped under load, counted by reason:
+    // "queue_full" or "too_old".
+    sql: `ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN shadow_dropped jsonb NOT NULL DEFAULT '{}'::jsonb;`,
+  },
 ];
 
 /** What one search the profile was chosen for came to. A fallback names why, as `reasonKey` says. */
@@ -82,6 +89,7 @@ interface Counts {
   shadowErrors: number;
   shadowOverlapSum: number;
   shadowRboSum: number;
+  shadowDropped: Record<string, number>;
 }
 
 function emptyCounts(): Counts {
@@ -97,15 +105,19 @@ function emptyCounts(): Counts {
     shadowErrors: 0,
     shadowOverlapSum: 0,
     shadowRboSum: 0,
+    shadowDropped: {},
   };
+}
+
+function addCounts(target: Record<string, number>, more: Record<string, number>): void {
+  for (const [key, n] of Object.entries(more)) target[key] = (target[key] ?? 0) + n;
 }
 
 function mergeInto(target: Counts, c: Counts): void {
   target.requests += c.requests;
   target.errors += c.errors;
   target.fallbacks += c.fallbacks;
-  for (const [reason, n] of Object.entries(c.fallbackReasons))
-    target.fallbackReasons[reason] = (target.fallbackReasons[reason] ?? 0) + n;
+  addCounts(target.fallbackReasons, c.fallbackReasons);
   target.breakerOpens += c.breakerOpens;
   addInto(target.latency, c.latency);
   target.latencySumMs += c.latencySumMs;
@@ -113,6 +125,7 @@ function mergeInto(target: Counts, c: Counts): void {
   target.shadowErrors += c.shadowErrors;
   target.shadowOverlapSum += c.shadowOverlapSum;
   target.shadowRboSum += c.shadowRboSum;
+  addCounts(target.shadowDropped, c.shadowDropped);
 }
 
 export interface RecorderOptions {
@@ -208,6 +221,12 @@ export class ServingMetricsRecorder {
     c.shadowRboSum += result.rbo;
   }
 
+  /** A sampled shadow read dropped under load, counted under the candidate by reason. */
+  shadowDropped(candidate: string, reason: string): void {
+    const c = this.counts(candidate);
+    c.shadowDropped[reason] = (c.shadowDropped[reason] ?? 0) + 1;
+  }
+
   /**
    * Ends the current window now and writes it (writes are serialized). The router calls this
    * when the migration changes, so no window mixes traffic of two steps.
@@ -257,24 +276,29 @@ interface Window {
   migration: MigrationTag;
 }
 
+/** SQL: two jsonb maps of counts, summed key by key. */
+function sumCounts(a: string, b: string): string {
+  return `(
+           SELECT coalesce(jsonb_object_agg(key, n), '{}'::jsonb)
+           FROM (SELECT key, sum(value::bigint) AS n
+                 FROM (SELECT * FROM jsonb_each_text(${a}) UNION ALL SELECT * FROM jsonb_each_text(${b})) AS both_maps
+                 GROUP BY key) AS summed)`;
+}
+
 async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instance: string): Promise<void> {
   for (const [profile, c] of w.counts) {
     await conn.query(
       `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, migration_id,
          migration_version, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
-         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons)
-       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb)
+         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons, shadow_dropped)
+       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb, $18::jsonb)
        ON CONFLICT (profile, window_start, instance) DO UPDATE SET
          recorded_at = clock_timestamp(),
          requests = m.requests + EXCLUDED.requests,
          errors = m.errors + EXCLUDED.errors,
          fallbacks = m.fallbacks + EXCLUDED.fallbacks,
-         fallback_reasons = (
-           SELECT coalesce(jsonb_object_agg(key, n), '{}'::jsonb)
-           FROM (SELECT key, sum(value::bigint) AS n
-                 FROM (SELECT * FROM jsonb_each_text(m.fallback_reasons)
-                       UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.fallback_reasons)) AS both_reasons
-                 GROUP BY key) AS summed),
+         fallback_reasons = ${sumCounts('m.fallback_reasons', 'EXCLUDED.fallback_reasons')},
+         shadow_dropped = ${sumCounts('m.shadow_dropped', 'EXCLUDED.shadow_dropped')},
          breaker_opens = m.breaker_opens + EXCLUDED.breaker_opens,
          latency_counts = ARRAY(SELECT a + b FROM unnest(m.latency_counts, EXCLUDED.latency_counts) AS u(a, b)),
          latency_sum_ms = m.latency_sum_ms + EXCLUDED.latency_sum_ms,
@@ -300,6 +324,7 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
         w.migration.id,
         w.migration.version,
         JSON.stringify(c.fallbackReasons),
+        JSON.stringify(c.shadowDropped),
       ],
     );
   }
@@ -320,7 +345,15 @@ export interface ServingSummary {
   errorRate: number | null;
   fallbackRate: number | null;
   latencyMs: { p50: number | null; p95: number | null; p99: number | null; mean: number | null };
-  shadow: { compared: number; errors: number; overlap: number | null; rbo: number | null };
+  /** `dropped`: sampled reads dropped under load, by reason (`queue_full`, `too_old`), and their total. */
+  shadow: {
+    compared: number;
+    errors: number;
+    overlap: number | null;
+    rbo: number | null;
+    dropped: number;
+    droppedReasons: Record<string, number>;
+  };
 }
 
 export interface ServingRange {
@@ -360,9 +393,10 @@ export async function readServingMetrics(
     shadow_errors: string;
     shadow_overlap_sum: number;
     shadow_rbo_sum: number;
+    shadow_dropped: Record<string, string | number> | string | null;
   }>(
     `SELECT instance, requests, errors, fallbacks, fallback_reasons, breaker_opens, latency_counts, latency_sum_ms,
-            shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum
+            shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, shadow_dropped
      FROM ${SERVING_METRICS_TABLE}
      WHERE profile = $1 AND recorded_at > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
        AND ($4::text IS NULL OR (migration_id = $4 AND migration_version = $5))`,
@@ -382,6 +416,7 @@ export async function readServingMetrics(
       shadowErrors: Number(r.shadow_errors),
       shadowOverlapSum: Number(r.shadow_overlap_sum),
       shadowRboSum: Number(r.shadow_rbo_sum),
+      shadowDropped: countsOf(r.shadow_dropped),
     });
   }
   const answered = total.requests - total.errors;
@@ -407,6 +442,8 @@ export async function readServingMetrics(
       errors: total.shadowErrors,
       overlap: total.shadowCompared ? total.shadowOverlapSum / total.shadowCompared : null,
       rbo: total.shadowCompared ? total.shadowRboSum / total.shadowCompared : null,
+      dropped: Object.values(total.shadowDropped).reduce((a, n) => a + n, 0),
+      droppedReasons: total.shadowDropped,
     },
   };
 }

@@ -61,17 +61,22 @@ describe('Prometheus serving metrics', () => {
       shadow: () => {
         throw new Error('broken');
       },
+      shadowDropped: () => {
+        throw new Error('broken');
+      },
     };
     const listening: ServingObserver = {
       request: (p) => heard.push(`request ${p}`),
       breakerOpened: (p) => heard.push(`open ${p}`),
       shadow: (c) => heard.push(`shadow ${c}`),
+      shadowDropped: (c, reason) => heard.push(`dropped ${c} ${reason}`),
     };
     const o = fanOut([broken, null, listening]);
     o.request('a', { ok: true, latencyMs: 1 });
     o.breakerOpened('a');
     o.shadow('b', null);
-    expect(heard).toEqual(['request a', 'open a', 'shadow b']);
+    o.shadowDropped('b', 'too_old');
+    expect(heard).toEqual(['request a', 'open a', 'shadow b', 'dropped b too_old']);
   });
 
   it('the library counts its searches in the registry it returns, beside the profile info', async () => {
