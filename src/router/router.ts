@@ -355,7 +355,7 @@ export class Router {
   async close(): Promise<void> {
     this.watcher.stop();
     this.breakers.shutdown();
-    await this.shadows.drain();
+    await this.shadows.close();
     await this.metrics?.close();
     await this.stopRetention?.();
   }

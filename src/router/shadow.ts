@@ -23,6 +23,7 @@ import type { RouterOptions, RouterStats, SearchRequest, ShadowEvent, Timed } fr
 
 export class ShadowReads {
   private readonly queue: ShadowQueue<string>;
+  private closed = false;
 
   constructor(
     private readonly options: Pick<RouterOptions, 'shadow' | 'onShadow' | 'onBackgroundError' | 'now'>,
@@ -56,7 +57,7 @@ export class ShadowReads {
     request: SearchRequest,
     hits: SearchHit[],
   ): void {
-    if (this.options.shadow?.enabled === false) return;
+    if (this.options.shadow?.enabled === false || this.closed) return;
     if (!(m.shadowSample > 0) || !shadowsIn(m) || this.random() >= m.shadowSample) return;
     const timeoutMs = this.options.shadow?.timeoutMs ?? 1000;
     this.queue.offer(m.candidate, async () => {
@@ -96,6 +97,12 @@ export class ShadowReads {
 
   /** Runs the sampled reads still waiting, whatever the load, and waits for every one in flight. */
   drain(): Promise<void> {
+    return this.queue.drain();
+  }
+
+  /** Takes no more samples (a search still finishing after the router closed), and drains. */
+  close(): Promise<void> {
+    this.closed = true;
     return this.queue.drain();
   }
 }

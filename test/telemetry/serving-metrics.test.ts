@@ -77,7 +77,14 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     expect(s.latencyMs.p95).toBeGreaterThan(90);
     expect(s.latencyMs.p95).toBeLessThan(110);
     expect(s.latencyMs.mean).toBeCloseTo((91 * 10 + 10 * 100) / 101, 6);
-    expect(s.shadow).toEqual({ compared: 2, errors: 1, overlap: 0.7, rbo: expect.closeTo(0.6, 10) });
+    expect(s.shadow).toEqual({
+      compared: 2,
+      errors: 1,
+      overlap: 0.7,
+      rbo: expect.closeTo(0.6, 10),
+      dropped: 0,
+      droppedReasons: {},
+    });
     const ctrl = await readServingMetrics(db, 'ctrl', { from });
     expect(ctrl).toMatchObject({ requests: 1, errors: 1, fallbacks: 0, errorRate: 1 });
     expect(ctrl.latencyMs.p95).toBeNull();
