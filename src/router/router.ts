@@ -352,6 +352,11 @@ export class Router {
     return this.shadows.drain();
   }
 
+  /** Sampled shadow reads waiting for a quiet moment (not yet started). */
+  get shadowsPending(): number {
+    return this.shadows.pending;
+  }
+
   async close(): Promise<void> {
     this.watcher.stop();
     this.breakers.shutdown();

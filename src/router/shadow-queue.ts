@@ -12,7 +12,7 @@ import { servedInFlight, whenServedEnds } from './served-load.js';
 export type ShadowDropReason = 'queue_full' | 'too_old';
 export const SHADOW_DROP_REASONS: readonly ShadowDropReason[] = ['queue_full', 'too_old'];
 
-export const DEFAULT_SHADOW_MAX_CONCURRENT = 4;
+export const DEFAULT_SHADOW_MAX_CONCURRENT = 1;
 export const DEFAULT_SHADOW_MAX_QUEUED = 64;
 export const DEFAULT_SHADOW_MAX_AGE_MS = 2000;
 export const DEFAULT_SHADOW_MAX_INFLIGHT_SERVED = 1;

@@ -22,7 +22,7 @@ export interface RouterOptions {
    * Shadow reads of this instance; `enabled: false` turns them off whatever the migration's
    * sample. A sampled read waits in a low-priority queue and starts only while fewer than
    * `maxInflightServed` (default 1: none) served searches are in flight in this process, at most
-   * `maxConcurrent` (4) at once; it is dropped and counted when `maxQueued` (64) already wait
+   * `maxConcurrent` (1) at once; it is dropped and counted when `maxQueued` (64) already wait
    * (`queue_full`) or when it waited longer than `maxAgeMs` (2 s, `too_old`). `timeoutMs` (1 s)
    * bounds the read itself, from when it starts.
    */

@@ -12,7 +12,12 @@ import { backfillPlanner } from '../../src/backfill/planner.js';
 import type { Profile } from '../../src/config/profile.js';
 import type { Database } from '../../src/db/database.js';
 import { createEmbedder } from '../../src/embedders/create.js';
-import { planMigration, shadowMigration, startMigration, type LifecycleContext } from '../../src/migration/lifecycle.js';
+import {
+  planMigration,
+  shadowMigration,
+  startMigration,
+  type LifecycleContext,
+} from '../../src/migration/lifecycle.js';
 import { Router, type RouterOptions, type ShadowEvent } from '../../src/router/router.js';
 import { readServingMetrics } from '../../src/telemetry/serving-metrics.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
