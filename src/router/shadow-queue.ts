@@ -50,7 +50,7 @@ export class ShadowQueue<T> {
 
   /** Queues `run` (which must not reject); false when the sample was dropped because the queue is full. */
   offer(tag: T, run: () => Promise<void>): boolean {
-    this.expire();
+    if (this.draining === 0) this.expire();
     if (this.waiting.length >= this.options.maxQueued) {
       this.options.onDrop('queue_full', tag);
       return false;
