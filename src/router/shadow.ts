@@ -84,7 +84,11 @@ export class ShadowReads {
         event.latencyMs = performance.now() - t0;
         this.options.onShadow?.(event);
       } catch (error) {
-        this.options.onBackgroundError?.(error);
+        try {
+          this.options.onBackgroundError?.(error);
+        } catch {
+          // The caller's own error handler threw: nothing is left to tell, and the queue goes on.
+        }
       }
     });
   }
