@@ -29,6 +29,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
     file: 'router.js',
     what: 'router overhead vs direct pgvector query, shadow p99 impact, rollback propagation',
   },
+  'shadow-cost': {
+    file: 'shadow-cost.js',
+    what: 'served p50/p95/p99 with shadow reads off vs 10% (queued, and not yielding) under one open-loop traffic',
+  },
   'router-load': {
     file: 'router-load.js',
     what: 'router at canary 50% + shadow 0.1 under 1-512 concurrent callers (PostgreSQL), and an RSS soak',

@@ -20,7 +20,7 @@ export function registerMetrics(program: Command): void {
     .summary('searches, errors, latency and shadow agreement per profile, every instance')
     .description(
       'Per profile, summed over every instance: searches, errors, fallbacks, circuit-breaker trips, latency ' +
-        'p50/p95/p99 and shadow agreement, over the windows written in the last --since. These are the figures ' +
+        'p50/p95/p99, shadow agreement and shadow samples dropped under load, over the windows written in the last --since. These are the figures ' +
         'the controller’s online gates read.',
     )
     .option('--since <duration>', 'how far back, e.g. 15m, 1h, 7d', '1h')
@@ -51,6 +51,7 @@ export function registerMetrics(program: Command): void {
                     'p95 ms',
                     'p99 ms',
                     'shadowed',
+                    'shadow dropped',
                     'overlap@10',
                     'RBO',
                     'cache hits',
@@ -63,12 +64,13 @@ export function registerMetrics(program: Command): void {
                     significant(p.requestsPerSecond, 3),
                     p.errors,
                     percent(p.errorRate),
-                    fallbacksWithReasons(p.fallbacks, p.fallbackReasons),
+                    countWithReasons(p.fallbacks, p.fallbackReasons),
                     p.breakerOpens,
                     significant(p.latencyMs.p50),
                     significant(p.latencyMs.p95),
                     significant(p.latencyMs.p99),
                     p.shadow.compared,
+                    countWithReasons(p.shadow.dropped, p.shadow.droppedReasons),
                     significant(p.shadow.overlap, 3),
                     significant(p.shadow.rbo, 3),
                     cacheHits(p.cache),
@@ -106,8 +108,8 @@ export function registerMetrics(program: Command): void {
     });
 }
 
-/** "8 (timeout 5, breaker_open 3)": the count, and why the control answered. */
-function fallbacksWithReasons(total: number, reasons: Record<string, number>): string {
+/** "8 (timeout 5, breaker_open 3)": a count (fallbacks, shadow drops) and its reasons, most frequent first. */
+function countWithReasons(total: number, reasons: Record<string, number>): string {
   const parts = Object.entries(reasons)
     .sort((a, b) => b[1] - a[1])
     .map(([reason, n]) => `${reason} ${n}`);

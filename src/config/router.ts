@@ -29,8 +29,16 @@ export const routerSchema = z
     shadow: z
       .object({
         enabled: z.boolean().optional(),
+        /** A shadow read that takes longer (from when it starts) is counted as a shadow error. */
         timeout: duration.optional(),
+        /** Shadow reads one router runs at once. */
         max_concurrent: z.number().int().min(1).optional(),
+        /** Sampled reads that may wait for a quiet moment; more are dropped (queue_full). */
+        max_queued: z.number().int().min(0).optional(),
+        /** A sampled read that waited longer is dropped (too_old). */
+        max_age: duration.optional(),
+        /** A sampled read starts only while fewer served searches than this are in flight in the process. */
+        max_inflight_served: z.number().int().min(1).optional(),
       })
       .strict()
       .optional(),
@@ -55,7 +63,14 @@ export interface RouterSettings {
     resetTimeoutMs?: number;
     rollingWindowMs?: number;
   };
-  shadow?: { enabled?: boolean; timeoutMs?: number; maxConcurrent?: number };
+  shadow?: {
+    enabled?: boolean;
+    timeoutMs?: number;
+    maxConcurrent?: number;
+    maxQueued?: number;
+    maxAgeMs?: number;
+    maxInflightServed?: number;
+  };
   maxQueryChars?: number;
   maxConcurrentSearches?: number;
   maxQueuedSearches?: number;
@@ -85,7 +100,14 @@ export function parseRouter(raw: unknown, problems: string[]): RouterSettings {
         })
       : undefined,
     shadow: r.shadow
-      ? defined({ enabled: r.shadow.enabled, timeoutMs: r.shadow.timeout, maxConcurrent: r.shadow.max_concurrent })
+      ? defined({
+          enabled: r.shadow.enabled,
+          timeoutMs: r.shadow.timeout,
+          maxConcurrent: r.shadow.max_concurrent,
+          maxQueued: r.shadow.max_queued,
+          maxAgeMs: r.shadow.max_age,
+          maxInflightServed: r.shadow.max_inflight_served,
+        })
       : undefined,
     maxQueryChars: r.max_query_chars,
     maxConcurrentSearches: r.max_concurrent_searches,

@@ -309,7 +309,13 @@ export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> 
   const shadowSlots = 8;
   const router = await new Router(db, manifest, source, {
     defaultProfile: control.name,
-    shadow: { maxConcurrent: shadowSlots, timeoutMs: budgets.shadowTimeoutMs },
+    // The demo drains every `shadowSlots` searches: that many wait, and none ages out however slow the machine.
+    shadow: {
+      maxConcurrent: shadowSlots,
+      maxQueued: shadowSlots,
+      maxAgeMs: Number.POSITIVE_INFINITY,
+      timeoutMs: budgets.shadowTimeoutMs,
+    },
     breaker: budgets.breaker,
     searchDeadlineMs: budgets.searchDeadlineMs,
     onShadow: (e) => shadows.push(e),
@@ -326,8 +332,8 @@ export async function rolloutStory(input: RolloutInput): Promise<RolloutResult> 
     for (let i = 0; i < count; i++) {
       const res = await router.search(queries[i % queries.length]!, { subject: `${subjectPrefix}-${i}` });
       if (res.profile === candidate.name) served++;
-      // Shadow reads never hold up a response; the demo's users wait for them now and then, so
-      // none is dropped for want of a slot however slow the machine.
+      // Shadow reads never hold up a response, and wait while a search is served; the demo's users
+      // wait for them now and then (drainShadows runs them), so none is dropped however slow the machine.
       if ((i + 1) % shadowSlots === 0) await router.drainShadows();
     }
     await router.drainShadows();

@@ -25,6 +25,7 @@ import {
 import { deleteManaged, upsertManaged } from './managed-writes.js';
 import { asInvalidRequest, isCallerError, validateSearchRequest } from './request.js';
 import { routeFor, servingForAll, type Route } from './routing.js';
+import { servedStarted } from './served-load.js';
 import { ShadowReads } from './shadow.js';
 import { StoreChecks } from './store-check.js';
 import type { FallbackReason, RouterOptions, RouterStats, SearchRequest, SearchResponse, Timed } from './types.js';
@@ -71,6 +72,7 @@ export class Router {
     shadowRuns: 0,
     shadowErrors: 0,
     shadowDropped: 0,
+    shadowDrops: { queue_full: 0, too_old: 0 },
     hotDocumentsQueued: 0,
     overloaded: 0,
     deadlineExceeded: 0,
@@ -211,10 +213,16 @@ export class Router {
    */
   async search(query: string, options: SearchRequest = {}): Promise<SearchResponse> {
     const deadline = this.settings.searchDeadlineMs ?? DEFAULT_SEARCH_DEADLINE_MS;
-    return within(this.serve(query, options), deadline, () => {
-      this.stats.deadlineExceeded++;
-      return new SearchTimeoutError(deadline);
-    });
+    // In flight until answered or failed: shadow reads wait while serving is busy (shadow-queue.ts).
+    const ended = servedStarted();
+    try {
+      return await within(this.serve(query, options), deadline, () => {
+        this.stats.deadlineExceeded++;
+        return new SearchTimeoutError(deadline);
+      });
+    } finally {
+      ended();
+    }
   }
 
   private async serve(query: string, options: SearchRequest): Promise<SearchResponse> {
@@ -345,17 +353,23 @@ export class Router {
   }
 
   /**
-   * Waits for the shadow reads in flight. Searches never do; a caller pacing its own traffic
-   * (the demo) does, so that no sample is dropped for want of a slot.
+   * Runs the sampled shadow reads still waiting for a quiet moment, now, and waits for them and
+   * every one in flight. Searches never do; a caller pacing its own traffic (the demo) does, so
+   * that no sample is dropped for want of a quiet moment.
    */
   drainShadows(): Promise<void> {
     return this.shadows.drain();
   }
 
+  /** Sampled shadow reads waiting for a quiet moment (not yet started). */
+  get shadowsPending(): number {
+    return this.shadows.pending;
+  }
+
   async close(): Promise<void> {
     this.watcher.stop();
     this.breakers.shutdown();
-    await this.shadows.drain();
+    await this.shadows.close();
     await this.queryCache.drain();
     await this.metrics?.close();
     await this.stopRetention?.();

@@ -4,12 +4,29 @@ import type { CreateEmbedderOptions } from '../embedders/create.js';
 import type { SearchHit, SearchOptions } from '../store/search.js';
 import type { RecorderOptions } from '../telemetry/serving-metrics.js';
 import type { Comparison } from './compare.js';
+import type { ShadowDropReason } from './shadow-queue.js';
+
+export interface ShadowSettings {
+  enabled?: boolean;
+  timeoutMs?: number;
+  maxConcurrent?: number;
+  maxQueued?: number;
+  maxAgeMs?: number;
+  maxInflightServed?: number;
+}
 
 export interface RouterOptions {
   /** The profile that serves when there is no migration (the environment's active profile). */
   defaultProfile: string;
-  /** Shadow reads of this instance; `enabled: false` turns them off whatever the migration's sample. */
-  shadow?: { enabled?: boolean; timeoutMs?: number; maxConcurrent?: number };
+  /**
+   * Shadow reads of this instance; `enabled: false` turns them off whatever the migration's
+   * sample. A sampled read waits in a low-priority queue and starts only while fewer than
+   * `maxInflightServed` (default 1: none) served searches are in flight in this process, at most
+   * `maxConcurrent` (1) at once; it is dropped and counted when `maxQueued` (64) already wait
+   * (`queue_full`) or when it waited longer than `maxAgeMs` (2 s, `too_old`). `timeoutMs` (1 s)
+   * bounds the read itself, from when it starts.
+   */
+  shadow?: ShadowSettings;
   /**
    * The candidate's circuit breaker (defaults: 2 s timeout, opens at 50% failures over a 10 s
    * window of at least 5 searches, or at 5 failures in a row; tries again after 5 s). The
@@ -45,6 +62,8 @@ export interface RouterOptions {
   random?: () => number;
   /** The clock of the query cache's TTL, in milliseconds (tests); default performance.now. */
   cacheClock?: () => number;
+  /** The clock (ms) the age of a waiting shadow sample is measured by (default performance.now). */
+  now?: () => number;
   /**
    * Serving metrics written to the database per profile and window (requests, errors,
    * fallbacks, latency histogram, breaker trips, shadow agreement), which the controller's
@@ -110,7 +129,9 @@ export interface RouterStats {
   breakerOpens: number;
   shadowRuns: number;
   shadowErrors: number;
+  /** Shadow samples dropped under load, in all and by reason. */
   shadowDropped: number;
+  shadowDrops: Record<ShadowDropReason, number>;
   hotDocumentsQueued: number;
   /** Searches refused because the queue was full (OverloadedError). */
   overloaded: number;

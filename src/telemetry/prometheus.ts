@@ -9,6 +9,8 @@ export interface ServingObserver {
   shadow(candidate: string, result: { overlap: number; rbo: number } | null): void;
   /** Where a search of the profile found its query vector. */
   cache(profile: string, lookup: CacheLookup): void;
+  /** A sampled shadow read dropped under load: `queue_full` or `too_old`. */
+  shadowDropped(candidate: string, reason: string): void;
 }
 
 /** Calls every observer; one that throws does not keep the others from hearing. */
@@ -29,6 +31,7 @@ export function fanOut(observers: ReadonlyArray<ServingObserver | null | undefin
     breakerOpened: (profile) => each((o) => o.breakerOpened(profile)),
     shadow: (candidate, result) => each((o) => o.shadow(candidate, result)),
     cache: (profile, lookup) => each((o) => o.cache(profile, lookup)),
+    shadowDropped: (candidate, reason) => each((o) => o.shadowDropped(candidate, reason)),
   };
 }
 
@@ -52,6 +55,7 @@ export class PrometheusServingMetrics implements ServingObserver {
   private readonly shadowErrors: Counter<'candidate'>;
   private readonly shadowOverlap: Histogram<'candidate'>;
   private readonly cacheLookups: Counter<'profile' | 'result'>;
+  private readonly shadowDrops: Counter<'candidate' | 'reason'>;
 
   /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
   constructor(registry: Registry) {
@@ -116,6 +120,12 @@ export class PrometheusServingMetrics implements ServingObserver {
       'candidate',
       [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
     );
+    this.shadowDrops = counter(
+      'reembed_shadow_dropped_total',
+      'Sampled shadow reads dropped under load, by candidate and reason (queue_full, too_old)',
+      'candidate',
+      'reason',
+    );
     this.cacheLookups = counter(
       'reembed_query_cache_lookups_total',
       "Query-vector lookups of the profile's cache, by result: hit (this process), shared_hit (reembed.query_cache), miss (embedded by the provider)",
@@ -152,5 +162,9 @@ export class PrometheusServingMetrics implements ServingObserver {
     }
     this.shadowCompared.inc({ candidate });
     this.shadowOverlap.observe({ candidate }, result.overlap);
+  }
+
+  shadowDropped(candidate: string, reason: string): void {
+    this.shadowDrops.inc({ candidate, reason });
   }
 }

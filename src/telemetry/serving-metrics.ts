@@ -58,6 +58,13 @@ export const servingMetricsMigrations: Migration[] = [
     sql: `ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN fallback_reasons jsonb NOT NULL DEFAULT '{}'::jsonb;`,
   },
   {
+    version: 15,
+    name: 'serving metrics shadow drops',
+    // Sampled shadow reads of this (candidate) profile dropped under load, counted by reason:
+    // "queue_full" or "too_old".
+    sql: `ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN shadow_dropped jsonb NOT NULL DEFAULT '{}'::jsonb;`,
+  },
+  {
     version: 16,
     name: 'serving metrics query cache',
     // Query vectors found in the process's cache, in the shared table, or embedded by the provider.
@@ -97,6 +104,7 @@ interface Counts {
   cacheHits: number;
   cacheSharedHits: number;
   cacheMisses: number;
+  shadowDropped: Record<string, number>;
 }
 
 function emptyCounts(): Counts {
@@ -115,15 +123,19 @@ function emptyCounts(): Counts {
     cacheHits: 0,
     cacheSharedHits: 0,
     cacheMisses: 0,
+    shadowDropped: {},
   };
+}
+
+function addCounts(target: Record<string, number>, more: Record<string, number>): void {
+  for (const [key, n] of Object.entries(more)) target[key] = (target[key] ?? 0) + n;
 }
 
 function mergeInto(target: Counts, c: Counts): void {
   target.requests += c.requests;
   target.errors += c.errors;
   target.fallbacks += c.fallbacks;
-  for (const [reason, n] of Object.entries(c.fallbackReasons))
-    target.fallbackReasons[reason] = (target.fallbackReasons[reason] ?? 0) + n;
+  addCounts(target.fallbackReasons, c.fallbackReasons);
   target.breakerOpens += c.breakerOpens;
   addInto(target.latency, c.latency);
   target.latencySumMs += c.latencySumMs;
@@ -134,6 +146,7 @@ function mergeInto(target: Counts, c: Counts): void {
   target.cacheHits += c.cacheHits;
   target.cacheSharedHits += c.cacheSharedHits;
   target.cacheMisses += c.cacheMisses;
+  addCounts(target.shadowDropped, c.shadowDropped);
 }
 
 export interface RecorderOptions {
@@ -229,6 +242,12 @@ export class ServingMetricsRecorder {
     c.shadowRboSum += result.rbo;
   }
 
+  /** A sampled shadow read dropped under load, counted under the candidate by reason. */
+  shadowDropped(candidate: string, reason: string): void {
+    const c = this.counts(candidate);
+    c.shadowDropped[reason] = (c.shadowDropped[reason] ?? 0) + 1;
+  }
+
   /** Where a search of the profile found its query vector. */
   cache(profile: string, lookup: CacheLookup): void {
     if (lookup === 'off') return;
@@ -287,25 +306,30 @@ interface Window {
   migration: MigrationTag;
 }
 
+/** SQL: two jsonb maps of counts, summed key by key. */
+function sumCounts(a: string, b: string): string {
+  return `(
+           SELECT coalesce(jsonb_object_agg(key, n), '{}'::jsonb)
+           FROM (SELECT key, sum(value::bigint) AS n
+                 FROM (SELECT * FROM jsonb_each_text(${a}) UNION ALL SELECT * FROM jsonb_each_text(${b})) AS both_maps
+                 GROUP BY key) AS summed)`;
+}
+
 async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instance: string): Promise<void> {
   for (const [profile, c] of w.counts) {
     await conn.query(
       `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, migration_id,
          migration_version, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
-         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons,
+         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons, shadow_dropped,
          cache_hits, cache_shared_hits, cache_misses)
-       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb, $18, $19, $20)
+       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb, $18::jsonb, $19, $20, $21)
        ON CONFLICT (profile, window_start, instance) DO UPDATE SET
          recorded_at = clock_timestamp(),
          requests = m.requests + EXCLUDED.requests,
          errors = m.errors + EXCLUDED.errors,
          fallbacks = m.fallbacks + EXCLUDED.fallbacks,
-         fallback_reasons = (
-           SELECT coalesce(jsonb_object_agg(key, n), '{}'::jsonb)
-           FROM (SELECT key, sum(value::bigint) AS n
-                 FROM (SELECT * FROM jsonb_each_text(m.fallback_reasons)
-                       UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.fallback_reasons)) AS both_reasons
-                 GROUP BY key) AS summed),
+         fallback_reasons = ${sumCounts('m.fallback_reasons', 'EXCLUDED.fallback_reasons')},
+         shadow_dropped = ${sumCounts('m.shadow_dropped', 'EXCLUDED.shadow_dropped')},
          breaker_opens = m.breaker_opens + EXCLUDED.breaker_opens,
          latency_counts = ARRAY(SELECT a + b FROM unnest(m.latency_counts, EXCLUDED.latency_counts) AS u(a, b)),
          latency_sum_ms = m.latency_sum_ms + EXCLUDED.latency_sum_ms,
@@ -334,6 +358,7 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
         w.migration.id,
         w.migration.version,
         JSON.stringify(c.fallbackReasons),
+        JSON.stringify(c.shadowDropped),
         c.cacheHits,
         c.cacheSharedHits,
         c.cacheMisses,
@@ -357,7 +382,15 @@ export interface ServingSummary {
   errorRate: number | null;
   fallbackRate: number | null;
   latencyMs: { p50: number | null; p95: number | null; p99: number | null; mean: number | null };
-  shadow: { compared: number; errors: number; overlap: number | null; rbo: number | null };
+  /** `dropped`: sampled reads dropped under load, by reason (`queue_full`, `too_old`), and their total. */
+  shadow: {
+    compared: number;
+    errors: number;
+    overlap: number | null;
+    rbo: number | null;
+    dropped: number;
+    droppedReasons: Record<string, number>;
+  };
   /** Query-vector lookups: hits in a process, hits in the shared table, misses; hitRate counts both hits. */
   cache: { hits: number; sharedHits: number; misses: number; hitRate: number | null };
 }
@@ -399,12 +432,14 @@ export async function readServingMetrics(
     shadow_errors: string;
     shadow_overlap_sum: number;
     shadow_rbo_sum: number;
+    shadow_dropped: Record<string, string | number> | string | null;
     cache_hits: string;
     cache_shared_hits: string;
     cache_misses: string;
   }>(
     `SELECT instance, requests, errors, fallbacks, fallback_reasons, breaker_opens, latency_counts, latency_sum_ms,
-            shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, cache_hits, cache_shared_hits, cache_misses
+            shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, shadow_dropped,
+            cache_hits, cache_shared_hits, cache_misses
      FROM ${SERVING_METRICS_TABLE}
      WHERE profile = $1 AND recorded_at > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
        AND ($4::text IS NULL OR (migration_id = $4 AND migration_version = $5))`,
@@ -427,6 +462,7 @@ export async function readServingMetrics(
       cacheHits: Number(r.cache_hits),
       cacheSharedHits: Number(r.cache_shared_hits),
       cacheMisses: Number(r.cache_misses),
+      shadowDropped: countsOf(r.shadow_dropped),
     });
   }
   const lookups = total.cacheHits + total.cacheSharedHits + total.cacheMisses;
@@ -453,6 +489,8 @@ export async function readServingMetrics(
       errors: total.shadowErrors,
       overlap: total.shadowCompared ? total.shadowOverlapSum / total.shadowCompared : null,
       rbo: total.shadowCompared ? total.shadowRboSum / total.shadowCompared : null,
+      dropped: Object.values(total.shadowDropped).reduce((a, n) => a + n, 0),
+      droppedReasons: total.shadowDropped,
     },
     cache: {
       hits: total.cacheHits,

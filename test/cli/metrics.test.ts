@@ -26,6 +26,9 @@ async function traffic(db: Database): Promise<void> {
   for (let i = 0; i < 3; i++) b.request('new', { ok: false, fallback: true, reason: { kind: 'timeout' } });
   b.request('new', { ok: false, fallback: true, reason: { kind: 'breaker_open' } });
   b.shadow('new', { overlap: 0.6, rbo: 0.5 });
+  for (let i = 0; i < 2; i++) b.shadowDropped('new', 'queue_full');
+  a.shadowDropped('new', 'too_old');
+  a.shadowDropped('new', 'queue_full');
   const aged = new ServingMetricsRecorder(db, { instance: 'aged' });
   aged.request('old', { ok: true, latencyMs: 4 });
   await Promise.all([a.close(), b.close(), aged.close()]);
@@ -56,7 +59,7 @@ describe.each(BACKENDS)('reembed metrics on %s', (backend) => {
           errors: number;
           errorRate: number;
           requestsPerSecond: number;
-          shadow: { compared: number; overlap: number };
+          shadow: { compared: number; overlap: number; dropped: number; droppedReasons: Record<string, number> };
         }>;
       };
       expect(profiles.map((p) => p.profile)).toEqual(['new', 'old']);
@@ -65,13 +68,22 @@ describe.each(BACKENDS)('reembed metrics on %s', (backend) => {
       expect(old).toMatchObject({ instances: 2, requests: 100, errors: 5, errorRate: 0.05 });
       // Over the hour up to now on the database clock: 100 / 3600, within the clock's drift during the call.
       expect(old.requestsPerSecond).toBeCloseTo(100 / 3600, 5);
-      expect(profiles.find((p) => p.profile === 'new')!.shadow).toMatchObject({ compared: 1, overlap: 0.6 });
+      // Shadow samples dropped under load, summed over both instances' windows, by reason.
+      expect(profiles.find((p) => p.profile === 'new')!.shadow).toMatchObject({
+        compared: 1,
+        overlap: 0.6,
+        dropped: 4,
+        droppedReasons: { queue_full: 3, too_old: 1 },
+      });
+      expect(profiles.find((p) => p.profile === 'old')!.shadow).toMatchObject({ dropped: 0, droppedReasons: {} });
       expect(profiles.find((p) => p.profile === 'new')).toMatchObject({
         fallbacks: 4,
         fallbackReasons: { timeout: 3, breaker_open: 1 },
       });
       const text = await cli('metrics', 'show', '--since', '1h', '--profile', 'new');
       expect(text.stdout).toContain('4 (timeout 3, breaker_open 1)');
+      expect(text.stdout).toContain('shadow dropped');
+      expect(text.stdout).toContain('4 (queue_full 3, too_old 1)');
 
       const week = await cli('metrics', 'show', '--since', '7d', '--profile', 'old');
       expect(week.code, week.stderr).toBe(0);

@@ -44,6 +44,32 @@ describe('manifest validation', () => {
     expect(m.environments.get('production')).toEqual({ profile: 'minilm' });
   });
 
+  it('reads the shadow queue keys of router.shadow, and names a bad one', () => {
+    const m = buildManifest(
+      {
+        ...valid,
+        router: {
+          shadow: { max_inflight_served: 3, max_concurrent: 2, max_queued: 16, max_age: '750ms', timeout: '2s' },
+        },
+      },
+      null,
+    );
+    expect(m.router?.shadow).toEqual({
+      maxInflightServed: 3,
+      maxConcurrent: 2,
+      maxQueued: 16,
+      maxAgeMs: 750,
+      timeoutMs: 2000,
+    });
+    const problems = problemsOf(() =>
+      buildManifest({ ...valid, router: { shadow: { max_inflight_served: 0, max_queued: -1 } } }, null),
+    );
+    expect(problems).toEqual([
+      'router.shadow.max_queued: Too small: expected number to be >=0',
+      'router.shadow.max_inflight_served: Too small: expected number to be >=1',
+    ]);
+  });
+
   it('names an unknown provider', () => {
     const problems = problemsOf(() => buildManifest({ profiles: { a: { provider: 'cohere2', dims: 8 } } }, null));
     expect(problems).toEqual([

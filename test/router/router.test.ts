@@ -154,7 +154,8 @@ describe.each(BACKENDS)('router on %s', (backend) => {
     const plain = await router({ hotDocuments: false, shadow: { enabled: false } });
     const shadowed = await router({
       hotDocuments: false,
-      shadow: { timeoutMs: 5000, maxConcurrent: 50 },
+      // The samples wait while the loop below keeps a search in flight: none may age out on a busy machine.
+      shadow: { timeoutMs: 5000, maxConcurrent: 50, maxAgeMs: 600_000 },
       onShadow: (e) => {
         events.push(e);
         throw new Error('observer bug');

@@ -79,19 +79,24 @@ describe('Prometheus serving metrics', () => {
       cache: () => {
         throw new Error('broken');
       },
+      shadowDropped: () => {
+        throw new Error('broken');
+      },
     };
     const listening: ServingObserver = {
       request: (p) => heard.push(`request ${p}`),
       breakerOpened: (p) => heard.push(`open ${p}`),
       shadow: (c) => heard.push(`shadow ${c}`),
       cache: (p, lookup) => heard.push(`cache ${p} ${lookup}`),
+      shadowDropped: (c, reason) => heard.push(`dropped ${c} ${reason}`),
     };
     const o = fanOut([broken, null, listening]);
     o.request('a', { ok: true, latencyMs: 1 });
     o.breakerOpened('a');
     o.shadow('b', null);
     o.cache('a', 'hit');
-    expect(heard).toEqual(['request a', 'open a', 'shadow b', 'cache a hit']);
+    o.shadowDropped('b', 'too_old');
+    expect(heard).toEqual(['request a', 'open a', 'shadow b', 'cache a hit', 'dropped b too_old']);
   });
 
   it('the library counts its searches in the registry it returns, beside the profile info', async () => {

@@ -77,7 +77,14 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     expect(s.latencyMs.p95).toBeGreaterThan(90);
     expect(s.latencyMs.p95).toBeLessThan(110);
     expect(s.latencyMs.mean).toBeCloseTo((91 * 10 + 10 * 100) / 101, 6);
-    expect(s.shadow).toEqual({ compared: 2, errors: 1, overlap: 0.7, rbo: expect.closeTo(0.6, 10) });
+    expect(s.shadow).toEqual({
+      compared: 2,
+      errors: 1,
+      overlap: 0.7,
+      rbo: expect.closeTo(0.6, 10),
+      dropped: 0,
+      droppedReasons: {},
+    });
     const ctrl = await readServingMetrics(db, 'ctrl', { from });
     expect(ctrl).toMatchObject({ requests: 1, errors: 1, fallbacks: 0, errorRate: 1 });
     expect(ctrl.latencyMs.p95).toBeNull();
@@ -86,7 +93,7 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     expect((await readServingMetrics(db, 'cand', { from: await databaseNow(db) })).requests).toBe(0);
   });
 
-  it('counts fallbacks by reason, and adds the reasons up when a window is written twice', async () => {
+  it('counts fallbacks and shadow drops by reason, and adds the reasons up when a window is written twice', async () => {
     const from = await dbNow();
     // Two recorders of one instance whose windows start in the same millisecond: the second
     // write of the window adds to the first (the table's key), reasons included.
@@ -105,11 +112,15 @@ describe.each(BACKENDS)('serving metrics on %s', (backend) => {
     b.request('cand', { ok: false, fallback: true, reason: { kind: 'timeout' } });
     b.request('cand', { ok: false, fallback: true, reason: { kind: 'breaker_open' } });
     b.request('cand', { ok: false, fallback: true, reason: { kind: 'error' } });
+    a.shadowDropped('cand', 'queue_full');
+    a.shadowDropped('cand', 'too_old');
+    b.shadowDropped('cand', 'queue_full');
     await a.close();
     await b.close();
     const s = await readServingMetrics(db, 'cand', { from });
     expect(s).toMatchObject({ windows: 1, instances: 1, requests: 6, errors: 6, fallbacks: 5 });
     expect(s.fallbackReasons).toEqual({ timeout: 2, 'error:PROVIDER_ERROR': 1, breaker_open: 1, error: 1 });
+    expect(s.shadow).toMatchObject({ dropped: 3, droppedReasons: { queue_full: 2, too_old: 1 } });
   });
 
   it('counts each window under the migration state it was served in', async () => {
