@@ -206,7 +206,11 @@ async function measureServing(gate: Gate, ctx: MeasureContext): Promise<Measurem
       control: null,
       note: enough
         ? undefined
-        : `${cand.shadow.compared} shadow comparisons, fewer than min_samples ${gate.min_samples}`,
+        : `${cand.shadow.compared} shadow comparisons, fewer than min_samples ${gate.min_samples}` +
+          (cand.shadow.dropped ? ` (${cand.shadow.dropped} dropped under load)` : ''),
+      // Samples dropped because the routers were busy say nothing against the candidate: too few
+      // comparisons then holds, even under no_data: fail.
+      holdOnNoData: !enough && cand.shadow.dropped > 0,
       details: { window, compared: cand.shadow.compared, errors: cand.shadow.errors },
     };
   }

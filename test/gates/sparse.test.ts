@@ -103,4 +103,30 @@ describe.each(BACKENDS)('sparse online evidence on %s', (backend) => {
     expect(m).toMatchObject({ candidate: 50, control: 20 });
     expect(evaluateGate(mean, m).verdict).toBe('fail');
   });
+
+  it('holds a no_data: fail shadow gate whose samples were dropped under load, and fails it when none were', async () => {
+    const problems: string[] = [];
+    const shadowGate = parseRollout(
+      { gates: [{ name: 'overlap', metric: 'shadow.overlap', min: 0.5, min_samples: 10, no_data: 'fail' }] },
+      problems,
+    )!.gates[0]!;
+    expect(problems).toEqual([]);
+    const shadows = async (compared: number, dropped: number) => {
+      const r = new ServingMetricsRecorder(db, { instance: 'test', windowMs: 60_000 });
+      r.setMigration({ id: 'm1', version: 1 });
+      for (let i = 0; i < compared; i++) r.shadow('big', { overlap: 0.9, rbo: 0.9 });
+      for (let i = 0; i < dropped; i++) r.shadowDropped('big', 'too_old');
+      await r.close();
+    };
+    await shadows(2, 30);
+    ctx.now = new Date((await databaseNow(db)).getTime() + 1);
+    const busy = evaluateGate(shadowGate, await measure(shadowGate, ctx));
+    expect(busy.verdict).toBe('no_data');
+    expect(busy.reason).toMatch(/2 shadow comparisons, fewer than min_samples 10 \(30 dropped under load\)/);
+
+    await db.query('DELETE FROM reembed.serving_metrics');
+    await shadows(2, 0);
+    ctx.now = new Date((await databaseNow(db)).getTime() + 1);
+    expect(evaluateGate(shadowGate, await measure(shadowGate, ctx)).verdict).toBe('fail');
+  });
 });
