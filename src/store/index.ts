@@ -1,6 +1,6 @@
 import type { IndexType } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
-import { qualify, quoteIdentifier, SCHEMA, SCHEMA_NAME } from '../db/identifiers.js';
+import { qualify, quoteIdentifier, SCHEMA } from '../db/identifiers.js';
 import { ReembedError } from '../errors.js';
 import { storeLayout } from './store.js';
 import { warnAndContinue } from '../logger.js';
