@@ -45,6 +45,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
     file: 'serve.js',
     what: 'reembed serve: autocannon on POST /v1/search (canary 25% + shadow 0.1, PostgreSQL) vs the library in-process',
   },
+  'query-cache': {
+    file: 'query-cache.js',
+    what: 'query-embedding cache: a hit vs a miss (hash_large), and Router.search with the cache off vs on (PGlite)',
+  },
   eval: { file: 'eval.js', what: 'reembed eval throughput on scifact-2k (queries/s) vs raw exact search' },
   tune: { file: 'tune.js', what: 'reembed tune on 100k x 384 vectors (PostgreSQL): recall/p95 per ef_search, choice' },
   'index-kinds': {

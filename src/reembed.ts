@@ -4,6 +4,8 @@
  * what a method returns is what `reembed … --json` prints.
  */
 import type * as evalHistory from './facade/eval-history.js';
+import type * as alertsFacade from './facade/alerts.js';
+import type { AlertReport } from './gates/alerts.js';
 import type { Registry } from 'prom-client';
 import type { BackfillEstimate } from './backfill/backfill.js';
 import type { Coverage } from './backfill/coverage.js';
@@ -76,6 +78,9 @@ export type {
   EvalRunOptions,
 } from './facade/quality.js';
 export type { EvalCompareOptions, EvalTrendOptions, RunComparisonReport, TrendReport } from './facade/eval-history.js';
+export type { AlertEvaluateOptions, AlertHistoryOptions, AlertHistoryReport } from './facade/alerts.js';
+export type { AlertReport, RuleReport } from './gates/alerts.js';
+export type { AlertEvent } from './gates/alert-tables.js';
 
 export * from './facade/shell.js';
 export { buildManifest } from './config/manifest.js';
@@ -251,6 +256,14 @@ export interface Reembed {
    * manifest's gates; `tick()` evaluates once.
    */
   controller(options?: ControllerSettings): Promise<Controller>;
+
+  /** The manifest's alert rules (`alerts:`) and the notifications they sent. */
+  alerts: {
+    /** Evaluates every rule once and notifies its transitions (`reembed watch --once`); never rolls back. */
+    evaluate(options?: alertsFacade.AlertEvaluateOptions): Promise<AlertReport>;
+    /** The rules firing now and the newest notifications (`GET /v1/alerts`). */
+    history(options?: alertsFacade.AlertHistoryOptions): Promise<alertsFacade.AlertHistoryReport>;
+  };
 
   metrics: {
     /**
@@ -466,6 +479,11 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     controller: async (opts) => {
       const c = await connect();
       return makeController(c.db, c.source, opts);
+    },
+
+    alerts: {
+      evaluate: async (opts) => (await import('./facade/alerts.js')).evaluate(core, opts),
+      history: async (opts) => (await import('./facade/alerts.js')).history(core, opts),
     },
 
     metrics: {

@@ -7,6 +7,8 @@ import { migrationMigrations } from './migration/tables.js';
 import { servingMetricsMigrations } from './telemetry/serving-metrics.js';
 import { gateMigrations } from './gates/tables.js';
 import { controllerLeaseMigrations } from './gates/lease.js';
+import { queryCacheMigrations } from './router/query-cache-table.js';
+import { alertMigrations } from './gates/alert-tables.js';
 
 /** Every migration of the reembed schema, in version order; each is owned by its module. */
 export const migrations: Migration[] = [
@@ -18,4 +20,6 @@ export const migrations: Migration[] = [
   ...servingMetricsMigrations,
   ...gateMigrations,
   ...controllerLeaseMigrations,
+  ...queryCacheMigrations,
+  ...alertMigrations,
 ].sort((a, b) => a.version - b.version);

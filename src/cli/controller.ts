@@ -4,6 +4,7 @@ import type { RolloutConfig, TickReport, GateResult } from '../reembed.js';
 import { CliContext } from './context.js';
 import { significant, table } from './format.js';
 import { shutdownSignal } from './signals.js';
+import { alertLine } from './alert-format.js';
 
 /** The gates of a tick as a table: what was measured, against what, and the verdict. */
 export function gatesTable(gates: readonly GateResult[]): string {
@@ -32,6 +33,7 @@ function humanTick(report: TickReport): string {
   const where = t.phase === 'canary' ? `canary ${t.percent}%` : t.phase;
   const lines = [`${t.at} ${where}: ${t.decision.toUpperCase()} — ${t.reason}`];
   if (report.gates.length) lines.push(gatesTable(report.gates));
+  for (const e of report.alerts?.events ?? []) lines.push(`alert: ${alertLine(e)}`);
   return lines.join('\n');
 }
 
@@ -48,7 +50,7 @@ export function registerController(program: Command): void {
         'each step → cutover). Every measurement, verdict and reason is stored and shown by `reembed migrate ' +
         'status` and `history`. Manual `reembed migrate` commands work at any time and win: the controller ' +
         're-reads the migration and continues from where a person left it. Stops at cutover (exit 0), or when ' +
-        'the migration is rolled back or aborted (exit 1); with --watch-cutover it keeps watching the online gates ' +
+        'the migration is rolled back or aborted (exit 1); with --watch-cutover it keeps watching the online and offline gates ' +
         'at 100% until finalize. SIGINT/SIGTERM stop it between ticks. One controller decides per source: ' +
         'it holds a lease in the database (3 intervals long, at least 30 s, renewed while it works); any others ' +
         'stand by, say who holds it, and take over when it stops renewing (on a PostgreSQL server; the embedded ' +
@@ -58,7 +60,7 @@ export function registerController(program: Command): void {
     .option('--once', 'one evaluation, then exit (for cron or CI)')
     .option(
       '--watch-cutover',
-      'after cutover, keep evaluating the online gates (absolute conditions) and roll back on their limits, until the migration is finalized',
+      'after cutover, keep evaluating the online gates (absolute conditions), the offline gates (new eval runs) and the alert rules, and roll back on their limits, until the migration is finalized',
     )
     .option('--actor <name>', 'who the audit log names for its transitions', 'controller')
     .action(async (opts: { id?: string; once?: boolean; actor: string; watchCutover?: boolean }, command: Command) => {

@@ -17,6 +17,7 @@ interface EvalCommandOptions {
   probes?: number;
   run?: string;
   history: string | false;
+  by?: string;
 }
 
 function profileList(value: string): string[] {
@@ -61,6 +62,10 @@ export function registerEval(program: Command): void {
     .option('--run <dir>', 'write one TREC run file per profile there (<profile>.trec; <profile>-ann.trec with --ann)')
     .option('--history <file>', 'append one JSON line per run to this file', DEFAULT_HISTORY_FILE)
     .option('--no-history', 'do not append to the history file')
+    .option(
+      '--by <field>',
+      'also report every metric per value of a corpus metadata field (e.g. metadata.category); a query takes the values of its relevant documents',
+    )
     .action(async (opts: EvalCommandOptions, command: Command) => {
       for (const [key, flag] of [
         ['dataset', '--dataset <dir>'],
@@ -203,6 +208,7 @@ async function evalCommand(
     probes: opts.probes,
     runDir: opts.run,
     history: opts.history,
+    by: opts.by,
     onDataset: (dataset) => {
       for (const w of dataset.warnings) ctx.info(`warning: ${w}`);
       ctx.info(
@@ -268,6 +274,35 @@ function metricsTable(report: EvalReport, pick: 'exact' | 'ann'): string {
   );
 }
 
+/** `--by`: one table per profile, with the change from the first profile (the control) per category. */
+function categoryTables(report: EvalReport): string[] {
+  const control = new Map((report.profiles[0]?.byCategory ?? []).map((c) => [c.category, c.metrics]));
+  const lines = [
+    `per ${report.by!.field} (exact search; ${report.by!.categories} categories; a query counts in each category of its relevant documents):`,
+  ];
+  for (const [i, p] of report.profiles.entries()) {
+    lines.push(
+      `${p.profile}:`,
+      table(
+        ['category', 'queries', 'R@5', 'R@10', 'MRR@10', 'nDCG@10', ...(i > 0 ? ['ΔnDCG@10'] : [])],
+        (p.byCategory ?? []).map((c) => {
+          const base = control.get(c.category);
+          return [
+            c.category,
+            c.queries,
+            fixed(c.metrics.recallAt5),
+            fixed(c.metrics.recallAt10),
+            fixed(c.metrics.mrrAt10),
+            fixed(c.metrics.ndcgAt10),
+            ...(i > 0 ? [base ? signed(c.metrics.ndcgAt10 - base.ndcgAt10) : '-'] : []),
+          ];
+        }),
+      ),
+    );
+  }
+  return lines;
+}
+
 function humanReport(report: EvalReport, runFiles: string[], history: string | null): string {
   const d = report.dataset;
   const lines = [
@@ -308,6 +343,7 @@ function humanReport(report: EvalReport, runFiles: string[], history: string | n
       ),
     );
   }
+  if (report.by) lines.push('', ...categoryTables(report));
   for (const w of d.warnings) lines.push('', `warning: ${w}`);
   if (runFiles.length) lines.push('', `TREC run files: ${runFiles.join(', ')}`);
   if (history) lines.push(`history: appended to ${history}`);

@@ -15,6 +15,7 @@ import { registerEmbed } from './embed.js';
 import { registerInit } from './init.js';
 import { registerMigrate } from './migrate.js';
 import { registerController } from './controller.js';
+import { registerWatch } from './watch.js';
 import { registerSearch } from './search.js';
 import { registerProfiles } from './profiles.js';
 import { registerLoad } from './load.js';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerDetach(program);
   registerMigrate(program);
   registerController(program);
+  registerWatch(program);
   registerMetrics(program);
   registerSearch(program);
   registerLoad(program);

@@ -8,6 +8,7 @@ import { CliContext } from './context.js';
 import { wholeNumber } from './options.js';
 import { table } from './format.js';
 import { gatesTable } from './controller.js';
+import { alertLine } from './alert-format.js';
 
 interface Common {
   id?: string;
@@ -225,6 +226,10 @@ export function registerMigrate(program: Command): void {
                   ? `expired ${lease.expiresAt}: its holder stopped renewing; a standing-by controller takes over at its next tick`
                   : `renewed ${lease.renewedAt}, until ${lease.expiresAt}`)
               : 'controller lease: none held',
+            report.alerts.firing.length
+              ? `alerts firing: ${report.alerts.firing.map((a) => `${a.rule} (since ${a.firedAt})`).join(', ')}`
+              : 'alerts firing: none',
+            ...report.alerts.recent.map((e) => `alert ${e.at}: ${alertLine(e)}`),
           ].join('\n'),
         );
       }),
@@ -273,6 +278,10 @@ export function registerMigrate(program: Command): void {
           ...ticks.map((t) => ({
             at: t.at,
             row: [t.at, 'controller', `tick: ${t.decision}`, `${t.phase} ${t.percent}%`, null, t.reason],
+          })),
+          ...report.alerts.map((e) => ({
+            at: e.at,
+            row: [e.at, String(e.details.evaluator ?? 'alerts'), `alert: ${e.transition}`, null, null, alertLine(e)],
           })),
         ].sort((a, b) => a.at.localeCompare(b.at));
         cli.result(report, () =>

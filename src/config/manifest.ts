@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { profileFingerprint } from './fingerprint.js';
 import { profileSchema, type Profile } from './profile.js';
 import { parseRollout, type RolloutConfig } from './rollout.js';
+import { parseAlerts, type AlertsConfig } from './alerts.js';
 import { parseRouter, type RouterSettings } from './router.js';
 import { parseTemplate, templateColumns } from './template.js';
 
@@ -42,6 +43,7 @@ const manifestSchema = z
     /** The baseline of every environment without an entry of its own. */
     default_profile: z.string().min(1).optional(),
     rollout: z.unknown().optional(),
+    alerts: z.unknown().optional(),
     router: z.unknown().optional(),
   })
   .strict();
@@ -61,6 +63,8 @@ export interface Manifest {
   defaultProfile?: string;
   /** Steps, interval and gates of automated rollouts (`reembed controller`). */
   rollout: RolloutConfig;
+  /** Alert rules and their webhooks (`reembed watch`, and the controller every tick). */
+  alerts: AlertsConfig;
   /** Breaker, shadow and request limits of every router opened on this manifest. */
   router: RouterSettings;
 }
@@ -197,7 +201,8 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
 
   const rollout = parseRollout(data.rollout, problems);
   const router = parseRouter(data.router, problems);
-  if (problems.length || !rollout) throw new ConfigError(problems);
+  const alerts = parseAlerts(data.alerts, problems, new Set([...profiles.keys(), ...origin.keys()]));
+  if (problems.length || !rollout || !alerts) throw new ConfigError(problems);
   return {
     path,
     database: data.database,
@@ -206,6 +211,7 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
     environments,
     ...(data.default_profile !== undefined ? { defaultProfile: data.default_profile } : {}),
     rollout,
+    alerts,
     router,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationSchema } from './duration-schema.js';
 
 /** Providers reembed can embed with. `hash` is built in and needs no network. */
 export const PROVIDERS = ['hash', 'openai-compatible', 'ollama'] as const;
@@ -11,6 +12,25 @@ export type Metric = (typeof METRICS)[number];
 export const MAX_DIMS = 16000;
 
 const positiveInt = z.number().int().positive();
+
+/**
+ * The query-embedding cache of a profile (router/query-cache.ts): not part of the fingerprint,
+ * since it never changes a vector. `size: 0` turns it off.
+ */
+const queryCacheSchema = z
+  .object({
+    /** Query vectors kept per profile in each process (least recently used go first). */
+    size: z.number().int().nonnegative().max(1_000_000).default(1000),
+    /** How long a cached vector is served (0: until evicted). */
+    ttl: durationSchema.default(600_000),
+    /** Also share vectors between instances through reembed.query_cache. */
+    shared: z.boolean().default(false),
+    /** Rows the shared table keeps per profile fingerprint; the oldest beyond go. */
+    shared_max_rows: positiveInt.default(100_000),
+  })
+  .strict();
+
+export type QueryCacheSettings = z.output<typeof queryCacheSchema>;
 
 const hashOptions = z
   .object({
@@ -117,6 +137,7 @@ export const profileSchema = z
     ef_search: positiveInt.optional(),
     /** The ANN index kind and its parameters (default: HNSW with pgvector's defaults). */
     index: indexSettingsSchema.optional(),
+    cache: queryCacheSchema.prefault({}),
   })
   .strict()
   .refine((p) => p.ef_search === undefined || p.index === undefined || p.index.type === 'hnsw', {

@@ -28,6 +28,7 @@ export const GATE_METRICS = [
   'online.latency_p99_ms',
   'online.latency_mean_ms',
   'online.breaker_opens',
+  'online.cache_hit_rate',
   'shadow.overlap',
   'shadow.rbo',
 ] as const;
@@ -67,6 +68,11 @@ export const gateSchema = z
     no_data: z.enum(['hold', 'fail']).default('hold'),
     /** Online and shadow gates: fewer requests (or comparisons) than this in a window is no data. */
     min_samples: positiveInt.default(20),
+    /** Tell the alert webhooks when the gate holds the rollout (no data or a failure) or fails. */
+    notify_on: z
+      .array(z.enum(['hold', 'fail']))
+      .default([])
+      .refine((x) => new Set(x).size === x.length, { message: 'each of hold, fail at most once' }),
   })
   .strict()
   .refine(

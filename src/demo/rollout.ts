@@ -211,7 +211,10 @@ class Traffic {
     for (let n = 0; (candidate < samples || control < samples) && n < limit; n++) {
       const subject = `user-${this.next}`;
       const t0 = performance.now();
-      const res = await this.router.search(this.queries[this.next % this.queries.length]!, { subject });
+      // Numbered, so no two searches repeat a query: live traffic is mostly new queries, and a
+      // repeated one would be answered from the query cache without the (failing) provider.
+      const query = `${this.queries[this.next % this.queries.length]!} ${this.next}`;
+      const res = await this.router.search(query, { subject });
       this.busyMs += performance.now() - t0;
       this.next++;
       this.searches++;

@@ -1,5 +1,6 @@
 import type { DatabaseKind } from '../db/database.js';
 import type { BeirDataset } from './beir.js';
+import type { CategoryEvaluation } from './breakdown.js';
 import type { ProfileComparison } from './compare.js';
 import type { LatencySummary } from './latency.js';
 import type { RetrievalSummary } from './metrics.js';
@@ -44,6 +45,11 @@ export interface ProfileEvaluation {
   queriesPerSecond: number;
   /** nDCG@10 of each judged query (exact search): what `reembed eval compare` counts wins and losses by. */
   perQueryNdcgAt10: Record<string, number>;
+  /**
+   * With `by`: every metric per category of the corpus field (exact search), largest first. A
+   * query counts in each category of its relevant documents.
+   */
+  byCategory?: CategoryEvaluation[];
 }
 
 export interface EvalReport {
@@ -66,6 +72,8 @@ export interface EvalReport {
   };
   k: number;
   ann: boolean;
+  /** The per-category breakdown's field and how many categories it found; null without `by`. */
+  by: { field: string; categories: number } | null;
   profiles: ProfileEvaluation[];
   /** Every pair of profiles, the earlier one as control. */
   comparisons: ProfileComparison[];

@@ -13,6 +13,7 @@ import { summarizeLatency } from './latency.js';
 import { evaluateRankings, type RetrievalMetrics } from './metrics.js';
 import { assertEmptyDatabase, checkProfileList, profileForCorpus } from './prepare.js';
 import { annUsesIndex } from './ann-plan.js';
+import { breakdown, documentCategories, parseCategoryPath, queryCategories } from './breakdown.js';
 import { candidatePool, rescoreExact } from './rescore.js';
 import type { EvalReport, EvalRun, ProfileEvaluation } from './report.js';
 import { trecOrder, type Rankings } from './trec.js';
@@ -41,6 +42,11 @@ export interface EvalOptions {
   probes?: number;
   reporter?: EvalReporter;
   embedderOptions?: CreateEmbedderOptions;
+  /**
+   * A corpus metadata field (`metadata.category`): also report every metric per value of it,
+   * a query taking the values of its relevant documents (eval/breakdown.ts).
+   */
+  by?: string;
 }
 
 export type { EvalReport, EvalRun, ProfileEvaluation, SearchEvaluation } from './report.js';
@@ -57,6 +63,7 @@ const silent: EvalReporter = { step() {}, progress() {}, progressDone() {} };
 export async function runEval(dataset: BeirDataset, options: EvalOptions): Promise<EvalRun> {
   checkProfileList(options.profiles);
   const k = options.k ?? DEFAULT_EVAL_K;
+  const byPath = options.by === undefined ? null : parseCategoryPath(options.by);
   const reporter = options.reporter ?? silent;
   const adapted = options.profiles.map(profileForCorpus);
   const profiles = adapted.map((a) => a.profile);
@@ -66,6 +73,9 @@ export async function runEval(dataset: BeirDataset, options: EvalOptions): Promi
   await assertEmptyDatabase(db, db.target, profiles);
   const source = await resolveSource(db, { managed: true, text: '{content}' });
   const dataInfo = await loadCorpus(db, dataset, reporter);
+  const categoriesOf = byPath
+    ? queryCategories(dataset.qrels, await documentCategories(db, byPath, dataset.qrels))
+    : null;
 
   const rankings = new Map<string, { exact: Rankings; ann: Rankings | null }>();
   const evaluations: ProfileEvaluation[] = [];
@@ -83,7 +93,9 @@ export async function runEval(dataset: BeirDataset, options: EvalOptions): Promi
     );
     rankings.set(profile.name, result.rankings);
     perQuery.set(profile.name, result.perQuery);
-    evaluations.push(result.evaluation);
+    evaluations.push(
+      categoriesOf ? { ...result.evaluation, byCategory: breakdown(result.perQuery, categoriesOf) } : result.evaluation,
+    );
   }
 
   const comparisons: ProfileComparison[] = [];
@@ -117,6 +129,9 @@ export async function runEval(dataset: BeirDataset, options: EvalOptions): Promi
     },
     k,
     ann: Boolean(options.ann),
+    by: byPath
+      ? { field: `metadata.${byPath.join('.')}`, categories: new Set([...categoriesOf!.values()].flat()).size }
+      : null,
     profiles: evaluations,
     comparisons,
   };

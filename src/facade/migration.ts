@@ -4,6 +4,7 @@ import { deniedSubject, segmentOf } from '../migration/targeting.js';
 import { routeFor } from '../router/routing.js';
 import { countCoverage } from '../backfill/coverage.js';
 import { currentLease, type LeaseHolder } from '../gates/lease.js';
+import { firingAlerts, listAlertEvents, type AlertEvent } from '../gates/alert-tables.js';
 import { latestMeasurements, listMeasurements, listTicks, type StoredMeasurement, type Tick } from '../gates/tables.js';
 import * as lifecycle from '../migration/lifecycle.js';
 import { currentMigration, migrationOrLatest, sourceName, type LifecycleContext } from '../migration/lifecycle.js';
@@ -49,12 +50,21 @@ export type MigrationStatusReport =
         gates: StoredMeasurement[];
         lease: (LeaseHolder & { expired: boolean }) | null;
       } | null;
+      /** Alert rules firing now and this migration's latest alert notifications (newest first). */
+      alerts: { firing: Awaited<ReturnType<typeof firingAlerts>>; recent: AlertEvent[] };
     };
 
 /** What `reembed migrate history` prints: the audit log and the controller's decisions. */
 export type MigrationHistoryReport =
   | { migration: null; events: []; ticks: [] }
-  | { migration: MigrationState; events: MigrationEvent[]; ticks: Tick[]; measurements?: StoredMeasurement[] };
+  | {
+      migration: MigrationState;
+      events: MigrationEvent[];
+      ticks: Tick[];
+      measurements?: StoredMeasurement[];
+      /** The alert notifications sent during this migration, newest first. */
+      alerts: AlertEvent[];
+    };
 
 export async function migrationStatus(ctx: LifecycleContext, id?: string): Promise<MigrationStatusReport> {
   const m = await migrationOrLatest(ctx, id);
@@ -71,7 +81,11 @@ export async function migrationStatus(ctx: LifecycleContext, id?: string): Promi
   const gates = await latestMeasurements(ctx.db, m.id);
   const lease = await currentLease(ctx.db, sourceName(ctx.source));
   const controller = lastTick || lease ? { lastTick: lastTick ?? null, gates, lease } : null;
-  return { migration: m, servingPercent: servingPercent(m.phase, m.percent), coverage, controller };
+  const alerts = {
+    firing: await firingAlerts(ctx.db),
+    recent: await listAlertEvents(ctx.db, { scope: m.id, limit: 5 }),
+  };
+  return { migration: m, servingPercent: servingPercent(m.phase, m.percent), coverage, controller, alerts };
 }
 
 export async function migrationHistory(
@@ -84,7 +98,8 @@ export async function migrationHistory(
   const events = await listEvents(ctx.db, m.id);
   const ticks = await listTicks(ctx.db, m.id);
   const measurements = options.measurements ? await listMeasurements(ctx.db, m.id) : undefined;
-  return { migration: m, events, ticks, ...(measurements ? { measurements } : {}) };
+  const alerts = await listAlertEvents(ctx.db, { scope: m.id, limit: 200 });
+  return { migration: m, events, ticks, ...(measurements ? { measurements } : {}), alerts };
 }
 
 type ForceOptions = { force?: boolean; reason?: string; maxQueueLagMs?: number };

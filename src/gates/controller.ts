@@ -44,6 +44,7 @@ import { acquireLease, ControllerStandby, currentLease, holdsLease, releaseLease
 import { checkAnn } from '../eval/ann-check.js';
 import { backfillPlanner } from '../backfill/planner.js';
 import { warnAndContinue } from '../logger.js';
+import { evaluateAlerts, type AlertReport } from './alerts.js';
 
 export interface ControllerOptions {
   db: Database;
@@ -78,6 +79,11 @@ export interface ControllerOptions {
    * per its interval over at most three intervals back (what run() on a live system needs).
    */
   windowsByTick?: boolean;
+  /**
+   * The profile alert rules measure when the source has no migration in progress (default: the
+   * migration's control). Alerts are evaluated every tick; `false` turns them off.
+   */
+  alerts?: { activeProfile?: string } | false;
 }
 
 export interface TickReport {
@@ -87,6 +93,8 @@ export interface TickReport {
   gates: GateResult[];
   /** True when there is nothing more to do: promoted to 100%, rolled back, or ended by someone else. */
   done: boolean;
+  /** The alert rules evaluated in this tick (absent without rules and notify_on gates, or when off). */
+  alerts?: AlertReport;
 }
 
 interface Cached {
@@ -263,8 +271,49 @@ export class Controller {
     };
     const decided = decide(state, measurements, this.rollout);
     if (decided.decision === 'rollback') return this.rollback(m, decided.reason, fresh, current);
-    if (decided.decision === 'promote') return this.promote(m, decided.next!, decided.reason, fresh, current);
-    return this.finish(m, decided.decision, decided.reason, fresh, { gates: current }, current);
+    const alerts = await this.alerts(
+      m,
+      now,
+      gates.map((gate) => ({ gate, result: current.find((r) => r.gate === gate.name)! })).filter((g) => g.result),
+    );
+    if (alerts?.rollback) return this.rollback(m, alerts.rollback.reason, fresh, current, alerts);
+    const report =
+      decided.decision === 'promote'
+        ? await this.promote(m, decided.next!, decided.reason, fresh, current)
+        : await this.finish(m, decided.decision, decided.reason, fresh, { gates: current }, current);
+    return alerts ? { ...report, alerts } : report;
+  }
+
+  /**
+   * The alert rules (and notify_on gates) of this tick; null when there are none or they are
+   * off. A failure to evaluate them is logged, never a failed tick: alerts tell, gates decide.
+   */
+  private async alerts(
+    m: MigrationState,
+    now: Date,
+    gates: Array<{ gate: Gate; result: GateResult }>,
+  ): Promise<AlertReport | null> {
+    const setting = this.options.alerts;
+    if (setting === false) return null;
+    const config = this.options.manifest.alerts;
+    if (config.rules.length === 0 && !gates.some((g) => g.gate.notify_on.length > 0)) return null;
+    try {
+      return await evaluateAlerts({
+        db: this.options.db,
+        manifest: this.options.manifest,
+        source: this.options.source,
+        migration: m,
+        activeProfile: setting?.activeProfile ?? m.control,
+        evaluator: 'controller',
+        now,
+        gates,
+        fetch: this.options.fetch,
+        annOverlap: this.options.annOverlap,
+      });
+    } catch (error) {
+      warnAndContinue('evaluating the alert rules', { migration: m.id })(error);
+      return null;
+    }
   }
 
   /** Requests the candidate served in this step (this state of the migration). */
@@ -403,6 +452,7 @@ export class Controller {
     reason: string,
     fresh: GateResult[],
     current: GateResult[],
+    alerts?: AlertReport,
   ): Promise<TickReport> {
     let rolled: MigrationState;
     await this.fence();
@@ -433,7 +483,8 @@ export class Controller {
         this.options.fetch,
       );
     }
-    return this.finish(m, 'rollback', reason, fresh, { gates: current, webhook }, current, rolled);
+    const report = await this.finish(m, 'rollback', reason, fresh, { gates: current, webhook }, current, rolled);
+    return alerts ? { ...report, alerts } : report;
   }
 
   private async finish(

@@ -57,7 +57,9 @@ export function applicableGates(m: MigrationState, rollout: RolloutConfig, candi
     if (g.metric === 'ann.overlap' && candidateDims > 4000) return false;
     if (m.phase === 'backfilling')
       return !isOnline(g.metric) && !isShadow(g.metric) && !g.metric.startsWith('offline.');
-    if (m.phase === 'cutover') return isOnline(g.metric);
+    // At cutover (watched): what the candidate serves, and the nightly evaluations, which can
+    // still regress after 100% (a new eval run in the history is a new measurement).
+    if (m.phase === 'cutover') return isOnline(g.metric) || g.metric.startsWith('offline.');
     if (isOnline(g.metric)) return m.phase === 'canary';
     if (isShadow(g.metric)) return m.shadowSample > 0;
     return true;
@@ -126,7 +128,8 @@ export function decide(state: DecideState, measurements: Measurements, rollout: 
 
   if (m.phase === 'cutover') {
     // Nothing to promote to: the controller only watches, until a person finalizes. Relative
-    // conditions have no control traffic to compare with here; absolute ones still apply.
+    // online conditions have no control traffic to compare with here; absolute ones still
+    // apply, and so do offline ones (the evaluation runs both profiles).
     const failing = current.filter((r) => r.verdict === 'fail');
     return {
       decision: 'hold',

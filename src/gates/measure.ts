@@ -17,8 +17,11 @@ export interface MeasureContext {
   source: Source;
   control: Profile;
   candidate: Profile;
-  /** Online and shadow gates count only traffic served under this state of the migration (the current step). */
-  migration: MigrationTag;
+  /**
+   * Online and shadow gates count only traffic served under this state of the migration (the
+   * current step); without it, all of the window's traffic (what an alert rule looks at).
+   */
+  migration?: MigrationTag;
   /** The database's clock: serving windows are stamped with it. */
   now: Date;
   evalHistory: string;
@@ -91,7 +94,8 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
   return measureServing(gate, ctx);
 }
 
-function fingerprintsOf(p: Profile): string[] {
+/** The fingerprints an evaluation of the profile may carry (its own, or its corpus variant's). */
+export function fingerprintsOf(p: Profile): string[] {
   return [p.fingerprint, profileForCorpus(p).profile.fingerprint];
 }
 
@@ -160,6 +164,8 @@ function servingValue(metric: GateMetric, s: ServingSummary): number | null {
       return s.latencyMs.mean;
     case 'online.breaker_opens':
       return s.breakerOpens;
+    case 'online.cache_hit_rate':
+      return s.cache.hitRate;
     case 'shadow.overlap':
       return s.shadow.overlap;
     case 'shadow.rbo':

@@ -13,6 +13,7 @@ import { fanOut, PrometheusServingMetrics, type ServingObserver } from '../telem
 import { checkRetentionMs, startServingRetention } from '../telemetry/serving-retention.js';
 import { CandidateBreakers, fallbackReasonOf } from './breakers.js';
 import { HotDocuments } from './hot-documents.js';
+import { QueryCache } from './query-cache.js';
 import {
   CandidateTimeoutError,
   DEFAULT_SEARCH_DEADLINE_MS,
@@ -56,6 +57,8 @@ export class Router {
   private readonly slots: SearchSlots;
   private readonly shadows: ShadowReads;
   private readonly hot: HotDocuments;
+  /** Query vectors per profile fingerprint and query text (the profiles' `cache:` settings). */
+  readonly queryCache: QueryCache;
   private stopRetention: (() => Promise<void>) | undefined;
   /** Null when the options turned recording off. */
   readonly metrics: ServingMetricsRecorder | null;
@@ -122,6 +125,7 @@ export class Router {
       settings.random ?? Math.random,
     );
     this.hot = new HotDocuments(db, source, manifest.profiles, this.stats, onBackgroundError);
+    this.queryCache = new QueryCache(db, { onError: onBackgroundError, now: settings.cacheClock });
   }
 
   async start(): Promise<this> {
@@ -176,16 +180,21 @@ export class Router {
   private async searchWith(profile: Profile, query: string, request: SearchRequest, budgetMs?: number): Promise<Timed> {
     await this.storeChecks.require(profile);
     const t0 = performance.now();
-    const embedding = this.embedder(profile).embed([query], 'query');
-    const { vectors } =
+    // A cached vector skips the provider; the budget covers the lookup as it would the embed.
+    const embedding = this.queryCache.vector(profile, query, async () => {
+      const { vectors } = await this.embedder(profile).embed([query], 'query');
+      return vectors[0]!;
+    });
+    const { vector, outcome } =
       budgetMs === undefined
         ? await embedding
         : await within(embedding, budgetMs, () => new CandidateTimeoutError(profile.name, budgetMs, 'embed'));
+    this.observer.cache(profile.name, outcome);
     const t1 = performance.now();
     let queued = 0;
     const hits = await this.slots.run(() => {
       queued = performance.now() - t1;
-      const searching = searchIndexed(this.db, this.source, profile, vectors[0]!, request.k ?? 10, {
+      const searching = searchIndexed(this.db, this.source, profile, vector, request.k ?? 10, {
         filter: request.filter,
       });
       return budgetMs === undefined
@@ -347,6 +356,7 @@ export class Router {
     this.watcher.stop();
     this.breakers.shutdown();
     await this.shadows.drain();
+    await this.queryCache.drain();
     await this.metrics?.close();
     await this.stopRetention?.();
   }

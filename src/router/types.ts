@@ -43,6 +43,8 @@ export interface RouterOptions {
   /** Where errors of background work go (shadow reads, hot-document queueing); never to the caller. */
   onBackgroundError?: (error: unknown) => void;
   random?: () => number;
+  /** The clock of the query cache's TTL, in milliseconds (tests); default performance.now. */
+  cacheClock?: () => number;
   /**
    * Serving metrics written to the database per profile and window (requests, errors,
    * fallbacks, latency histogram, breaker trips, shadow agreement), which the controller's

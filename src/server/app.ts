@@ -15,6 +15,7 @@ import { ServerGauges } from './gauges.js';
 import { OpenApiCollector } from './openapi.js';
 import { adminRoutes } from './routes/admin.js';
 import { alertRoutes } from './routes/alerts.js';
+import { alertEventRoutes } from './routes/alert-events.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { searchRoutes } from './routes/search.js';
@@ -115,6 +116,7 @@ export async function buildServer(rb: Reembed, options: ServerOptions = {}): Pro
   statusRoutes(app, context);
   adminRoutes(app, context);
   alertRoutes(app, context);
+  alertEventRoutes(app, context);
   dashboardRoutes(app);
   breakers.start();
   app.addHook('onClose', async () => breakers.stop());

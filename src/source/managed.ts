@@ -84,3 +84,17 @@ export async function missingDocuments(conn: Queryable, ids: string[]): Promise<
   );
   return rows.map((r) => r.id);
 }
+
+/**
+ * The text at a JSON path of each listed document's metadata (`["category"]` reads
+ * `metadata.category`); documents without a value there, or absent, are left out.
+ */
+export async function metadataValues(conn: Queryable, ids: string[], path: string[]): Promise<Map<string, string>> {
+  const { rows } = await conn.query<{ id: string; value: string | null }>(
+    `SELECT id, metadata #>> $1::text[] AS value FROM ${DOCUMENTS_TABLE} WHERE id = ANY($2::text[])`,
+    [path, ids],
+  );
+  const out = new Map<string, string>();
+  for (const r of rows) if (r.value !== null && r.value !== '') out.set(r.id, r.value);
+  return out;
+}

@@ -1,12 +1,14 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { warnAndContinue } from '../logger.js';
-import type { ServingOutcome } from './serving-metrics.js';
+import type { CacheLookup, ServingOutcome } from './serving-metrics.js';
 
 /** What the router reports about each search it serves: the database recorder and Prometheus both listen. */
 export interface ServingObserver {
   request(profile: string, outcome: ServingOutcome): void;
   breakerOpened(profile: string): void;
   shadow(candidate: string, result: { overlap: number; rbo: number } | null): void;
+  /** Where a search of the profile found its query vector. */
+  cache(profile: string, lookup: CacheLookup): void;
 }
 
 /** Calls every observer; one that throws does not keep the others from hearing. */
@@ -26,6 +28,7 @@ export function fanOut(observers: ReadonlyArray<ServingObserver | null | undefin
     request: (profile, outcome) => each((o) => o.request(profile, outcome)),
     breakerOpened: (profile) => each((o) => o.breakerOpened(profile)),
     shadow: (candidate, result) => each((o) => o.shadow(candidate, result)),
+    cache: (profile, lookup) => each((o) => o.cache(profile, lookup)),
   };
 }
 
@@ -48,6 +51,7 @@ export class PrometheusServingMetrics implements ServingObserver {
   private readonly shadowCompared: Counter<'candidate'>;
   private readonly shadowErrors: Counter<'candidate'>;
   private readonly shadowOverlap: Histogram<'candidate'>;
+  private readonly cacheLookups: Counter<'profile' | 'result'>;
 
   /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
   constructor(registry: Registry) {
@@ -112,6 +116,16 @@ export class PrometheusServingMetrics implements ServingObserver {
       'candidate',
       [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
     );
+    this.cacheLookups = counter(
+      'reembed_query_cache_lookups_total',
+      "Query-vector lookups of the profile's cache, by result: hit (this process), shared_hit (reembed.query_cache), miss (embedded by the provider)",
+      'profile',
+      'result',
+    );
+  }
+
+  cache(profile: string, lookup: CacheLookup): void {
+    if (lookup !== 'off') this.cacheLookups.inc({ profile, result: lookup });
   }
 
   request(profile: string, outcome: ServingOutcome): void {

@@ -57,7 +57,19 @@ export const servingMetricsMigrations: Migration[] = [
     // "breaker_open", "error" or "error:<code>".
     sql: `ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN fallback_reasons jsonb NOT NULL DEFAULT '{}'::jsonb;`,
   },
+  {
+    version: 16,
+    name: 'serving metrics query cache',
+    // Query vectors found in the process's cache, in the shared table, or embedded by the provider.
+    sql: `
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN cache_hits bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN cache_shared_hits bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN cache_misses bigint NOT NULL DEFAULT 0;`,
+  },
 ];
+
+/** How a search found its query vector (router/query-cache.ts); `off`: the profile has no cache. */
+export type CacheLookup = 'hit' | 'shared_hit' | 'miss' | 'off';
 
 /** What one search the profile was chosen for came to. A fallback names why, as `reasonKey` says. */
 export type ServingOutcome =
@@ -82,6 +94,9 @@ interface Counts {
   shadowErrors: number;
   shadowOverlapSum: number;
   shadowRboSum: number;
+  cacheHits: number;
+  cacheSharedHits: number;
+  cacheMisses: number;
 }
 
 function emptyCounts(): Counts {
@@ -97,6 +112,9 @@ function emptyCounts(): Counts {
     shadowErrors: 0,
     shadowOverlapSum: 0,
     shadowRboSum: 0,
+    cacheHits: 0,
+    cacheSharedHits: 0,
+    cacheMisses: 0,
   };
 }
 
@@ -113,6 +131,9 @@ function mergeInto(target: Counts, c: Counts): void {
   target.shadowErrors += c.shadowErrors;
   target.shadowOverlapSum += c.shadowOverlapSum;
   target.shadowRboSum += c.shadowRboSum;
+  target.cacheHits += c.cacheHits;
+  target.cacheSharedHits += c.cacheSharedHits;
+  target.cacheMisses += c.cacheMisses;
 }
 
 export interface RecorderOptions {
@@ -208,6 +229,15 @@ export class ServingMetricsRecorder {
     c.shadowRboSum += result.rbo;
   }
 
+  /** Where a search of the profile found its query vector. */
+  cache(profile: string, lookup: CacheLookup): void {
+    if (lookup === 'off') return;
+    const c = this.counts(profile);
+    if (lookup === 'hit') c.cacheHits++;
+    else if (lookup === 'shared_hit') c.cacheSharedHits++;
+    else c.cacheMisses++;
+  }
+
   /**
    * Ends the current window now and writes it (writes are serialized). The router calls this
    * when the migration changes, so no window mixes traffic of two steps.
@@ -262,8 +292,9 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
     await conn.query(
       `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, migration_id,
          migration_version, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
-         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons)
-       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb)
+         shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons,
+         cache_hits, cache_shared_hits, cache_misses)
+       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb, $18, $19, $20)
        ON CONFLICT (profile, window_start, instance) DO UPDATE SET
          recorded_at = clock_timestamp(),
          requests = m.requests + EXCLUDED.requests,
@@ -281,7 +312,10 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
          shadow_compared = m.shadow_compared + EXCLUDED.shadow_compared,
          shadow_errors = m.shadow_errors + EXCLUDED.shadow_errors,
          shadow_overlap_sum = m.shadow_overlap_sum + EXCLUDED.shadow_overlap_sum,
-         shadow_rbo_sum = m.shadow_rbo_sum + EXCLUDED.shadow_rbo_sum`,
+         shadow_rbo_sum = m.shadow_rbo_sum + EXCLUDED.shadow_rbo_sum,
+         cache_hits = m.cache_hits + EXCLUDED.cache_hits,
+         cache_shared_hits = m.cache_shared_hits + EXCLUDED.cache_shared_hits,
+         cache_misses = m.cache_misses + EXCLUDED.cache_misses`,
       [
         profile,
         new Date(w.start),
@@ -300,6 +334,9 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
         w.migration.id,
         w.migration.version,
         JSON.stringify(c.fallbackReasons),
+        c.cacheHits,
+        c.cacheSharedHits,
+        c.cacheMisses,
       ],
     );
   }
@@ -321,6 +358,8 @@ export interface ServingSummary {
   fallbackRate: number | null;
   latencyMs: { p50: number | null; p95: number | null; p99: number | null; mean: number | null };
   shadow: { compared: number; errors: number; overlap: number | null; rbo: number | null };
+  /** Query-vector lookups: hits in a process, hits in the shared table, misses; hitRate counts both hits. */
+  cache: { hits: number; sharedHits: number; misses: number; hitRate: number | null };
 }
 
 export interface ServingRange {
@@ -360,9 +399,12 @@ export async function readServingMetrics(
     shadow_errors: string;
     shadow_overlap_sum: number;
     shadow_rbo_sum: number;
+    cache_hits: string;
+    cache_shared_hits: string;
+    cache_misses: string;
   }>(
     `SELECT instance, requests, errors, fallbacks, fallback_reasons, breaker_opens, latency_counts, latency_sum_ms,
-            shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum
+            shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, cache_hits, cache_shared_hits, cache_misses
      FROM ${SERVING_METRICS_TABLE}
      WHERE profile = $1 AND recorded_at > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
        AND ($4::text IS NULL OR (migration_id = $4 AND migration_version = $5))`,
@@ -382,8 +424,12 @@ export async function readServingMetrics(
       shadowErrors: Number(r.shadow_errors),
       shadowOverlapSum: Number(r.shadow_overlap_sum),
       shadowRboSum: Number(r.shadow_rbo_sum),
+      cacheHits: Number(r.cache_hits),
+      cacheSharedHits: Number(r.cache_shared_hits),
+      cacheMisses: Number(r.cache_misses),
     });
   }
+  const lookups = total.cacheHits + total.cacheSharedHits + total.cacheMisses;
   const answered = total.requests - total.errors;
   return {
     profile,
@@ -407,6 +453,12 @@ export async function readServingMetrics(
       errors: total.shadowErrors,
       overlap: total.shadowCompared ? total.shadowOverlapSum / total.shadowCompared : null,
       rbo: total.shadowCompared ? total.shadowRboSum / total.shadowCompared : null,
+    },
+    cache: {
+      hits: total.cacheHits,
+      sharedHits: total.cacheSharedHits,
+      misses: total.cacheMisses,
+      hitRate: lookups ? (total.cacheHits + total.cacheSharedHits) / lookups : null,
     },
   };
 }

@@ -6,7 +6,7 @@ import { readBeirDataset } from '../../src/eval/beir.js';
 import type { HistoryEntry } from '../../src/eval/history.js';
 import { evaluateRankings } from '../../src/eval/metrics.js';
 import type { EvalReport } from '../../src/eval/run.js';
-import { TINY_EXPECTED, writeTinyDataset } from '../eval/fixture.js';
+import { TINY_EXPECTED, tinyCorpusWithCategories, writeTinyDataset } from '../eval/fixture.js';
 import { checkTrecConventions, parseTrecRun, trecEvalRankings } from '../eval/trec-reader.js';
 import { runCli } from '../helpers/cli.js';
 import { createServerDatabase } from '../helpers/databases.js';
@@ -115,6 +115,26 @@ describe('reembed eval', () => {
     expect(r.stdout).toMatch(/hash_small +hash_large +0\.600 +[\d.]+ +0 +0 +4 +\+0\.000/);
     expect(r.stdout).toMatch(/warning: 1 judged documents are not in the corpus/);
     expect(existsSync(join(dir, '.reembed'))).toBe(false);
+  });
+
+  it('breaks the metrics down per metadata category with --by, and refuses a malformed field (exit 2)', async () => {
+    const categorized = writeTinyDataset({ corpus: tinyCorpusWithCategories() });
+    const args = ['eval', '--dataset', categorized, '--profiles', 'hash_small,hash_large', '--no-history'];
+    const r = await runCli([...args, '--by', 'metadata.category'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/per metadata\.category \(exact search; 5 categories;/);
+    expect(r.stdout).toMatch(/category +queries +R@5 +R@10 +MRR@10 +nDCG@10 +ΔnDCG@10/);
+    expect(r.stdout).toMatch(/metal +1 +1\.000 +1\.000 +0\.500 +0\.631/);
+
+    const json = await runCli([...args, '--by', 'category', '--json'], { cwd });
+    expect(json.code, json.stderr).toBe(0);
+    const out = JSON.parse(json.stdout) as EvalOutput;
+    expect(out.by).toEqual({ field: 'metadata.category', categories: 5 });
+    expect(out.profiles[1]!.byCategory!.find((c) => c.category === 'fruit')!.metrics.recallAt1).toBe(1);
+
+    const bad = await runCli([...args, '--by', 'metadata.a b', '--json'], { cwd });
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ error: { code: 'CONFIG_INVALID' } });
   });
 
   it('exits 2 for a missing dataset directory, an unknown profile or a bad split', async () => {

@@ -99,3 +99,21 @@ export async function withDatabase<T>(target: string, fn: (db: Database) => Prom
     await db.close();
   }
 }
+
+/**
+ * The tiny corpus with a `category` in each document's metadata but d2's. q2's relevant
+ * documents (d3 music, d6 drums) span two categories; q4's (d99) is not in the corpus.
+ */
+export const TINY_CATEGORIES: Record<string, string> = {
+  d1: 'fruit',
+  d3: 'music',
+  d4: 'space',
+  d5: 'metal',
+  d6: 'drums',
+};
+
+export function tinyCorpusWithCategories(): string {
+  return jsonl(
+    CORPUS.map((d) => (TINY_CATEGORIES[d._id] ? { ...d, metadata: { category: TINY_CATEGORIES[d._id] } } : d)),
+  );
+}

@@ -79,6 +79,8 @@ async function setUp(
  * One round of traffic from many subjects, 4 at a time: in a canary step, until the candidate and
  * the control have each been chosen for `samples` searches; then the router's counts are written.
  */
+let searches = 0;
+
 async function round(router: Router, samples: number): Promise<void> {
   const m = router.migration();
   if (m?.phase !== 'canary') return;
@@ -88,7 +90,10 @@ async function round(router: Router, samples: number): Promise<void> {
   await Promise.all(
     Array.from({ length: 4 }, async (_, loop) => {
       for (let i = 0; !enough(); i++) {
-        const res = await router.search(`${words[i % words.length]} ${words[(i * 3 + loop) % words.length]}`, {
+        // Distinct queries, as live traffic has: a repeated one would be answered from the query
+        // cache without reaching the (faulty) provider.
+        const query = `${words[i % words.length]} ${words[(i * 3 + loop) % words.length]} ${++searches}`;
+        const res = await router.search(query, {
           subject: `user-${m.version}-${loop}-${i}`,
           k: 5,
         });

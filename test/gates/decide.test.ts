@@ -104,9 +104,9 @@ describe('which gates apply', () => {
       'ann-agreement',
     ]);
   });
-  it('in canary, every gate; at cutover, the online gates only', () => {
+  it('in canary, every gate; at cutover, the online and offline gates only', () => {
     expect(names(migration('canary', 5))).toHaveLength(5);
-    expect(names(migration('cutover', 100))).toEqual(['error-rate']);
+    expect(names(migration('cutover', 100))).toEqual(['offline-recall5', 'error-rate']);
   });
   it('no ANN agreement for a profile too wide for an index', () => {
     expect(names(migration('canary', 5), 4096)).not.toContain('ann-agreement');

@@ -41,7 +41,9 @@ describe.each(BACKENDS)('a dead candidate on %s', (backend) => {
       { cand: { provider: 'ollama', base_url: provider.url, model: 'cand', dims: 8, max_retries: 0 } },
       {
         // A long rolling window and a high volume threshold: the percentage alone would never open it.
-        router: { breaker: { timeout: '300ms', volume_threshold: 1000, rolling_window: '60s', reset_timeout: '60s' } },
+        // The timeout leaves a healthy search on a busy machine room, and is well under the dead
+        // provider's 5 s.
+        router: { breaker: { timeout: '1500ms', volume_threshold: 1000, rolling_window: '60s', reset_timeout: '60s' } },
         rollout: {
           steps: [25, 100],
           interval: '200ms',
@@ -69,11 +71,12 @@ describe.each(BACKENDS)('a dead candidate on %s', (backend) => {
     try {
       // Healthy first: the candidate serves its canary.
       expect((await router.search('cats', { subject: subjects[0] })).profile).toBe('cand');
-      // The provider hangs: every candidate search times out.
+      // The provider hangs: every candidate search of a new query times out (a query the candidate
+      // embedded before would be answered from its query cache without the provider).
       provider.setFaults(() => ({ kind: 'slow', delayMs: 5000 }));
       const reasons: string[] = [];
       for (const subject of subjects.slice(1, 8)) {
-        const res = await router.search('cats', { subject });
+        const res = await router.search(`cats of ${subject}`, { subject });
         expect(res).toMatchObject({ profile: 'small', fallback: true });
         reasons.push(res.fallbackReason!.kind);
       }
@@ -83,7 +86,7 @@ describe.each(BACKENDS)('a dead candidate on %s', (backend) => {
       expect(router.breakerState('cand')).toBe('open');
       expect(router.stats.breakerOpens).toBe(1);
       // The breakdown accounts for the time lost on the candidate.
-      const open = await router.search('cats', { subject: subjects[9] });
+      const open = await router.search('cats and mice', { subject: subjects[9] });
       expect(open.latencyMs.total).toBeGreaterThanOrEqual(
         open.latencyMs.init + open.latencyMs.fallback + open.latencyMs.embed + open.latencyMs.search - 0.001,
       );

@@ -81,11 +81,14 @@ describe.each(BACKENDS)('graceful shutdown on %s', (backend) => {
     return `http://127.0.0.1:${(h.server.app.server.address() as AddressInfo).port}`;
   }
 
+  // A new query each time: a repeated one would come from the query cache, never reaching the
+  // held embedder.
+  let searches = 0;
   const search = (base: string) =>
     fetch(`${base}/v1/search`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', connection: 'close' },
-      body: JSON.stringify({ query: docs(8)[3]!.content, k: 3 }),
+      body: JSON.stringify({ query: `${docs(8)[3]!.content} ${++searches}`, k: 3 }),
     });
 
   it('finishes the requests in flight, refuses new connections, then closes', async () => {

@@ -49,6 +49,21 @@ describe('Prometheus serving metrics', () => {
     expect(await value(registry, 'reembed_search_requests_total', { profile: 'cand' })).toBe(4);
   });
 
+  it('counts query-cache lookups by result, and none for a profile without a cache', async () => {
+    const registry = new Registry();
+    const metrics = new PrometheusServingMetrics(registry);
+    metrics.cache('p', 'hit');
+    metrics.cache('p', 'hit');
+    metrics.cache('p', 'shared_hit');
+    metrics.cache('p', 'miss');
+    metrics.cache('q', 'off');
+    expect(await value(registry, 'reembed_query_cache_lookups_total', { profile: 'p', result: 'hit' })).toBe(2);
+    expect(await value(registry, 'reembed_query_cache_lookups_total', { profile: 'p', result: 'shared_hit' })).toBe(1);
+    expect(await value(registry, 'reembed_query_cache_lookups_total', { profile: 'p', result: 'miss' })).toBe(1);
+    const text = await registry.metrics();
+    expect(text).not.toMatch(/reembed_query_cache_lookups_total\{profile="q"/);
+  });
+
   it('tells every observer, even when one throws', () => {
     const heard: string[] = [];
     const broken: ServingObserver = {
@@ -61,17 +76,22 @@ describe('Prometheus serving metrics', () => {
       shadow: () => {
         throw new Error('broken');
       },
+      cache: () => {
+        throw new Error('broken');
+      },
     };
     const listening: ServingObserver = {
       request: (p) => heard.push(`request ${p}`),
       breakerOpened: (p) => heard.push(`open ${p}`),
       shadow: (c) => heard.push(`shadow ${c}`),
+      cache: (p, lookup) => heard.push(`cache ${p} ${lookup}`),
     };
     const o = fanOut([broken, null, listening]);
     o.request('a', { ok: true, latencyMs: 1 });
     o.breakerOpened('a');
     o.shadow('b', null);
-    expect(heard).toEqual(['request a', 'open a', 'shadow b']);
+    o.cache('a', 'hit');
+    expect(heard).toEqual(['request a', 'open a', 'shadow b', 'cache a hit']);
   });
 
   it('the library counts its searches in the registry it returns, beside the profile info', async () => {
