@@ -25,7 +25,7 @@ export function registerStatus(program: Command): void {
     .action(async (opts: { staleSeconds: number }, command: Command) => {
       const ctx = new CliContext(command);
       await ctx.withReembed(async (rb) => {
-        const result = await rb.status({ staleSeconds: opts.staleSeconds });
+        const result = await rb.status({ staleSeconds: opts.staleSeconds, listSizes: true });
         const { profiles, workers } = result;
         const kind = rb.manifest.source.managed === true ? 'managed' : 'attach';
         ctx.result(result, () =>

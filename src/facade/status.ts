@@ -42,6 +42,11 @@ export interface StatusReport {
 export interface StatusOptions {
   /** A worker without a heartbeat for this long is not alive (default 60). */
   staleSeconds?: number;
+  /**
+   * Also read the sizes of an IVFFlat index's lists (about one pass over the store per profile;
+   * default false, so /metrics and GET /v1/status, which read status often, stay cheap).
+   */
+  listSizes?: boolean;
 }
 
 export async function statusReport(core: FacadeCore, options: StatusOptions = {}): Promise<StatusReport> {
@@ -78,7 +83,10 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
         (a, w) => a + (w.uptimeSeconds > 0 ? (w.byProfile[name]?.rowsEmbedded ?? 0) / w.uptimeSeconds : 0),
         0,
       ),
-      index: storeLayout(profile).index === 'exact' ? 'exact' : await describeIndex(db, profile),
+      index:
+        storeLayout(profile).index === 'exact'
+          ? 'exact'
+          : await describeIndex(db, profile, { listSizes: options.listSizes ?? false }),
     });
   }
   return {

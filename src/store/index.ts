@@ -345,7 +345,7 @@ function pollProgress(db: Database, profile: IndexProfile, options: BuildIndexOp
 
 /** An index's status and, for IVFFlat, the sizes of its lists. */
 export interface IndexReport extends IndexStatus {
-  /** IVFFlat only (null for other kinds, a missing or INVALID index, or when they could not be read). */
+  /** IVFFlat only (null for other kinds, a missing or INVALID index, when not asked for, or when they could not be read). */
   lists: ListImbalance | null;
   /** It is not the kind or build options the manifest asks for: the next backfill or worker rebuilds it. */
   rebuildPending: boolean;
@@ -355,10 +355,15 @@ export interface IndexReport extends IndexStatus {
  * The profile's index for `status` and `verify`: its status, and for an IVFFlat index the list
  * imbalance (listImbalance: about one pass over the store; see there for the method).
  */
-export async function describeIndex(db: Database, profile: IndexProfile): Promise<IndexReport> {
+export async function describeIndex(
+  db: Database,
+  profile: IndexProfile,
+  options: { listSizes?: boolean } = {},
+): Promise<IndexReport> {
   const status = await indexStatus(db, profile);
   let lists: ListImbalance | null = null;
-  if (status.valid && status.type === ivfflatKind.accessMethod && status.options.lists) {
+  const wanted = options.listSizes ?? true;
+  if (wanted && status.valid && status.type === ivfflatKind.accessMethod && status.options.lists) {
     lists = await listImbalance(db, profile, status.name, status.options.lists).catch((error: unknown) => {
       warnAndContinue('reading the sizes of the IVFFlat lists', { profile: profile.name })(error);
       return null;

@@ -125,6 +125,8 @@ describe.each(BACKENDS)('IVFFlat index on %s', (backend) => {
     expect(lists.p50).toBeLessThanOrEqual(lists.max);
     expect(lists.mean).toBeCloseTo(ROWS / 8, 6);
     expect(lists.cv).toBeGreaterThanOrEqual(0);
+    // Not asked for (the facade's status for /metrics and GET /v1/status): not read.
+    expect(await describeIndex(db, ivf, { listSizes: false })).toMatchObject({ type: 'ivfflat', lists: null });
     // A pool too small to reach every list says so.
     const sampled = await listImbalance(db, ivf, report.name, 8, { poolSize: 2 });
     expect(sampled.method).toBe('sampled');
