@@ -55,6 +55,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
   },
   eval: { file: 'eval.js', what: 'reembed eval throughput on scifact-2k (queries/s) vs raw exact search' },
   tune: { file: 'tune.js', what: 'reembed tune on 100k x 384 vectors (PostgreSQL): recall/p95 per ef_search, choice' },
+  'index-kinds': {
+    file: 'index-kinds.js',
+    what: 'IVFFlat vs HNSW on 100k x 384 and 768 (PostgreSQL): build time, recall/p95 per probes and ef_search, tune choice',
+  },
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

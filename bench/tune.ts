@@ -1,5 +1,5 @@
 /**
- * Benchmark `tune`: `reembed tune` (tuneEfSearch, default settings: ef_search 10, 20, 40, 64,
+ * Benchmark `tune`: `reembed tune` (tuneIndex, default settings: ef_search 10, 20, 40, 64,
  * 100, 200, 400; 200 stored vectors as queries; recall@10 against exact search; at most 0.5
  * points of recall lost; no p95 target) on a 100,000 × 384 store with reembed's HNSW index
  * (pgvector defaults m 16, ef_construction 64, built CONCURRENTLY), on PostgreSQL. Two stores:
@@ -22,7 +22,7 @@ import { createEmbedder } from '../src/embedders/create.js';
 import { sampleQueries, DEFAULT_ANN_SEED } from '../src/eval/ann-check.js';
 import { percentile } from '../src/eval/latency.js';
 import { generateDataset } from '../src/eval/synthetic.js';
-import { tuneEfSearch, type TuneReport } from '../src/eval/tune.js';
+import { tuneIndex, type TuneReport } from '../src/eval/tune.js';
 import { migrations } from '../src/schema.js';
 import { buildIndex } from '../src/store/index.js';
 import { searchExact } from '../src/store/search.js';
@@ -85,13 +85,13 @@ function printReport(
   exact: { p50Ms: number; p95Ms: number },
 ) {
   const rows = report.rows.map((r) => [
-    String(r.efSearch),
+    String(r.value),
     r.recall.toFixed(4),
     r.minRecall.toFixed(2),
     r.p50Ms.toFixed(3),
     r.p95Ms.toFixed(3),
     r.plannerUsesIndex ? 'index' : 'exact scan',
-    r.efSearch === report.choice ? 'CHOSEN' : r.qualifies ? 'ok' : 'recall too low',
+    r.value === report.choice ? 'CHOSEN' : r.qualifies ? 'ok' : 'recall too low',
   ]);
   rows.push(['exact (warm)', '1.0000', '1.00', exact.p50Ms.toFixed(3), exact.p95Ms.toFixed(3), '', '']);
   printTable(
@@ -100,7 +100,7 @@ function printReport(
     ['ef_search', `recall@${report.k}`, 'min', 'p50 ms', 'p95 ms', 'serving plan', 'verdict'],
     rows,
   );
-  const chosen = report.rows.find((r) => r.efSearch === report.choice);
+  const chosen = report.rows.find((r) => r.value === report.choice);
   console.log(`\nchoice: ${report.choice === null ? `none (${report.reason})` : report.reason}`);
   if (chosen)
     console.log(`p95 exact / p95 at the choice: ${(exact.p95Ms / chosen.p95Ms).toFixed(1)}× (same run, warm)`);
@@ -127,11 +127,11 @@ async function main(): Promise<void> {
       console.log(`${kind}: building the HNSW index`);
       const index = await buildIndex(db, profile);
       console.log(`${kind}: index built in ${index.seconds.toFixed(0)} s; tuning`);
-      const report = await tuneEfSearch(db, profile, {
+      const report = await tuneIndex(db, profile, {
         onProgress: (e) => {
           if (e.phase === 'measured')
             console.log(
-              `  ef_search ${e.row.efSearch}: recall ${e.row.recall.toFixed(4)}, p95 ${e.row.p95Ms.toFixed(3)} ms (${e.done}/${e.total})`,
+              `  ef_search ${e.row.value}: recall ${e.row.recall.toFixed(4)}, p95 ${e.row.p95Ms.toFixed(3)} ms (${e.done}/${e.total})`,
             );
         },
       });

@@ -56,7 +56,8 @@ export type {
   DocumentInput,
 } from './reembed.js';
 export type { SearchHit } from './store/search.js';
-export type { IndexStatus, BuildIndexResult } from './store/index.js';
+export type { IndexStatus, IndexReport, BuildIndexResult } from './store/index.js';
+export type { ListImbalance } from './store/index-ivfflat.js';
 export type { AnnCheckReport } from './eval/ann-check.js';
 export type { TuneReport, TuneRow } from './eval/tune.js';
 export type { EvalReport, ProfileEvaluation } from './eval/run.js';

@@ -81,15 +81,15 @@ export {
   type AnnCheckReport,
 } from './eval/ann-check.js';
 export {
-  tuneEfSearch,
-  chooseEfSearch,
+  tuneIndex,
+  chooseSearchValue,
   DEFAULT_TUNE_VALUES,
   DEFAULT_MAX_RECALL_LOSS,
   type TuneOptions,
   type TuneReport,
   type TuneRow,
   type TuneCriteria,
-  type EfSearchChoice,
+  type SearchValueChoice,
 } from './eval/tune.js';
 export { setProfileSetting, type ProfileSettingEdit } from './config/edit-profile.js';
 export {

@@ -118,7 +118,7 @@ export async function estimateBackfill(
     estimatedSeconds: limits.length ? Math.max(...limits) : null,
     index:
       layout.index === 'exact'
-        ? `none: ${profile.dims} dims is over pgvector's HNSW limit, search is exact`
-        : `hnsw (${layout.opclass})`,
+        ? `none: ${profile.dims} dims is over pgvector's index limit, search is exact`
+        : `${layout.index} (${layout.opclass})`,
   };
 }

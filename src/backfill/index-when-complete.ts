@@ -1,7 +1,7 @@
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import type { Source } from '../source/source.js';
-import { buildIndex, indexStatus } from '../store/index.js';
+import { buildIndex, indexStatus, type IndexStatus } from '../store/index.js';
 import { storeLayout } from '../store/store.js';
 import { countCoverage } from './coverage.js';
 import { CHUNKS_TABLE, FAILURES_TABLE } from './tables.js';
@@ -19,7 +19,7 @@ export type IndexEvent =
 export type IndexCheck = 'indexed' | 'not-complete' | 'busy' | 'failed';
 
 /**
- * Builds the profile's HNSW index once its backfill is complete (every planned chunk done, no
+ * Builds the profile's index (of its configured kind) once its backfill is complete (every planned chunk done, no
  * dead letters, coverage 100%, counted), as `reembed backfill` does at the end of its own run, so
  * stores backfilled by `reembed worker` processes alone end up indexed too. One process builds it
  * (a session advisory lock: the others get 'busy'); on a server it is built CONCURRENTLY, so
@@ -41,7 +41,7 @@ async function check(
   onEvent?: (event: IndexEvent) => void,
 ): Promise<{ result: IndexCheck; counted: boolean }> {
   if (storeLayout(profile).index === 'exact') return { result: 'indexed', counted: false };
-  if ((await indexStatus(db, profile)).valid) return { result: 'indexed', counted: false };
+  if (isBuilt(await indexStatus(db, profile))) return { result: 'indexed', counted: false };
   // Cheap reasons first; the coverage count reads every source row.
   const { rows } = await db.query<{ planned: string | number; open: string | number; failed: boolean }>(
     `SELECT count(*) AS planned, count(*) FILTER (WHERE NOT done) AS open,
@@ -55,6 +55,11 @@ async function check(
   return { result: await buildOnce(db, profile, onEvent), counted: true };
 }
 
+/** The index the profile asks for is there (one of another kind or build options is rebuilt). */
+function isBuilt(status: IndexStatus): boolean {
+  return status.valid && status.current;
+}
+
 async function buildOnce(db: Database, profile: Profile, onEvent?: (event: IndexEvent) => void): Promise<IndexCheck> {
   return db.session(async (conn) => {
     const key = `reembed.index.${profile.name}`;
@@ -65,7 +70,7 @@ async function buildOnce(db: Database, profile: Profile, onEvent?: (event: Index
     if (!lock[0]!.locked) return 'busy';
     try {
       // Another process may have built it between the first look and the lock.
-      if ((await indexStatus(db, profile)).valid) return 'indexed';
+      if (isBuilt(await indexStatus(db, profile))) return 'indexed';
       onEvent?.({ profile: profile.name, phase: 'building' });
       const built = await buildIndex(db, profile);
       onEvent?.({ profile: profile.name, phase: 'built', index: built.index ?? '', seconds: built.seconds });

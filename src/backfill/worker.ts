@@ -74,7 +74,7 @@ export interface WorkerOptions {
   /** Called before each retry of a transient database error, with the wait before it. */
   onTransientError?: (error: unknown, attempt: number, delayMs: number) => void;
   /**
-   * Build a profile's HNSW index once its backfill is complete (see indexIfDue), checked
+   * Build a profile's index once its backfill is complete (see indexIfDue), checked
    * when the worker runs out of work, at most every `indexCheckMs` (default 30 s, backing off
    * while a counted coverage stays short) per profile, and before a draining worker returns.
    * `reembed worker` turns it on; `reembed backfill` builds the index itself.

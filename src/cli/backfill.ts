@@ -31,7 +31,7 @@ export function registerBackfill(program: Command): void {
     .option('--max-attempts <n>', 'attempts per row before it goes to the failures table', positiveInt, 5)
     .option(
       '--no-index',
-      'do not build the HNSW index at the end of this run (a `reembed worker` still builds it once the backfill is complete)',
+      'do not build the index at the end of this run (a `reembed worker` still builds it once the backfill is complete)',
     )
     .action(async (opts: RunOptions, command: Command) => runCommand(new CliContext(command), opts));
 

@@ -14,6 +14,7 @@ interface EvalCommandOptions {
   split: string;
   ann?: boolean;
   efSearch?: number;
+  probes?: number;
   run?: string;
   history: string | false;
   by?: string;
@@ -55,8 +56,9 @@ export function registerEval(program: Command): void {
       profileList,
     )
     .option('--split <name>', 'the judgments to use: qrels/<name>.tsv', 'test')
-    .option('--ann', 'also search through each profile’s HNSW index (built after its backfill)')
-    .option('--ef-search <n>', 'hnsw.ef_search of the --ann searches (at least 50)', positiveInt)
+    .option('--ann', 'also search through each profile’s index, HNSW or IVFFlat (built after its backfill)')
+    .option('--ef-search <n>', 'hnsw.ef_search of the --ann searches of HNSW profiles (at least 50)', positiveInt)
+    .option('--probes <n>', 'ivfflat.probes of the --ann searches of IVFFlat profiles', positiveInt)
     .option('--run <dir>', 'write one TREC run file per profile there (<profile>.trec; <profile>-ann.trec with --ann)')
     .option('--history <file>', 'append one JSON line per run to this file', DEFAULT_HISTORY_FILE)
     .option('--no-history', 'do not append to the history file')
@@ -105,7 +107,7 @@ function registerEvalHistory(evalCommandDef: Command): void {
     .requiredOption('-p, --profile <name>', 'the profile')
     .option('--metric <name>', 'the metric', 'recall@5')
     .option('--days <n>', 'runs of the last this many days', positiveInt, 30)
-    .option('--ann', 'the HNSW search figures (runs made with eval --ann) instead of exact search')
+    .option('--ann', 'the ANN search figures (runs made with eval --ann) instead of exact search')
     .option('--plot <file.svg>', 'write an SVG plot of the series and its median')
     .option('--history <file>', 'the history file', DEFAULT_HISTORY_FILE)
     .action(
@@ -203,6 +205,7 @@ async function evalCommand(
     database: ctx.options.db,
     ann: opts.ann,
     efSearch: opts.efSearch,
+    probes: opts.probes,
     runDir: opts.run,
     history: opts.history,
     by: opts.by,
@@ -312,7 +315,7 @@ function humanReport(report: EvalReport, runFiles: string[], history: string | n
   if (report.ann) {
     lines.push(
       '',
-      `ANN search through the HNSW index (ef_search ${report.profiles[0]?.ann?.efSearch ?? '-'}), top ${report.k}:`,
+      `ANN search through each profile's index (${report.profiles.map((p) => (p.ann ? `${p.profile}: ${p.ann.index} ${p.ann.parameter} ${p.ann.value}` : `${p.profile}: -`)).join('; ')}), top ${report.k}:`,
     );
     lines.push(metricsTable(report, 'ann'));
     const exactScans = report.profiles.filter((p) => p.ann && !p.ann.indexScan).map((p) => p.profile);

@@ -1,3 +1,5 @@
+import type { ListImbalance } from '../reembed.js';
+
 /** A plain text table with aligned columns. */
 export function table(headers: string[], rows: Array<Array<string | number | boolean | null>>): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
@@ -40,4 +42,10 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** The sizes of an IVFFlat index's lists in one line (status, verify). */
+export function listsLine(l: ListImbalance): string {
+  const coverage = l.method === 'complete' ? 'all rows' : `${l.rowsCovered}/${l.storeRows} rows`;
+  return `lists ${l.found}/${l.lists} found (${coverage}): min ${l.min}, p50 ${l.p50}, max ${l.max}, cv ${l.cv.toFixed(2)}`;
 }

@@ -1,27 +1,31 @@
 import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
-import type { IndexStatus } from '../reembed.js';
+import type { IndexReport } from '../reembed.js';
 import { CliContext } from './context.js';
-import { formatBytes, table } from './format.js';
+import { formatBytes, listsLine, table } from './format.js';
 
-function describeIndex(index: IndexStatus | 'exact'): string {
+function describeIndex(index: IndexReport | 'exact'): string {
   if (index === 'exact') return 'none (exact search)';
   if (!index.exists) return 'missing';
   const size = formatBytes(index.sizeBytes);
-  return index.valid ? `${index.type} ${size}` : `INVALID (a failed build; the next backfill or worker rebuilds it)`;
+  if (!index.valid) return `INVALID (a failed build; the next backfill or worker rebuilds it)`;
+  const options = Object.entries(index.options).map(([k, v]) => `${k} ${v}`);
+  const lists = index.lists ? `; ${listsLine(index.lists)}` : '';
+  const pending = index.rebuildPending ? ' (not the configured index: the next backfill or worker rebuilds it)' : '';
+  return `${index.type}${options.length ? ` (${options.join(', ')})` : ''} ${size}${lists}${pending}`;
 }
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .description(
-      'each profile’s coverage (counted), queue depth, failures, live workers, throttle state, current rate and HNSW index',
+      'each profile’s coverage (counted), queue depth, failures, live workers, throttle state, current rate and index (IVFFlat: list sizes)',
     )
     .option('--stale-seconds <n>', 'a worker without a heartbeat for this long is not alive', Number, 60)
     .action(async (opts: { staleSeconds: number }, command: Command) => {
       const ctx = new CliContext(command);
       await ctx.withReembed(async (rb) => {
-        const result = await rb.status({ staleSeconds: opts.staleSeconds });
+        const result = await rb.status({ staleSeconds: opts.staleSeconds, listSizes: true });
         const { profiles, workers } = result;
         const kind = rb.manifest.source.managed === true ? 'managed' : 'attach';
         ctx.result(result, () =>

@@ -4,6 +4,7 @@ import {
   DEFAULT_ANN_SEED,
   DEFAULT_MAX_RECALL_LOSS,
   DEFAULT_TUNE_QUERIES,
+  DEFAULT_TUNE_PROBES,
   DEFAULT_TUNE_VALUES,
 } from '../facade/shell.js';
 import type { ProfileSettingEdit, TuneReport } from '../reembed.js';
@@ -26,8 +27,8 @@ interface TuneCommandOptions {
 function valueList(value: string): number[] {
   const items = value.split(',').map((s) => s.trim());
   const numbers = items.map(Number);
-  if (items.some((s) => s === '') || numbers.some((n) => !Number.isInteger(n) || n < 1 || n > 1000))
-    throw new InvalidArgumentError(`not a comma-separated list of whole numbers from 1 to 1000: ${value}`);
+  if (items.some((s) => s === '') || numbers.some((n) => !Number.isInteger(n) || n < 1 || n > 32768))
+    throw new InvalidArgumentError(`not a comma-separated list of whole numbers from 1 to 32768: ${value}`);
   return numbers;
 }
 
@@ -55,16 +56,16 @@ function human(report: TuneReport, written: ProfileSettingEdit | null, dryRun: b
     `tune ${report.profile}: ${report.index} over ${report.storeRows} rows, ${report.queries} stored vectors as queries ` +
       `(seed ${report.seed}), recall@${report.k} against exact search; criteria: recall >= ${(1 - report.maxRecallLoss).toFixed(4)}, ${target}`,
     table(
-      ['ef_search', `recall@${report.k}`, 'min', 'p50 ms', 'p95 ms', 'serving plan', 'verdict'],
+      [report.parameter, `recall@${report.k}`, 'min', 'p50 ms', 'p95 ms', 'serving plan', 'verdict'],
       report.rows
         .map((r) => [
-          r.efSearch,
+          r.value,
           r.recall.toFixed(4),
           r.minRecall.toFixed(2),
           r.p50Ms.toFixed(3),
           r.p95Ms.toFixed(3),
           r.plannerUsesIndex ? 'index' : 'exact scan',
-          r.efSearch === report.choice
+          r.value === report.choice
             ? 'CHOSEN'
             : r.qualifies
               ? 'ok'
@@ -79,20 +80,20 @@ function human(report: TuneReport, written: ProfileSettingEdit | null, dryRun: b
     lines.push('warning: some searches did not go through the index even when forced; their figures are exact scans');
   if (report.rows.some((r) => !r.plannerUsesIndex))
     lines.push(
-      `note: "exact scan": at ${report.storeRows} rows the planner serves this profile without the index at that ef_search; ` +
+      `note: "exact scan": at ${report.storeRows} rows the planner serves this profile without the index at that ${report.parameter}; ` +
         'the recall and latency shown are the index’s (forced), which serving will use once the store grows',
     );
   if (report.choice === null) {
-    lines.push(`no ef_search qualifies: ${report.reason}. Nothing written.`);
+    lines.push(`no ${report.parameter} qualifies: ${report.reason}. Nothing written.`);
     return lines.join('\n');
   }
   lines.push(`choice: ${report.reason}`);
   if (dryRun) lines.push('--dry-run: nothing written');
-  else if (written && !written.changed) lines.push(`${written.file} already has ef_search: ${report.choice}`);
+  else if (written && !written.changed) lines.push(`${written.file} already has ${written.key}: ${report.choice}`);
   else if (written)
     lines.push(
-      `wrote ef_search: ${report.choice} for profile ${report.profile} to ${written.file}` +
-        ` (was ${written.previous ?? 'unset: pgvector default 40'}); running processes use it after a restart`,
+      `wrote ${written.key}: ${report.choice} for profile ${report.profile} to ${written.file}` +
+        ` (was ${written.previous ?? `unset: default ${report.parameter === 'probes' ? 10 : 40}`}); running processes use it after a restart`,
     );
   return lines.join('\n');
 }
@@ -101,23 +102,23 @@ export function registerTune(program: Command): void {
   program
     .command('tune')
     .summary(
-      'sweep HNSW ef_search: recall vs exact search and p95 per value; write the smallest good one to the profile',
+      'sweep the index’s search parameter (HNSW ef_search, IVFFlat probes): recall vs exact and p95 per value; write the smallest good one',
     )
     .description(
       'Sample stored vectors as queries (no provider or API key needed), search each exactly and through the ' +
-        'profile’s HNSW index at every ef_search value, and report recall@k against exact search and p50/p95 latency ' +
-        'of the index search. Choose the smallest value with recall loss at most --max-recall-loss (default 0.005: ' +
-        'recall >= 0.995) and p95 within --p95-target-ms (if given), and write it as `ef_search:` of the profile in ' +
-        'the manifest file that defines it (comments and layout kept). Exit 1, writing nothing, when no value ' +
-        'qualifies.\n\n' +
+        'profile’s index at every value of its search parameter (hnsw.ef_search for an HNSW index, ivfflat.probes ' +
+        'for an IVFFlat one), and report recall@k against exact search and p50/p95 latency of the index search. ' +
+        'Choose the smallest value with recall loss at most --max-recall-loss (default 0.005: ΔR@k >= -0.5 points ' +
+        'against exact) and p95 within --p95-target-ms (if given), and write it to the profile in the manifest file ' +
+        'that defines it (`ef_search:`, or `index.ef_search:` / `index.probes:` when the profile has an `index:` ' +
+        'block; comments and layout kept). Exit 1, writing nothing, when no value qualifies.\n\n' +
         'Index searches are forced through the index (sequential scans and sorts off), so a store small enough for ' +
-        'the planner to scan exactly is still measured on its index; the table says which plan serving gets.\n\n' +
-        'Only HNSW is tuned: reembed builds HNSW indexes only, so IVFFlat `probes` is not supported yet.',
+        'the planner to scan exactly is still measured on its index; the table says which plan serving gets.',
     )
     .option('-p, --profile <name>', 'profile to tune (default: the active profile of the environment)')
     .option(
       '--values <list>',
-      `ef_search values to measure, comma-separated, each at least k (default ${DEFAULT_TUNE_VALUES.join(',')})`,
+      `values to measure, comma-separated: ef_search, each at least k (default ${DEFAULT_TUNE_VALUES.join(',')}), or probes (default ${DEFAULT_TUNE_PROBES.join(',')})`,
       valueList,
     )
     .option('-k, --k <n>', `results per query (default ${DEFAULT_ANN_K})`, positiveInt)
@@ -150,11 +151,11 @@ export function registerTune(program: Command): void {
               bar.update(event.done, event.total);
               if (event.done === event.total) bar.finish();
             } else if (event.phase === 'warmup') {
-              ctx.info(`tune ${name}: warm-up pass at ef_search ${event.efSearch} (untimed)`);
+              ctx.info(`tune ${name}: warm-up pass at ${event.parameter} ${event.value} (untimed)`);
             } else {
               const r = event.row;
               ctx.info(
-                `tune ${name}: ef_search ${r.efSearch}: recall@${opts.k ?? DEFAULT_ANN_K} ${r.recall.toFixed(4)}, ` +
+                `tune ${name}: ${event.parameter} ${r.value}: recall@${opts.k ?? DEFAULT_ANN_K} ${r.recall.toFixed(4)}, ` +
                   `p50 ${r.p50Ms.toFixed(3)} ms, p95 ${r.p95Ms.toFixed(3)} ms (${event.done}/${event.total})`,
               );
             }

@@ -10,7 +10,7 @@ import {
 import type { AnnOutcome, VerifyReport } from '../reembed.js';
 import type { Progress } from './progress.js';
 import { CliContext } from './context.js';
-import { formatBytes, table } from './format.js';
+import { formatBytes, listsLine, table } from './format.js';
 import { positiveInt } from './options.js';
 
 function positiveNumber(value: string): number {
@@ -23,7 +23,12 @@ function describeIndex(report: VerifyReport): string {
   const index = report.index;
   if (!('exists' in index)) return 'none (over 4,000 dims: search is exact)';
   if (!index.exists) return `${index.name} not built (search is exact until it is)`;
-  return `${index.name} (${index.type}, ${index.valid ? 'valid' : 'INVALID'}, ${formatBytes(index.sizeBytes)})`;
+  const options = Object.entries(index.options).map(([k, v]) => `${k} ${v}`);
+  return (
+    `${index.name} (${index.type}${options.length ? ` ${options.join(', ')}` : ''}, ${index.valid ? 'valid' : 'INVALID'}, ${formatBytes(index.sizeBytes)})` +
+    (index.rebuildPending ? ', not the configured index: the next backfill or worker rebuilds it' : '') +
+    (index.lists ? `; ${listsLine(index.lists)}` : '')
+  );
 }
 
 interface VerifyCommandOptions {
@@ -35,6 +40,7 @@ interface VerifyCommandOptions {
   annQueries?: number;
   k?: number;
   efSearch?: number;
+  probes?: number;
   seed?: number;
 }
 
@@ -54,7 +60,7 @@ function humanAnn(ann: AnnOutcome): string {
   if ('error' in ann) return `ann: FAILED (${ann.error.code}): ${ann.error.message}`;
   const lines = [
     `ann: overlap@${ann.k} ${ann.overlap.toFixed(4)} (min ${ann.minOverlap.toFixed(2)}) of ${ann.index} search with exact search, ` +
-      `${ann.queries} stored vectors as queries (seed ${ann.seed}), ef_search ${ann.efSearch}, threshold ${ann.threshold}: ` +
+      `${ann.queries} stored vectors as queries (seed ${ann.seed}), ${ann.parameter} ${ann.value}, threshold ${ann.threshold}: ` +
       (ann.ok ? 'ok' : 'FAILED'),
   ];
   if (!ann.usedIndex)
@@ -112,9 +118,11 @@ export function registerVerify(program: Command): void {
         'A stale, missing or orphaned row with a live change queued within --max-queue-lag is counted "in flight" ' +
         '(a worker is on its way), reported beside the count, and is not a failure.\n\n' +
         'With --ann, stored vectors (sampled by seed, so no provider or API key is needed) are searched exactly and ' +
-        "through the profile's HNSW index, which is forced (sequential scans and sorts off) so that a small store, " +
-        'which the planner would scan exactly, still has its index measured; the report says whether serving uses ' +
-        'it. A profile without a (valid) index fails the ANN check. Only HNSW indexes exist in reembed (no IVFFlat).',
+        "through the profile's index (HNSW or IVFFlat), which is forced (sequential scans and sorts off) so that a " +
+        'small store, which the planner would scan exactly, still has its index measured; the report says whether ' +
+        'serving uses it. A profile without a (valid, configured) index fails the ANN check.\n\n' +
+        'An IVFFlat index also reports the sizes of its lists (min, p50, max, coefficient of variation), read by ' +
+        'searching each list once with probes = 1 (about one pass over the store).',
     )
     .option('-p, --profile <name>', 'profile to verify (default: the active profile of the environment)')
     .option(
@@ -129,7 +137,7 @@ export function registerVerify(program: Command): void {
     )
     .option(
       '--ann',
-      'also measure how well HNSW index search agrees with exact search (overlap@k); exit 1 under the threshold',
+      'also measure how well index search (HNSW or IVFFlat) agrees with exact search (overlap@k); exit 1 under the threshold',
     )
     .option(
       '--ann-threshold <x>',
@@ -138,11 +146,20 @@ export function registerVerify(program: Command): void {
     )
     .option('--ann-queries <n>', `stored vectors sampled as queries (default ${DEFAULT_ANN_QUERIES})`, positiveInt)
     .option('-k, --k <n>', `results compared per query (default ${DEFAULT_ANN_K})`, positiveInt)
-    .option('--ef-search <n>', "hnsw.ef_search of the index searches (default: the profile's, else 40)", positiveInt)
+    .option(
+      '--ef-search <n>',
+      "hnsw.ef_search of an HNSW index's searches (default: the profile's, else 40)",
+      positiveInt,
+    )
+    .option(
+      '--probes <n>',
+      "ivfflat.probes of an IVFFlat index's searches (default: the profile's, else 10)",
+      positiveInt,
+    )
     .option('--seed <n>', `seed of the query sample (default ${DEFAULT_ANN_SEED})`, wholeNumber)
     .action(async (opts: VerifyCommandOptions, command: Command) => {
       const ctx = new CliContext(command);
-      const annOnly = (['annThreshold', 'annQueries', 'k', 'efSearch', 'seed'] as const).filter(
+      const annOnly = (['annThreshold', 'annQueries', 'k', 'efSearch', 'probes', 'seed'] as const).filter(
         (o) => opts[o] !== undefined,
       );
       if (!opts.ann && annOnly.length)
@@ -161,6 +178,7 @@ export function registerVerify(program: Command): void {
                 queries: opts.annQueries,
                 k: opts.k,
                 efSearch: opts.efSearch,
+                probes: opts.probes,
                 seed: opts.seed,
               }
             : false,

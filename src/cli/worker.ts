@@ -9,7 +9,7 @@ export function registerWorker(program: Command): void {
     .description(
       'run backfill workers until stopped (SIGINT/SIGTERM): live changes from the queue first, then chunks. ' +
         'Start any number, on any number of machines sharing one PostgreSQL database. When a profile’s ' +
-        'backfill is complete (every chunk done, coverage 100%), one of them builds its HNSW index.',
+        'backfill is complete (every chunk done, coverage 100%), one of them builds its index (HNSW or IVFFlat, as configured).',
     )
     .option('-p, --profile <name...>', 'profiles to work for (default: every profile with capture on)')
     .option('-w, --workers <n>', 'workers in this process', positiveInt, 1)
@@ -47,7 +47,7 @@ export function registerWorker(program: Command): void {
               onStart: (s) => ctx.info(`worker: ${s.workers} worker(s) for ${s.profiles.join(', ')} on ${s.database}`),
               onIndex: (e) => {
                 if (e.phase === 'building') {
-                  ctx.info(`worker: the backfill of ${e.profile} is complete: building its HNSW index`);
+                  ctx.info(`worker: the backfill of ${e.profile} is complete: building its index`);
                 } else if (e.phase === 'built') {
                   indexFailures.delete(e.profile);
                   ctx.info(`worker: index ${e.index} of ${e.profile} built in ${e.seconds.toFixed(1)} s`);

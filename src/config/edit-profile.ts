@@ -7,6 +7,8 @@ import { loadManifest } from './manifest.js';
 export interface ProfileSettingEdit {
   /** The file that defines the profile: the manifest, or one of its `include:` files. */
   file: string;
+  /** The key written, dotted for a nested one (`ef_search`, `index.probes`). */
+  key: string;
   /** The value before, or null when the key was not set. */
   previous: unknown;
   /** False when the file already held this value (nothing was written). */
@@ -51,8 +53,15 @@ export function profileFile(manifestPath: string, profile: string): { path: stri
  * `{ provider: hash, dims: 8 }`) is written by the yaml Document API, which keeps comments and
  * key order but may normalize spacing elsewhere in the file.
  */
-function editedText(text: string, doc: Document, profile: string, key: string, value: number | string): string {
-  const map = doc.getIn(['profiles', profile], true);
+function editedText(
+  text: string,
+  doc: Document,
+  profile: string,
+  path: readonly string[],
+  value: number | string,
+): string {
+  const key = path[path.length - 1]!;
+  const map = doc.getIn(['profiles', profile, ...path.slice(0, -1)], true);
   const literal = typeof value === 'number' ? String(value) : JSON.stringify(value);
   if (isMap(map)) {
     const existing = map.get(key, true);
@@ -79,7 +88,7 @@ function editedText(text: string, doc: Document, profile: string, key: string, v
       }
     }
   }
-  doc.setIn(['profiles', profile, key], value);
+  doc.setIn(['profiles', profile, ...path], value);
   return doc.toString({ lineWidth: 0 });
 }
 
@@ -92,23 +101,26 @@ function editedText(text: string, doc: Document, profile: string, key: string, v
 export function setProfileSetting(
   manifestPath: string,
   profile: string,
-  key: string,
+  keyPath: string | readonly string[],
   value: number | string,
 ): ProfileSettingEdit {
+  const keys = typeof keyPath === 'string' ? [keyPath] : keyPath;
+  const key = keys.join('.');
   const { path, text, doc } = profileFile(manifestPath, profile);
-  const node = doc.getIn(['profiles', profile, key]);
+  const node = doc.getIn(['profiles', profile, ...keys]);
   const previous = node === undefined ? null : node;
-  if (previous === value) return { file: path, previous, changed: false };
-  const next = editedText(text, doc, profile, key, value);
+  if (previous === value) return { file: path, key, previous, changed: false };
+  const next = editedText(text, doc, profile, keys, value);
   writeFileSync(path, next);
   try {
-    const written = loadManifest(manifestPath).profiles.get(profile) as Record<string, unknown> | undefined;
-    if (written?.[key] !== value) throw new ConfigError(`${path}: ${key} of profile ${profile} did not read back`);
+    let written: unknown = loadManifest(manifestPath).profiles.get(profile);
+    for (const k of keys) written = (written as Record<string, unknown> | undefined)?.[k];
+    if (written !== value) throw new ConfigError(`${path}: ${key} of profile ${profile} did not read back`);
   } catch (error) {
     writeFileSync(path, text);
     throw error instanceof ConfigError
       ? error
       : new ConfigError(`${path}: writing ${key} failed: ${String(error)}`, { cause: error });
   }
-  return { file: path, previous, changed: true };
+  return { file: path, key, previous, changed: true };
 }

@@ -43,6 +43,45 @@ const hashOptions = z
     message: 'n-gram ranges must be [min, max] with min <= max',
   });
 
+/** pgvector's limits on the index parameters. */
+const hnswIndex = z
+  .object({
+    type: z.literal('hnsw'),
+    /** Graph links per node (pgvector: 2-100, default 16). */
+    m: z.number().int().min(2).max(100).optional(),
+    /** Candidate list size while building (pgvector: 4-1000, at least 2 × m; default 64). */
+    ef_construction: z.number().int().min(4).max(1000).optional(),
+    /** Search breadth (hnsw.ef_search, 1-1000; default 40); set by `reembed tune`. */
+    ef_search: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict()
+  .refine((h) => (h.ef_construction ?? 64) >= 2 * (h.m ?? 16), {
+    message: 'index.ef_construction must be at least 2 × index.m (a pgvector rule)',
+  });
+
+const ivfflatIndex = z
+  .object({
+    type: z.literal('ivfflat'),
+    /** Inverted lists (pgvector: 1-32768). Default: rows / 1000 up to 1M rows, √rows above, at least 1. */
+    lists: z.number().int().min(1).max(32768).optional(),
+    /** Lists searched per query (ivfflat.probes, 1-32768; default 10); set by `reembed tune`. */
+    probes: z.number().int().min(1).max(32768).optional(),
+  })
+  .strict();
+
+/**
+ * The profile's ANN index: `hnsw` (the default) or `ivfflat`. Not part of the fingerprint:
+ * changing it rebuilds the index, the vectors stay. A new kind adds its block here and one
+ * file in store/ (store/index-<type>.ts).
+ */
+export const indexSettingsSchema = z.discriminatedUnion('type', [hnswIndex, ivfflatIndex], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'index.type must be one of: hnsw, ivfflat' : (issue.message ?? 'invalid index'),
+});
+export type IndexSettings = z.output<typeof indexSettingsSchema>;
+export const INDEX_TYPES = ['hnsw', 'ivfflat'] as const;
+export type IndexType = (typeof INDEX_TYPES)[number];
+
 /** One profile as written in the manifest (snake_case keys, as in the YAML). */
 export const profileSchema = z
   .object({
@@ -94,11 +133,21 @@ export const profileSchema = z
     /** Send the `dimensions` parameter (models with shortenable embeddings). */
     send_dimensions: z.boolean().default(false),
     hash: hashOptions.optional(),
-    /** HNSW search breadth; set by `reembed tune`. */
+    /** HNSW search breadth; set by `reembed tune` (kept from before `index:`; same as index.ef_search). */
     ef_search: positiveInt.optional(),
+    /** The ANN index kind and its parameters (default: HNSW with pgvector's defaults). */
+    index: indexSettingsSchema.optional(),
     cache: queryCacheSchema.prefault({}),
   })
-  .strict();
+  .strict()
+  .refine((p) => p.ef_search === undefined || p.index === undefined || p.index.type === 'hnsw', {
+    message: 'ef_search is an HNSW setting; an ivfflat index takes index.probes',
+    path: ['ef_search'],
+  })
+  .refine((p) => p.ef_search === undefined || p.index?.type !== 'hnsw' || p.index.ef_search === undefined, {
+    message: 'ef_search is set twice (ef_search and index.ef_search); keep one',
+    path: ['ef_search'],
+  });
 
 export type ProfileInput = z.input<typeof profileSchema>;
 export type ProfileSettings = z.output<typeof profileSchema>;

@@ -4,7 +4,8 @@ import type { Database, Queryable } from '../db/database.js';
 import { decodeVectorHex, vectorHexSql, vectorLiteral } from '../db/sql.js';
 import { ReembedError, type ReembedErrorCode } from '../errors.js';
 import { seededRandom } from '../random.js';
-import { indexName, indexStatus } from '../store/index.js';
+import { indexKind, indexStatus, searchValue } from '../store/index.js';
+import type { IndexKind } from '../store/index-kind.js';
 import { searchExact, type SearchHit } from '../store/search.js';
 import { registeredFingerprint } from '../store/registry.js';
 import { FingerprintMismatchError, storeLayout } from '../store/store.js';
@@ -12,7 +13,7 @@ import { StoreMissingError } from '../store/verify.js';
 import { annUsesIndex } from './ann-plan.js';
 
 /**
- * ANN agreement: how often search through a profile's HNSW index returns what exact search
+ * ANN agreement: how often search through a profile's index (HNSW or IVFFlat) returns what exact search
  * returns. Queries are vectors sampled from the store itself (deterministically, by seed), so
  * the check needs no provider and no API key, and it measures the index on the distribution of
  * vectors it actually holds. Each sampled document is its own nearest neighbour, in both
@@ -37,8 +38,10 @@ export interface AnnCheckOptions {
   queries?: number;
   /** Results compared per query (default 10). */
   k?: number;
-  /** hnsw.ef_search (default: the profile's ef_search, else 40; raised to k, as serving does). */
+  /** hnsw.ef_search (default: the profile's ef_search, else 40; raised to k, as serving does). HNSW only. */
   efSearch?: number;
+  /** ivfflat.probes (default: the profile's index.probes, else 10). IVFFlat only. */
+  probes?: number;
   /** Least mean overlap@k that passes (default 0.95). */
   threshold?: number;
   /** Seed of the query sample (default 1): the same seed on the same store gives the same queries. */
@@ -55,15 +58,21 @@ export interface AnnCheckReport {
   /** Queries actually run (the requested sample, or every row of a smaller store). */
   queries: number;
   seed: number;
-  efSearch: number;
+  /** The kind of the index measured. */
+  kind: 'hnsw' | 'ivfflat';
+  /** The kind's search parameter and the value measured. */
+  parameter: 'ef_search' | 'probes';
+  value: number;
+  /** The value for an HNSW index (null for another kind); kept for callers written before IVFFlat. */
+  efSearch: number | null;
   /** Mean overlap@k of index search with exact search, in [0, 1]; ties at the k-th distance agree (see agreementAtK). */
   overlap: number;
   minOverlap: number;
   threshold: number;
   ok: boolean;
-  /** The measured searches went through the HNSW index (EXPLAIN of the measured statement). */
+  /** The measured searches went through the index (EXPLAIN of the measured statement). */
   usedIndex: boolean;
-  /** Without forcing, the planner uses the index for this profile at this ef_search (serving). */
+  /** Without forcing, the planner uses the index for this profile at this value (serving). */
   plannerUsesIndex: boolean;
   /** Up to 5 sampled documents whose query agreed least, lowest first. */
   worst: Array<{ docId: string; overlap: number }>;
@@ -89,9 +98,9 @@ export interface AnnBaseline {
   exactMs: number[];
 }
 
-/** One pass of index searches over a baseline's queries at one ef_search. */
+/** One pass of index searches over a baseline's queries at one value of the kind's parameter. */
 export interface IndexPass {
-  efSearch: number;
+  value: number;
   /** overlap@k per query, in the baseline's query order. */
   overlaps: number[];
   /** Milliseconds of each index SELECT (settings are applied once per pass, not timed). */
@@ -113,6 +122,22 @@ export function checkEfSearch(value: number): number {
   if (!Number.isInteger(value) || value < 1 || value > MAX_EF_SEARCH)
     throw usage('INVALID_EF_SEARCH', `ef_search must be a whole number from 1 to ${MAX_EF_SEARCH}, got ${value}`);
   return value;
+}
+
+/** A value of the kind's search parameter (ef_search 1-1000, probes 1-32768). */
+export function checkSearchValue(kind: IndexKind, value: number): number {
+  const { name, min, max } = kind.parameter;
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw usage(
+      name === 'ef_search' ? 'INVALID_EF_SEARCH' : 'INVALID_PROBES',
+      `${name} must be a whole number from ${min} to ${max}, got ${value}`,
+    );
+  return value;
+}
+
+/** The label of a kind in messages. */
+export function kindLabel(kind: IndexKind): string {
+  return kind.type === 'hnsw' ? 'HNSW' : 'IVFFlat';
 }
 
 /**
@@ -197,7 +222,7 @@ export async function sampleQueries(
   return { storeRows, queries };
 }
 
-/** The store must exist under this fingerprint and have a valid HNSW index. */
+/** The store must exist under this fingerprint and have a valid index of the profile's kind and build options. */
 async function checkIndexedStore(conn: Queryable, profile: Profile): Promise<string> {
   const layout = storeLayout(profile);
   if (layout.index === 'exact') {
@@ -211,10 +236,11 @@ async function checkIndexedStore(conn: Queryable, profile: Profile): Promise<str
   if (row.fingerprint !== profile.fingerprint)
     throw new FingerprintMismatchError(profile.name, row.fingerprint, profile.fingerprint);
   const status = await indexStatus(conn, profile);
+  const kind = indexKind(profile);
   if (!status.exists) {
     throw new ReembedError(
       'ANN_INDEX_MISSING',
-      `profile ${profile.name} has no HNSW index (${status.name}): its searches are exact scans, so there is no ANN agreement to measure. ` +
+      `profile ${profile.name} has no ${kindLabel(kind)} index (${status.name}): its searches are exact scans, so there is no ANN agreement to measure. ` +
         `\`reembed backfill\` and \`reembed worker\` build it once the backfill is complete; to build it now, run \`reembed backfill --profile ${profile.name}\` (embeds nothing if the store is current)`,
       { details: { profile: profile.name, index: status.name } },
     );
@@ -224,6 +250,14 @@ async function checkIndexedStore(conn: Queryable, profile: Profile): Promise<str
       'ANN_INDEX_INVALID',
       `profile ${profile.name}: the index ${status.name} is INVALID (left by a failed concurrent build) and is not used; ` +
         `rebuild it with \`reembed backfill --profile ${profile.name}\``,
+      { details: { profile: profile.name, index: status.name } },
+    );
+  }
+  if (!status.current) {
+    throw new ReembedError(
+      'ANN_INDEX_STALE',
+      `profile ${profile.name}: the index ${status.name} (${status.type} ${JSON.stringify(status.options)}) is not the ${kindLabel(kind)} index the manifest asks for; ` +
+        `rebuild it with \`reembed backfill --profile ${profile.name}\` (embeds nothing if the store is current)`,
       { details: { profile: profile.name, index: status.name } },
     );
   }
@@ -263,20 +297,24 @@ export async function prepareAnnBaseline(
 }
 
 /**
- * Runs every baseline query through the HNSW index at one ef_search, in one transaction whose
+ * Runs every baseline query through the index at one value of its kind's search parameter
+ * (hnsw.ef_search, ivfflat.probes), in one transaction whose
  * SET LOCAL settings force the index scan, timing each SELECT alone. The statement is the one
  * searchIndexed runs; searchIndexed itself lets the planner choose (and at ef_search 40 runs
  * without a transaction), so it cannot force the scan.
  */
-export async function runIndexPass(db: Database, baseline: AnnBaseline, efSearch: number): Promise<IndexPass> {
-  checkEfSearch(efSearch);
+export async function runIndexPass(db: Database, baseline: AnnBaseline, value: number): Promise<IndexPass> {
   const { profile, k } = baseline;
+  const kind = indexKind(profile);
+  checkSearchValue(kind, value);
   const { table, distanceOperator, columnType } = storeLayout(profile);
   const sql = `SELECT e.doc_id AS id, (e.embedding ${distanceOperator} $1::${columnType}) AS distance
      FROM ${table} e ORDER BY e.embedding ${distanceOperator} $1::${columnType} LIMIT $2`;
   return db.transaction(async (tx) => {
     await tx.exec(
-      `SET LOCAL hnsw.ef_search = ${efSearch}; SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off`,
+      [...kind.sessionSettings(value, false), 'SET LOCAL enable_seqscan = off', 'SET LOCAL enable_sort = off'].join(
+        '; ',
+      ),
     );
     const { rows: plan } = await tx.query<Record<string, string>>(`EXPLAIN ${sql}`, [
       vectorLiteral(baseline.queries[0]!.vector),
@@ -293,7 +331,7 @@ export async function runIndexPass(db: Database, baseline: AnnBaseline, efSearch
       const hits = rows.map((r) => ({ id: r.id, score: toScore(profile.metric, Number(r.distance)) }));
       overlaps.push(agreementAtK(baseline.exact[i]!, hits, k));
     }
-    return { efSearch, overlaps, latenciesMs, usedIndex };
+    return { value, overlaps, latenciesMs, usedIndex };
   });
 }
 
@@ -307,7 +345,7 @@ export function mean(values: readonly number[]): number {
 }
 
 /**
- * Measures how well the profile's HNSW index agrees with exact search: mean overlap@k over
+ * Measures how well the profile's index agrees with exact search: mean overlap@k over
  * stored vectors sampled as queries, at the profile's ef_search (or the given one). `ok` when
  * the mean is at least the threshold. Throws a ReembedError when there is nothing to measure:
  * no store (STORE_MISSING), no index (ANN_INDEX_MISSING) or an INVALID one (ANN_INDEX_INVALID),
@@ -320,10 +358,17 @@ export async function checkAnn(db: Database, profile: Profile, options: AnnCheck
   if (!Number.isFinite(threshold) || threshold < 0)
     throw usage('INVALID_ANN_OPTION', `the ANN threshold must be a number of at least 0, got ${threshold}`);
   const k = options.k ?? DEFAULT_ANN_K;
-  const efSearch = Math.max(k, options.efSearch ?? profile.ef_search ?? PGVECTOR_DEFAULT_EF_SEARCH);
-  checkEfSearch(efSearch);
+  const kind = indexKind(profile);
+  const other = kind.type === 'hnsw' ? options.probes : options.efSearch;
+  if (other !== undefined)
+    throw usage(
+      'INVALID_ANN_OPTION',
+      `profile ${profile.name} has an ${kindLabel(kind)} index, which takes ${kind.parameter.name}, not ${kind.type === 'hnsw' ? 'probes' : 'ef_search'}`,
+    );
+  const value = searchValue(profile, k, kind.type === 'hnsw' ? options.efSearch : options.probes);
+  checkSearchValue(kind, value);
   const baseline = await prepareAnnBaseline(db, profile, { ...options, k });
-  const pass = await runIndexPass(db, baseline, efSearch);
+  const pass = await runIndexPass(db, baseline, value);
   const overlap = mean(pass.overlaps);
   const worst = baseline.queries
     .map((q, i) => ({ docId: q.docId, overlap: pass.overlaps[i]! }))
@@ -332,18 +377,21 @@ export async function checkAnn(db: Database, profile: Profile, options: AnnCheck
     .slice(0, 5);
   return {
     profile: profile.name,
-    index: indexName(profile),
+    index: baseline.index,
     storeRows: baseline.storeRows,
     k,
     queries: baseline.queries.length,
     seed: baseline.seed,
-    efSearch,
+    kind: kind.type,
+    parameter: kind.parameter.name,
+    value,
+    efSearch: kind.type === 'hnsw' ? value : null,
     overlap,
     minOverlap: pass.overlaps.reduce((m, x) => Math.min(m, x), 1),
     threshold,
     ok: overlap >= threshold,
     usedIndex: pass.usedIndex,
-    plannerUsesIndex: await annUsesIndex(db, profile, baseline.queries[0]!.vector, k, efSearch),
+    plannerUsesIndex: await annUsesIndex(db, profile, baseline.queries[0]!.vector, k, value),
     worst,
     seconds: (performance.now() - started) / 1000,
   };

@@ -28,7 +28,7 @@ export interface HistoryEntry {
     model: string | null;
     dims: number;
     exact: RetrievalSummary;
-    ann: (RetrievalSummary & { efSearch: number }) | null;
+    ann: (RetrievalSummary & { efSearch: number | null }) | null;
     latencyMs: { embedP50: number; embedP95: number; searchP50: number; searchP95: number };
     queriesPerSecond: number;
     /** nDCG@10 per judged query (entries written since reembed 0.1 kept it; older ones lack it). */

@@ -29,11 +29,15 @@ export interface ProfileEvaluation {
   exact: SearchEvaluation;
   ann:
     | (SearchEvaluation & {
-        efSearch: number;
+        /** The index kind's search parameter and its value (hnsw.ef_search or ivfflat.probes). */
+        parameter: 'ef_search' | 'probes';
+        value: number;
+        /** The value for an HNSW index, null for another kind (kept from before IVFFlat). */
+        efSearch: number | null;
         /** `exact`: over 4,000 dims pgvector cannot index the profile, so there is no index. */
-        index: 'hnsw' | 'exact';
+        index: 'hnsw' | 'ivfflat' | 'exact';
         indexSeconds: number;
-        /** The planner used the HNSW index (EXPLAIN of the first query); false: these were exact scans. */
+        /** The planner used the index (EXPLAIN of the first query); false: these were exact scans. */
         indexScan: boolean;
       })
     | null;

@@ -5,7 +5,7 @@ import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.
 import { ReembedError } from '../errors.js';
 import { loadDocuments } from '../source/load.js';
 import { resolveSource, type Source } from '../source/source.js';
-import { buildIndex } from '../store/index.js';
+import { buildIndex, indexKind, searchValue } from '../store/index.js';
 import { searchExact, searchIndexed } from '../store/search.js';
 import { DatasetError, missingJudgedDocuments, type BeirDataset } from './beir.js';
 import { compareProfiles, type ProfileComparison } from './compare.js';
@@ -34,10 +34,12 @@ export interface EvalOptions {
   db: Database;
   /** Results per query (default 50: enough for Recall@50 and Contain@50). */
   k?: number;
-  /** Also search through each profile's HNSW index (built after its backfill). */
+  /** Also search through each profile's index (HNSW or IVFFlat, built after its backfill). */
   ann?: boolean;
-  /** hnsw.ef_search of the ANN searches (default: the profile's ef_search, else 40; at least k). */
+  /** hnsw.ef_search of the ANN searches of HNSW profiles (default: the profile's ef_search, else 40; at least k). */
   efSearch?: number;
+  /** ivfflat.probes of the ANN searches of IVFFlat profiles (default: the profile's index.probes, else 10). */
+  probes?: number;
   reporter?: EvalReporter;
   embedderOptions?: CreateEmbedderOptions;
   /**
@@ -165,8 +167,8 @@ async function evaluateProfile(
   if (index) {
     reporter.step(
       index.search === 'exact'
-        ? `${profile.name}: no HNSW index over 4,000 dims; its ANN search is exact`
-        : `${profile.name}: HNSW index built in ${index.seconds.toFixed(1)} s`,
+        ? `${profile.name}: no index over 4,000 dims; its ANN search is exact`
+        : `${profile.name}: ${index.search} index ${index.created ? `built in ${index.seconds.toFixed(1)} s` : 'already built'}`,
     );
   }
   const run = await searchQueries(db, source, profile, dataset, k, options, reporter);
@@ -192,7 +194,9 @@ async function evaluateProfile(
         ? {
             metrics: ann.summary,
             latency: summarizeLatency(run.annMs),
-            efSearch: run.efSearch,
+            parameter: indexKind(profile).parameter.name,
+            value: run.value,
+            efSearch: indexKind(profile).type === 'hnsw' ? run.value : null,
             index: index.search,
             indexSeconds: index.seconds,
             indexScan: run.indexScan,
@@ -271,7 +275,7 @@ interface QueryRun {
   embedMs: number[];
   exactMs: number[];
   annMs: number[];
-  efSearch: number;
+  value: number;
   indexScan: boolean;
 }
 
@@ -292,14 +296,14 @@ async function searchQueries(
   reporter: EvalReporter,
 ): Promise<QueryRun> {
   const embedder = createEmbedder(profile, options.embedderOptions);
-  const efSearch = Math.max(k, options.efSearch ?? profile.ef_search ?? 40);
+  const value = searchValue(profile, k, indexKind(profile).type === 'hnsw' ? options.efSearch : options.probes);
   const run: QueryRun = {
     exact: new Map(),
     ann: options.ann ? new Map() : null,
     embedMs: [],
     exactMs: [],
     annMs: [],
-    efSearch,
+    value,
     indexScan: false,
   };
   const label = `search ${profile.name}`;
@@ -313,9 +317,9 @@ async function searchQueries(
     run.exactMs.push(t2 - t1);
     run.exact.set(query.id, await rescoreExact(db, profile, vectors[0]!, candidates, k));
     if (run.ann) {
-      if (i === 0) run.indexScan = await annUsesIndex(db, profile, vectors[0]!, k, efSearch);
+      if (i === 0) run.indexScan = await annUsesIndex(db, profile, vectors[0]!, k, value);
       const t3 = performance.now();
-      const annHits = await searchIndexed(db, source, profile, vectors[0]!, k, { efSearch });
+      const annHits = await searchIndexed(db, source, profile, vectors[0]!, k, { searchValue: value });
       run.annMs.push(performance.now() - t3);
       run.ann.set(query.id, trecOrder(annHits));
     }

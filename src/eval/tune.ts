@@ -1,10 +1,12 @@
 import type { Profile } from '../config/profile.js';
-import { DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES, DEFAULT_TUNE_VALUES } from './defaults.js';
+import { DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES, DEFAULT_TUNE_VALUES, DEFAULT_TUNE_PROBES } from './defaults.js';
 import type { Database } from '../db/database.js';
 import { ReembedError } from '../errors.js';
 import { annUsesIndex } from './ann-plan.js';
+import { indexKind } from '../store/index.js';
+import type { IndexKind } from '../store/index-kind.js';
 import {
-  checkEfSearch,
+  checkSearchValue,
   DEFAULT_ANN_K,
   mean,
   prepareAnnBaseline,
@@ -15,14 +17,16 @@ import {
 import { percentile } from './latency.js';
 
 /**
- * `reembed tune`: sweeps hnsw.ef_search over a list of values, measuring recall@k against
- * exact search (the same sampled queries and agreement as the ANN check) and the latency of
- * each index search, and picks the smallest value that keeps recall within the allowed loss
- * and p95 within the target. Only HNSW is tuned: reembed builds no IVFFlat indexes, so there is
- * no `probes` to sweep.
+ * `reembed tune`: sweeps the search parameter of the profile's index kind (hnsw.ef_search, or
+ * ivfflat.probes) over a list of values, measuring recall@k against exact search (the same
+ * sampled queries and agreement as the ANN check) and the latency of each index search, and
+ * picks the smallest value that keeps recall within the allowed loss and p95 within the target.
+ * The rule is the runbook's for both kinds ("the smallest nprobe with ΔR@10 ≥ −0.5 pp and P95 ≤
+ * target"): exact search has recall 1 against itself, so ΔR@k ≥ −0.5 pp is recall@k ≥ 0.995.
+ * What differs per kind is the parameter, its range and its default values.
  */
 
-export { DEFAULT_TUNE_VALUES, DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES };
+export { DEFAULT_TUNE_VALUES, DEFAULT_TUNE_PROBES, DEFAULT_MAX_RECALL_LOSS, DEFAULT_TUNE_QUERIES };
 /** Room for floating-point sums: a mean of 0.995 computed from 199/200 ones must pass 0.005. */
 const EPSILON = 1e-9;
 
@@ -34,73 +38,82 @@ export interface TuneCriteria {
 }
 
 export interface TuneRow {
-  efSearch: number;
+  /** The value of the swept parameter (ef_search or probes). */
+  value: number;
   /** Mean recall@k against exact search over the sampled queries. */
   recall: number;
   minRecall: number;
   p50Ms: number;
   p95Ms: number;
   meanMs: number;
-  /** The measured searches went through the HNSW index (they are forced to; see ann-check.ts). */
+  /** The measured searches went through the index (they are forced to; see ann-check.ts). */
   usedIndex: boolean;
   /** Without forcing, the planner would use the index at this value (what serving does). */
   plannerUsesIndex: boolean;
 }
 
 export interface TuneVerdict {
-  efSearch: number;
+  value: number;
   recallOk: boolean;
   latencyOk: boolean;
   qualifies: boolean;
 }
 
-export interface EfSearchChoice {
+export interface SearchValueChoice {
   /** The smallest qualifying value, or null when none qualifies. */
-  efSearch: number | null;
+  value: number | null;
   verdicts: TuneVerdict[];
   /** Why this value, or why none. */
   reason: string;
 }
 
 /**
- * The smallest ef_search whose recall loss is at most `maxRecallLoss` and whose p95 is within
- * `p95TargetMs` (when given). Pure: the rows are whatever was measured, in any order.
+ * The smallest value (of ef_search, or probes: `parameter` names it in the reason) whose recall
+ * loss is at most `maxRecallLoss` and whose p95 is within `p95TargetMs` (when given). Pure: the
+ * rows are whatever was measured, in any order.
  */
-export function chooseEfSearch(rows: readonly TuneRow[], criteria: TuneCriteria): EfSearchChoice {
+export function chooseSearchValue(
+  rows: readonly TuneRow[],
+  criteria: TuneCriteria,
+  parameter: 'ef_search' | 'probes' = 'ef_search',
+): SearchValueChoice {
   const target = criteria.p95TargetMs ?? null;
-  const sorted = [...rows].sort((a, b) => a.efSearch - b.efSearch);
+  const sorted = [...rows].sort((a, b) => a.value - b.value);
   const verdicts = sorted.map((row) => {
     const recallOk = 1 - row.recall <= criteria.maxRecallLoss + EPSILON;
     const latencyOk = target === null || row.p95Ms <= target;
-    return { efSearch: row.efSearch, recallOk, latencyOk, qualifies: recallOk && latencyOk };
+    return { value: row.value, recallOk, latencyOk, qualifies: recallOk && latencyOk };
   });
   const chosen = verdicts.find((v) => v.qualifies) ?? null;
   const minRecall = (1 - criteria.maxRecallLoss).toFixed(4);
   if (chosen) {
     return {
-      efSearch: chosen.efSearch,
+      value: chosen.value,
       verdicts,
       reason:
-        `ef_search ${chosen.efSearch} is the smallest value with recall@k >= ${minRecall}` +
+        `${parameter} ${chosen.value} is the smallest value with recall@k >= ${minRecall}` +
         (target === null ? '' : ` and p95 <= ${target} ms`),
     };
   }
   let reason: string;
   if (sorted.length === 0) reason = 'no values were measured';
   else if (!verdicts.some((v) => v.recallOk))
-    reason = `no value reaches recall@k ${minRecall} (best ${Math.max(...sorted.map((r) => r.recall)).toFixed(4)} at ef_search ${sorted.reduce((b, r) => (r.recall > b.recall ? r : b)).efSearch}); try larger values`;
+    reason = `no value reaches recall@k ${minRecall} (best ${Math.max(...sorted.map((r) => r.recall)).toFixed(4)} at ${parameter} ${sorted.reduce((b, r) => (r.recall > b.recall ? r : b)).value}); try larger values`;
   else if (!verdicts.some((v) => v.latencyOk))
     reason = `no value has p95 within ${target} ms (fastest p95 ${Math.min(...sorted.map((r) => r.p95Ms)).toFixed(3)} ms)`;
   else
     reason = `the values with recall@k >= ${minRecall} (${verdicts
       .filter((v) => v.recallOk)
-      .map((v) => v.efSearch)
+      .map((v) => v.value)
       .join(', ')}) all have p95 over ${target} ms`;
-  return { efSearch: null, verdicts, reason };
+  return { value: null, verdicts, reason };
 }
 
 export interface TuneOptions {
-  /** ef_search values to measure, each at least k (default 10, 20, 40, 64, 100, 200, 400, those >= k). */
+  /**
+   * Values to measure: ef_search, each at least k (default 10, 20, 40, 64, 100, 200, 400, those
+   * >= k), or probes (default 1, 2, 4, 8, 12, 16, 32).
+   */
   values?: readonly number[];
   k?: number;
   queries?: number;
@@ -112,8 +125,8 @@ export interface TuneOptions {
 
 export type TuneProgress =
   | { phase: 'exact'; done: number; total: number }
-  | { phase: 'warmup'; efSearch: number }
-  | { phase: 'measured'; row: TuneRow; done: number; total: number };
+  | { phase: 'warmup'; parameter: 'ef_search' | 'probes'; value: number }
+  | { phase: 'measured'; parameter: 'ef_search' | 'probes'; row: TuneRow; done: number; total: number };
 
 export interface TuneReport {
   profile: string;
@@ -122,8 +135,11 @@ export interface TuneReport {
   k: number;
   queries: number;
   seed: number;
-  /** The profile's ef_search before tuning (null: pgvector's default, 40). */
-  currentEfSearch: number | null;
+  /** The index kind tuned, and its swept parameter. */
+  kind: 'hnsw' | 'ivfflat';
+  parameter: 'ef_search' | 'probes';
+  /** The profile's value before tuning (null: not set; reembed's default for the kind applies). */
+  current: number | null;
   maxRecallLoss: number;
   p95TargetMs: number | null;
   /** Latency of the exact searches of the same queries, for reference (measured first, colder). */
@@ -134,17 +150,17 @@ export interface TuneReport {
   seconds: number;
 }
 
-function checkValues(values: readonly number[], k: number): number[] {
+function checkValues(kind: IndexKind, values: readonly number[], k: number): number[] {
+  const name = kind.parameter.name;
   const list = [...new Set(values)].sort((a, b) => a - b);
-  if (list.length === 0)
-    throw new ReembedError('INVALID_TUNE_OPTION', 'no ef_search values to measure', { exitCode: 2 });
-  for (const v of list) checkEfSearch(v);
-  const small = list.filter((v) => v < k);
-  if (small.length) {
+  if (list.length === 0) throw new ReembedError('INVALID_TUNE_OPTION', `no ${name} values to measure`, { exitCode: 2 });
+  for (const v of list) checkSearchValue(kind, v);
+  const raised = list.filter((v) => kind.effective(v, k) !== v);
+  if (raised.length) {
     // searchIndexed raises ef_search to k, so a smaller value is never what a search runs with.
     throw new ReembedError(
       'INVALID_TUNE_OPTION',
-      `ef_search values below k (${k}) are never used (searches raise ef_search to k): ${small.join(', ')}`,
+      `${name} values below k (${k}) are never used (searches raise ${name} to k): ${raised.join(', ')}`,
       { exitCode: 2 },
     );
   }
@@ -153,7 +169,7 @@ function checkValues(values: readonly number[], k: number): number[] {
 
 function rowOf(pass: IndexPass, plannerUsesIndex: boolean): TuneRow {
   return {
-    efSearch: pass.efSearch,
+    value: pass.value,
     recall: mean(pass.overlaps),
     minRecall: pass.overlaps.reduce((m, x) => Math.min(m, x), 1),
     p50Ms: percentile(pass.latenciesMs, 50),
@@ -169,12 +185,13 @@ function rowOf(pass: IndexPass, plannerUsesIndex: boolean): TuneRow {
  * manifest). One untimed pass at the largest value first brings the index pages into memory,
  * so the first value measured does not pay for a cold cache that the later ones do not.
  */
-export async function tuneEfSearch(db: Database, profile: Profile, options: TuneOptions = {}): Promise<TuneReport> {
+export async function tuneIndex(db: Database, profile: Profile, options: TuneOptions = {}): Promise<TuneReport> {
   const started = performance.now();
   const k = options.k ?? DEFAULT_ANN_K;
-  // The default list starts at 10, the default k; with a larger k its smaller values drop out.
-  const defaults = DEFAULT_TUNE_VALUES.filter((v) => v >= k);
-  const values = checkValues(options.values ?? (defaults.length ? defaults : [k]), k);
+  const kind = indexKind(profile);
+  // HNSW's default list starts at 10, the default k; with a larger k its smaller values drop out.
+  const defaults = kind.parameter.defaults.filter((v) => kind.effective(v, k) === v);
+  const values = checkValues(kind, options.values ?? (defaults.length ? defaults : [k]), k);
   const maxRecallLoss = options.maxRecallLoss ?? DEFAULT_MAX_RECALL_LOSS;
   if (!(maxRecallLoss >= 0 && maxRecallLoss <= 1))
     throw new ReembedError('INVALID_TUNE_OPTION', `the recall loss must be in [0, 1], got ${maxRecallLoss}`, {
@@ -197,17 +214,23 @@ export async function tuneEfSearch(db: Database, profile: Profile, options: Tune
     seed: options.seed,
     onProgress: (done, total) => progress({ phase: 'exact', done, total }),
   });
-  progress({ phase: 'warmup', efSearch: values[values.length - 1]! });
+  progress({ phase: 'warmup', parameter: kind.parameter.name, value: values[values.length - 1]! });
   await runIndexPass(db, baseline, values[values.length - 1]!);
 
   const rows: TuneRow[] = [];
-  for (const efSearch of values) {
-    const pass = await runIndexPass(db, baseline, efSearch);
-    const planner = await annUsesIndex(db, profile, baseline.queries[0]!.vector, k, efSearch);
+  for (const value of values) {
+    const pass = await runIndexPass(db, baseline, value);
+    const planner = await annUsesIndex(db, profile, baseline.queries[0]!.vector, k, value);
     rows.push(rowOf(pass, planner));
-    progress({ phase: 'measured', row: rows[rows.length - 1]!, done: rows.length, total: values.length });
+    progress({
+      phase: 'measured',
+      parameter: kind.parameter.name,
+      row: rows[rows.length - 1]!,
+      done: rows.length,
+      total: values.length,
+    });
   }
-  const choice = chooseEfSearch(rows, { maxRecallLoss, p95TargetMs });
+  const choice = chooseSearchValue(rows, { maxRecallLoss, p95TargetMs }, kind.parameter.name);
   return {
     profile: profile.name,
     index: baseline.index,
@@ -215,7 +238,9 @@ export async function tuneEfSearch(db: Database, profile: Profile, options: Tune
     k,
     queries: baseline.queries.length,
     seed: baseline.seed,
-    currentEfSearch: profile.ef_search ?? null,
+    kind: kind.type,
+    parameter: kind.parameter.name,
+    current: kind.configured(profile) ?? null,
     maxRecallLoss,
     p95TargetMs,
     exact: {
@@ -224,7 +249,7 @@ export async function tuneEfSearch(db: Database, profile: Profile, options: Tune
       meanMs: mean(baseline.exactMs),
     },
     rows: rows.map((row, i) => ({ ...row, ...choice.verdicts[i]! })),
-    choice: choice.efSearch,
+    choice: choice.value,
     reason: choice.reason,
     seconds: (performance.now() - started) / 1000,
   };

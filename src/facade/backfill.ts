@@ -61,7 +61,7 @@ export interface BackfillRunOptions {
   pageSize?: number;
   leaseSeconds?: number;
   maxAttempts?: number;
-  /** Build the HNSW index at the end when coverage is 100% (default false; the CLI's default is true). */
+  /** Build the index (HNSW or IVFFlat) at the end when coverage is 100% (default false; the CLI's default is true). */
   index?: boolean;
   signal?: AbortSignal;
   /** Called once the chunks are planned, before any embedding. */
@@ -203,7 +203,7 @@ export async function coverage(core: FacadeCore, name: string): Promise<Coverage
   return countCoverage(await core.database(), await core.source(), profile);
 }
 
-/** Workers in this process for the capturing profiles (`reembed worker`); their HNSW index built when complete. */
+/** Workers in this process for the capturing profiles (`reembed worker`); their index built when complete. */
 export async function work(core: FacadeCore, options: WorkOptions = {}): Promise<WorkerStats[]> {
   const db = await core.database();
   const { profiles: only, workers = 1, drain, onStart, ...rest } = options;

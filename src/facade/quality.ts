@@ -9,7 +9,9 @@ import { runEval, type EvalOptions, type EvalReport } from '../eval/run.js';
 import { openDatabase } from '../db/open.js';
 import { migrations } from '../schema.js';
 import { writeTrecRun } from '../eval/trec.js';
-import { tuneEfSearch, type TuneOptions, type TuneReport } from '../eval/tune.js';
+import { tuneIndex, type TuneOptions, type TuneReport } from '../eval/tune.js';
+import { describeIndex, indexKind } from '../store/index.js';
+import { parameterPath } from '../store/index-kind.js';
 import { verifyStore, type VerifyReport } from '../store/verify.js';
 import type { FacadeCore } from './core.js';
 
@@ -33,7 +35,7 @@ export interface VerifyOptions {
    * not failures (default: rollout.max_queue_lag, 30 s; 0 counts them all as failures).
    */
   maxQueueLagMs?: number;
-  /** Also measure HNSW search against exact search (overlap@k). */
+  /** Also measure index search (HNSW or IVFFlat) against exact search (overlap@k). */
   ann?: boolean | Omit<AnnCheckOptions, 'onProgress'>;
   /** Called before the ANN check starts (the store checks are done by then). */
   onAnnStart?: (profile: string) => void;
@@ -52,6 +54,8 @@ export async function verify(
     normTolerance: options.normTolerance,
     maxQueueLagMs: options.maxQueueLagMs ?? core.manifest.rollout.maxQueueLag,
   });
+  // The list sizes of an IVFFlat index (about one pass over the store), beside the store checks.
+  if ('exists' in report.index && report.index.exists) report.index = await describeIndex(db, profile);
   if (!options.ann) return report;
   let ann: AnnOutcome;
   options.onAnnStart?.(profile.name);
@@ -86,10 +90,16 @@ export async function tune(core: FacadeCore, options: TuneRunOptions = {}): Prom
   const { profile: name, dryRun, ...rest } = options;
   // Tuning never calls the provider, so a profile's missing API key is no reason to refuse.
   const profile = core.storedProfile(name);
-  const report = await tuneEfSearch(await core.database(), profile, rest);
+  const report = await tuneIndex(await core.database(), profile, rest);
   let written: ProfileSettingEdit | null = null;
+  // ef_search where the profile keeps it (top level without an `index:` block), else index.<parameter>.
   if (report.choice !== null && !dryRun && core.manifest.path)
-    written = setProfileSetting(core.manifest.path, profile.name, 'ef_search', report.choice);
+    written = setProfileSetting(
+      core.manifest.path,
+      profile.name,
+      parameterPath(indexKind(profile), profile),
+      report.choice,
+    );
   return { ...report, dryRun: Boolean(dryRun), written };
 }
 

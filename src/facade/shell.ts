@@ -18,6 +18,7 @@ export {
   DEFAULT_ANN_THRESHOLD,
   DEFAULT_MAX_RECALL_LOSS,
   DEFAULT_TUNE_QUERIES,
+  DEFAULT_TUNE_PROBES,
   DEFAULT_TUNE_VALUES,
 } from '../eval/defaults.js';
 export { LOAD_FORMATS, DEFAULT_LOAD_BATCH_SIZE, type LoadFormat } from '../source/document-shapes.js';
@@ -27,7 +28,8 @@ export type { RolloutConfig } from '../config/rollout.js';
 export type { ProfileSettingEdit } from '../config/edit-profile.js';
 export type { TickReport } from '../gates/controller.js';
 export type { GateResult } from '../gates/evaluate.js';
-export type { IndexStatus } from '../store/index.js';
+export type { IndexStatus, IndexReport } from '../store/index.js';
+export type { ListImbalance } from '../store/index-ivfflat.js';
 export type { EvalReport } from '../eval/run.js';
 export type { TuneReport } from '../eval/tune.js';
 export { MAX_K } from '../router/request.js';

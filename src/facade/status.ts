@@ -2,7 +2,7 @@ import { goneWorkers, liveWorkers, readControl, type GoneWorker } from '../backf
 import { countCoverage, type Coverage } from '../backfill/coverage.js';
 import { failuresByProfile } from '../backfill/failures.js';
 import { captureInstalled, queuedByProfile } from '../source/capture.js';
-import { indexStatus, type IndexStatus } from '../store/index.js';
+import { describeIndex, type IndexReport } from '../store/index.js';
 import { registeredProfiles } from '../store/registry.js';
 import { storeLayout } from '../store/store.js';
 import type { FacadeCore } from './core.js';
@@ -20,8 +20,8 @@ export interface ProfileStatus {
   rowsEmbeddedByLiveWorkers: number;
   rateLimited: number;
   rowsPerSecond: number;
-  /** The store's HNSW index, or `exact` for a profile over pgvector's index limit. */
-  index: IndexStatus | 'exact';
+  /** The store's index (HNSW or IVFFlat, with its list sizes), or `exact` for a profile over pgvector's index limit. */
+  index: IndexReport | 'exact';
 }
 
 export type LiveWorker = Awaited<ReturnType<typeof liveWorkers>>[number];
@@ -42,6 +42,11 @@ export interface StatusReport {
 export interface StatusOptions {
   /** A worker without a heartbeat for this long is not alive (default 60). */
   staleSeconds?: number;
+  /**
+   * Also read the sizes of an IVFFlat index's lists (about one pass over the store per profile;
+   * default false, so /metrics and GET /v1/status, which read status often, stay cheap).
+   */
+  listSizes?: boolean;
 }
 
 export async function statusReport(core: FacadeCore, options: StatusOptions = {}): Promise<StatusReport> {
@@ -78,7 +83,10 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
         (a, w) => a + (w.uptimeSeconds > 0 ? (w.byProfile[name]?.rowsEmbedded ?? 0) / w.uptimeSeconds : 0),
         0,
       ),
-      index: storeLayout(profile).index === 'exact' ? 'exact' : await indexStatus(db, profile),
+      index:
+        storeLayout(profile).index === 'exact'
+          ? 'exact'
+          : await describeIndex(db, profile, { listSizes: options.listSizes ?? false }),
     });
   }
   return {

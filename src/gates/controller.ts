@@ -565,7 +565,14 @@ async function annOverlap(
   const r = await checkAnn(db, profile, { queries });
   return {
     overlap: r.overlap,
-    details: { k: r.k, queries: r.queries, efSearch: r.efSearch, minOverlap: r.minOverlap, usedIndex: r.usedIndex },
+    details: {
+      k: r.k,
+      queries: r.queries,
+      kind: r.kind,
+      [r.parameter === 'ef_search' ? 'efSearch' : 'probes']: r.value,
+      minOverlap: r.minOverlap,
+      usedIndex: r.usedIndex,
+    },
   };
 }
 

@@ -4,6 +4,7 @@ import { quoteIdentifier } from '../db/identifiers.js';
 import { ReembedError } from '../errors.js';
 import { castId, type Source } from '../source/source.js';
 import { vectorLiteral } from '../db/sql.js';
+import { indexKind, searchValue } from './index.js';
 import { storeLayout } from './store.js';
 
 export interface SearchHit {
@@ -13,8 +14,8 @@ export interface SearchHit {
 }
 
 /**
- * Exact nearest-neighbour search over a profile's store: ordering by the distance expression
- * without an index scan gives the true top k. ANN search through HNSW comes with the index.
+ * Exact nearest-neighbour search over a profile's store: every row's distance, sorted, gives
+ * the true top k. ANN search goes through the profile's index (searchIndexed).
  */
 export async function searchExact(
   conn: Queryable,
@@ -23,9 +24,14 @@ export async function searchExact(
   k: number,
 ): Promise<SearchHit[]> {
   const { table, distanceOperator, columnType } = storeLayout(profile);
+  // OFFSET 0 fences the subquery, so the sort cannot be fed by an index scan: without it the
+  // planner may read the ANN index in distance order under an Incremental Sort on doc_id, and
+  // the "exact" top k is then the index's approximate one (seen with IVFFlat on PGlite, where
+  // the index scan at probes 1 is cheaper than sorting every row).
   const { rows } = await conn.query<{ id: string; distance: number }>(
-    `SELECT doc_id AS id, (embedding ${distanceOperator} $1::${columnType}) AS distance
-     FROM ${table} ORDER BY distance, doc_id LIMIT $2`,
+    `SELECT id, distance FROM (
+       SELECT doc_id AS id, (embedding ${distanceOperator} $1::${columnType}) AS distance FROM ${table} OFFSET 0
+     ) every_row ORDER BY distance, id LIMIT $2`,
     [vectorLiteral(query), k],
   );
   return rows.map((r) => ({ id: r.id, score: toScore(profile.metric, Number(r.distance)) }));
@@ -37,21 +43,24 @@ function toScore(metric: Profile['metric'], distance: number): number {
   return -distance;
 }
 
-/** pgvector's default hnsw.ef_search. */
-const PGVECTOR_DEFAULT_EF_SEARCH = 40;
-
 export interface SearchOptions {
-  /** HNSW candidate list size for this query (pgvector's hnsw.ef_search; default 40). */
+  /**
+   * The index kind's search parameter for this query: hnsw.ef_search (raised to k) or
+   * ivfflat.probes. Default: the profile's, else reembed's default for the kind (40, 10).
+   */
+  searchValue?: number;
+  /** @deprecated the HNSW name of searchValue, kept for callers written before IVFFlat. */
   efSearch?: number;
   /** Only documents whose source column equals the value; runs with pgvector's iterative scans. */
   filter?: { column: string; value: string };
 }
 
 /**
- * Nearest-neighbour search through the profile's HNSW index (exact when it has none). Settings
- * are SET LOCAL inside a transaction, so they apply to this query only, even on a pooled
- * connection. A filter joins the source and turns on iterative index scans, so a selective
- * filter still returns k results instead of the few that survive a single scan.
+ * Nearest-neighbour search through the profile's index (exact when it has none). The kind's
+ * settings (hnsw.ef_search, ivfflat.probes) are SET LOCAL inside a transaction, so they apply to
+ * this query only, even on a pooled connection. A filter joins the source and turns on the
+ * kind's iterative index scan (pgvector 0.8; both PGlite's and the server's have it), so a
+ * selective filter still returns k results instead of the few that survive a single scan.
  */
 export async function searchIndexed(
   db: Database,
@@ -62,12 +71,16 @@ export async function searchIndexed(
   options: SearchOptions = {},
 ): Promise<SearchHit[]> {
   const { table, distanceOperator, columnType } = storeLayout(profile);
-  const efSearch = Math.max(k, options.efSearch ?? profile.ef_search ?? 40);
-  if (!Number.isInteger(efSearch) || efSearch > 1000)
-    throw new ReembedError('INVALID_EF_SEARCH', `ef_search must be a whole number up to 1000, got ${efSearch}`, {
-      exitCode: 2,
-    });
-  if (efSearch === PGVECTOR_DEFAULT_EF_SEARCH && !options.filter) {
+  const kind = indexKind(profile);
+  const value = searchValue(profile, k, options.searchValue ?? options.efSearch);
+  const { name, min, max } = kind.parameter;
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ReembedError(
+      name === 'ef_search' ? 'INVALID_EF_SEARCH' : 'INVALID_PROBES',
+      `${name} must be a whole number from ${min} to ${max}, got ${value}`,
+      { exitCode: 2 },
+    );
+  if (value === kind.parameter.pgvectorDefault && !options.filter) {
     // Nothing to set: one round trip instead of BEGIN, SET LOCAL, SELECT, COMMIT. Safe on a
     // pooled connection because reembed only ever changes these settings with SET LOCAL.
     const { rows } = await db.query<{ id: string; distance: number }>(
@@ -78,11 +91,10 @@ export async function searchIndexed(
     return rows.map((r) => ({ id: r.id, score: toScore(profile.metric, Number(r.distance)) }));
   }
   return db.transaction(async (tx) => {
-    await tx.exec(`SET LOCAL hnsw.ef_search = ${efSearch}`);
+    await tx.exec(kind.sessionSettings(value, Boolean(options.filter)).join('; '));
     const params: unknown[] = [vectorLiteral(query), k];
     let join = '';
     if (options.filter) {
-      await tx.exec(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
       join = `JOIN ${source.table} s ON s.${source.id} = ${castId(source, 'e.doc_id')} AND s.${quoteIdentifier(options.filter.column, 'filter column')}::text = $3`;
       params.push(options.filter.value);
     }

@@ -1,4 +1,4 @@
-import type { Metric, Profile } from '../config/profile.js';
+import type { IndexType, Metric, Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
 import { SCHEMA, qualify, quoteIdentifier, schemaObject, type SqlIdent } from '../db/identifiers.js';
@@ -31,8 +31,8 @@ export interface StoreLayout {
   table: SqlIdent;
   /** `vector` or `halfvec` (halfvec keeps profiles of 2,001-4,000 dims indexable). */
   columnType: 'vector' | 'halfvec';
-  /** How searches run: through an HNSW index, or exactly (over 4,000 dims). */
-  index: 'hnsw' | 'exact';
+  /** How searches run: through the profile's index kind (HNSW by default), or exactly (over 4,000 dims). */
+  index: IndexType | 'exact';
   distanceOperator: string;
   opclass: string;
 }
@@ -40,12 +40,15 @@ export interface StoreLayout {
 const OPERATORS: Record<Metric, string> = { cosine: '<=>', l2: '<->', ip: '<#>' };
 const OPCLASS_SUFFIX: Record<Metric, string> = { cosine: 'cosine_ops', l2: 'l2_ops', ip: 'ip_ops' };
 
-export function storeLayout(profile: Pick<Profile, 'name' | 'dims' | 'metric'>): StoreLayout {
+export function storeLayout(
+  profile: Pick<Profile, 'name' | 'dims' | 'metric'> & Partial<Pick<Profile, 'index'>>,
+): StoreLayout {
   const columnType = profile.dims > HNSW_MAX_VECTOR_DIMS ? 'halfvec' : 'vector';
   return {
     table: qualify(SCHEMA, quoteIdentifier(`emb_${profile.name}`, 'store table')),
     columnType,
-    index: profile.dims > HNSW_MAX_HALFVEC_DIMS ? 'exact' : 'hnsw',
+    // IVFFlat has the same limits as HNSW.
+    index: profile.dims > HNSW_MAX_HALFVEC_DIMS ? 'exact' : (profile.index?.type ?? 'hnsw'),
     distanceOperator: OPERATORS[profile.metric],
     opclass: `${columnType}_${OPCLASS_SUFFIX[profile.metric]}`,
   };

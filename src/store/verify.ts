@@ -5,6 +5,7 @@ import { queuedWithinSql } from '../source/capture.js';
 import { contentHashSql } from '../source/render.js';
 import type { Source } from '../source/source.js';
 import { indexStatus, type IndexStatus } from './index.js';
+import type { ListImbalance } from './index-ivfflat.js';
 import { registeredFingerprint } from './registry.js';
 import { FingerprintMismatchError, storeLayout } from './store.js';
 
@@ -46,7 +47,8 @@ export interface VerifyReport {
   /** current store rows / source rows; 1 for an empty source. */
   coverage: number;
   normTolerance: number | null;
-  index: IndexStatus | { search: 'exact' };
+  /** The index; `lists` is added by the facade's verify for an IVFFlat index (store/index.ts describeIndex). */
+  index: (IndexStatus & { lists?: ListImbalance | null; rebuildPending?: boolean }) | { search: 'exact' };
   checks: VerifyCheck[];
   /** Rows not current that live changes queued within `maxQueueLagMs` account for (not failures). */
   inFlight: number;
@@ -278,7 +280,7 @@ export async function verifyStore(
   const invalidIndex = 'exists' in index && index.exists && !index.valid;
   checks.push({
     name: 'invalid_index',
-    description: 'the HNSW index is INVALID (a failed concurrent build); rebuild it',
+    description: 'the index is INVALID (a failed concurrent build); rebuild it',
     ok: !invalidIndex,
     count: invalidIndex ? 1 : 0,
     examples: invalidIndex ? [index.name] : [],

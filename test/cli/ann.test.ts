@@ -80,8 +80,9 @@ describe('reembed verify --ann and reembed tune', { timeout: scaled(180_000) }, 
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout);
     expect(report).toMatchObject({ profile: 'hash_small', k: 10, queries: 50, dryRun: true, written: null });
-    expect(report.rows.map((r: { efSearch: number }) => r.efSearch)).toEqual([10, 20, 40]);
-    const smallest = report.rows.find((r: { recall: number }) => r.recall >= 0.995)?.efSearch ?? null;
+    expect(report.rows.map((r: { value: number }) => r.value)).toEqual([10, 20, 40]);
+    expect(report).toMatchObject({ kind: 'hnsw', parameter: 'ef_search' });
+    const smallest = report.rows.find((r: { recall: number }) => r.recall >= 0.995)?.value ?? null;
     expect(report.choice).toBe(smallest);
     // Progress lines on stderr, one per value.
     expect(run.stderr).toMatch(/ef_search 10: recall@10 [01]\.\d{4}, p50 .* \(1\/3\)/);

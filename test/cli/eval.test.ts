@@ -109,7 +109,7 @@ describe('reembed eval', () => {
     );
     expect(r.stdout).toMatch(/profile +dims +R@1 +R@5 +R@10 +R@50 +MRR@10 +nDCG@10 +Contain@50/);
     expect(r.stdout).toMatch(/hash_small +256 +0\.375 +0\.750 +0\.750 +0\.750 +0\.625 +0\.658 +0\.750/);
-    expect(r.stdout).toMatch(/ANN search through the HNSW index \(ef_search 50\), top 50:/);
+    expect(r.stdout).toMatch(/ANN search through each profile.s index \(\w+: hnsw ef_search 50.*\), top 50:/);
     // Six rows: sorting them all is cheaper than an index scan, and the report says so.
     expect(r.stdout).toMatch(/note: for hash_small, hash_large the planner chose a sequential scan/);
     expect(r.stdout).toMatch(/hash_small +hash_large +0\.600 +[\d.]+ +0 +0 +4 +\+0\.000/);

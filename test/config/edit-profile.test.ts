@@ -23,6 +23,12 @@ profiles:
     provider: hash
     dims: 8
     ef_search: 10 # set by tune
+  ivf:
+    provider: hash
+    dims: 8
+    index:
+      type: ivfflat # tuned below
+      lists: 4
 
 environments:
   development:  { profile: small }   # aligned by hand
@@ -33,7 +39,7 @@ describe('setProfileSetting', () => {
     const path = join(dir(), 'reembed.yaml');
     writeFileSync(path, MANIFEST);
     const edit = setProfileSetting(path, 'small', 'ef_search', 64);
-    expect(edit).toEqual({ file: path, previous: null, changed: true });
+    expect(edit).toEqual({ file: path, key: 'ef_search', previous: null, changed: true });
     const text = readFileSync(path, 'utf8');
     expect(text).toBe(MANIFEST.replace('      rpm: 100\n', '      rpm: 100\n    ef_search: 64\n'));
     expect(loadManifest(path).profiles.get('small')!.ef_search).toBe(64);
@@ -93,6 +99,21 @@ describe('setProfileSetting', () => {
       'include: [more/profiles.yaml]\nprofiles:\n  a: { provider: hash, dims: 8 }\n',
     );
     expect(loadManifest(main).profiles.get('b')!.ef_search).toBe(64);
+  });
+
+  it('writes a nested key (index.probes) as one new line in its block, and replaces it in place', () => {
+    const path = join(dir(), 'reembed.yaml');
+    writeFileSync(path, MANIFEST);
+    const edit = setProfileSetting(path, 'ivf', ['index', 'probes'], 8);
+    expect(edit).toEqual({ file: path, key: 'index.probes', previous: null, changed: true });
+    expect(readFileSync(path, 'utf8')).toBe(MANIFEST.replace('      lists: 4\n', '      lists: 4\n      probes: 8\n'));
+    expect(loadManifest(path).profiles.get('ivf')!.index).toEqual({ type: 'ivfflat', lists: 4, probes: 8 });
+    expect(setProfileSetting(path, 'ivf', ['index', 'probes'], 12)).toMatchObject({ previous: 8, changed: true });
+    expect(readFileSync(path, 'utf8')).toBe(MANIFEST.replace('      lists: 4\n', '      lists: 4\n      probes: 12\n'));
+    // An HNSW setting on an ivfflat index does not load: refused, the file left as it was.
+    const before = readFileSync(path, 'utf8');
+    expect(() => setProfileSetting(path, 'ivf', 'ef_search', 40)).toThrow(/index.probes/);
+    expect(readFileSync(path, 'utf8')).toBe(before);
   });
 
   it('refuses an unknown profile, and restores the file when the result would not load', () => {

@@ -18,7 +18,8 @@ const manifest = buildManifest(
   {
     profiles: {
       easy: { provider: 'hash', dims: 32 },
-      hard: { provider: 'hash', dims: 64 },
+      // The fixture's sparse graph (m 6, ef_construction 12) is this profile's configured index.
+      hard: { provider: 'hash', dims: 64, index: { type: 'hnsw', m: 6, ef_construction: 12 } },
       tuned: { provider: 'hash', dims: 32, ef_search: 64 },
       bare: { provider: 'hash', dims: 16 },
       empty: { provider: 'hash', dims: 8 },

@@ -21,7 +21,8 @@ export const docId = (i: number): string => `d${String(i).padStart(5, '0')}`;
 
 /**
  * A store of `count` random unit vectors with its HNSW index: reembed's own (`default`), none,
- * or a deliberately `sparse` graph (m 6, ef_construction 12) under the same name. reembed builds
+ * or a deliberately `sparse` graph (m 6, ef_construction 12) under the same name (the profile must
+ * configure it: `index: { type: hnsw, m: 6, ef_construction: 12 }`, or the index is not current). reembed builds
  * with pgvector's defaults (m 16, ef_construction 64), whose recall on a store of a few hundred
  * rows is near 1 even at ef_search 10; the sparse graph misses neighbours at small ef_search
  * (measured recall@10 0.75-0.77 at 10, 0.90-0.92 at 40, 1.000 at 600 on 600 × 64 dims), so

@@ -33,6 +33,26 @@ describe.each(BACKENDS)('eval of a tiny BEIR dataset on %s', (backend) => {
   });
   afterAll(() => drop());
 
+  it('eval --ann searches an IVFFlat profile at its probes', async () => {
+    const dataset = await readBeirDataset(writeTinyDataset());
+    const ivf = { ...small, index: { type: 'ivfflat' as const, lists: 2, probes: 2 } };
+    /** A new empty database per evaluation (eval refuses one that holds documents). */
+    const evaluate = async (probes?: number) => {
+      const fresh = backend === 'postgres' ? await createServerDatabase() : { url: 'memory://', drop: async () => {} };
+      try {
+        return (await withDatabase(fresh.url, (db) => runEval(dataset, { profiles: [ivf], db, ann: true, probes })))
+          .report.profiles[0]!;
+      } finally {
+        await fresh.drop();
+      }
+    };
+    const p = await evaluate();
+    expect(p.ann).toMatchObject({ index: 'ivfflat', parameter: 'probes', value: 2, efSearch: null });
+    // Both lists probed: the IVFFlat search is exact whichever plan ran.
+    expect(p.ann!.metrics).toEqual(p.exact.metrics);
+    expect((await evaluate(1)).ann).toMatchObject({ parameter: 'probes', value: 1 });
+  });
+
   it('reports the hand-computed figures of a hash profile', async () => {
     const dataset = await readBeirDataset(writeTinyDataset());
     const steps: string[] = [];

@@ -203,7 +203,7 @@ describe.each(BACKENDS)('the Reembed facade on %s', (backend) => {
       await expect(rb.verify({ profile: 'next' })).rejects.toMatchObject({ code: 'STORE_MISSING' });
 
       const dry = await rb.tune({ values: [10, 40], queries: 10, dryRun: true });
-      expect(dry.rows.map((r) => r.efSearch)).toEqual([10, 40]);
+      expect(dry.rows.map((r) => r.value)).toEqual([10, 40]);
       expect(dry).toMatchObject({ dryRun: true, written: null });
       const tuned = await rb.tune({ values: [40], queries: 10, maxRecallLoss: 1 });
       expect(tuned.choice).toBe(40);

@@ -24,7 +24,18 @@ describe.each(BACKENDS)('ANN agreement gate on %s', (backend) => {
     db = await openTestDatabase(backend);
     await createArticles(db, 40);
     manifest = articlesManifest(
-      { huge: { provider: 'hash', dims: 4100 } },
+      {
+        huge: { provider: 'hash', dims: 4100 },
+        // Four lists over 40 rows, all four probed: the IVFFlat search is exact.
+        ivf: { provider: 'hash', dims: 64, template: '{body}', index: { type: 'ivfflat', lists: 4, probes: 4 } },
+        // One list probed of eight: it misses neighbours.
+        ivf_narrow: {
+          provider: 'hash',
+          dims: 48,
+          template: '{title}',
+          index: { type: 'ivfflat', lists: 8, probes: 1 },
+        },
+      },
       {
         rollout: {
           steps: [100],
@@ -75,6 +86,39 @@ describe.each(BACKENDS)('ANN agreement gate on %s', (backend) => {
     expect(report.tick.reason).toMatch(/ann: measuring failed: profile big has no HNSW index/);
     const [ann] = await annMeasurements(m.id);
     expect(ann!.verdict).toBe('no_data');
+  });
+
+  it('measures an IVFFlat candidate’s index at its probes and promotes on agreement', async () => {
+    const m = await migrateTo('ivf');
+    expect(await indexStatus(db, getProfile(manifest, 'ivf'))).toMatchObject({
+      type: 'ivfflat',
+      options: { lists: 4 },
+    });
+    const report = await new Controller({ db, manifest, source: ctx.source }).tick();
+    expect(report.tick.decision).toBe('promote');
+    const [ann] = await annMeasurements(m.id);
+    expect(ann!.verdict).toBe('pass');
+    expect(ann!.candidate).toBe(1);
+    expect(ann!.details).toMatchObject({ queries: 20, kind: 'ivfflat', probes: 4, usedIndex: true });
+  });
+
+  it('does not promote an IVFFlat candidate whose probes miss neighbours: the gate fails', async () => {
+    const m = await migrateTo('ivf_narrow');
+    const report = await new Controller({ db, manifest, source: ctx.source }).tick();
+    expect(report.tick.decision).not.toBe('promote');
+    const [ann] = await annMeasurements(m.id);
+    expect(ann!.verdict).toBe('fail');
+    expect(ann!.candidate).toBeLessThan(0.95);
+    expect(ann!.details).toMatchObject({ kind: 'ivfflat', probes: 1, usedIndex: true });
+  });
+
+  it('holds, saying why, while the IVFFlat candidate has no index', async () => {
+    const m = await migrateTo('ivf');
+    expect(await dropIndex(db, getProfile(manifest, 'ivf'))).toBe(true);
+    const report = await new Controller({ db, manifest, source: ctx.source }).tick();
+    expect(report.tick.decision).toBe('hold');
+    expect(report.tick.reason).toMatch(/ann: measuring failed: profile ivf has no IVFFlat index/);
+    expect((await annMeasurements(m.id))[0]!.verdict).toBe('no_data');
   });
 
   it('leaves the gate out for a store over pgvector’s index limit: every search of it is exact', async () => {
