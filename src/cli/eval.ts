@@ -228,6 +228,10 @@ async function evalCommand(
   ctx.result(result, () => humanReport(result, result.files.runs, result.files.history));
 }
 
+function orDash(value: number | null): string {
+  return value === null ? '-' : fixed(value, 3);
+}
+
 function ms(latency: { p50Ms: number; p95Ms: number }): string {
   return `${latency.p50Ms.toFixed(2)} / ${latency.p95Ms.toFixed(2)}`;
 }
@@ -311,6 +315,10 @@ function humanReport(report: EvalReport, runFiles: string[], history: string | n
     '',
     `exact search, top ${report.k}:`,
     metricsTable(report, 'exact'),
+    ...report.profiles.map(
+      (p) =>
+        `${p.profile}: mean top-1 score ${orDash(p.quality.top1Score)}, mean pairwise cosine of the top 5 ${orDash(p.quality.top5PairwiseCosine)}`,
+    ),
   ];
   if (report.ann) {
     lines.push(

@@ -55,6 +55,8 @@ export function registerMetrics(program: Command): void {
                     'overlap@10',
                     'RBO',
                     'cache hits',
+                    'top-1 score',
+                    'top-5 cosine',
                   ],
                   profiles.map((p) => [
                     p.profile,
@@ -74,6 +76,8 @@ export function registerMetrics(program: Command): void {
                     significant(p.shadow.overlap, 3),
                     significant(p.shadow.rbo, 3),
                     cacheHits(p.cache),
+                    significant(p.quality.top1Score, 3),
+                    significant(p.quality.top5PairwiseCosine, 3),
                   ]),
                 ),
                 ...(report.canary ? [canaryLine(report.canary)] : []),

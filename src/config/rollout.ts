@@ -29,6 +29,8 @@ export const GATE_METRICS = [
   'online.latency_mean_ms',
   'online.breaker_opens',
   'online.cache_hit_rate',
+  'online.top1_score',
+  'online.top5_pairwise_cosine',
   'shadow.overlap',
   'shadow.rbo',
 ] as const;

@@ -42,6 +42,8 @@ export const routerSchema = z
       })
       .strict()
       .optional(),
+    /** Share of answered searches whose top 5's mean pairwise cosine is measured after the response (default 0.1). */
+    quality_sample: z.number().min(0).max(1).optional(),
     /** Longer queries are refused (InvalidRequestError) before they are embedded. */
     max_query_chars: z.number().int().min(1).optional(),
     /** Store queries one router runs at once; keep it under the connection pool's size (10). */
@@ -55,6 +57,7 @@ export const routerSchema = z
 
 /** The router's settings from the manifest, in RouterOptions' own shape (absent keys: defaults). */
 export interface RouterSettings {
+  qualitySample?: number;
   breaker?: {
     timeoutMs?: number;
     errorThresholdPercentage?: number;
@@ -109,6 +112,7 @@ export function parseRouter(raw: unknown, problems: string[]): RouterSettings {
           maxInflightServed: r.shadow.max_inflight_served,
         })
       : undefined,
+    qualitySample: r.quality_sample,
     maxQueryChars: r.max_query_chars,
     maxConcurrentSearches: r.max_concurrent_searches,
     maxQueuedSearches: r.max_queued_searches,

@@ -219,3 +219,27 @@ export function rankBiasedOverlap(a: readonly string[], b: readonly string[], p 
   }
   return ((1 - p) / p) * sum + (overlap / depth) * p ** depth;
 }
+
+/**
+ * The mean cosine similarity of every pair of the vectors (the top 5 of a result list): near 1,
+ * the results are near-duplicates of each other; lower, they are more diverse. Null for fewer
+ * than two vectors; a zero vector counts as similarity 0.
+ */
+export function meanPairwiseCosine(vectors: readonly Float32Array[]): number | null {
+  if (vectors.length < 2) return null;
+  const norms = vectors.map((v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0)));
+  let sum = 0;
+  let pairs = 0;
+  for (let i = 0; i < vectors.length; i++) {
+    for (let j = i + 1; j < vectors.length; j++) {
+      const a = vectors[i]!;
+      const b = vectors[j]!;
+      let dot = 0;
+      for (let d = 0; d < Math.min(a.length, b.length); d++) dot += a[d]! * b[d]!;
+      const denominator = norms[i]! * norms[j]!;
+      sum += denominator > 0 ? dot / denominator : 0;
+      pairs++;
+    }
+  }
+  return sum / pairs;
+}

@@ -41,6 +41,11 @@ export interface ProfileEvaluation {
         indexScan: boolean;
       })
     | null;
+  /**
+   * The online quality signals over the exact rankings: the mean top-1 score and the mean
+   * pairwise cosine of each query's top 5 (near 1: near-duplicate results).
+   */
+  quality: { top1Score: number | null; top5PairwiseCosine: number | null };
   /** Queries / (embed + exact search time), one query at a time. */
   queriesPerSecond: number;
   /** nDCG@10 of each judged query (exact search): what `reembed eval compare` counts wins and losses by. */

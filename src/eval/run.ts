@@ -7,10 +7,11 @@ import { loadDocuments } from '../source/load.js';
 import { resolveSource, type Source } from '../source/source.js';
 import { buildIndex, indexKind, searchValue } from '../store/index.js';
 import { searchExact, searchIndexed } from '../store/search.js';
+import { storedVectors } from '../store/stored-vectors.js';
 import { DatasetError, missingJudgedDocuments, type BeirDataset } from './beir.js';
 import { compareProfiles, type ProfileComparison } from './compare.js';
 import { summarizeLatency } from './latency.js';
-import { evaluateRankings, type RetrievalMetrics } from './metrics.js';
+import { evaluateRankings, meanPairwiseCosine, type RetrievalMetrics } from './metrics.js';
 import { assertEmptyDatabase, checkProfileList, profileForCorpus } from './prepare.js';
 import { annUsesIndex } from './ann-plan.js';
 import { breakdown, documentCategories, parseCategoryPath, queryCategories } from './breakdown.js';
@@ -177,6 +178,7 @@ async function evaluateProfile(
   reporter.step(
     `${profile.name}: nDCG@10 ${exact.summary.ndcgAt10.toFixed(3)}, Recall@10 ${exact.summary.recallAt10.toFixed(3)} over ${exact.summary.judgedQueries} judged queries`,
   );
+  const quality = await qualitySignals(db, profile, run.exact);
   const evaluation: ProfileEvaluation = {
     profile: profile.name,
     fingerprint: profile.fingerprint,
@@ -202,12 +204,30 @@ async function evaluateProfile(
             indexScan: run.indexScan,
           }
         : null,
+    quality,
     queriesPerSecond: run.exactMs.length / (sum([...run.embedMs, ...run.exactMs]) / 1000 || 1e-9),
     perQueryNdcgAt10: Object.fromEntries(
       [...exact.perQuery].flatMap(([q, m]) => (m === null ? [] : [[q, m.ndcgAt10] as const])),
     ),
   };
   return { evaluation, rankings: { exact: run.exact, ann: run.ann }, perQuery: exact.perQuery };
+}
+
+/** The online quality signals over the exact rankings: mean top-1 score, mean pairwise cosine of each top 5. */
+async function qualitySignals(
+  db: Database,
+  profile: Profile,
+  rankings: Rankings,
+): Promise<{ top1Score: number | null; top5PairwiseCosine: number | null }> {
+  const tops = [...rankings.values()].map((hits) => hits.slice(0, 5));
+  const vectors = await storedVectors(db, profile, [...new Set(tops.flatMap((hits) => hits.map((h) => h.id)))]);
+  const top1 = tops.flatMap((hits) => (hits.length ? [hits[0]!.score] : []));
+  const cosines = tops.flatMap((hits) => {
+    const c = meanPairwiseCosine(hits.flatMap((h) => (vectors.has(h.id) ? [vectors.get(h.id)!] : [])));
+    return c === null ? [] : [c];
+  });
+  const mean = (xs: number[]) => (xs.length ? sum(xs) / xs.length : null);
+  return { top1Score: mean(top1), top5PairwiseCosine: mean(cosines) };
 }
 
 async function loadCorpus(

@@ -181,6 +181,10 @@ function servingValue(metric: GateMetric, s: ServingSummary): number | null {
       return s.breakerOpens;
     case 'online.cache_hit_rate':
       return s.cache.hitRate;
+    case 'online.top1_score':
+      return s.quality.top1Score;
+    case 'online.top5_pairwise_cosine':
+      return s.quality.top5PairwiseCosine;
     case 'shadow.overlap':
       return s.shadow.overlap;
     case 'shadow.rbo':

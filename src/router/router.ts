@@ -14,6 +14,7 @@ import { checkRetentionMs, startServingRetention } from '../telemetry/serving-re
 import { CandidateBreakers, fallbackReasonOf } from './breakers.js';
 import { HotDocuments } from './hot-documents.js';
 import { QueryCache } from './query-cache.js';
+import { DEFAULT_QUALITY_SAMPLE, QualitySignals } from './quality.js';
 import {
   CandidateTimeoutError,
   DEFAULT_SEARCH_DEADLINE_MS,
@@ -60,6 +61,7 @@ export class Router {
   private readonly hot: HotDocuments;
   /** Query vectors per profile fingerprint and query text (the profiles' `cache:` settings). */
   readonly queryCache: QueryCache;
+  private readonly quality: QualitySignals;
   private stopRetention: (() => Promise<void>) | undefined;
   /** Null when the options turned recording off. */
   readonly metrics: ServingMetricsRecorder | null;
@@ -128,6 +130,12 @@ export class Router {
     );
     this.hot = new HotDocuments(db, source, manifest.profiles, this.stats, onBackgroundError);
     this.queryCache = new QueryCache(db, { onError: onBackgroundError, now: settings.cacheClock });
+    this.quality = new QualitySignals(db, this.observer, {
+      sample: settings.qualitySample ?? fromManifest.qualitySample ?? DEFAULT_QUALITY_SAMPLE,
+      random: settings.random ?? Math.random,
+      now: settings.now ?? (() => performance.now()),
+      onError: onBackgroundError,
+    });
   }
 
   async start(): Promise<this> {
@@ -239,6 +247,7 @@ export class Router {
     const answer = await this.answer(route, query, request);
     const { served, timed, fallbackReason } = answer;
     this.stats.searches[served] = (this.stats.searches[served] ?? 0) + 1;
+    this.quality.record(this.profile(served), timed.hits);
     if (m && route.other && !fallbackReason) {
       this.shadows.maybe(m, served, route.other, query, request, timed.hits);
       if (served === m.control && this.settings.hotDocuments !== false) this.hot.queue(m, timed.hits);
@@ -358,7 +367,7 @@ export class Router {
    * that no sample is dropped for want of a quiet moment.
    */
   drainShadows(): Promise<void> {
-    return this.shadows.drain();
+    return Promise.all([this.shadows.drain(), this.quality.drain()]).then(() => undefined);
   }
 
   /** Sampled shadow reads waiting for a quiet moment (not yet started). */
@@ -370,6 +379,7 @@ export class Router {
     this.watcher.stop();
     this.breakers.shutdown();
     await this.shadows.close();
+    await this.quality.close();
     await this.queryCache.drain();
     await this.metrics?.close();
     await this.stopRetention?.();

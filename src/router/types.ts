@@ -60,6 +60,8 @@ export interface RouterOptions {
   /** Where errors of background work go (shadow reads, hot-document queueing); never to the caller. */
   onBackgroundError?: (error: unknown) => void;
   random?: () => number;
+  /** Share of answered searches whose top 5's mean pairwise cosine is measured (router.quality_sample, default 0.1). */
+  qualitySample?: number;
   /** The clock of the query cache's TTL, in milliseconds (tests); default performance.now. */
   cacheClock?: () => number;
   /** The clock (ms) the age of a waiting shadow sample is measured by (default performance.now). */

@@ -1,6 +1,6 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { warnAndContinue } from '../logger.js';
-import type { CacheLookup, ServingOutcome } from './serving-metrics.js';
+import type { CacheLookup, QualitySignal, ServingOutcome } from './serving-metrics.js';
 
 /** What the router reports about each search it serves: the database recorder and Prometheus both listen. */
 export interface ServingObserver {
@@ -9,6 +9,8 @@ export interface ServingObserver {
   shadow(candidate: string, result: { overlap: number; rbo: number } | null): void;
   /** Where a search of the profile found its query vector. */
   cache(profile: string, lookup: CacheLookup): void;
+  /** A quality signal of a search the profile answered. */
+  quality(profile: string, signal: QualitySignal): void;
   /** A sampled shadow read dropped under load: `queue_full` or `too_old`. */
   shadowDropped(candidate: string, reason: string): void;
 }
@@ -31,6 +33,7 @@ export function fanOut(observers: ReadonlyArray<ServingObserver | null | undefin
     breakerOpened: (profile) => each((o) => o.breakerOpened(profile)),
     shadow: (candidate, result) => each((o) => o.shadow(candidate, result)),
     cache: (profile, lookup) => each((o) => o.cache(profile, lookup)),
+    quality: (profile, signal) => each((o) => o.quality(profile, signal)),
     shadowDropped: (candidate, reason) => each((o) => o.shadowDropped(candidate, reason)),
   };
 }
@@ -55,6 +58,8 @@ export class PrometheusServingMetrics implements ServingObserver {
   private readonly shadowErrors: Counter<'candidate'>;
   private readonly shadowOverlap: Histogram<'candidate'>;
   private readonly cacheLookups: Counter<'profile' | 'result'>;
+  private readonly top1Score: Histogram<'profile'>;
+  private readonly top5Cosine: Histogram<'profile'>;
   private readonly shadowDrops: Counter<'candidate' | 'reason'>;
 
   /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
@@ -132,6 +137,26 @@ export class PrometheusServingMetrics implements ServingObserver {
       'profile',
       'result',
     );
+    const similarity = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
+    this.top1Score = histogram(
+      'reembed_search_top1_score',
+      'Score of the first result of the searches the profile answered (cosine similarity for cosine profiles)',
+      'profile',
+      similarity,
+    );
+    this.top5Cosine = histogram(
+      'reembed_search_top5_pairwise_cosine',
+      'Mean pairwise cosine of the top 5 results of a sample of searches (near 1: near-duplicates)',
+      'profile',
+      similarity,
+    );
+  }
+
+  quality(profile: string, signal: QualitySignal): void {
+    if (signal.top1Score !== undefined && Number.isFinite(signal.top1Score))
+      this.top1Score.observe({ profile }, signal.top1Score);
+    if (signal.top5Cosine !== undefined && Number.isFinite(signal.top5Cosine))
+      this.top5Cosine.observe({ profile }, signal.top5Cosine);
   }
 
   cache(profile: string, lookup: CacheLookup): void {

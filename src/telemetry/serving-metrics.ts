@@ -73,7 +73,24 @@ export const servingMetricsMigrations: Migration[] = [
       ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN cache_shared_hits bigint NOT NULL DEFAULT 0;
       ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN cache_misses bigint NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 18,
+    name: 'serving metrics quality signals',
+    // The top-1 score of every answered search, and the mean pairwise cosine of the top 5 of a
+    // sample of them (router/quality.ts): sums and counts, so windows add up.
+    sql: `
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN top1_score_sum double precision NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN top1_count bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN top5_cosine_sum double precision NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN top5_cosine_count bigint NOT NULL DEFAULT 0;`,
+  },
 ];
+
+/** Quality signals of one answered search: its top-1 score, or (sampled) its top 5's mean pairwise cosine. */
+export interface QualitySignal {
+  top1Score?: number;
+  top5Cosine?: number;
+}
 
 /** How a search found its query vector (router/query-cache.ts); `off`: the profile has no cache. */
 export type CacheLookup = 'hit' | 'shared_hit' | 'miss' | 'off';
@@ -105,6 +122,10 @@ interface Counts {
   cacheSharedHits: number;
   cacheMisses: number;
   shadowDropped: Record<string, number>;
+  top1ScoreSum: number;
+  top1Count: number;
+  top5CosineSum: number;
+  top5CosineCount: number;
 }
 
 function emptyCounts(): Counts {
@@ -123,6 +144,10 @@ function emptyCounts(): Counts {
     cacheHits: 0,
     cacheSharedHits: 0,
     cacheMisses: 0,
+    top1ScoreSum: 0,
+    top1Count: 0,
+    top5CosineSum: 0,
+    top5CosineCount: 0,
     shadowDropped: {},
   };
 }
@@ -147,6 +172,10 @@ function mergeInto(target: Counts, c: Counts): void {
   target.cacheSharedHits += c.cacheSharedHits;
   target.cacheMisses += c.cacheMisses;
   addCounts(target.shadowDropped, c.shadowDropped);
+  target.top1ScoreSum += c.top1ScoreSum;
+  target.top1Count += c.top1Count;
+  target.top5CosineSum += c.top5CosineSum;
+  target.top5CosineCount += c.top5CosineCount;
 }
 
 export interface RecorderOptions {
@@ -248,6 +277,19 @@ export class ServingMetricsRecorder {
     c.shadowDropped[reason] = (c.shadowDropped[reason] ?? 0) + 1;
   }
 
+  /** A quality signal of a search the profile answered; non-finite values are not counted. */
+  quality(profile: string, signal: QualitySignal): void {
+    const c = this.counts(profile);
+    if (signal.top1Score !== undefined && Number.isFinite(signal.top1Score)) {
+      c.top1ScoreSum += signal.top1Score;
+      c.top1Count++;
+    }
+    if (signal.top5Cosine !== undefined && Number.isFinite(signal.top5Cosine)) {
+      c.top5CosineSum += signal.top5Cosine;
+      c.top5CosineCount++;
+    }
+  }
+
   /** Where a search of the profile found its query vector. */
   cache(profile: string, lookup: CacheLookup): void {
     if (lookup === 'off') return;
@@ -321,8 +363,9 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
       `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, migration_id,
          migration_version, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
          shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons, shadow_dropped,
-         cache_hits, cache_shared_hits, cache_misses)
-       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb, $18::jsonb, $19, $20, $21)
+         cache_hits, cache_shared_hits, cache_misses, top1_score_sum, top1_count, top5_cosine_sum, top5_cosine_count)
+       VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb, $18::jsonb,
+               $19, $20, $21, $22, $23, $24, $25)
        ON CONFLICT (profile, window_start, instance) DO UPDATE SET
          recorded_at = clock_timestamp(),
          requests = m.requests + EXCLUDED.requests,
@@ -339,7 +382,11 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
          shadow_rbo_sum = m.shadow_rbo_sum + EXCLUDED.shadow_rbo_sum,
          cache_hits = m.cache_hits + EXCLUDED.cache_hits,
          cache_shared_hits = m.cache_shared_hits + EXCLUDED.cache_shared_hits,
-         cache_misses = m.cache_misses + EXCLUDED.cache_misses`,
+         cache_misses = m.cache_misses + EXCLUDED.cache_misses,
+         top1_score_sum = m.top1_score_sum + EXCLUDED.top1_score_sum,
+         top1_count = m.top1_count + EXCLUDED.top1_count,
+         top5_cosine_sum = m.top5_cosine_sum + EXCLUDED.top5_cosine_sum,
+         top5_cosine_count = m.top5_cosine_count + EXCLUDED.top5_cosine_count`,
       [
         profile,
         new Date(w.start),
@@ -362,6 +409,10 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
         c.cacheHits,
         c.cacheSharedHits,
         c.cacheMisses,
+        c.top1ScoreSum,
+        c.top1Count,
+        c.top5CosineSum,
+        c.top5CosineCount,
       ],
     );
   }
@@ -393,6 +444,11 @@ export interface ServingSummary {
   };
   /** Query-vector lookups: hits in a process, hits in the shared table, misses; hitRate counts both hits. */
   cache: { hits: number; sharedHits: number; misses: number; hitRate: number | null };
+  /**
+   * Means over the answered searches: the top-1 score (cosine similarity for cosine profiles),
+   * and over the sampled ones (`sampled`) the mean pairwise cosine of the top 5; null without any.
+   */
+  quality: { top1Score: number | null; top5PairwiseCosine: number | null; sampled: number };
 }
 
 export interface ServingRange {
@@ -436,10 +492,14 @@ export async function readServingMetrics(
     cache_hits: string;
     cache_shared_hits: string;
     cache_misses: string;
+    top1_score_sum: number;
+    top1_count: string;
+    top5_cosine_sum: number;
+    top5_cosine_count: string;
   }>(
     `SELECT instance, requests, errors, fallbacks, fallback_reasons, breaker_opens, latency_counts, latency_sum_ms,
             shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, shadow_dropped,
-            cache_hits, cache_shared_hits, cache_misses
+            cache_hits, cache_shared_hits, cache_misses, top1_score_sum, top1_count, top5_cosine_sum, top5_cosine_count
      FROM ${SERVING_METRICS_TABLE}
      WHERE profile = $1 AND recorded_at > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
        AND ($4::text IS NULL OR (migration_id = $4 AND migration_version = $5))`,
@@ -462,6 +522,10 @@ export async function readServingMetrics(
       cacheHits: Number(r.cache_hits),
       cacheSharedHits: Number(r.cache_shared_hits),
       cacheMisses: Number(r.cache_misses),
+      top1ScoreSum: Number(r.top1_score_sum),
+      top1Count: Number(r.top1_count),
+      top5CosineSum: Number(r.top5_cosine_sum),
+      top5CosineCount: Number(r.top5_cosine_count),
       shadowDropped: countsOf(r.shadow_dropped),
     });
   }
@@ -497,6 +561,11 @@ export async function readServingMetrics(
       sharedHits: total.cacheSharedHits,
       misses: total.cacheMisses,
       hitRate: lookups ? (total.cacheHits + total.cacheSharedHits) / lookups : null,
+    },
+    quality: {
+      top1Score: total.top1Count ? total.top1ScoreSum / total.top1Count : null,
+      top5PairwiseCosine: total.top5CosineCount ? total.top5CosineSum / total.top5CosineCount : null,
+      sampled: total.top5CosineCount,
     },
   };
 }

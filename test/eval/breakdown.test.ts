@@ -119,7 +119,14 @@ describe.each(BACKENDS)('eval --by metadata.category on %s', (backend) => {
 
   it('reports every metric per category, each query by its relevant documents', async () => {
     const dataset = await readBeirDataset(writeTinyDataset({ corpus: tinyCorpusWithCategories() }));
-    const { report } = await runEval(dataset, { profiles: [small, large], db, by: 'metadata.category' });
+    const { report, rankings } = await runEval(dataset, { profiles: [small, large], db, by: 'metadata.category' });
+    // The quality signals ride along: the mean top-1 score is that of the exact rankings.
+    for (const p of report.profiles) {
+      const tops = [...rankings.get(p.profile)!.exact.values()].map((hits) => hits[0]!.score);
+      expect(p.quality.top1Score).toBeCloseTo(tops.reduce((a, b) => a + b, 0) / tops.length, 9);
+      expect(p.quality.top5PairwiseCosine).toBeGreaterThan(-1);
+      expect(p.quality.top5PairwiseCosine).toBeLessThan(1);
+    }
     // q1 → fruit, q2 → music and drums, q3 → metal, q4 (its document is not in the corpus) → (none);
     // q5 is unjudged; d4 (space) is relevant to no query.
     expect(report.by).toEqual({ field: 'metadata.category', categories: 5 });

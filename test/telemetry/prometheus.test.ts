@@ -82,6 +82,9 @@ describe('Prometheus serving metrics', () => {
       shadowDropped: () => {
         throw new Error('broken');
       },
+      quality: () => {
+        throw new Error('broken');
+      },
     };
     const listening: ServingObserver = {
       request: (p) => heard.push(`request ${p}`),
@@ -89,6 +92,7 @@ describe('Prometheus serving metrics', () => {
       shadow: (c) => heard.push(`shadow ${c}`),
       cache: (p, lookup) => heard.push(`cache ${p} ${lookup}`),
       shadowDropped: (c, reason) => heard.push(`dropped ${c} ${reason}`),
+      quality: (p, signal) => heard.push(`quality ${p} ${signal.top1Score}`),
     };
     const o = fanOut([broken, null, listening]);
     o.request('a', { ok: true, latencyMs: 1 });
@@ -96,7 +100,8 @@ describe('Prometheus serving metrics', () => {
     o.shadow('b', null);
     o.cache('a', 'hit');
     o.shadowDropped('b', 'too_old');
-    expect(heard).toEqual(['request a', 'open a', 'shadow b', 'cache a hit', 'dropped b too_old']);
+    o.quality('a', { top1Score: 0.5 });
+    expect(heard).toEqual(['request a', 'open a', 'shadow b', 'cache a hit', 'dropped b too_old', 'quality a 0.5']);
   });
 
   it('the library counts its searches in the registry it returns, beside the profile info', async () => {
