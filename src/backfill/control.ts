@@ -153,3 +153,21 @@ function perProfile(
     ]),
   );
 }
+
+/**
+ * Provider tokens every backfill worker spent per profile (workers rows are kept after they
+ * stop, so this is the whole history since workers counted tokens per profile);
+ * `estimatedTokens` is the part without the provider's usage or an exact count.
+ */
+export async function backfillTokensByProfile(
+  conn: Queryable,
+): Promise<Map<string, { tokens: number; estimatedTokens: number }>> {
+  const { rows } = await conn.query<{ profile: string; tokens: string | number; estimated: string | number }>(
+    `SELECT p.key AS profile,
+            coalesce(sum((p.value->>'tokens')::bigint), 0) AS tokens,
+            coalesce(sum((p.value->>'estimatedTokens')::bigint), 0) AS estimated
+     FROM ${WORKERS_TABLE} w, jsonb_each(w.by_profile) AS p
+     GROUP BY p.key`,
+  );
+  return new Map(rows.map((r) => [r.profile, { tokens: Number(r.tokens), estimatedTokens: Number(r.estimated) }]));
+}

@@ -115,7 +115,10 @@ export class Worker {
   private readonly options: WorkerOptions;
   private readonly runtimes = new Map<string, ProfileRuntime>();
   private readonly stats: WorkerStats;
-  private readonly byProfile = new Map<string, { rows: number; rateLimited: number }>();
+  private readonly byProfile = new Map<
+    string,
+    { rows: number; rateLimited: number; tokens: number; estimatedTokens: number }
+  >();
   private readonly started = performance.now();
   private readonly leaseSeconds: number;
   private readonly pageSize: number;
@@ -332,9 +335,9 @@ export class Worker {
   }
 
   /** This worker's counts of one profile, for status (a worker may serve several). */
-  private countFor(profile: string): { rows: number; rateLimited: number } {
+  private countFor(profile: string): { rows: number; rateLimited: number; tokens: number; estimatedTokens: number } {
     let c = this.byProfile.get(profile);
-    if (!c) this.byProfile.set(profile, (c = { rows: 0, rateLimited: 0 }));
+    if (!c) this.byProfile.set(profile, (c = { rows: 0, rateLimited: 0, tokens: 0, estimatedTokens: 0 }));
     return c;
   }
 
@@ -343,7 +346,10 @@ export class Worker {
     result: { written: string[]; deferred: string[]; tokens: number; estimatedTokens: number },
   ): void {
     this.stats.rowsEmbedded += result.written.length;
-    this.countFor(rt.profile.name).rows += result.written.length;
+    const mine = this.countFor(rt.profile.name);
+    mine.rows += result.written.length;
+    mine.tokens += result.tokens;
+    mine.estimatedTokens += result.estimatedTokens;
     this.stats.rowsDeferred += result.deferred.length;
     this.stats.tokens += result.tokens;
     this.stats.estimatedTokens += result.estimatedTokens;

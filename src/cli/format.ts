@@ -49,3 +49,16 @@ export function listsLine(l: ListImbalance): string {
   const coverage = l.method === 'complete' ? 'all rows' : `${l.rowsCovered}/${l.storeRows} rows`;
   return `lists ${l.found}/${l.lists} found (${coverage}): min ${l.min}, p50 ${l.p50}, max ${l.max}, cv ${l.cv.toFixed(2)}`;
 }
+
+/**
+ * `1,234,567 ($0.12)`: tokens, with their cost when the profile has a price; `~` marks a count
+ * (and so a cost) that is partly estimated.
+ */
+export function formatCost(cost: { tokens: number; estimatedTokens?: number; usd: number | null }): string {
+  const approx = cost.estimatedTokens ? '~' : '';
+  const usd =
+    cost.usd === null
+      ? ''
+      : ` (${approx}$${cost.usd < 0.01 && cost.usd > 0 ? cost.usd.toPrecision(2) : cost.usd.toFixed(2)})`;
+  return `${approx}${cost.tokens.toLocaleString('en-US')}${usd}`;
+}

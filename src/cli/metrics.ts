@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { formatDuration, parseDuration } from '../facade/shell.js';
 import type { MetricsReport } from '../reembed.js';
 import { CliContext } from './context.js';
-import { significant, table } from './format.js';
+import { formatCost, significant, table } from './format.js';
 
 function percent(x: number | null): string {
   return x === null ? '-' : `${(x * 100).toFixed(2)}%`;
@@ -57,6 +57,7 @@ export function registerMetrics(program: Command): void {
                     'cache hits',
                     'top-1 score',
                     'top-5 cosine',
+                    'query tokens',
                   ],
                   profiles.map((p) => [
                     p.profile,
@@ -78,9 +79,11 @@ export function registerMetrics(program: Command): void {
                     cacheHits(p.cache),
                     significant(p.quality.top1Score, 3),
                     significant(p.quality.top5PairwiseCosine, 3),
+                    formatCost(p.queryCost),
                   ]),
                 ),
                 ...(report.canary ? [canaryLine(report.canary)] : []),
+                ...(report.costComparison ? [costLine(report.costComparison)] : []),
               ].join('\n'),
         );
       });
@@ -135,4 +138,13 @@ function canaryLine(c: NonNullable<MetricsReport['canary']>): string {
 function cacheHits(cache: { hitRate: number | null; sharedHits: number }): string {
   if (cache.hitRate === null) return '-';
   return `${percent(cache.hitRate)}${cache.sharedHits ? ` (${cache.sharedHits} shared)` : ''}`;
+}
+
+/** The runbook's "reduced embedding API costs confirmed": query cost per 1,000 searches, candidate against control. */
+function costLine(c: NonNullable<MetricsReport['costComparison']>): string {
+  const usd = (x: number) => `$${x.toPrecision(3)}`;
+  return (
+    `query cost per 1,000 searches: ${c.candidate} ${usd(c.candidateUsdPerThousandSearches)}, ${c.control} ${usd(c.controlUsdPerThousandSearches)}` +
+    (c.ratio === null ? '' : ` (${c.ratio.toFixed(2)}×)`)
+  );
 }

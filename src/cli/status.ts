@@ -2,7 +2,7 @@ import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
 import type { IndexReport } from '../reembed.js';
 import { CliContext } from './context.js';
-import { formatBytes, listsLine, table } from './format.js';
+import { formatBytes, formatCost, listsLine, table } from './format.js';
 
 function describeIndex(index: IndexReport | 'exact'): string {
   if (index === 'exact') return 'none (exact search)';
@@ -46,6 +46,7 @@ export function registerStatus(program: Command): void {
                     'rows/s',
                     'state',
                     'rate limited',
+                    'backfill tokens',
                     'index',
                   ],
                   profiles.map((p) => [
@@ -60,6 +61,7 @@ export function registerStatus(program: Command): void {
                     p.rowsPerSecond.toFixed(0),
                     p.paused ? 'paused' : p.throttleRpm ? `throttled ${p.throttleRpm} rpm` : 'running',
                     p.rateLimited,
+                    formatCost(p.backfillCost),
                     describeIndex(p.index),
                   ]),
                 ),

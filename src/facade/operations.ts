@@ -195,7 +195,26 @@ export interface MetricsReport {
   /** …and up to this time (ISO, database clock), when `until` was given. */
   until?: string;
   /** Each profile's figures, with its searches per second averaged over the whole range. */
-  profiles: Array<ServingSummary & { requestsPerSecond: number }>;
+  profiles: Array<
+    ServingSummary & {
+      requestsPerSecond: number;
+      /** The query tokens' cost from the profile's price_per_million_tokens (null without a price or a profile). */
+      queryCost: { tokens: number; usd: number | null; usdPerThousandSearches: number | null };
+    }
+  >;
+  /**
+   * The active migration's query cost per 1,000 searches, candidate against control, over the
+   * range (the runbook's "reduced embedding API costs confirmed"); null without a migration, a
+   * price on both profiles, or searches of both.
+   */
+  costComparison: {
+    control: string;
+    candidate: string;
+    controlUsdPerThousandSearches: number;
+    candidateUsdPerThousandSearches: number;
+    /** candidate / control; null when the control costs nothing. */
+    ratio: number | null;
+  } | null;
   /**
    * The active migration's canary step, when there is one: the share of the step's searches the
    * candidate served against its percentage (all of the step's windows, whatever `since`).
@@ -219,7 +238,17 @@ export async function showMetrics(
   const profiles: MetricsReport['profiles'] = [];
   for (const name of names) {
     const summary = await readServingMetrics(db, name, { from, to });
-    profiles.push({ ...summary, requestsPerSecond: seconds > 0 ? summary.requests / seconds : 0 });
+    const price = core.manifest.profiles.get(name)?.price_per_million_tokens;
+    const usd = price === undefined ? null : (summary.queryTokens / 1e6) * price;
+    profiles.push({
+      ...summary,
+      requestsPerSecond: seconds > 0 ? summary.requests / seconds : 0,
+      queryCost: {
+        tokens: summary.queryTokens,
+        usd,
+        usdPerThousandSearches: usd === null || summary.requests === 0 ? null : (1000 * usd) / summary.requests,
+      },
+    });
   }
   const source = await core.source();
   const m = await activeMigration(db, `${source.schemaName}.${source.tableName}`);
@@ -241,7 +270,25 @@ export async function showMetrics(
       }),
     };
   }
-  return { since: from.toISOString(), ...(to ? { until: to.toISOString() } : {}), profiles, canary };
+  const perThousand = (name: string) => profiles.find((p) => p.profile === name)?.queryCost.usdPerThousandSearches;
+  const [controlCost, candidateCost] = m ? [perThousand(m.control), perThousand(m.candidate)] : [null, null];
+  const costComparison: MetricsReport['costComparison'] =
+    m && typeof controlCost === 'number' && typeof candidateCost === 'number'
+      ? {
+          control: m.control,
+          candidate: m.candidate,
+          controlUsdPerThousandSearches: controlCost,
+          candidateUsdPerThousandSearches: candidateCost,
+          ratio: controlCost > 0 ? candidateCost / controlCost : null,
+        }
+      : null;
+  return {
+    since: from.toISOString(),
+    ...(to ? { until: to.toISOString() } : {}),
+    profiles,
+    canary,
+    costComparison,
+  };
 }
 
 /** What `reembed metrics prune` prints. */

@@ -1,4 +1,10 @@
-import { goneWorkers, liveWorkers, readControl, type GoneWorker } from '../backfill/control.js';
+import {
+  backfillTokensByProfile,
+  goneWorkers,
+  liveWorkers,
+  readControl,
+  type GoneWorker,
+} from '../backfill/control.js';
 import { countCoverage, type Coverage } from '../backfill/coverage.js';
 import { failuresByProfile } from '../backfill/failures.js';
 import { captureInstalled, queuedByProfile } from '../source/capture.js';
@@ -22,6 +28,11 @@ export interface ProfileStatus {
   rowsPerSecond: number;
   /** The store's index (HNSW or IVFFlat, with its list sizes), or `exact` for a profile over pgvector's index limit. */
   index: IndexReport | 'exact';
+  /**
+   * Provider tokens every backfill worker spent on the profile, the estimated part of them, and
+   * their cost from the profile's price_per_million_tokens (null without a price).
+   */
+  backfillCost: { tokens: number; estimatedTokens: number; usd: number | null };
 }
 
 export type LiveWorker = Awaited<ReturnType<typeof liveWorkers>>[number];
@@ -61,6 +72,7 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
   const staleSeconds = options.staleSeconds ?? 60;
   const workers = await liveWorkers(db, staleSeconds);
   const gone = await goneWorkers(db, staleSeconds);
+  const spent = await backfillTokensByProfile(db);
   const profiles: ProfileStatus[] = [];
   for (const name of names) {
     const profile = core.manifest.profiles.get(name)!;
@@ -83,6 +95,7 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
         (a, w) => a + (w.uptimeSeconds > 0 ? (w.byProfile[name]?.rowsEmbedded ?? 0) / w.uptimeSeconds : 0),
         0,
       ),
+      backfillCost: costOf(spent.get(name) ?? { tokens: 0, estimatedTokens: 0 }, profile.price_per_million_tokens),
       index:
         storeLayout(profile).index === 'exact'
           ? 'exact'
@@ -97,4 +110,12 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
     workers,
     goneWorkers: gone,
   };
+}
+
+/** Tokens and their price (per million tokens, the profile's price_per_million_tokens). */
+export function costOf<T extends { tokens: number }>(
+  spent: T,
+  pricePerMillion: number | undefined,
+): T & { usd: number | null } {
+  return { ...spent, usd: pricePerMillion === undefined ? null : (spent.tokens / 1e6) * pricePerMillion };
 }

@@ -192,7 +192,8 @@ export class Router {
     const t0 = performance.now();
     // A cached vector skips the provider; the budget covers the lookup as it would the embed.
     const embedding = this.queryCache.vector(profile, query, async () => {
-      const { vectors } = await this.embedder(profile).embed([query], 'query');
+      const { vectors, usage } = await this.embedder(profile).embed([query], 'query');
+      this.observer.queryTokens(profile.name, usage.tokens);
       return vectors[0]!;
     });
     const { vector, outcome } =

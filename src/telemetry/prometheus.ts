@@ -11,6 +11,8 @@ export interface ServingObserver {
   cache(profile: string, lookup: CacheLookup): void;
   /** A quality signal of a search the profile answered. */
   quality(profile: string, signal: QualitySignal): void;
+  /** Provider tokens of a query embedding of the profile (a cache miss). */
+  queryTokens(profile: string, tokens: number): void;
   /** A sampled shadow read dropped under load: `queue_full` or `too_old`. */
   shadowDropped(candidate: string, reason: string): void;
 }
@@ -34,6 +36,7 @@ export function fanOut(observers: ReadonlyArray<ServingObserver | null | undefin
     shadow: (candidate, result) => each((o) => o.shadow(candidate, result)),
     cache: (profile, lookup) => each((o) => o.cache(profile, lookup)),
     quality: (profile, signal) => each((o) => o.quality(profile, signal)),
+    queryTokens: (profile, tokens) => each((o) => o.queryTokens(profile, tokens)),
     shadowDropped: (candidate, reason) => each((o) => o.shadowDropped(candidate, reason)),
   };
 }
@@ -60,6 +63,7 @@ export class PrometheusServingMetrics implements ServingObserver {
   private readonly cacheLookups: Counter<'profile' | 'result'>;
   private readonly top1Score: Histogram<'profile'>;
   private readonly top5Cosine: Histogram<'profile'>;
+  private readonly queryTokenCount: Counter<'profile'>;
   private readonly shadowDrops: Counter<'candidate' | 'reason'>;
 
   /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
@@ -144,12 +148,21 @@ export class PrometheusServingMetrics implements ServingObserver {
       'profile',
       similarity,
     );
+    this.queryTokenCount = counter(
+      'reembed_query_tokens_total',
+      'Provider tokens of the query embeddings of the profile (cache misses; estimated where the provider reports none)',
+      'profile',
+    );
     this.top5Cosine = histogram(
       'reembed_search_top5_pairwise_cosine',
       'Mean pairwise cosine of the top 5 results of a sample of searches (near 1: near-duplicates)',
       'profile',
       similarity,
     );
+  }
+
+  queryTokens(profile: string, tokens: number): void {
+    if (Number.isFinite(tokens) && tokens > 0) this.queryTokenCount.inc({ profile }, tokens);
   }
 
   quality(profile: string, signal: QualitySignal): void {

@@ -84,6 +84,12 @@ export const servingMetricsMigrations: Migration[] = [
       ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN top5_cosine_sum double precision NOT NULL DEFAULT 0;
       ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN top5_cosine_count bigint NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 19,
+    name: 'serving metrics query tokens',
+    // Provider tokens of the query embeddings (cache misses), for the profile's query cost.
+    sql: `ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN query_tokens bigint NOT NULL DEFAULT 0;`,
+  },
 ];
 
 /** Quality signals of one answered search: its top-1 score, or (sampled) its top 5's mean pairwise cosine. */
@@ -126,6 +132,7 @@ interface Counts {
   top1Count: number;
   top5CosineSum: number;
   top5CosineCount: number;
+  queryTokens: number;
 }
 
 function emptyCounts(): Counts {
@@ -148,6 +155,7 @@ function emptyCounts(): Counts {
     top1Count: 0,
     top5CosineSum: 0,
     top5CosineCount: 0,
+    queryTokens: 0,
     shadowDropped: {},
   };
 }
@@ -176,6 +184,7 @@ function mergeInto(target: Counts, c: Counts): void {
   target.top1Count += c.top1Count;
   target.top5CosineSum += c.top5CosineSum;
   target.top5CosineCount += c.top5CosineCount;
+  target.queryTokens += c.queryTokens;
 }
 
 export interface RecorderOptions {
@@ -290,6 +299,11 @@ export class ServingMetricsRecorder {
     }
   }
 
+  /** Provider tokens of a query embedding of the profile (a cache miss). */
+  queryTokens(profile: string, tokens: number): void {
+    if (Number.isFinite(tokens) && tokens > 0) this.counts(profile).queryTokens += tokens;
+  }
+
   /** Where a search of the profile found its query vector. */
   cache(profile: string, lookup: CacheLookup): void {
     if (lookup === 'off') return;
@@ -363,9 +377,10 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
       `INSERT INTO ${SERVING_METRICS_TABLE} AS m (profile, window_start, instance, window_ms, migration_id,
          migration_version, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
          shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons, shadow_dropped,
-         cache_hits, cache_shared_hits, cache_misses, top1_score_sum, top1_count, top5_cosine_sum, top5_cosine_count)
+         cache_hits, cache_shared_hits, cache_misses, top1_score_sum, top1_count, top5_cosine_sum, top5_cosine_count,
+         query_tokens)
        VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb, $18::jsonb,
-               $19, $20, $21, $22, $23, $24, $25)
+               $19, $20, $21, $22, $23, $24, $25, $26)
        ON CONFLICT (profile, window_start, instance) DO UPDATE SET
          recorded_at = clock_timestamp(),
          requests = m.requests + EXCLUDED.requests,
@@ -386,7 +401,8 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
          top1_score_sum = m.top1_score_sum + EXCLUDED.top1_score_sum,
          top1_count = m.top1_count + EXCLUDED.top1_count,
          top5_cosine_sum = m.top5_cosine_sum + EXCLUDED.top5_cosine_sum,
-         top5_cosine_count = m.top5_cosine_count + EXCLUDED.top5_cosine_count`,
+         top5_cosine_count = m.top5_cosine_count + EXCLUDED.top5_cosine_count,
+         query_tokens = m.query_tokens + EXCLUDED.query_tokens`,
       [
         profile,
         new Date(w.start),
@@ -413,6 +429,7 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
         c.top1Count,
         c.top5CosineSum,
         c.top5CosineCount,
+        c.queryTokens,
       ],
     );
   }
@@ -449,6 +466,8 @@ export interface ServingSummary {
    * and over the sampled ones (`sampled`) the mean pairwise cosine of the top 5; null without any.
    */
   quality: { top1Score: number | null; top5PairwiseCosine: number | null; sampled: number };
+  /** Provider tokens of the profile's query embeddings (cache misses; estimated where the provider reports none). */
+  queryTokens: number;
 }
 
 export interface ServingRange {
@@ -496,10 +515,12 @@ export async function readServingMetrics(
     top1_count: string;
     top5_cosine_sum: number;
     top5_cosine_count: string;
+    query_tokens: string;
   }>(
     `SELECT instance, requests, errors, fallbacks, fallback_reasons, breaker_opens, latency_counts, latency_sum_ms,
             shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, shadow_dropped,
-            cache_hits, cache_shared_hits, cache_misses, top1_score_sum, top1_count, top5_cosine_sum, top5_cosine_count
+            cache_hits, cache_shared_hits, cache_misses, top1_score_sum, top1_count, top5_cosine_sum, top5_cosine_count,
+            query_tokens
      FROM ${SERVING_METRICS_TABLE}
      WHERE profile = $1 AND recorded_at > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
        AND ($4::text IS NULL OR (migration_id = $4 AND migration_version = $5))`,
@@ -526,6 +547,7 @@ export async function readServingMetrics(
       top1Count: Number(r.top1_count),
       top5CosineSum: Number(r.top5_cosine_sum),
       top5CosineCount: Number(r.top5_cosine_count),
+      queryTokens: Number(r.query_tokens),
       shadowDropped: countsOf(r.shadow_dropped),
     });
   }
@@ -567,6 +589,7 @@ export async function readServingMetrics(
       top5PairwiseCosine: total.top5CosineCount ? total.top5CosineSum / total.top5CosineCount : null,
       sampled: total.top5CosineCount,
     },
+    queryTokens: total.queryTokens,
   };
 }
 

@@ -85,6 +85,9 @@ describe('Prometheus serving metrics', () => {
       quality: () => {
         throw new Error('broken');
       },
+      queryTokens: () => {
+        throw new Error('broken');
+      },
     };
     const listening: ServingObserver = {
       request: (p) => heard.push(`request ${p}`),
@@ -93,6 +96,7 @@ describe('Prometheus serving metrics', () => {
       cache: (p, lookup) => heard.push(`cache ${p} ${lookup}`),
       shadowDropped: (c, reason) => heard.push(`dropped ${c} ${reason}`),
       quality: (p, signal) => heard.push(`quality ${p} ${signal.top1Score}`),
+      queryTokens: (p, tokens) => heard.push(`tokens ${p} ${tokens}`),
     };
     const o = fanOut([broken, null, listening]);
     o.request('a', { ok: true, latencyMs: 1 });
@@ -101,7 +105,16 @@ describe('Prometheus serving metrics', () => {
     o.cache('a', 'hit');
     o.shadowDropped('b', 'too_old');
     o.quality('a', { top1Score: 0.5 });
-    expect(heard).toEqual(['request a', 'open a', 'shadow b', 'cache a hit', 'dropped b too_old', 'quality a 0.5']);
+    o.queryTokens('a', 7);
+    expect(heard).toEqual([
+      'request a',
+      'open a',
+      'shadow b',
+      'cache a hit',
+      'dropped b too_old',
+      'quality a 0.5',
+      'tokens a 7',
+    ]);
   });
 
   it('the library counts its searches in the registry it returns, beside the profile info', async () => {
