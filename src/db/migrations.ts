@@ -48,7 +48,11 @@ export async function runMigrations(db: Database, migrations: Migration[]): Prom
           applied_at timestamptz NOT NULL DEFAULT now()
         );`);
       const current = await currentVersion(tx);
-      const pending = migrations.filter((m) => m.version > current);
+      // Every version not applied yet, not only those above the newest applied: a database made
+      // by a build that had a later migration but not an earlier one still gets the earlier one.
+      const { rows: done } = await tx.query<{ version: number }>(`SELECT version FROM ${SCHEMA}.schema_migrations`);
+      const applied = new Set(done.map((r) => Number(r.version)));
+      const pending = migrations.filter((m) => !applied.has(m.version));
       for (const migration of pending) {
         await tx.exec(migration.sql);
         await tx.query(`INSERT INTO ${SCHEMA}.schema_migrations (version, name) VALUES ($1, $2)`, [
@@ -56,7 +60,7 @@ export async function runMigrations(db: Database, migrations: Migration[]): Prom
           migration.name,
         ]);
       }
-      return { applied: pending, current: pending.at(-1)?.version ?? current };
+      return { applied: pending, current: Math.max(current, ...pending.map((m) => m.version)) };
     });
   } catch (error) {
     throw new DatabaseError(`schema migration failed on ${db.target}: ${(error as Error).message}`, error);

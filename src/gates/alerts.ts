@@ -14,6 +14,7 @@ import { rolloutEnded } from '../migration/phases.js';
 import type { MigrationState } from '../migration/state.js';
 import type { Source } from '../source/source.js';
 import { observeRule, type AlertObservation } from './alert-measure.js';
+import { annOverlap } from './ann-overlap.js';
 import { deliverAlert } from './alert-notify.js';
 import { INACTIVE, stepAlert, type AlertPhase, type AlertTransition, type Breach } from './alert-state.js';
 import { insertAlertEvent, lockAlertState, recordDeliveries, saveAlertState, type AlertEvent } from './alert-tables.js';
@@ -124,7 +125,7 @@ export async function evaluateAlerts(ctx: AlertContext): Promise<AlertReport> {
       evalHistory: ctx.manifest.rollout.evalHistory,
       annQueries: ctx.manifest.rollout.annQueries,
       readiness: { maxQueueLagMs: ctx.manifest.rollout.maxQueueLag, minCoverage: ctx.manifest.rollout.minCoverage },
-      ...(ctx.annOverlap ? { annOverlap: ctx.annOverlap } : {}),
+      annOverlap: ctx.annOverlap ?? ((p, queries) => annOverlap(ctx.db, p, queries)),
     };
     return {
       name: rule.name,

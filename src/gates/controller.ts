@@ -1,3 +1,4 @@
+import { annOverlap } from './ann-overlap.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Manifest } from '../config/manifest.js';
@@ -41,7 +42,6 @@ import { measure, type MeasureContext } from './measure.js';
 import { latestMeasurements, listTicks, recordTick, verdictHistory, type Decision, type Tick } from './tables.js';
 import { postWebhook } from './webhook.js';
 import { acquireLease, ControllerStandby, currentLease, holdsLease, releaseLease } from './lease.js';
-import { checkAnn } from '../eval/ann-check.js';
 import { backfillPlanner } from '../backfill/planner.js';
 import { warnAndContinue } from '../logger.js';
 import { evaluateAlerts, type AlertReport } from './alerts.js';
@@ -555,25 +555,6 @@ export class Controller {
       await this.release();
     }
   }
-}
-
-async function annOverlap(
-  db: Database,
-  profile: Profile,
-  queries: number,
-): Promise<{ overlap: number; details: Record<string, unknown> }> {
-  const r = await checkAnn(db, profile, { queries });
-  return {
-    overlap: r.overlap,
-    details: {
-      k: r.k,
-      queries: r.queries,
-      kind: r.kind,
-      [r.parameter === 'ef_search' ? 'efSearch' : 'probes']: r.value,
-      minOverlap: r.minOverlap,
-      usedIndex: r.usedIndex,
-    },
-  };
 }
 
 function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {

@@ -139,6 +139,8 @@ function measureOffline(key: keyof RetrievalSummary, ctx: MeasureContext): Measu
       candidate: null,
       control: null,
       note: `no evaluation of ${ctx.control.name} and ${ctx.candidate.name} in ${ctx.evalHistory}: run \`reembed eval --dataset DIR --profiles ${ctx.control.name},${ctx.candidate.name}\``,
+      // At a watched cutover no new evaluation is no evidence against the candidate either.
+      holdOnNoData: ctx.offlineSince !== undefined,
     };
   }
   if (ctx.offlineSince && Date.parse(found.entry.time) <= ctx.offlineSince.getTime()) {
@@ -214,8 +216,29 @@ async function measureServing(gate: Gate, ctx: MeasureContext): Promise<Measurem
           (cand.shadow.dropped ? ` (${cand.shadow.dropped} dropped under load)` : ''),
       // Samples dropped because the routers were busy say nothing against the candidate: too few
       // comparisons then holds, even under no_data: fail.
-      holdOnNoData: !enough && cand.shadow.dropped > 0,
+      // (Unless its shadow reads also failed: a hanging candidate backs the queue up and makes
+      // the drops itself.)
+      holdOnNoData: !enough && cand.shadow.dropped > 0 && cand.shadow.errors === 0,
       details: { window, compared: cand.shadow.compared, errors: cand.shadow.errors },
+    };
+  }
+  // Derived signals count their own samples: lookups of the query cache, answered searches for
+  // the top-1 score, the sampled searches for the top-5 cosine.
+  const derived = DERIVED_SAMPLES[gate.metric];
+  if (derived) {
+    const [c, k] = [derived(cand), derived(ctl)];
+    const [candEnough, ctlEnough] = [c >= gate.min_samples, k >= gate.min_samples];
+    return {
+      candidate: candEnough ? servingValue(gate.metric, cand) : null,
+      control: ctlEnough ? servingValue(gate.metric, ctl) : null,
+      note:
+        candEnough && ctlEnough
+          ? undefined
+          : `candidate ${c}, control ${k} samples of ${gate.metric}; min_samples ${gate.min_samples}`,
+      // Best-effort signals (sampled after the response, shed under load; a profile without a
+      // cache has no hit rate): too few samples say nothing against the candidate.
+      holdOnNoData: true,
+      details: { window, candidate: { samples: c }, control: { samples: k } },
     };
   }
   const candidateEnough = cand.requests >= gate.min_samples;
@@ -247,6 +270,12 @@ async function measureServing(gate: Gate, ctx: MeasureContext): Promise<Measurem
     },
   };
 }
+
+const DERIVED_SAMPLES: Partial<Record<GateMetric, (s: ServingSummary) => number>> = {
+  'online.cache_hit_rate': (s) => s.cache.hits + s.cache.sharedHits + s.cache.misses,
+  'online.top1_score': (s) => s.requests - s.errors,
+  'online.top5_pairwise_cosine': (s) => s.quality.sampled,
+};
 
 /** z for a two-sided 99% interval: sparse evidence must be strong before it fails a gate. */
 const WILSON_Z = 2.576;

@@ -71,6 +71,6 @@ export class QualitySignals {
 
   close(): Promise<void> {
     this.closed = true;
-    return this.queue.drain();
+    return this.queue.close();
   }
 }

@@ -74,7 +74,7 @@ export class Router {
     shadowRuns: 0,
     shadowErrors: 0,
     shadowDropped: 0,
-    shadowDrops: { queue_full: 0, too_old: 0 },
+    shadowDrops: { queue_full: 0, too_old: 0, closed: 0 },
     hotDocumentsQueued: 0,
     overloaded: 0,
     deadlineExceeded: 0,

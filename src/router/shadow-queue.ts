@@ -9,8 +9,8 @@
  */
 import { servedInFlight, whenServedEnds } from './served-load.js';
 
-export type ShadowDropReason = 'queue_full' | 'too_old';
-export const SHADOW_DROP_REASONS: readonly ShadowDropReason[] = ['queue_full', 'too_old'];
+export type ShadowDropReason = 'queue_full' | 'too_old' | 'closed';
+export const SHADOW_DROP_REASONS: readonly ShadowDropReason[] = ['queue_full', 'too_old', 'closed'];
 
 export const DEFAULT_SHADOW_MAX_CONCURRENT = 1;
 export const DEFAULT_SHADOW_MAX_QUEUED = 64;
@@ -69,6 +69,15 @@ export class ShadowQueue<T> {
     } finally {
       this.draining--;
     }
+  }
+
+  /**
+   * Drops every waiting sample (reason `closed`) and waits only for those running: a closing
+   * router must not spend its shutdown, and the last metrics window, on best-effort work.
+   */
+  async close(): Promise<void> {
+    while (this.waiting.length > 0) this.options.onDrop('closed', this.waiting.shift()!.tag);
+    while (this.running > 0) await new Promise<void>((r) => this.idle.push(r));
   }
 
   /** Looks at the queue after the current I/O callbacks: never inside a served search's own turn. */

@@ -104,9 +104,12 @@ export class ShadowReads {
     return this.queue.drain();
   }
 
-  /** Takes no more samples (a search still finishing after the router closed), and drains. */
+  /**
+   * Takes no more samples (a search still finishing after the router closed), drops those still
+   * waiting (counted as `closed`) and waits for those running. `drain()` first to run them all.
+   */
   close(): Promise<void> {
     this.closed = true;
-    return this.queue.drain();
+    return this.queue.close();
   }
 }

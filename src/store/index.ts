@@ -1,4 +1,4 @@
-import type { IndexType } from '../config/profile.js';
+import type { IndexType, Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
 import { qualify, quoteIdentifier, SCHEMA } from '../db/identifiers.js';
 import { ReembedError } from '../errors.js';
@@ -12,6 +12,38 @@ export type { IndexProfile } from './index-kind.js';
 
 /** Every index kind, by type: adding a kind is its file and one entry here. */
 const KINDS: Record<IndexType, IndexKind> = { hnsw: hnswKind, ivfflat: ivfflatKind };
+
+/**
+ * The search settings of every index kind other than the profile's own that is present on its
+ * store, each at reembed's default for that kind: while a changed `index:` waits for its rebuild,
+ * the old index keeps serving, and must not be searched at pgvector's bare default (IVFFlat's
+ * probes 1). Reads the catalog at most every 5 s per store.
+ */
+export async function foreignKindSettings(
+  db: Queryable,
+  profile: IndexProfile & { name: string; dims: number; metric: Profile['metric'] },
+  k: number,
+  filtered: boolean,
+): Promise<string[]> {
+  const table = String(storeLayout(profile).table);
+  let cached = installedKinds.get(table);
+  if (!cached || performance.now() - cached.at > 5000) {
+    const { rows } = await db.query<{ amname: string }>(
+      `SELECT DISTINCT am.amname FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+       WHERE i.indrelid = to_regclass($1)`,
+      [table],
+    );
+    cached = { at: performance.now(), kinds: rows.map((r) => r.amname) };
+    installedKinds.set(table, cached);
+  }
+  const own = profile.index?.type ?? 'hnsw';
+  return cached.kinds
+    .filter((t): t is IndexType => t !== own && t in KINDS)
+    .flatMap((t) => KINDS[t].sessionSettings(KINDS[t].effective(KINDS[t].parameter.fallback, k), filtered));
+}
+
+const installedKinds = new Map<string, { at: number; kinds: string[] }>();
 
 /** The profile's index kind (HNSW unless its `index:` says otherwise). */
 export function indexKind(profile: IndexProfile): IndexKind {

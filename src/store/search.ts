@@ -4,7 +4,7 @@ import { quoteIdentifier } from '../db/identifiers.js';
 import { ReembedError } from '../errors.js';
 import { castId, type Source } from '../source/source.js';
 import { vectorLiteral } from '../db/sql.js';
-import { indexKind, searchValue } from './index.js';
+import { foreignKindSettings, indexKind, searchValue } from './index.js';
 import { storeLayout } from './store.js';
 
 export interface SearchHit {
@@ -80,7 +80,8 @@ export async function searchIndexed(
       `${name} must be a whole number from ${min} to ${max}, got ${value}`,
       { exitCode: 2 },
     );
-  if (value === kind.parameter.pgvectorDefault && !options.filter) {
+  const foreign = await foreignKindSettings(db, profile, k, Boolean(options.filter));
+  if (value === kind.parameter.pgvectorDefault && !options.filter && foreign.length === 0) {
     // Nothing to set: one round trip instead of BEGIN, SET LOCAL, SELECT, COMMIT. Safe on a
     // pooled connection because reembed only ever changes these settings with SET LOCAL.
     const { rows } = await db.query<{ id: string; distance: number }>(
@@ -91,7 +92,7 @@ export async function searchIndexed(
     return rows.map((r) => ({ id: r.id, score: toScore(profile.metric, Number(r.distance)) }));
   }
   return db.transaction(async (tx) => {
-    await tx.exec(kind.sessionSettings(value, Boolean(options.filter)).join('; '));
+    await tx.exec([...kind.sessionSettings(value, Boolean(options.filter)), ...foreign].join('; '));
     const params: unknown[] = [vectorLiteral(query), k];
     let join = '';
     if (options.filter) {

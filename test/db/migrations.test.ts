@@ -25,6 +25,8 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'reembed' ORDER BY 1",
     );
     expect(tables.rows.map((r) => r.table_name)).toEqual([
+      'alert_events',
+      'alert_state',
       'backfills',
       'chunks',
       'control',
@@ -36,6 +38,7 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       'migration_events',
       'migrations',
       'profiles',
+      'query_cache',
       'queue',
       'schema_migrations',
       'serving_metrics',
@@ -60,6 +63,21 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
     expect(half.rows).toHaveLength(0);
     const { rows } = await db.query<{ v: number }>('SELECT max(version) AS v FROM reembed.schema_migrations');
     expect(rows[0]!.v).toBe(1000);
+  });
+
+  it('applies a migration older than the newest applied one when it is missing (a gap)', async () => {
+    db = await openTestDatabase(backend, { migrate: false });
+    const base: Migration = { version: 2000, name: 'base', sql: 'CREATE SCHEMA IF NOT EXISTS reembed' };
+    const later: Migration = { version: 2002, name: 'later', sql: 'CREATE TABLE reembed.later (x int)' };
+    const earlier: Migration = { version: 2001, name: 'earlier', sql: 'CREATE TABLE reembed.earlier (x int)' };
+    await runMigrations(db, [base, later]);
+    const report = await runMigrations(db, [base, earlier, later]);
+    expect(report.applied).toEqual([earlier]);
+    expect(report.current).toBe(2002);
+    const { rows } = await db.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'reembed' AND table_name IN ('earlier', 'later') ORDER BY 1",
+    );
+    expect(rows.map((r) => r.table_name)).toEqual(['earlier', 'later']);
   });
 
   it('refuses migrations out of order', async () => {

@@ -128,5 +128,52 @@ describe.each(BACKENDS)('sparse online evidence on %s', (backend) => {
     await shadows(2, 0);
     ctx.now = new Date((await databaseNow(db)).getTime() + 1);
     expect(evaluateGate(shadowGate, await measure(shadowGate, ctx)).verdict).toBe('fail');
+
+    // Drops beside failing shadow reads: the candidate's own timeouts back the queue up, so the
+    // drops excuse nothing.
+    await db.query('DELETE FROM reembed.serving_metrics');
+    await shadows(2, 30);
+    const r = new ServingMetricsRecorder(db, { instance: 'test', windowMs: 60_000 });
+    r.setMigration({ id: 'm1', version: 1 });
+    for (let i = 0; i < 5; i++) r.shadow('big', null);
+    await r.close();
+    ctx.now = new Date((await databaseNow(db)).getTime() + 1);
+    expect(evaluateGate(shadowGate, await measure(shadowGate, ctx)).verdict).toBe('fail');
+  });
+
+  it('holds the derived signals (cache hit rate, top-1 score, top-5 cosine) on too few of their own samples', async () => {
+    const problems: string[] = [];
+    const gates = parseRollout(
+      {
+        gates: [
+          { name: 'hits', metric: 'online.cache_hit_rate', min: 0.5, min_samples: 10, no_data: 'fail' },
+          { name: 'cos', metric: 'online.top5_pairwise_cosine', max: 0.9, min_samples: 10, no_data: 'fail' },
+        ],
+      },
+      problems,
+    )!.gates;
+    expect(problems).toEqual([]);
+    // 30 answered searches each, but no cache lookups (size 0) and 3 sampled cosines.
+    for (const p of ['small', 'big']) {
+      const r = new ServingMetricsRecorder(db, { instance: 'test', windowMs: 60_000 });
+      r.setMigration({ id: 'm1', version: 1 });
+      for (let i = 0; i < 30; i++) r.request(p, { ok: true, latencyMs: 1 });
+      for (let i = 0; i < 3; i++) r.quality(p, { top5Cosine: 0.99 });
+      await r.close();
+    }
+    ctx.now = new Date((await databaseNow(db)).getTime() + 1);
+    for (const g of gates) {
+      const result = evaluateGate(g, await measure(g, ctx));
+      expect(result.verdict, g.name).toBe('no_data');
+      expect(result.reason, g.name).toMatch(/samples of online\./);
+    }
+    // With enough samples of its own, the cosine gate judges (and 0.99 > 0.9 fails).
+    const r = new ServingMetricsRecorder(db, { instance: 'test', windowMs: 60_000 });
+    r.setMigration({ id: 'm1', version: 1 });
+    for (let i = 0; i < 10; i++) r.quality('big', { top5Cosine: 0.99 });
+    for (let i = 0; i < 10; i++) r.quality('small', { top5Cosine: 0.5 });
+    await r.close();
+    ctx.now = new Date((await databaseNow(db)).getTime() + 1);
+    expect(evaluateGate(gates[1]!, await measure(gates[1]!, ctx)).verdict).toBe('fail');
   });
 });

@@ -159,6 +159,21 @@ describe.each(BACKENDS)('shadow reads yield to serving on %s', (backend) => {
     }
   });
 
+  it('a closing router drops the samples still waiting (counted as closed) instead of running them', async () => {
+    const r = await router({ metrics: { windowMs: 60_000 } });
+    const held = await heldSearch(r);
+    for (const q of ['cats', 'dogs', 'fish']) await r.search(q, { subject: 'x' });
+    await settle();
+    expect(r.shadowsPending).toBe(3);
+    const closing = r.close();
+    await held.finish();
+    await closing;
+    expect(candidateEmbeds).toBe(0);
+    expect(r.stats.shadowRuns).toBe(0);
+    // The three that waited; the held search's own sample came after the close and was not taken.
+    expect(r.stats.shadowDrops.closed).toBe(3);
+  });
+
   it('drops and counts samples when the queue is full: stats, Prometheus and the serving metrics', async () => {
     const registry = new Registry();
     // What earlier tests' routers wrote: this test counts what its own router adds.
@@ -169,7 +184,7 @@ describe.each(BACKENDS)('shadow reads yield to serving on %s', (backend) => {
       for (const q of ['cats', 'dogs', 'fish', 'birds']) await r.search(q, { subject: 'x' });
       await settle();
       // Two wait; the other two found the queue full.
-      expect(r.stats.shadowDrops).toEqual({ queue_full: 2, too_old: 0 });
+      expect(r.stats.shadowDrops).toEqual({ queue_full: 2, too_old: 0, closed: 0 });
       expect(r.stats.shadowDropped).toBe(2);
       expect(candidateEmbeds).toBe(0);
       const metric = await registry.getSingleMetric('reembed_shadow_dropped_total')!.get();
@@ -179,7 +194,7 @@ describe.each(BACKENDS)('shadow reads yield to serving on %s', (backend) => {
       // The two that waited ran; the held search's own sample found the queue still full.
       expect(r.stats.shadowRuns).toBe(2);
       expect(candidateEmbeds).toBe(2);
-      expect(r.stats.shadowDrops).toEqual({ queue_full: 3, too_old: 0 });
+      expect(r.stats.shadowDrops).toEqual({ queue_full: 3, too_old: 0, closed: 0 });
       await r.metrics!.flush();
       const after = (await readServingMetrics(db, 'cand', { from: new Date(0) })).shadow;
       expect(after.compared - before.compared).toBe(2);
@@ -208,7 +223,7 @@ describe.each(BACKENDS)('shadow reads yield to serving on %s', (backend) => {
       // search's own are younger.
       expect(await waitFor(() => events.length === 2, 10_000)).toBe(true);
       await r.drainShadows();
-      expect(r.stats.shadowDrops).toEqual({ queue_full: 0, too_old: 1 });
+      expect(r.stats.shadowDrops).toEqual({ queue_full: 0, too_old: 1, closed: 0 });
       expect(r.stats.shadowRuns).toBe(2);
     } finally {
       await r.close();

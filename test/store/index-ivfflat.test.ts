@@ -116,6 +116,21 @@ describe.each(BACKENDS)('IVFFlat index on %s', (backend) => {
     });
   });
 
+  it('while a change of kind waits for its rebuild, searches the old index at its kind’s default, not pgvector’s', async () => {
+    // The manifest now says HNSW (default ef_search), but the store still has only the IVFFlat
+    // index: without its own setting it would be searched at probes 1 (agreement < 0.95 above).
+    const hnsw = variant(undefined);
+    expect((await indexStatus(db, hnsw)).current).toBe(false);
+    let sum = 0;
+    const queries = vectors.slice(0, 40);
+    for (const q of queries) {
+      const exact = await searchExact(db, ivf, q, 10);
+      sum += agreementAtK(exact, await searchIndexed(db, noSource, hnsw, q, 10), 10);
+    }
+    // reembed's IVFFlat default (10 probes) covers all 8 lists: the exact results.
+    expect(sum / queries.length).toBe(1);
+  });
+
   it('reads the list sizes through the index: every row in exactly one of the lists', async () => {
     const report = await describeIndex(db, ivf);
     const lists = report.lists!;
