@@ -138,6 +138,19 @@ const rate = (p: PhaseResult) => p.inputDocuments / p.seconds;
 const cpuPerRow = (p: PhaseResult) => p.cpuMicros / p.inputDocuments;
 const MiB = 1024;
 
+/** "; steps: initial sync load 1.2 s + backfill 9.0 s, …" for the phases a side reports steps of. */
+function partsText(phases: PhaseResult[]): string {
+  const described = phases
+    .filter((p) => p.parts)
+    .map(
+      (p) =>
+        `${p.name} ${Object.entries(p.parts!)
+          .map(([k, s]) => `${k} ${s.toFixed(2)} s`)
+          .join(' + ')}`,
+    );
+  return described.length > 0 ? `; steps: ${described.join(', ')}` : '';
+}
+
 async function main(): Promise<void> {
   // src/version.ts reads the package.json one level above src/: the bench-compiled copy needs one too.
   copyFileSync(resolve(process.cwd(), 'package.json'), resolve(here, '..', 'package.json'));
@@ -219,7 +232,8 @@ async function main(): Promise<void> {
                 `peak RSS ${formatNumber(result.maxRssKiB / MiB)} MiB, load ${load.mean.toFixed(1)} ` +
                 `(max ${load.max.toFixed(1)}); checked: ${result.phases.map((p) => p.check).join(' | ')}; ` +
                 `${result.search.check}` +
-                (providerTexts === null ? '' : `; server embedded ${formatNumber(providerTexts)} texts as expected`),
+                (providerTexts === null ? '' : `; server embedded ${formatNumber(providerTexts)} texts as expected`) +
+                partsText(result.phases),
             );
           } finally {
             await scratch.drop().catch(() => {});

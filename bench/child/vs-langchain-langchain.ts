@@ -9,6 +9,8 @@
  * - `langchain-default`: index()'s default batch (100), OpenAIEmbeddings' defaults (512 inputs per
  *   request, maxConcurrency 2); `langchain-1024x4`: index() batches of 1024, split into requests
  *   of 256 with maxConcurrency 4;
+ * - initial sync ends with `createHnswIndex` (cosine, m 16, ef_construction 64), so that both
+ *   sides search an HNSW index (reembed builds one when a backfill completes);
  * - phases: initial sync, re-sync (the re-sync file: 1% changed, 0.5% absent), model change
  *   (index() again with embedder b: the record manager hashes content and metadata only, so it
  *   re-embeds nothing), search (`similaritySearch(query, 10)` with embedder a).
@@ -28,6 +30,7 @@ import {
   measureSearch,
   readJob,
   report,
+  step,
   type PhaseResult,
 } from '../lib/vs-langchain.js';
 
@@ -133,9 +136,29 @@ async function main(): Promise<void> {
   const live = job.documents - job.deleted;
   const phases: PhaseResult[] = [];
   try {
-    const first = await measurePhase(() =>
-      index({ docsSource: readDocuments(job.firstFile), recordManager, vectorStore: storeA, options }),
-    );
+    const firstParts: Record<string, number> = {};
+    const first = await measurePhase(async () => {
+      const result = await step(firstParts, 'index()', () =>
+        index({ docsSource: readDocuments(job.firstFile), recordManager, vectorStore: storeA, options }),
+      );
+      await step(firstParts, 'createHnswIndex', () => storeA.createHnswIndex({ dimensions: DIMS }));
+      return result;
+    });
+    // createHnswIndex logs a failure and returns: make sure the index exists and that search's
+    // ORDER BY can use it (seq scans off on this connection only: on a small table the planner
+    // may rightly prefer one).
+    const probe = `[${Array.from({ length: DIMS }, (_, i) => Math.sin(i + 1)).join(',')}]`;
+    await counter.query('SET enable_seqscan = off');
+    const plan = (
+      await counter.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN SELECT * FROM ${VECTOR_TABLE} ORDER BY embedding <=> $1 LIMIT 10`,
+        [probe],
+      )
+    ).rows
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
+    await counter.query('RESET enable_seqscan');
+    if (!/Index Scan using \S*hnsw/.test(plan)) throw new Error(`search cannot use the HNSW index:\n${plan}`);
     expectEqual('initial sync: numAdded', first.value.numAdded, job.documents);
     expectEqual('initial sync: documents embedded', embeddedBy.a, job.documents);
     const afterFirst = await counts();
@@ -148,7 +171,8 @@ async function main(): Promise<void> {
       cpuMicros: first.cpuMicros,
       maxRssKiB: first.maxRssKiB,
       embedded: embeddedBy.a,
-      check: `vectors ${afterFirst.vectors}, records ${afterFirst.records}`,
+      check: `vectors ${afterFirst.vectors}, records ${afterFirst.records}, HNSW index usable by search`,
+      parts: firstParts,
     });
 
     const embeddedBefore = embeddedBy.a;

@@ -1,11 +1,13 @@
 /**
  * The reembed side of `vs-langchain`, in a child process of its own (so its CPU and peak RSS are
  * its own), through the library facade with its defaults, as an application would use it:
- * - initial sync: `load` the first file into the managed source, `backfill.run` profile a;
+ * - initial sync: `load` the first file into the managed source, `backfill.run` profile a with
+ *   its HNSW index at the end (`index: true`, the CLI's default; the library's is false, but a
+ *   worker builds it anyway when a backfill is complete);
  * - re-sync: `load` the re-sync file (1% changed), `delete` the 0.5% absent from it, and one
  *   worker drains what capture queued (`backfill.work({ drain: true })`);
- * - model change: `backfill.run` profile b (another hash seed, or another model): every document
- *   is embedded again into b's own store while a's keeps serving;
+ * - model change: `backfill.run` profile b (another hash seed, or another model), index included:
+ *   every document is embedded again into b's own store while a's keeps serving;
  * - search: `search(query, { k: 10 })` served by profile a.
  * After each phase the counts are checked (coverage counted in SQL, the reports' counts).
  */
@@ -20,6 +22,7 @@ import {
   measureSearch,
   readJob,
   report,
+  step,
   type Job,
   type PhaseResult,
 } from '../lib/vs-langchain.js';
@@ -41,6 +44,12 @@ function profiles(job: Job): Record<string, Record<string, unknown>> {
   return { a: remote(MODELS.a), b: remote(MODELS.b) };
 }
 
+/** The seconds of the HNSW index build a backfill ran at the end; throws when it built none. */
+function requireIndex(phase: string, index: { search: string; seconds: number } | null): number {
+  if (index?.search !== 'hnsw') throw new Error(`${phase}: no HNSW index was built: ${JSON.stringify(index)}`);
+  return index.seconds;
+}
+
 async function main(): Promise<void> {
   const job = readJob();
   const live = job.documents - job.deleted;
@@ -53,11 +62,13 @@ async function main(): Promise<void> {
   });
   const phases: PhaseResult[] = [];
   try {
+    const firstParts: Record<string, number> = {};
     const first = await measurePhase(async () => {
-      const loaded = await rb.load(job.firstFile);
-      const run = await rb.backfill.run('a');
+      const loaded = await step(firstParts, 'load', () => rb.load(job.firstFile));
+      const run = await step(firstParts, 'backfill', () => rb.backfill.run('a', { index: true }));
       return { loaded, run };
     });
+    firstParts['of which HNSW index'] = requireIndex('initial sync', first.value.run.index);
     expectEqual('initial sync: documents inserted', first.value.loaded.inserted, job.documents);
     expectEqual('initial sync: rows embedded', first.value.run.embedded, job.documents);
     const coverageA = await rb.backfill.coverage('a');
@@ -71,12 +82,14 @@ async function main(): Promise<void> {
       maxRssKiB: first.maxRssKiB,
       embedded: first.value.run.embedded,
       check: `source ${coverageA.sourceRows}, current ${coverageA.current}`,
+      parts: firstParts,
     });
 
+    const resyncParts: Record<string, number> = {};
     const resync = await measurePhase(async () => {
-      const loaded = await rb.load(job.resyncFile);
-      const deleted = await rb.delete(deletedIds);
-      const workers = await rb.backfill.work({ profiles: ['a'], drain: true });
+      const loaded = await step(resyncParts, 'load', () => rb.load(job.resyncFile));
+      const deleted = await step(resyncParts, 'delete', () => rb.delete(deletedIds));
+      const workers = await step(resyncParts, 'work', () => rb.backfill.work({ profiles: ['a'], drain: true }));
       return { loaded, deleted, workers };
     });
     const { loaded, deleted, workers } = resync.value;
@@ -98,9 +111,11 @@ async function main(): Promise<void> {
       maxRssKiB: resync.maxRssKiB,
       embedded: reembedded,
       check: `source ${afterResync.sourceRows}, current ${afterResync.current}, stale ${afterResync.stale}`,
+      parts: resyncParts,
     });
 
-    const change = await measurePhase(() => rb.backfill.run('b'));
+    const change = await measurePhase(() => rb.backfill.run('b', { index: true }));
+    const changeParts = { 'of which HNSW index': requireIndex('model change', change.value.index) };
     expectEqual('model change: rows embedded', change.value.embedded, live);
     const coverageB = await rb.backfill.coverage('b');
     expectEqual('model change: current vectors of b', coverageB.current, live);
@@ -112,6 +127,7 @@ async function main(): Promise<void> {
       maxRssKiB: change.maxRssKiB,
       embedded: change.value.embedded,
       check: `b current ${coverageB.current} of ${coverageB.sourceRows}; a still serves`,
+      parts: changeParts,
     });
 
     const search = await measureSearch(job, async (query) => {

@@ -48,6 +48,8 @@ export interface PhaseResult {
   embedded: number;
   /** What was counted afterwards, as text for the report (e.g. "store 19,900 = source 19,900"). */
   check: string;
+  /** Seconds of the phase's steps, where a side takes several (reembed: load, delete, work). */
+  parts?: Record<string, number>;
 }
 
 export interface ChildResult {
@@ -159,6 +161,16 @@ export async function measurePhase<T>(
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   return { value, seconds, cpuMicros: cpu.user + cpu.system, maxRssKiB: process.resourceUsage().maxRSS };
+}
+
+/** Runs `fn`, adding its wall-clock seconds to `parts[name]`. */
+export async function step<T>(parts: Record<string, number>, name: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    parts[name] = (parts[name] ?? 0) + (performance.now() - t0) / 1000;
+  }
 }
 
 /** Search latencies: warm-up queries off the record, then each query alone, one after another. */
