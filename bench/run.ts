@@ -59,21 +59,34 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
     file: 'index-kinds.js',
     what: 'IVFFlat vs HNSW on 100k x 384 and 768 (PostgreSQL): build time, recall/p95 per probes and ef_search, tune choice',
   },
+  'vs-langchain': {
+    file: 'vs-langchain.js',
+    what: 'reembed beside LangChain.js index() (PGVectorStore + PostgresRecordManager): sync, re-sync, model change, search',
+  },
 };
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-function runOne(name: string): Promise<number> {
+function runOne(name: string, options: string[]): Promise<number> {
   const { file } = BENCHMARKS[name]!;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', join(here, file)], { stdio: 'inherit' });
+    const child = spawn(process.execPath, ['--expose-gc', join(here, file), ...options], { stdio: 'inherit' });
     child.on('error', reject);
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 }
 
 async function main(): Promise<number> {
-  const requested = process.argv.slice(2);
+  // Options (`--rows 100000`, `--rows=100000`) go to every benchmark run; the other words name benchmarks.
+  const requested: string[] = [];
+  const options: string[] = [];
+  const args = process.argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) requested.push(arg);
+    else if (arg.includes('=') || i + 1 >= args.length) options.push(arg);
+    else options.push(arg, args[++i]!);
+  }
   const unknown = requested.filter((n) => !(n in BENCHMARKS));
   if (unknown.length > 0) {
     console.error(`unknown benchmark(s): ${unknown.join(', ')}. Known:`);
@@ -84,7 +97,7 @@ async function main(): Promise<number> {
   let failed = 0;
   for (const name of names) {
     console.log(`\n=== ${name}: ${BENCHMARKS[name]!.what} ===\n`);
-    const code = await runOne(name);
+    const code = await runOne(name, options);
     if (code !== 0) {
       console.error(`benchmark ${name} failed (exit ${code})`);
       failed++;

@@ -23,7 +23,7 @@ export function printTable(title: string, headers: string[], rows: string[][]): 
   for (const row of rows) console.log(line(row));
 }
 
-function packageVersion(name: string): string | undefined {
+export function packageVersion(name: string): string | undefined {
   try {
     const path = join(process.cwd(), 'node_modules', name, 'package.json');
     return (JSON.parse(readFileSync(path, 'utf8')) as { version?: string }).version;
