@@ -163,6 +163,8 @@ export interface Reembed {
     check(environment?: string): ops.ProfileCheckReport;
     /** Embeds one short text with each profile, once, no retries (`reembed profiles check --probe`). */
     probe(options?: { profiles?: string[]; timeoutMs?: number }): Promise<ops.ProbeResult[]>;
+    /** Gives up an EMBEDDING_NAMESPACE_MODE=isolated claim (`reembed profiles release`): the environment that held it, or null. */
+    release(name: string): Promise<{ profile: string; environment: string | null }>;
   };
 
   /** Embeds one text with a profile (default: the active one), for debugging it (`reembed embed`). */
@@ -355,6 +357,10 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       const source = await core.source();
       const { lazy: _lazy, ...rest } = routerOptions;
       const resolved = core.resolution();
+      if (resolved.namespace === 'isolated') {
+        const { requireNamespace } = await import('./facade/namespace.js');
+        await requireNamespace(db, resolved, core.actor);
+      }
       if (resolved.strict) {
         // A refusal is remembered for a few seconds: requests arriving meanwhile get it again
         // without each counting the whole source table.
@@ -425,6 +431,11 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
       },
       check: (environment) => ops.checkProfiles(core, environment),
       probe: (opts) => ops.probeProfiles(core, opts),
+      release: async (name) => {
+        getProfile(manifest, name);
+        const { releaseProfile } = await import('./store/namespace.js');
+        return { profile: name, environment: await releaseProfile(await core.database(), name) };
+      },
     },
 
     embed: (text, opts) => ops.embedText(core, text, opts),

@@ -9,6 +9,7 @@ import { gateMigrations } from './gates/tables.js';
 import { controllerLeaseMigrations } from './gates/lease.js';
 import { queryCacheMigrations } from './router/query-cache-table.js';
 import { alertMigrations } from './gates/alert-tables.js';
+import { namespaceMigrations } from './store/namespace.js';
 
 /** Every migration of the reembed schema, in version order; each is owned by its module. */
 export const migrations: Migration[] = [
@@ -22,4 +23,5 @@ export const migrations: Migration[] = [
   ...controllerLeaseMigrations,
   ...queryCacheMigrations,
   ...alertMigrations,
+  ...namespaceMigrations,
 ].sort((a, b) => a.version - b.version);

@@ -60,6 +60,9 @@ export function registerProfiles(program: Command): void {
               r.problems.length ? 'VIOLATION' : r.allowedBy ? `ok (${r.allowedBy})` : 'ok',
             ]),
           ),
+          ...rows
+            .filter((r) => r.current)
+            .map((r) => `embedding_strict_mode=${r.strict} · embedding_namespace_mode=${r.namespace}`),
           ...rows.flatMap((r) => r.problems.map((p) => `${r.current ? 'error' : 'note'} [${r.environment}]: ${p}`)),
           ...(probe
             ? [
@@ -84,5 +87,23 @@ export function registerProfiles(program: Command): void {
       );
       if (!report.ok) process.exitCode = 2;
       else if (probe?.some((p) => !p.ok)) process.exitCode = 1;
+    });
+
+  profiles
+    .command('release <profile>')
+    .description(
+      'EMBEDDING_NAMESPACE_MODE=isolated: give up the environment claim on a profile’s store, so that another ' +
+        'environment may serve it (the next isolated process to serve it claims it again)',
+    )
+    .action(async (name: string, _opts: unknown, command: Command) => {
+      const ctx = new CliContext(command);
+      await ctx.withReembed(async (rb) => {
+        const released = await rb.profiles.release(name);
+        ctx.result(released, () =>
+          released.environment === null
+            ? `profile ${name} had no claim`
+            : `released profile ${name} from environment ${released.environment}`,
+        );
+      });
     });
 }

@@ -29,10 +29,30 @@ export interface ProfileResolution {
    * rollout.min_coverage), instead of serving partial results.
    */
   strict: boolean;
+  /**
+   * EMBEDDING_NAMESPACE_MODE: `shared` (default), a profile's store (`reembed.emb_<profile>`) is
+   * shared by every environment whose processes use that profile on the database; `isolated`, an
+   * environment claims the profile it serves, and a process of another environment refuses to
+   * serve it, so each environment needs a profile (and so a store) of its own.
+   */
+  namespace: NamespaceMode;
   /** Why an override different from the baseline is allowed. */
   allowedBy: OverrideAllowance | null;
   /** Why this environment cannot start, when it cannot. */
   violation: string | null;
+}
+
+export const NAMESPACE_MODES = ['shared', 'isolated'] as const;
+export type NamespaceMode = (typeof NAMESPACE_MODES)[number];
+
+/** EMBEDDING_NAMESPACE_MODE, `shared` when unset; anything else is a configuration error. */
+export function namespaceMode(env: NodeJS.ProcessEnv = process.env): NamespaceMode {
+  const raw = env.EMBEDDING_NAMESPACE_MODE?.trim().toLowerCase();
+  if (!raw) return 'shared';
+  if ((NAMESPACE_MODES as readonly string[]).includes(raw)) return raw as NamespaceMode;
+  throw new ConfigError(
+    `EMBEDDING_NAMESPACE_MODE=${JSON.stringify(env.EMBEDDING_NAMESPACE_MODE)} is not one of ${NAMESPACE_MODES.join(', ')}`,
+  );
 }
 
 function flag(value: string | undefined): boolean {
@@ -58,7 +78,7 @@ export function resolveProfile(
   const swappable = flag(env.EMBEDDING_PROFILE_SWAPPABLE);
   const experiment = env.EMBEDDING_PROFILE_EXPERIMENT?.trim() || null;
   const strict = flag(env.EMBEDDING_STRICT_MODE);
-  const base = { environment, baseline, override, swappable, experiment, strict };
+  const base = { environment, baseline, override, swappable, experiment, strict, namespace: namespaceMode(env) };
 
   if (override && !manifest.profiles.has(override)) {
     return {

@@ -10,6 +10,7 @@ export function profileLabels(resolution: ProfileResolution): Record<string, str
     embedding_profile_swappable: String(resolution.swappable),
     embedding_profile_experiment: resolution.experiment ?? '',
     embedding_strict_mode: String(resolution.strict),
+    embedding_namespace_mode: resolution.namespace,
   };
 }
 
@@ -36,6 +37,6 @@ export function startupBanner(resolution: ProfileResolution, version: string): s
   return (
     `reembed ${version} · environment=${resolution.environment} · embedding_profile=${resolution.active} (${why})` +
     ` · embedding_profile_swappable=${resolution.swappable} · embedding_profile_experiment=${resolution.experiment ?? '-'}` +
-    ` · embedding_strict_mode=${resolution.strict}`
+    ` · embedding_strict_mode=${resolution.strict} · embedding_namespace_mode=${resolution.namespace}`
   );
 }

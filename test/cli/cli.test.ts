@@ -96,6 +96,22 @@ describe('reembed CLI', () => {
     });
   });
 
+  it('profiles check names the namespace mode, refuses a bad one, and profiles release gives a claim up', async () => {
+    const dir = project();
+    const env = { REEMBED_ENV: 'production', EMBEDDING_NAMESPACE_MODE: 'isolated' };
+    const r = await runCli(['profiles', 'check'], { cwd: dir, env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^embedding_strict_mode=false · embedding_namespace_mode=isolated$/m);
+    const bad = await runCli(['profiles', 'check'], { cwd: dir, env: { ...env, EMBEDDING_NAMESPACE_MODE: 'weird' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/EMBEDDING_NAMESPACE_MODE="weird" is not one of shared, isolated/);
+    const released = await runCli(['profiles', 'release', 'base_a', '--json'], { cwd: dir, env });
+    expect(released.code, released.stderr).toBe(0);
+    expect(JSON.parse(released.stdout)).toEqual({ profile: 'base_a', environment: null });
+    const unknown = await runCli(['profiles', 'release', 'nope'], { cwd: dir, env });
+    expect(unknown.code).toBe(2);
+  });
+
   it('profiles check exits 2 on an override production does not allow, naming the variables', async () => {
     const env = { REEMBED_ENV: 'production', EMBEDDINGS_PROFILE: 'cand_b' };
     const r = await runCli(['profiles', 'check'], { cwd: project(), env });
