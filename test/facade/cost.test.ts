@@ -3,12 +3,9 @@
  * provider tokens in `status`, the query embeddings' in `metrics show`, and the migration's
  * candidate against its control per 1,000 searches.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Reembed } from '../../src/index.js';
-import { BACKENDS, createServerDatabase } from '../helpers/databases.js';
+import { BACKENDS, manifestProject } from '../helpers/databases.js';
 
 const MANIFEST = `source:
   managed: true
@@ -34,14 +31,7 @@ describe.each(BACKENDS)('embedding costs on %s', (backend) => {
   let drop = async () => {};
   let config: string;
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), `reembed-cost-${backend}-`));
-    config = join(dir, 'reembed.yaml');
-    writeFileSync(config, MANIFEST);
-    if (backend === 'postgres') {
-      const server = await createServerDatabase();
-      target = server.url;
-      drop = server.drop;
-    } else target = join(dir, 'db');
+    ({ target, drop, config } = await manifestProject(backend, MANIFEST));
   });
   afterAll(() => drop());
 

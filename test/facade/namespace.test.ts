@@ -3,13 +3,10 @@
  * database; `isolated`, the first environment to serve a profile claims its store and another
  * environment's isolated process refuses it until the claim is released.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namespaceMode } from '../../src/config/environment.js';
 import { ConfigError, open, ProfileGateError } from '../../src/index.js';
-import { BACKENDS, createServerDatabase } from '../helpers/databases.js';
+import { BACKENDS, manifestProject } from '../helpers/databases.js';
 
 const MANIFEST = `source:
   managed: true
@@ -36,14 +33,7 @@ describe.each(BACKENDS)('namespace modes on %s', (backend) => {
   let drop = async () => {};
   let config: string;
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), `reembed-namespace-${backend}-`));
-    config = join(dir, 'reembed.yaml');
-    writeFileSync(config, MANIFEST);
-    if (backend === 'postgres') {
-      const server = await createServerDatabase();
-      target = server.url;
-      drop = server.drop;
-    } else target = join(dir, 'db');
+    ({ target, drop, config } = await manifestProject(backend, MANIFEST));
   });
   afterAll(() => drop());
 

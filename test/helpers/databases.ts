@@ -4,6 +4,9 @@
  * state.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import type { Database } from '../../src/db/database.js';
@@ -51,4 +54,20 @@ export async function openTestDatabase(backend: Backend, options: { migrate?: bo
       await server.drop();
     },
   });
+}
+
+/**
+ * A project directory with `manifest` as its reembed.yaml, and a database target of the kind
+ * for `open()`: a PGlite directory in it, or a new database on the test server (`drop` removes it).
+ */
+export async function manifestProject(
+  backend: Backend,
+  manifest: string,
+): Promise<{ dir: string; config: string; target: string; drop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), `reembed-${backend}-`));
+  const config = join(dir, 'reembed.yaml');
+  writeFileSync(config, manifest);
+  if (backend === 'pglite') return { dir, config, target: join(dir, 'db'), drop: async () => {} };
+  const server = await createServerDatabase();
+  return { dir, config, target: server.url, drop: server.drop };
 }
