@@ -97,8 +97,13 @@ describe.each(BACKENDS)('backfill commands on %s', (backend) => {
         throttleRpm: 30,
         coverage: expect.objectContaining({ ratio: 1 }),
         index: expect.objectContaining({ exists: true, valid: true, type: 'hnsw' }),
+        // The hash profile counts words as tokens; the manifest prices them at $0.50 per million.
+        backfillCost: { tokens: expect.any(Number), estimatedTokens: 0, usd: expect.any(Number) },
       }),
     ]);
+    const cost = s.profiles[0].backfillCost as { tokens: number; usd: number };
+    expect(cost.tokens).toBeGreaterThan(700);
+    expect(cost.usd).toBeCloseTo((cost.tokens / 1e6) * 0.5, 12);
     const human = (await cli('status')).stdout;
     const header = human.split('\n').find((l) => l.startsWith('profile'))!;
     expect(header.split(/\s{2,}/)).toEqual([
@@ -113,10 +118,11 @@ describe.each(BACKENDS)('backfill commands on %s', (backend) => {
       'rows/s',
       'state',
       'rate limited',
+      'backfill tokens',
       'index',
     ]);
     expect(human).toMatch(
-      /^small\s+true\s+100\.00%\s+700\/700\s+0\s+0\s+0\s+0\s+0\s+paused\s+0\s+hnsw \d+\.\d (KiB|MiB)$/m,
+      /^small\s+true\s+100\.00%\s+700\/700\s+0\s+0\s+0\s+0\s+0\s+paused\s+0\s+[1-9][\d,]* \(\$0\.00\d+\)\s+hnsw \d+\.\d (KiB|MiB)$/m,
     );
     expect((await cli('backfill', 'resume', '-p', 'small')).stdout).toBe('small: running, throttled to 30 rpm\n');
     expect((await cli('backfill', 'throttle', '-p', 'small', '--off')).stdout).toBe('small: no throttle\n');
