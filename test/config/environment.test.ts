@@ -175,10 +175,10 @@ describe('profile gating', () => {
     registerProfileInfo(registry, r);
     const text = await registry.metrics();
     expect(text).toContain(
-      'reembed_embedding_profile_info{environment="production",embedding_profile="cand_b",embedding_profile_swappable="false",embedding_profile_experiment="cand_b",embedding_strict_mode="false"} 1',
+      'reembed_embedding_profile_info{environment="production",embedding_profile="cand_b",embedding_profile_swappable="false",embedding_profile_experiment="cand_b",embedding_strict_mode="false",embedding_namespace_mode="shared"} 1',
     );
     expect(startupBanner(r, '9.9.9')).toBe(
-      'reembed 9.9.9 · environment=production · embedding_profile=cand_b (override allowed by EMBEDDING_PROFILE_EXPERIMENT) · embedding_profile_swappable=false · embedding_profile_experiment=cand_b · embedding_strict_mode=false',
+      'reembed 9.9.9 · environment=production · embedding_profile=cand_b (override allowed by EMBEDDING_PROFILE_EXPERIMENT) · embedding_profile_swappable=false · embedding_profile_experiment=cand_b · embedding_strict_mode=false · embedding_namespace_mode=shared',
     );
   });
 });

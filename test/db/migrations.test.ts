@@ -37,6 +37,7 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       'gate_measurements',
       'migration_events',
       'migrations',
+      'profile_namespaces',
       'profiles',
       'query_cache',
       'queue',
