@@ -47,7 +47,7 @@ export const BESIDE = {
   // (store/registry.ts): the one table both sides need.
   source: ['store/registry.ts'],
   // `reembed serve` starts the HTTP server through its one entry point for the CLI.
-  cli: ['server/serve.ts'],
+  cli: ['server/serve.ts', 'server/defaults.ts'],
   // Every log line goes through the same redaction as messages.
   'logger.ts': ['redact.ts'],
   // The facade is one unit: index.ts re-exports the facade, which opens the schema.

@@ -2,19 +2,8 @@ import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { LOG_LEVEL_ENV, setLogLevel } from '../logger.js';
 import { redactSecrets } from '../redact.js';
-import {
-  buildServer,
-  checkBind,
-  DEFAULT_BODY_LIMIT,
-  DEFAULT_HOST,
-  DEFAULT_PORT,
-  isLoopback,
-  onShutdownSignal,
-  runControllerLoop,
-  shutdown,
-  tokensFromEnv,
-} from '../server/serve.js';
-import { parseDuration } from '../reembed.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_HOST, DEFAULT_PORT } from '../server/defaults.js';
+import { parseDuration } from '../facade/shell.js';
 import { CliContext } from './context.js';
 import { positiveInt, wholeNumber } from './options.js';
 
@@ -60,6 +49,9 @@ export function registerServe(program: Command): void {
       const ctx = new CliContext(command);
       const global = command.optsWithGlobals<{ logLevel?: string }>();
       if (!global.logLevel && !process.env[LOG_LEVEL_ENV]) setLogLevel('info');
+      // Fastify and the server load when the command runs, not for --help.
+      const { buildServer, checkBind, isLoopback, onShutdownSignal, runControllerLoop, shutdown, tokensFromEnv } =
+        await import('../server/serve.js');
       const graceMs = parseDuration(opts.grace);
       const tokens = tokensFromEnv(process.env);
       const refused = checkBind(opts.host, tokens, Boolean(opts.openAdmin), Boolean(opts.anonymousApi));

@@ -21,7 +21,9 @@ import { healthRoutes } from './routes/health.js';
 import { searchRoutes } from './routes/search.js';
 import { statusRoutes } from './routes/status.js';
 
-export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
+import { DEFAULT_BODY_LIMIT } from './defaults.js';
+
+export { DEFAULT_BODY_LIMIT };
 
 export interface ServerOptions {
   tokens?: Tokens;

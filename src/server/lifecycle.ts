@@ -7,8 +7,7 @@ import { logger } from '../logger.js';
 import type { Reembed } from '../reembed.js';
 import { isLoopback, type Tokens } from './auth.js';
 
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_PORT = 8787;
+export { DEFAULT_HOST, DEFAULT_PORT } from './defaults.js';
 
 /**
  * Refuses what would expose admin routes, or writes and deletes, without a token on a reachable
