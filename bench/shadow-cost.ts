@@ -35,6 +35,7 @@ import { openDatabase } from '../src/db/open.js';
 import { createEmbedder } from '../src/embedders/create.js';
 import { planMigration, shadowMigration, startMigration } from '../src/migration/lifecycle.js';
 import { Router, type RouterOptions } from '../src/router/router.js';
+import { seededRandom } from '../src/random.js';
 import { migrations } from '../src/schema.js';
 import { buildIndex } from '../src/store/index.js';
 import { articlesManifest, articlesSource, createSourceTable, getProfile } from './lib/articles.js';
@@ -66,21 +67,9 @@ const LABELS: Record<Variant, string> = {
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
-/** A seeded generator (mulberry32): the same arrival schedule in every block and every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Arrival offsets in ms over `seconds` at `rate` per second, exponential gaps. */
 function arrivals(rate: number, seconds: number, seed: number): number[] {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const out: number[] = [];
   for (let t = 0; ;) {
     t += (-Math.log(1 - random()) / rate) * 1000;

@@ -1,7 +1,7 @@
 import type { Profile } from '../config/profile.js';
 import { DEFAULT_ANN_K, DEFAULT_ANN_QUERIES, DEFAULT_ANN_SEED, DEFAULT_ANN_THRESHOLD } from './defaults.js';
 import type { Database, Queryable } from '../db/database.js';
-import { decodeVectorHex, vectorHexSql, vectorLiteral } from '../db/sql.js';
+import { vectorLiteral } from '../db/sql.js';
 import { ReembedError, type ReembedErrorCode } from '../errors.js';
 import { seededRandom } from '../random.js';
 import { indexKind, indexStatus, searchValue } from '../store/index.js';
@@ -10,6 +10,7 @@ import { searchExact, type SearchHit } from '../store/search.js';
 import { registeredFingerprint } from '../store/registry.js';
 import { FingerprintMismatchError, storeLayout } from '../store/store.js';
 import { StoreMissingError } from '../store/verify.js';
+import { storedVectors } from '../store/stored-vectors.js';
 import { annUsesIndex } from './ann-plan.js';
 
 /**
@@ -210,11 +211,11 @@ export async function sampleQueries(
      ) numbered WHERE pos = ANY($1::bigint[]) ORDER BY pos`,
     [positions],
   );
-  const { rows } = await conn.query<{ doc_id: string; embedding: string }>(
-    `SELECT doc_id, ${vectorHexSql('embedding')} AS embedding FROM ${table} WHERE doc_id = ANY($1::text[])`,
-    [picked.map((r) => r.doc_id)],
+  const vectors = await storedVectors(
+    conn,
+    profile,
+    picked.map((r) => r.doc_id),
   );
-  const vectors = new Map(rows.map((r) => [r.doc_id, decodeVectorHex(r.embedding)]));
   // Rows deleted between the two statements are simply left out.
   const queries = picked
     .filter((r) => vectors.has(r.doc_id))

@@ -1,8 +1,7 @@
 import type { Metric, Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
-import { decodeVectorHex, vectorHexSql } from '../db/sql.js';
 import type { SearchHit } from '../store/search.js';
-import { storeLayout } from '../store/store.js';
+import { storedVectors } from '../store/stored-vectors.js';
 import { trecOrder } from './trec.js';
 
 /**
@@ -33,15 +32,15 @@ export async function rescoreExact(
   k: number,
 ): Promise<SearchHit[]> {
   if (candidates.length === 0) return [];
-  const { table } = storeLayout(profile);
-  const { rows } = await conn.query<{ id: string; embedding: string }>(
-    `SELECT doc_id AS id, ${vectorHexSql('embedding')} AS embedding FROM ${table} WHERE doc_id = ANY($1::text[])`,
-    [candidates.map((h) => h.id)],
+  const vectors = await storedVectors(
+    conn,
+    profile,
+    candidates.map((h) => h.id),
   );
   const queryNorm = dot(query, query);
-  const scored = rows.map((r) => ({
-    id: r.id,
-    score: exactScore(profile.metric, query, queryNorm, decodeVectorHex(r.embedding)),
+  const scored = [...vectors].map(([id, vector]) => ({
+    id,
+    score: exactScore(profile.metric, query, queryNorm, vector),
   }));
   return trecOrder(scored).slice(0, k);
 }

@@ -6,7 +6,7 @@ import { storeLayout } from './store.js';
 /** The stored vectors of the given documents (those the store has), by document id. */
 export async function storedVectors(
   conn: Queryable,
-  profile: Profile,
+  profile: Pick<Profile, 'name' | 'dims' | 'metric'>,
   ids: readonly string[],
 ): Promise<Map<string, Float32Array>> {
   if (ids.length === 0) return new Map();
