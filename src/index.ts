@@ -14,6 +14,7 @@ export type {
   StatusReport,
   StatusOptions,
   ProfileStatus,
+  JitSummary,
   LiveWorker,
   GoneWorker,
   BackfillPlanReport,

@@ -41,6 +41,7 @@ import type * as quality from './facade/quality.js';
 import { statusReport, type StatusOptions, type StatusReport } from './facade/status.js';
 
 export type { StatusReport, ProfileStatus, StatusOptions, LiveWorker, GoneWorker } from './facade/status.js';
+export type { JitSummary } from './backfill/jit.js';
 export type {
   BackfillPlanReport,
   BackfillRunReport,

@@ -3,6 +3,7 @@ import { managedSourceMigrations } from './source/managed.js';
 import { storeMigrations } from './store/store.js';
 import { captureMigrations } from './source/capture.js';
 import { backfillMigrations } from './backfill/tables.js';
+import { jitMigrations } from './backfill/jit.js';
 import { migrationMigrations } from './migration/tables.js';
 import { servingMetricsMigrations } from './telemetry/serving-metrics.js';
 import { gateMigrations } from './gates/tables.js';
@@ -17,6 +18,7 @@ export const migrations: Migration[] = [
   ...managedSourceMigrations,
   ...captureMigrations,
   ...backfillMigrations,
+  ...jitMigrations,
   ...migrationMigrations,
   ...servingMetricsMigrations,
   ...gateMigrations,

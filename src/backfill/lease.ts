@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/database.js';
 import { QUEUE_TABLE } from '../source/capture.js';
+import { RECORD_JIT_COMPLETIONS } from './jit.js';
 import { CHUNKS_TABLE } from './tables.js';
 
 export interface QueueItem {
@@ -112,9 +113,14 @@ export async function completeQueueItems(
   items: QueueItem[],
 ): Promise<void> {
   if (items.length === 0) return;
+  // A just-in-time request among them is recorded as completed in the same statement.
   await conn.query(
-    `DELETE FROM ${QUEUE_TABLE} q USING unnest($2::text[], $3::bigint[]) AS u(doc_id, version)
-     WHERE q.profile = $1 AND q.doc_id = u.doc_id AND q.version = u.version`,
+    `WITH done AS (
+       DELETE FROM ${QUEUE_TABLE} q USING unnest($2::text[], $3::bigint[]) AS u(doc_id, version)
+       WHERE q.profile = $1 AND q.doc_id = u.doc_id AND q.version = u.version
+       RETURNING q.profile, q.jit_requested_at
+     )
+     ${RECORD_JIT_COMPLETIONS}`,
     [profile, items.map((i) => i.docId), items.map((i) => i.version)],
   );
   await conn.query(

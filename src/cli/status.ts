@@ -1,6 +1,6 @@
 import { truncatedPercent } from '../percent.js';
 import type { Command } from 'commander';
-import type { IndexReport } from '../reembed.js';
+import type { IndexReport, ProfileStatus } from '../reembed.js';
 import { CliContext } from './context.js';
 import { formatBytes, formatCost, listsLine, table } from './format.js';
 
@@ -15,11 +15,25 @@ function describeIndex(index: IndexReport | 'exact'): string {
   return `${index.type}${options.length ? ` (${options.join(', ')})` : ''} ${size}${lists}${pending}`;
 }
 
+/** One line on a profile's just-in-time requests (searches that queued documents it lacked). */
+export function describeJit(p: ProfileStatus): string {
+  const { jit } = p;
+  const wait = jit.timeToEmbedMs
+    ? `, time to embed p50 ${formatMs(jit.timeToEmbedMs.p50)} p95 ${formatMs(jit.timeToEmbedMs.p95)} max ${formatMs(jit.timeToEmbedMs.max)}`
+    : '';
+  const oldest = jit.oldestPendingSeconds === null ? '' : ` (oldest ${jit.oldestPendingSeconds.toFixed(0)} s)`;
+  return `just-in-time ${p.profile}: ${jit.pending} waiting${oldest}; ${jit.completed} embedded in the last 5 min (${jit.itemsPerMinute.toFixed(1)}/min${wait})`;
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`;
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .description(
-      'each profile’s coverage (counted), queue depth, failures, live workers, throttle state, current rate and index (IVFFlat: list sizes)',
+      'each profile’s coverage (counted), queue depth, failures, live workers, throttle state, current rate, index (IVFFlat: list sizes) and just-in-time requests (waiting, per minute, time to embed)',
     )
     .option('--stale-seconds <n>', 'a worker without a heartbeat for this long is not alive', Number, 60)
     .action(async (opts: { staleSeconds: number }, command: Command) => {
@@ -65,6 +79,7 @@ export function registerStatus(program: Command): void {
                     describeIndex(p.index),
                   ]),
                 ),
+            ...profiles.filter((p) => p.jit.pending + p.jit.completed > 0).map(describeJit),
             ...workers.map(
               (w) =>
                 `worker ${w.workerId} (${w.host} pid ${w.pid}): ${w.rowsEmbedded} rows, heartbeat ${w.heartbeatAgeSeconds.toFixed(1)} s ago` +

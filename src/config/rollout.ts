@@ -7,7 +7,9 @@ import { hasUserInfo } from '../redact.js';
  * - `coverage`, `verify.failed_checks`, `ann.overlap`: the candidate's store, counted in SQL;
  * - `offline.*`: the newest `reembed eval` history entry that evaluated both profiles;
  * - `online.*`: what the routers recorded into the database over the gate's window;
- * - `shadow.*`: shadow comparisons the routers recorded over the window.
+ * - `shadow.*`: shadow comparisons the routers recorded over the window;
+ * - `jit.*`: just-in-time requests (searches that queued documents the candidate lacked) the
+ *   workers completed over the gate's interval (backfill/jit.ts).
  */
 export const GATE_METRICS = [
   'coverage',
@@ -33,6 +35,8 @@ export const GATE_METRICS = [
   'online.top5_pairwise_cosine',
   'shadow.overlap',
   'shadow.rbo',
+  'jit.items_per_minute',
+  'jit.time_to_embed_p95_ms',
 ] as const;
 export type GateMetric = (typeof GATE_METRICS)[number];
 

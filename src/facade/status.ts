@@ -7,6 +7,8 @@ import {
 } from '../backfill/control.js';
 import { countCoverage, type Coverage } from '../backfill/coverage.js';
 import { failuresByProfile } from '../backfill/failures.js';
+import { jitSummary, type JitSummary } from '../backfill/jit.js';
+import { databaseNow } from '../db/clock.js';
 import { captureInstalled, queuedByProfile } from '../source/capture.js';
 import { describeIndex, type IndexReport } from '../store/index.js';
 import { registeredProfiles } from '../store/registry.js';
@@ -33,7 +35,15 @@ export interface ProfileStatus {
    * their cost from the profile's price_per_million_tokens (null without a price).
    */
   backfillCost: { tokens: number; estimatedTokens: number; usd: number | null };
+  /**
+   * Just-in-time requests (searches served by the control that queued documents this profile
+   * lacked): waiting now, and completed over the last JIT_WINDOW_MS with their time to embed.
+   */
+  jit: JitSummary;
 }
+
+/** The window status reports just-in-time throughput over (the font runbook's "10 items in 5 minutes"). */
+export const JIT_WINDOW_MS = 5 * 60_000;
 
 export type LiveWorker = Awaited<ReturnType<typeof liveWorkers>>[number];
 export type { GoneWorker };
@@ -73,6 +83,8 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
   const workers = await liveWorkers(db, staleSeconds);
   const gone = await goneWorkers(db, staleSeconds);
   const spent = await backfillTokensByProfile(db);
+  const now = await databaseNow(db);
+  const jitFrom = new Date(now.getTime() - JIT_WINDOW_MS);
   const profiles: ProfileStatus[] = [];
   for (const name of names) {
     const profile = core.manifest.profiles.get(name)!;
@@ -96,6 +108,7 @@ export async function statusReport(core: FacadeCore, options: StatusOptions = {}
         0,
       ),
       backfillCost: costOf(spent.get(name) ?? { tokens: 0, estimatedTokens: 0 }, profile.price_per_million_tokens),
+      jit: await jitSummary(db, name, { from: jitFrom, to: now }),
       index:
         storeLayout(profile).index === 'exact'
           ? 'exact'

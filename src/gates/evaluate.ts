@@ -11,6 +11,11 @@ export interface Measurement {
   details?: Record<string, unknown>;
   /** The value is missing for a reason that says nothing against the candidate: held even under `no_data: fail`. */
   holdOnNoData?: boolean;
+  /**
+   * There was nothing to judge and the condition holds for want of anything against it (no
+   * just-in-time request was made: none can have waited). Passes, with this as its reason.
+   */
+  vacuous?: string;
 }
 
 export interface GateResult {
@@ -80,6 +85,7 @@ export function evaluateGate(gate: Gate, m: Measurement): GateResult {
       : isRelative(gate) && m.control === null
         ? `no data for the control${m.note ? ` (${m.note})` : ''}`
         : null;
+  if (m.candidate === null && m.vacuous) return { ...base, verdict: 'pass', reason: `${gate.metric}: ${m.vacuous}` };
   if (missing) {
     if (gate.no_data === 'fail' && !m.holdOnNoData)
       return { ...base, verdict: 'fail', reason: `${missing}; the gate counts no data as a failure` };

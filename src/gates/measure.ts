@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { jitSummary } from '../backfill/jit.js';
 import { candidateReadiness, type Readiness, type ReadinessOptions } from '../backfill/readiness.js';
 import type { Profile } from '../config/profile.js';
 import type { Gate, GateMetric } from '../config/rollout.js';
@@ -97,7 +98,48 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
     return { candidate: overlap, control: null, details };
   }
   if (metric in OFFLINE_KEYS) return measureOffline(OFFLINE_KEYS[metric]!, ctx);
+  if (metric === 'jit.items_per_minute' || metric === 'jit.time_to_embed_p95_ms') return measureJit(gate, ctx);
   return measureServing(gate, ctx);
+}
+
+/**
+ * Just-in-time requests of the candidate over the gate's interval. Its samples are the requests
+ * in play: completed in the window or still waiting. None at all passes (nothing waited); fewer
+ * than min_samples is no data, judged by the gate's no_data policy. A request still
+ * waiting counts towards the time to embed with the time it has waited so far, so a stuck
+ * worker shows as a growing time, not as no data.
+ */
+async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
+  const from = new Date(ctx.now.getTime() - gate.interval);
+  const s = await jitSummary(ctx.db, ctx.candidate.name, { from, to: ctx.now });
+  const samples = s.completed + s.pending;
+  const details = {
+    window: s.window,
+    completed: s.completed,
+    pending: s.pending,
+    oldestPendingSeconds: s.oldestPendingSeconds,
+    timeToEmbedMs: s.timeToEmbedMs,
+  };
+  // No search asked for a missing document: nothing waited, so nothing kept anyone waiting.
+  if (samples === 0)
+    return {
+      candidate: null,
+      control: null,
+      vacuous: 'no just-in-time request in the window (nothing waited)',
+      details,
+    };
+  if (samples < gate.min_samples)
+    return {
+      candidate: null,
+      control: null,
+      note: `${samples} just-in-time requests in the window (${s.completed} completed, ${s.pending} waiting), fewer than min_samples ${gate.min_samples}`,
+      details,
+    };
+  const value =
+    gate.metric === 'jit.items_per_minute'
+      ? s.itemsPerMinute
+      : Math.max(s.timeToEmbedMs?.p95 ?? 0, (s.oldestPendingSeconds ?? 0) * 1000);
+  return { candidate: value, control: null, details };
 }
 
 /** The fingerprints an evaluation of the profile may carry (its own, or its corpus variant's). */

@@ -5,15 +5,12 @@
 import type { Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import { staleNotFailed } from '../backfill/candidates.js';
-import { enqueue } from '../source/capture.js';
+import { enqueue, JIT_PRIORITY } from '../source/capture.js';
 import type { Source } from '../source/source.js';
 import type { SearchHit } from '../store/search.js';
 import type { MigrationState } from '../migration/state.js';
 import { candidateFilling } from './routing.js';
 import type { RouterStats } from './types.js';
-
-/** Priority of a hot document in the queue (live changes are 0). */
-const HOT_PRIORITY = 10;
 
 export class HotDocuments {
   private inFlight = false;
@@ -41,7 +38,7 @@ export class HotDocuments {
         hits.map((h) => h.id),
       );
       if (ids.length) {
-        await enqueue(this.db, candidate.name, ids, HOT_PRIORITY);
+        await enqueue(this.db, candidate.name, ids, JIT_PRIORITY);
         this.stats.hotDocumentsQueued += ids.length;
       }
     })()

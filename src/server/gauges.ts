@@ -28,6 +28,21 @@ export class ServerGauges {
       stale: gauge('reembed_store_stale_rows', 'Store rows whose content hash is out of date', ['profile']),
       queue: gauge('reembed_queue_depth', 'Changed rows waiting to be embedded', ['profile']),
       failures: gauge('reembed_failures', 'Rows in the dead-letter table', ['profile']),
+      jitPending: gauge(
+        'reembed_jit_pending',
+        'Just-in-time requests (documents a search asked for) waiting to be embedded',
+        ['profile'],
+      ),
+      jitRate: gauge(
+        'reembed_jit_items_per_minute',
+        'Just-in-time requests embedded per minute over the last 5 minutes',
+        ['profile'],
+      ),
+      jitWait: gauge(
+        'reembed_jit_time_to_embed_p95_seconds',
+        'p95 time from a just-in-time request to its embedding, last 5 minutes',
+        ['profile'],
+      ),
       workers: gauge('reembed_live_workers', 'Workers with a recent heartbeat', ['profile']),
       rate: gauge('reembed_backfill_rows_per_second', 'Rows per second embedded by the live workers', ['profile']),
       paused: gauge('reembed_backfill_paused', '1 when the backfill of the profile is paused', ['profile']),
@@ -82,6 +97,9 @@ export class ServerGauges {
         g.stale.set({ profile }, p.coverage.stale);
         g.queue.set({ profile }, p.queued);
         g.failures.set({ profile }, p.failures);
+        g.jitPending.set({ profile }, p.jit.pending);
+        g.jitRate.set({ profile }, p.jit.itemsPerMinute);
+        if (p.jit.timeToEmbedMs) g.jitWait.set({ profile }, p.jit.timeToEmbedMs.p95 / 1000);
         g.workers.set({ profile }, p.workersAlive);
         g.rate.set({ profile }, p.rowsPerSecond);
         g.paused.set({ profile }, p.paused ? 1 : 0);

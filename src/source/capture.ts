@@ -22,7 +22,7 @@ export const captureMigrations: Migration[] = [
       CREATE TABLE ${QUEUE_TABLE} (
         profile text NOT NULL,
         doc_id text NOT NULL,
-        -- higher first: 0 live change, 10 a request to embed now (hot documents)
+        -- higher first: 0 live change, JIT_PRIORITY (10) a request to embed now (hot documents)
         priority smallint NOT NULL DEFAULT 0,
         -- bumped on every enqueue, so a worker deletes only the version it processed
         version bigint NOT NULL DEFAULT 1,
@@ -36,7 +36,20 @@ export const captureMigrations: Migration[] = [
       );
       CREATE INDEX queue_ready ON ${QUEUE_TABLE} (profile, priority DESC, enqueued_at);`,
   },
+  {
+    version: 25,
+    name: 'just-in-time requests',
+    // When a search first asked for the document (kept through later changes of it), so the
+    // time from that request to its embedding can be measured (backfill/jit.ts).
+    sql: `ALTER TABLE ${QUEUE_TABLE} ADD COLUMN jit_requested_at timestamptz;`,
+  },
 ];
+
+/**
+ * The priority of a just-in-time request: a search served by the control returned a document
+ * the candidate lacks (router/hot-documents.ts). Live changes are 0.
+ */
+export const JIT_PRIORITY = 10;
 
 /** The SQL that enqueues one id for one profile (used by triggers and by workers). */
 function enqueueSql(profile: string, idExpression: string): string {
@@ -136,11 +149,6 @@ export async function captureInstalled(conn: Queryable, source: Source): Promise
 }
 
 /**
- * Enqueues ids for a profile from application code (hot documents). A request only raises an
- * item's priority: it never resets the attempts or backoff of an item that is failing, so a
- * popular document that cannot be embedded does not jump ahead of everything, again and again.
- */
-/**
  * SQL that holds when a live change of `docId` (an SQL expression of the id as text) is queued
  * for the profile, enqueued at most `lagMs` milliseconds ago. The arguments are SQL placeholders
  * or expressions; the caller binds the values.
@@ -150,12 +158,21 @@ export function queuedWithinSql(profile: string, docId: string, lagMs: string): 
        AND q.enqueued_at >= clock_timestamp() - ${lagMs} * interval '1 millisecond')`;
 }
 
+/**
+ * Enqueues ids for a profile from application code (hot documents). A request only raises an
+ * item's priority: it never resets the attempts or backoff of an item that is failing, so a
+ * popular document that cannot be embedded does not jump ahead of everything, again and again.
+ * A request at JIT_PRIORITY or above stamps the item's first just-in-time request.
+ */
 export async function enqueue(conn: Queryable, profile: string, ids: string[], priority = 0): Promise<void> {
   if (ids.length === 0) return;
   await conn.query(
-    `INSERT INTO ${QUEUE_TABLE} AS q (profile, doc_id, priority) SELECT $1, unnest($2::text[]), $3
-     ON CONFLICT (profile, doc_id) DO UPDATE SET priority = greatest(q.priority, excluded.priority)`,
-    [profile, ids, priority],
+    `INSERT INTO ${QUEUE_TABLE} AS q (profile, doc_id, priority, jit_requested_at)
+     SELECT $1, unnest($2::text[]), $3::smallint, CASE WHEN $3::smallint >= $4::smallint THEN clock_timestamp() END
+     ON CONFLICT (profile, doc_id) DO UPDATE
+       SET priority = greatest(q.priority, excluded.priority),
+           jit_requested_at = coalesce(q.jit_requested_at, excluded.jit_requested_at)`,
+    [profile, ids, priority, JIT_PRIORITY],
   );
 }
 

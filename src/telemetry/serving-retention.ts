@@ -1,3 +1,4 @@
+import { pruneJitCompletions } from '../backfill/jit.js';
 import type { Database } from '../db/database.js';
 import { ConfigError } from '../errors.js';
 import { databaseTimeAgo } from '../db/clock.js';
@@ -68,6 +69,8 @@ export async function pruneServingMetrics(db: Database, options: PruneOptions): 
         deleted += result.rowCount;
         if (result.rowCount < PRUNE_BATCH) break;
       }
+      // Just-in-time completions are serving-side records too, kept as long as the windows.
+      await pruneJitCompletions(conn, options.olderThan);
       return { deleted, keptForActiveMigrations, skipped: false };
     } finally {
       await conn

@@ -132,6 +132,10 @@ describe('the dashboard in Chromium', () => {
     await page.fill('#token', ADMIN);
     const paused = () => page.textContent('#queue tr:nth-child(3) td:nth-child(6)');
     expect(await page.textContent('#queue tr:nth-child(3) td:nth-child(1)')).toBe('next');
+    // The just-in-time columns: what status says is waiting for the candidate.
+    expect(await page.textContent('#queue tr:nth-child(1) th:nth-child(8)')).toBe('JIT waiting');
+    const jit = (await h.rb.status()).profiles.find((p) => p.profile === 'next')!.jit;
+    expect(await page.textContent('#queue tr:nth-child(3) td:nth-child(8)')).toBe(String(jit.pending));
     await page.click('#pause');
     await expect.poll(paused, { timeout: 60_000 }).toBe('yes');
     expect((await h.rb.backfill.status('next')).control.paused).toBe(true);

@@ -252,6 +252,7 @@ describe.each(BACKENDS)('reembed serve routes on %s', (backend) => {
     expect(text).toContain('reembed_coverage_ratio{profile="next"} 1');
     for (const p of status.json.profiles) {
       expect(text).toContain(`reembed_queue_depth{profile="${p.profile}"} ${p.queued}`);
+      expect(text).toContain(`reembed_jit_pending{profile="${p.profile}"} ${p.jit.pending}`);
       expect(text).toContain(`reembed_source_rows{profile="${p.profile}"} ${p.coverage.sourceRows}`);
     }
     expect(text).toContain('reembed_circuit_breaker_state{profile="next",state="closed"} 1');

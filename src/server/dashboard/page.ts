@@ -64,7 +64,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 </section>
 <div class="grid">
   <section><h2>Coverage</h2><div id="coverage"></div></section>
-  <section><h2>Queue and dead letters</h2><div class="scroll"><table id="queue"></table></div></section>
+  <section><h2>Queue, dead letters and just-in-time requests</h2><div class="scroll"><table id="queue"></table></div></section>
   <section><h2>Circuit breakers</h2><div class="scroll"><table id="breakers"></table></div></section>
 </div>
 <section><h2>Gates</h2><div class="scroll"><table id="gates"></table></div></section>

@@ -98,8 +98,10 @@ export const DASHBOARD_JS = String.raw`'use strict';
       line.appendChild(bar);
       cov.appendChild(line);
     });
-    rows($('queue'), ['profile', 'queued', 'dead letters', 'workers', 'rows/s', 'paused', 'throttle'], s.profiles.map(function (p) {
-      return [p.profile, p.queued, p.failures, p.workersAlive, num(p.rowsPerSecond, 1), p.paused ? 'yes' : 'no', p.throttleRpm === null ? '-' : p.throttleRpm + '/min'];
+    rows($('queue'), ['profile', 'queued', 'dead letters', 'workers', 'rows/s', 'paused', 'throttle', 'JIT waiting', 'JIT /min (5 min)', 'JIT time to embed p95'], s.profiles.map(function (p) {
+      var jit = p.jit || { pending: 0, itemsPerMinute: 0, timeToEmbedMs: null };
+      return [p.profile, p.queued, p.failures, p.workersAlive, num(p.rowsPerSecond, 1), p.paused ? 'yes' : 'no', p.throttleRpm === null ? '-' : p.throttleRpm + '/min',
+        jit.pending, num(jit.itemsPerMinute, 1), jit.timeToEmbedMs ? num(jit.timeToEmbedMs.p95 / 1000, 2) + ' s' : '-'];
     }));
     rows($('breakers'), ['profile', 'state', 'opens', 'last open'], s.breakers.map(function (b) {
       return [b.profile, b.state, b.opens, b.lastOpenAt];

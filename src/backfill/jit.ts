@@ -1,0 +1,107 @@
+/**
+ * Just-in-time embedding, made visible: while the candidate is incomplete, a search served by
+ * the control queues the returned documents the candidate lacks (router/hot-documents.ts,
+ * queue priority JIT_PRIORITY). Each such request that a worker completes is recorded here with
+ * the time it was first asked for, so status, the dashboard and the gates can say how many the
+ * workers handle per minute and how long a user waits for one (the font runbook's cutover gate:
+ * "the worker handles at least 10 items in under 5 minutes").
+ */
+import type { Migration } from '../db/migrations.js';
+import type { Queryable } from '../db/database.js';
+import { schemaObject } from '../db/identifiers.js';
+import { QUEUE_TABLE } from '../source/capture.js';
+
+/** One row per just-in-time request a worker completed (embedded, found current, or deleted). */
+export const JIT_EMBEDDED_TABLE = schemaObject('jit_embedded');
+
+export const jitMigrations: Migration[] = [
+  {
+    version: 26,
+    name: 'just-in-time completions',
+    sql: `
+      CREATE TABLE ${JIT_EMBEDDED_TABLE} (
+        profile text NOT NULL,
+        requested_at timestamptz NOT NULL,
+        embedded_at timestamptz NOT NULL DEFAULT clock_timestamp()
+      );
+      CREATE INDEX jit_embedded_recent ON ${JIT_EMBEDDED_TABLE} (profile, embedded_at);`,
+  },
+];
+
+/**
+ * SQL of a data-modifying CTE body that records the just-in-time requests among the rows a
+ * `DELETE … RETURNING profile, jit_requested_at` named `done` removed from the queue.
+ */
+export const RECORD_JIT_COMPLETIONS = `INSERT INTO ${JIT_EMBEDDED_TABLE} (profile, requested_at)
+       SELECT profile, jit_requested_at FROM done WHERE jit_requested_at IS NOT NULL`;
+
+/** What the workers did with the just-in-time requests of one profile over a window. */
+export interface JitSummary {
+  /** Requests still queued (not yet embedded), and how long the oldest has waited. */
+  pending: number;
+  oldestPendingSeconds: number | null;
+  /** Requests completed in the window, and per minute of it. */
+  completed: number;
+  itemsPerMinute: number;
+  /** From the first request to its completion, over the requests completed in the window (null without any). */
+  timeToEmbedMs: { p50: number; p95: number; max: number } | null;
+  window: { from: string; to: string };
+}
+
+/** Pending requests by profile (one query for every profile; status and /metrics read it often). */
+export async function jitPendingByProfile(conn: Queryable): Promise<Map<string, number>> {
+  const { rows } = await conn.query<{ profile: string; n: string | number }>(
+    `SELECT profile, count(*) AS n FROM ${QUEUE_TABLE} WHERE jit_requested_at IS NOT NULL GROUP BY profile`,
+  );
+  return new Map(rows.map((r) => [r.profile, Number(r.n)]));
+}
+
+/** The just-in-time requests of `profile` completed in [from, to] (database clock) and those still pending at `to`. */
+export async function jitSummary(
+  conn: Queryable,
+  profile: string,
+  range: { from: Date; to: Date },
+): Promise<JitSummary> {
+  const { rows } = await conn.query<{
+    pending: string | number;
+    oldest_s: number | null;
+    completed: string | number;
+    p50: number | null;
+    p95: number | null;
+    max: number | null;
+  }>(
+    `WITH done AS (
+       SELECT extract(epoch FROM embedded_at - requested_at) * 1000 AS wait_ms
+       FROM ${JIT_EMBEDDED_TABLE} WHERE profile = $1 AND embedded_at > $2 AND embedded_at <= $3
+     ), waiting AS (
+       SELECT jit_requested_at FROM ${QUEUE_TABLE} WHERE profile = $1 AND jit_requested_at IS NOT NULL
+     )
+     SELECT (SELECT count(*) FROM waiting) AS pending,
+            (SELECT extract(epoch FROM $3::timestamptz - min(jit_requested_at))::float8 FROM waiting) AS oldest_s,
+            (SELECT count(*) FROM done) AS completed,
+            (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY wait_ms)::float8 FROM done) AS p50,
+            (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY wait_ms)::float8 FROM done) AS p95,
+            (SELECT max(wait_ms)::float8 FROM done) AS max`,
+    [profile, range.from, range.to],
+  );
+  const r = rows[0]!;
+  const completed = Number(r.completed);
+  const minutes = Math.max(range.to.getTime() - range.from.getTime(), 1) / 60_000;
+  return {
+    pending: Number(r.pending),
+    oldestPendingSeconds: r.oldest_s === null ? null : Math.max(0, Number(r.oldest_s)),
+    completed,
+    itemsPerMinute: completed / minutes,
+    timeToEmbedMs: completed > 0 ? { p50: Number(r.p50), p95: Number(r.p95), max: Number(r.max) } : null,
+    window: { from: range.from.toISOString(), to: range.to.toISOString() },
+  };
+}
+
+/** Deletes completions recorded before `olderThan` (kept as long as the serving windows). */
+export async function pruneJitCompletions(conn: Queryable, olderThan: Date): Promise<number> {
+  const { rows } = await conn.query<{ n: string | number }>(
+    `WITH gone AS (DELETE FROM ${JIT_EMBEDDED_TABLE} WHERE embedded_at < $1 RETURNING 1) SELECT count(*) AS n FROM gone`,
+    [olderThan],
+  );
+  return Number(rows[0]!.n);
+}

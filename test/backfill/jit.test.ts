@@ -1,0 +1,144 @@
+/**
+ * Just-in-time requests made visible (issue 13 item 4): a search's request to embed a document
+ * now is stamped in the queue, and its completion by a worker is recorded with the time it
+ * waited, for status, the dashboard and the `jit.*` gate metrics.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
+import { JIT_EMBEDDED_TABLE, jitPendingByProfile, jitSummary, pruneJitCompletions } from '../../src/backfill/jit.js';
+import type { Manifest } from '../../src/config/manifest.js';
+import type { Profile } from '../../src/config/profile.js';
+import { parseRollout, type Gate } from '../../src/config/rollout.js';
+import { databaseNow } from '../../src/db/clock.js';
+import type { Database } from '../../src/db/database.js';
+import { evaluateGate } from '../../src/gates/evaluate.js';
+import { measure, type MeasureContext } from '../../src/gates/measure.js';
+import { enqueue, JIT_PRIORITY, QUEUE_TABLE } from '../../src/source/capture.js';
+import type { Source } from '../../src/source/source.js';
+import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+import { articlesManifest, articlesSource, createArticles, getProfile } from './helpers.js';
+
+const FIVE_MINUTES = 5 * 60_000;
+
+describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
+  let db: Database;
+  let manifest: Manifest;
+  let source: Source;
+  let profile: Profile;
+  beforeEach(async () => {
+    db = await openTestDatabase(backend);
+    await createArticles(db, 40);
+    manifest = articlesManifest();
+    source = await articlesSource(db, manifest);
+    profile = getProfile(manifest, 'big');
+  });
+  afterEach(() => db.close());
+
+  /** Moves the first request of these ids `ms` into the past (as if a search had asked then). */
+  async function requestedAgo(ids: string[], ms: number): Promise<void> {
+    await db.query(
+      `UPDATE ${QUEUE_TABLE} SET jit_requested_at = clock_timestamp() - make_interval(secs => $3::float8 / 1000)
+       WHERE profile = $1 AND doc_id = ANY($2::text[])`,
+      [profile.name, ids, ms],
+    );
+  }
+
+  async function summary(): Promise<Awaited<ReturnType<typeof jitSummary>>> {
+    const now = await databaseNow(db);
+    return jitSummary(db, profile.name, { from: new Date(now.getTime() - FIVE_MINUTES), to: now });
+  }
+
+  function gate(metric: string, extra: Record<string, unknown> = {}): Gate {
+    const problems: string[] = [];
+    const rollout = parseRollout({ gates: [{ name: 'jit', metric, interval: '5m', ...extra }] }, problems);
+    expect(problems).toEqual([]);
+    return rollout!.gates[0]!;
+  }
+
+  async function context(): Promise<MeasureContext> {
+    return {
+      db,
+      source,
+      control: getProfile(manifest, 'small'),
+      candidate: profile,
+      now: await databaseNow(db),
+      evalHistory: '/nonexistent',
+      annQueries: 1,
+    };
+  }
+
+  it('counts only just-in-time requests as waiting, keeps the first request time, and records completions with their wait', async () => {
+    await enqueue(db, profile.name, ['3'], 0); // a live change: not a just-in-time request
+    await enqueue(db, profile.name, ['7', '9'], JIT_PRIORITY);
+    await requestedAgo(['7', '9'], 90_000);
+    // Asked again, and changed meanwhile: the wait still starts at the first request.
+    await enqueue(db, profile.name, ['7'], JIT_PRIORITY);
+    await db.exec(`UPDATE public.articles SET body = body || ' (edited)' WHERE id = 7`);
+    expect((await jitPendingByProfile(db)).get(profile.name)).toBe(2);
+    const before = await summary();
+    expect(before).toMatchObject({ pending: 2, completed: 0, itemsPerMinute: 0, timeToEmbedMs: null });
+    expect(before.oldestPendingSeconds).toBeGreaterThanOrEqual(90);
+
+    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
+    const run = await runBackfill(db, { source, profiles: [profile] });
+    expect(run.coverage).toMatchObject({ sourceRows: 40, current: 40 });
+
+    expect((await jitPendingByProfile(db)).get(profile.name)).toBeUndefined();
+    const after = await summary();
+    expect(after.pending).toBe(0);
+    expect(after.oldestPendingSeconds).toBeNull();
+    expect(after.completed).toBe(2);
+    expect(after.itemsPerMinute).toBeCloseTo(2 / 5, 6);
+    const wait = after.timeToEmbedMs!;
+    expect(wait.p50).toBeGreaterThanOrEqual(90_000);
+    expect(wait.p95).toBeGreaterThanOrEqual(wait.p50);
+    expect(wait.max).toBeGreaterThanOrEqual(wait.p95);
+    // The live change of 3 was processed too, but it was never a just-in-time request.
+    const { rows } = await db.query<{ n: string | number }>(`SELECT count(*) AS n FROM ${JIT_EMBEDDED_TABLE}`);
+    expect(Number(rows[0]!.n)).toBe(2);
+  });
+
+  it('gates on items per minute and time to embed, with no data below min_samples', async () => {
+    // Nobody asked for anything: nobody waited, so the gate passes (it cannot hold a rollout for ever).
+    const idle = gate('jit.items_per_minute', { min: 2, min_samples: 10 });
+    const quiet = evaluateGate(idle, await measure(idle, await context()));
+    expect(quiet).toMatchObject({ verdict: 'pass', candidate: null });
+    expect(quiet.reason).toMatch(/no just-in-time request in the window/);
+    await enqueue(db, profile.name, ['1', '2', '3'], JIT_PRIORITY);
+    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
+    await runBackfill(db, { source, profiles: [profile] });
+
+    const rate = gate('jit.items_per_minute', { min: 0.5, min_samples: 3 });
+    const measured = await measure(rate, await context());
+    expect(measured.candidate).toBeCloseTo(3 / 5, 6);
+    expect(evaluateGate(rate, measured).verdict).toBe('pass');
+    const tooFast = gate('jit.items_per_minute', { min: 1, min_samples: 3 });
+    expect(evaluateGate(tooFast, await measure(tooFast, await context())).verdict).toBe('fail');
+    const sparse = gate('jit.items_per_minute', { min: 0.5, min_samples: 4 });
+    const none = await measure(sparse, await context());
+    expect(none.candidate).toBeNull();
+    expect(none.note).toMatch(
+      /3 just-in-time requests in the window \(3 completed, 0 waiting\), fewer than min_samples 4/,
+    );
+
+    // A request no worker takes: its wait so far is the time to embed, and it grows.
+    await enqueue(db, profile.name, ['20'], JIT_PRIORITY);
+    await requestedAgo(['20'], 400_000);
+    const slow = gate('jit.time_to_embed_p95_ms', { max: 300_000, min_samples: 1 });
+    const stuck = await measure(slow, await context());
+    expect(stuck.candidate).toBeGreaterThanOrEqual(400_000);
+    expect(evaluateGate(slow, stuck).verdict).toBe('fail');
+  });
+
+  it('prunes completions older than the cut', async () => {
+    await enqueue(db, profile.name, ['4', '5'], JIT_PRIORITY);
+    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
+    await runBackfill(db, { source, profiles: [profile] });
+    await db.exec(`UPDATE ${JIT_EMBEDDED_TABLE} SET embedded_at = embedded_at - interval '2 days' WHERE true`);
+    await enqueue(db, profile.name, ['6'], JIT_PRIORITY);
+    await runBackfill(db, { source, profiles: [profile] });
+    const now = await databaseNow(db);
+    expect(await pruneJitCompletions(db, new Date(now.getTime() - 86_400_000))).toBe(2);
+    expect((await summary()).completed).toBe(1);
+  });
+});
