@@ -142,6 +142,23 @@ describe.each(['jina', 'cohere', 'voyage'] as const)('multimodal provider, %s wi
     expect(result.vectors.map((v) => Array.from(v))).toEqual(texts.map((t, i) => expected(wire, t, images[i]?.bytes)));
   });
 
+  it('sends an image read from a URL by its URL with send_image_urls (jina, voyage)', async () => {
+    const url = 'https://images.example.invalid/glyph.png';
+    const withUrl = { ...image, url };
+    if (wire === 'cohere') {
+      expect(() => embedder({ send_image_urls: true })).toThrow(/send_image_urls applies to wires jina and voyage/);
+      return;
+    }
+    const { embedder: byUrl } = embedder({ send_image_urls: true });
+    await byUrl.embed(['Serif Bold'], 'document', { images: [withUrl] });
+    const expectedInputs = wire === 'jina' ? ['text:Serif Bold', `url:${url}`] : [`text:Serif Bold+url:${url}`];
+    expect(fake.requests[0]!.inputs).toEqual(expectedInputs);
+    // Without the setting, the bytes go, even for an image that came from a URL.
+    const { embedder: byBytes } = embedder();
+    await byBytes.embed(['Serif Bold'], 'document', { images: [withUrl] });
+    expect(fake.requests[1]!.inputs.join('+')).toBe(multimodalKey('Serif Bold', png));
+  });
+
   const retried: { name: string; fault: Fault; waitsAtLeast?: number }[] = [
     { name: '429 with Retry-After', fault: { kind: 'rate-limit', retryAfter: '2' }, waitsAtLeast: 2000 },
     { name: '500', fault: { kind: 'status', status: 500 } },

@@ -78,11 +78,25 @@ function imageBytes(value: unknown): Uint8Array {
   return Buffer.from(text.startsWith('data:') ? text.slice(text.indexOf(',') + 1) : text, 'base64');
 }
 
-type Part = { type?: string; text?: string; image_url?: { url?: string }; image_base64?: string; image?: string };
+type Part = {
+  type?: string;
+  text?: string;
+  image_url?: string | { url?: string };
+  image_base64?: string;
+  image?: string;
+};
+
+/** An image sent by its URL (Jina's `image`, Voyage's `image_url`): named `url:<url>`. */
+function isUrl(value: unknown): value is string {
+  return typeof value === 'string' && /^https?:\/\//.test(value);
+}
 
 function partKey(part: Part): string {
   if (part.type === 'text' || (part.type === undefined && part.text !== undefined)) return `text:${part.text}`;
-  return imageKey(imageBytes(part.image_url?.url ?? part.image_base64 ?? part.image));
+  const url = typeof part.image_url === 'string' ? part.image_url : undefined;
+  if (isUrl(url) || isUrl(part.image)) return `url:${url ?? part.image}`;
+  const image = typeof part.image_url === 'object' ? part.image_url.url : (part.image_base64 ?? part.image);
+  return imageKey(imageBytes(image));
 }
 
 /** The inputs of a request as the fake names them (texts for OpenAI and Ollama, keys for the others). */
