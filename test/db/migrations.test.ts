@@ -35,6 +35,7 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       'documents',
       'failures',
       'gate_measurements',
+      'jit_embedded',
       'migration_events',
       'migrations',
       'profile_namespaces',
