@@ -38,6 +38,7 @@ export const REEMBED_ERROR_CODES = [
   'INVALID_RESPONSE',
   'INPUT_TOO_LONG',
   'EMPTY_INPUT',
+  'IMAGE_INVALID',
   // stores, indexes, loads
   'INVALID_VECTOR',
   'STORE_MISSING',
@@ -116,6 +117,31 @@ export class ProfileGateError extends ReembedError {
 export class IdentifierError extends ReembedError {
   constructor(message: string) {
     super('INVALID_IDENTIFIER', message, { exitCode: 2 });
+  }
+}
+
+/** Why an image input could not be used (the failures table records it with the row). */
+export const IMAGE_FAILURE_REASONS = [
+  'unreadable', // a path that cannot be read, a URL that cannot be reached
+  'http_status', // a URL that answered 404, 500, ...
+  'timeout', // a URL slower than image.fetch_timeout_ms
+  'content_type', // a URL or data URI that is not image/*
+  'too_large', // more than image.max_bytes
+  'format', // bytes that are not PNG, JPEG, GIF or WebP
+  'decode', // bytes of a known format that do not decode
+  'invalid_value', // a column value that is none of bytea, data URI, path, URL
+] as const;
+export type ImageFailureReason = (typeof IMAGE_FAILURE_REASONS)[number];
+
+/** One row's image input is unusable: its row fails (dead letter), never a stored vector. */
+export class ImageInputError extends ReembedError {
+  readonly reason: ImageFailureReason;
+  /** A failure that may pass (a timeout, a 5xx, an unreachable host): retried before it is dead-lettered. */
+  readonly transient: boolean;
+  constructor(reason: ImageFailureReason, message: string, options: { cause?: unknown; transient?: boolean } = {}) {
+    super('IMAGE_INVALID', `image ${reason}: ${message}`, { exitCode: 1, cause: options.cause, details: { reason } });
+    this.reason = reason;
+    this.transient = options.transient ?? false;
   }
 }
 

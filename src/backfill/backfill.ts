@@ -9,7 +9,7 @@ import { countCoverage, type Coverage } from './coverage.js';
 import { filterSql, planBackfill, type BackfillPlan, type RowFilter } from './plan.js';
 import type { WorkerOptions, WorkerStats } from './worker.js';
 import { createThrottles } from './throttle.js';
-import { contentHashSql, renderSql } from '../source/render.js';
+import { profileHashSql, renderSql } from '../source/render.js';
 import { storeLayout } from '../store/store.js';
 
 /**
@@ -85,7 +85,7 @@ export async function estimateBackfill(
 ): Promise<BackfillEstimate> {
   await ensureStore(db, profile);
   const params: unknown[] = filter ? [filter.value] : [];
-  const notCurrent = `e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')}`;
+  const notCurrent = `e.doc_id IS NULL OR e.content_hash <> ${profileHashSql(profile, 's')}`;
   const from = `${source.table} s LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = s.${source.id}::text`;
   const { rows } = await db.query<{ rows: string | number; stale: string | number; chars: string | number }>(
     limit === undefined

@@ -1,6 +1,6 @@
-import type { Profile } from '../config/profile.js';
+import { imageRefOf, type Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
-import { contentHashSql, renderSql } from '../source/render.js';
+import { imageSql, profileHashSql, renderSql } from '../source/render.js';
 import { castId, type Source } from '../source/source.js';
 import { storeLayout } from '../store/store.js';
 import { filterSql, rangeSql, type RowFilter } from './plan.js';
@@ -11,11 +11,31 @@ export interface Candidate {
   docId: string;
   text: string;
   contentHash: string;
+  /**
+   * The raw value of the image column, for a profile with an image input: bytes (bytea) or
+   * text (a data URI, a path, a URL); null when the row has none. Read in the same statement
+   * as the content hash, so the bytes embedded are the bytes hashed.
+   */
+  image?: unknown;
+}
+
+interface CandidateRow {
+  doc_id: string;
+  text: string;
+  content_hash: string;
+  image?: unknown;
 }
 
 function selectList(source: Source, profile: Profile): string {
+  const image = imageRefOf(profile);
   return `s.${source.id}::text AS doc_id, ${renderSql(profile.template!, 's')} AS text,
-          ${contentHashSql(profile.template!, profile.fingerprint, 's')} AS content_hash`;
+          ${profileHashSql(profile, 's')} AS content_hash${image ? `, ${imageSql(image, 's')} AS image` : ''}`;
+}
+
+function candidate(r: CandidateRow): Candidate {
+  const c: Candidate = { docId: r.doc_id, text: r.text, contentHash: r.content_hash };
+  if ('image' in r) c.image = r.image;
+  return c;
 }
 
 const STALE = `(e.doc_id IS NULL OR e.content_hash <> c.content_hash)`;
@@ -32,8 +52,8 @@ export async function staleInRange(
   filter: RowFilter | null,
   limit: number,
 ): Promise<Candidate[]> {
-  const { rows } = await conn.query<{ doc_id: string; text: string; content_hash: string }>(
-    `SELECT c.doc_id, c.text, c.content_hash FROM (
+  const { rows } = await conn.query<CandidateRow>(
+    `SELECT c.* FROM (
        SELECT ${selectList(source, profile)}, s.${source.id} AS sort_key FROM ${source.table} s
        WHERE ${rangeSql(source, 1, 2)} AND ${filterSql(filter, 4)}
      ) c LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = c.doc_id
@@ -41,7 +61,7 @@ export async function staleInRange(
      ORDER BY c.sort_key LIMIT $3`,
     filter ? [range.after, range.hi, limit, filter.value] : [range.after, range.hi, limit],
   );
-  return rows.map((r) => ({ docId: r.doc_id, text: r.text, contentHash: r.content_hash }));
+  return rows.map(candidate);
 }
 
 /** For queued ids: which still exist in the source, and which of those are missing or stale. */
@@ -52,15 +72,15 @@ export async function staleByIds(
   ids: string[],
 ): Promise<{ present: Set<string>; stale: Candidate[] }> {
   const idArray = source.idType === 'text' ? '$1::text[]' : `($1::text[])::${source.idType}[]`;
-  const { rows } = await conn.query<{ doc_id: string; text: string; content_hash: string; stale: boolean }>(
-    `SELECT c.doc_id, c.text, c.content_hash, ${STALE} AS stale FROM (
+  const { rows } = await conn.query<CandidateRow & { stale: boolean }>(
+    `SELECT c.*, ${STALE} AS stale FROM (
        SELECT ${selectList(source, profile)} FROM ${source.table} s WHERE s.${source.id} = ANY(${idArray})
      ) c LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = c.doc_id`,
     [ids],
   );
   return {
     present: new Set(rows.map((r) => r.doc_id)),
-    stale: rows.filter((r) => r.stale).map((r) => ({ docId: r.doc_id, text: r.text, contentHash: r.content_hash })),
+    stale: rows.filter((r) => r.stale).map(candidate),
   };
 }
 
@@ -79,7 +99,7 @@ export async function staleNotFailed(
     `SELECT u.id FROM unnest($1::text[]) AS u(id)
      JOIN ${source.table} s ON s.${source.id} = ${castId(source, 'u.id')}
      LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = u.id
-     WHERE (e.doc_id IS NULL OR e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')})
+     WHERE (e.doc_id IS NULL OR e.content_hash <> ${profileHashSql(profile, 's')})
        AND NOT EXISTS (SELECT 1 FROM ${FAILURES_TABLE} f WHERE f.profile = $2 AND f.doc_id = u.id)`,
     [ids, profile.name],
   );

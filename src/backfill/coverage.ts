@@ -1,6 +1,6 @@
 import type { Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
-import { contentHashSql } from '../source/render.js';
+import { profileHashSql } from '../source/render.js';
 import type { Source } from '../source/source.js';
 import { storeLayout } from '../store/store.js';
 
@@ -20,8 +20,8 @@ export interface Coverage {
 export async function countCoverage(conn: Queryable, source: Source, profile: Profile): Promise<Coverage> {
   const { rows } = await conn.query<{ total: string | number; current: string | number; stale: string | number }>(
     `SELECT count(*) AS total,
-            count(*) FILTER (WHERE e.content_hash = ${contentHashSql(profile.template!, profile.fingerprint, 's')}) AS current,
-            count(e.doc_id) FILTER (WHERE e.content_hash <> ${contentHashSql(profile.template!, profile.fingerprint, 's')}) AS stale
+            count(*) FILTER (WHERE e.content_hash = ${profileHashSql(profile, 's')}) AS current,
+            count(e.doc_id) FILTER (WHERE e.content_hash <> ${profileHashSql(profile, 's')}) AS stale
      FROM ${source.table} s LEFT JOIN ${storeLayout(profile).table} e ON e.doc_id = s.${source.id}::text`,
   );
   const total = Number(rows[0]?.total ?? 0);

@@ -1,7 +1,8 @@
 import { backoffDelay } from '../backoff.js';
-import type { Profile } from '../config/profile.js';
+import pLimit from 'p-limit';
+import { imageRefOf, type Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
-import type { Embedder } from '../embedders/embedder.js';
+import type { EmbedImage, Embedder } from '../embedders/embedder.js';
 import {
   EmptyInputError,
   InputTooLongError,
@@ -9,7 +10,8 @@ import {
   isRetryable,
   ProviderAuthError,
 } from '../embedders/errors.js';
-import { ReembedError } from '../errors.js';
+import { ImageInputError, ReembedError } from '../errors.js';
+import { loadImageInput } from '../source/image.js';
 import { QUEUE_TABLE } from '../source/capture.js';
 import type { Source } from '../source/source.js';
 import { writeIfCurrent } from '../store/guarded-write.js';
@@ -28,7 +30,15 @@ export interface EmbedRowsContext {
   versions?: Map<string, number>;
   /** Checked after embedding, before writing: a pause stops writes even for work in flight. */
   isPaused: () => boolean;
+  /** The fetch for http(s) image inputs (default globalThis.fetch). */
+  fetchImage?: typeof globalThis.fetch;
 }
+
+/** Image inputs read at once per page (files and URLs). */
+const IMAGE_READS = 8;
+
+/** A candidate with its image input read and checked (for profiles with one). */
+type Row = Candidate & { loaded?: EmbedImage };
 
 export interface EmbedRowsResult {
   written: string[];
@@ -62,21 +72,74 @@ export async function embedRows(
   attempts: Map<string, number>,
 ): Promise<EmbedRowsResult> {
   const result: EmbedRowsResult = { written: [], deferred: [], tokens: 0, estimatedTokens: 0, paused: false };
-  await embedPart(ctx, rows, attempts, result);
+  const ready = imageRefOf(ctx.profile) ? await readImages(ctx, rows, attempts, result) : rows;
+  await embedPart(ctx, ready, attempts, result);
   return result;
 }
 
-async function embedPart(
+/**
+ * Reads and checks the image input of every row. A row whose image is unusable fails alone:
+ * at once into the failures table for a broken image (bad bytes, 404, wrong type, too large),
+ * back to the queue with backoff for one that may pass (a timeout, a 5xx), like a provider
+ * failure. A NULL image leaves the row its text alone.
+ */
+async function readImages(
   ctx: EmbedRowsContext,
   rows: Candidate[],
   attempts: Map<string, number>,
   out: EmbedRowsResult,
+): Promise<Row[]> {
+  const limit = pLimit(IMAGE_READS);
+  const options = { ...ctx.profile.image, fetch: ctx.fetchImage };
+  const read = await Promise.all(
+    rows.map((row) =>
+      limit(async (): Promise<Row | ImageInputError> => {
+        if (row.image == null) return row;
+        try {
+          return { ...row, loaded: await loadImageInput(row.image, options) };
+        } catch (error) {
+          if (error instanceof ImageInputError) return error;
+          throw error;
+        }
+      }),
+    ),
+  );
+  const ready: Row[] = [];
+  for (const [i, result] of read.entries()) {
+    if (!(result instanceof ImageInputError)) {
+      ready.push(result);
+      continue;
+    }
+    await defer(ctx, [rows[i]!], attempts, result, !result.transient);
+    out.deferred.push(rows[i]!.docId);
+  }
+  return ready;
+}
+
+/**
+ * What identifies an input: its text, or for a profile with an image input the content hash,
+ * which covers text and image (rows with the same text and another image are other inputs).
+ */
+function inputKey(row: Row): string {
+  return row.image === undefined ? row.text : row.contentHash;
+}
+
+async function embedPart(
+  ctx: EmbedRowsContext,
+  rows: Row[],
+  attempts: Map<string, number>,
+  out: EmbedRowsResult,
 ): Promise<void> {
   if (rows.length === 0 || out.paused) return;
-  const texts = [...new Set(rows.map((r) => r.text))];
+  const unique = new Map<string, Row>();
+  for (const r of rows) if (!unique.has(inputKey(r))) unique.set(inputKey(r), r);
+  const keys = [...unique.keys()];
+  const inputs = [...unique.values()];
+  const texts = inputs.map((r) => r.text);
+  const images = imageRefOf(ctx.profile) ? inputs.map((r) => r.loaded) : undefined;
   let vectors: Float32Array[];
   try {
-    const embedded = await ctx.embedder.embed(texts, 'document', { signal: ctx.signal });
+    const embedded = await ctx.embedder.embed(texts, 'document', { signal: ctx.signal, images });
     vectors = embedded.vectors;
     out.tokens += embedded.usage.tokens;
     out.estimatedTokens += embedded.usage.estimatedTokens;
@@ -84,30 +147,30 @@ async function embedPart(
     if (ctx.signal?.aborted) throw error;
     if (error instanceof ProviderAuthError) throw error;
     if (error instanceof EmptyInputError || error instanceof InputTooLongError) {
-      const bad = texts[error.index];
-      const failed = rows.filter((r) => r.text === bad);
+      const bad = keys[error.index];
+      const failed = rows.filter((r) => inputKey(r) === bad);
       await deadLetter(ctx, failed, attempts, error);
       out.deferred.push(...failed.map((r) => r.docId));
       return embedPart(
         ctx,
-        rows.filter((r) => r.text !== bad),
+        rows.filter((r) => inputKey(r) !== bad),
         attempts,
         out,
       );
     }
     // A refused request, or a response still malformed after the embedder's retries, may be
     // caused by one input: halve the batch to find it instead of failing every row.
-    if ((!isRetryable(error) || error instanceof InvalidResponseError) && texts.length > 1) {
-      const half = new Set(texts.slice(0, Math.ceil(texts.length / 2)));
+    if ((!isRetryable(error) || error instanceof InvalidResponseError) && keys.length > 1) {
+      const half = new Set(keys.slice(0, Math.ceil(keys.length / 2)));
       await embedPart(
         ctx,
-        rows.filter((r) => half.has(r.text)),
+        rows.filter((r) => half.has(inputKey(r))),
         attempts,
         out,
       );
       return embedPart(
         ctx,
-        rows.filter((r) => !half.has(r.text)),
+        rows.filter((r) => !half.has(inputKey(r))),
         attempts,
         out,
       );
@@ -120,12 +183,12 @@ async function embedPart(
     out.paused = true;
     return;
   }
-  const byText = new Map(texts.map((t, i) => [t, vectors[i]!]));
+  const byKey = new Map(keys.map((k, i) => [k, vectors[i]!]));
   const written = await writeIfCurrent(
     ctx.db,
     ctx.source,
     ctx.profile,
-    rows.map((r) => ({ docId: r.docId, vector: byText.get(r.text)!, contentHash: r.contentHash })),
+    rows.map((r) => ({ docId: r.docId, vector: byKey.get(inputKey(r))!, contentHash: r.contentHash })),
   );
   await clearFailures(ctx.db, ctx.profile.name, written);
   out.written.push(...written);

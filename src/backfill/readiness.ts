@@ -9,7 +9,7 @@
 import type { Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
 import { QUEUE_TABLE } from '../source/capture.js';
-import { contentHashSql } from '../source/render.js';
+import { profileHashSql } from '../source/render.js';
 import type { Source } from '../source/source.js';
 import { storeLayout } from '../store/store.js';
 import { truncatedPercent } from '../percent.js';
@@ -59,7 +59,7 @@ export async function candidateReadiness(
   const maxQueueLagMs = options.maxQueueLagMs ?? DEFAULT_MAX_QUEUE_LAG_MS;
   const minCoverage = options.minCoverage ?? DEFAULT_MIN_COVERAGE;
   const store = storeLayout(profile).table;
-  const hash = contentHashSql(profile.template!, profile.fingerprint, 's');
+  const hash = profileHashSql(profile, 's');
   // Rows that are not current: stale or missing source rows, and store rows whose source row is
   // gone (a delete not yet applied). Each is matched with its queue item, if any.
   const { rows } = await conn.query<{

@@ -27,10 +27,16 @@ export function profileFingerprint(settings: ProfileSettings, template: string):
     max_input_tokens: settings.max_input_tokens,
     on_too_long: settings.on_too_long,
     send_dimensions: settings.send_dimensions,
-    hash: settings.provider === 'hash' ? (settings.hash ?? DEFAULT_HASH_OPTIONS) : null,
+    hash:
+      settings.provider === 'hash' || settings.provider === 'hash-image'
+        ? (settings.hash ?? DEFAULT_HASH_OPTIONS)
+        : null,
     // Truncation follows the tokenizer, so a chosen one is part of the vectors; left out when
     // unset, so the fingerprints of profiles written before the setting existed stay the same.
     ...(settings.tokenizer ? { tokenizer: settings.tokenizer } : {}),
+    // Likewise the image input and the wire: absent from the fingerprints of text profiles.
+    ...(settings.input ? { image: settings.input.image, image_version: settings.input.image_version ?? null } : {}),
+    ...(settings.wire ? { wire: settings.wire } : {}),
   };
   return createHash('sha256').update(JSON.stringify(material)).digest('hex').slice(0, 16);
 }

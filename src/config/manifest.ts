@@ -4,7 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { profileFingerprint } from './fingerprint.js';
-import { profileSchema, type Profile } from './profile.js';
+import { imageRefOf, profileSchema, type Profile } from './profile.js';
 import { parseRollout, type RolloutConfig } from './rollout.js';
 import { parseAlerts, type AlertsConfig } from './alerts.js';
 import { parseRouter, type RouterSettings } from './router.js';
@@ -159,7 +159,7 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
       continue;
     }
     const settings = result.data;
-    if (settings.provider !== 'hash' && !settings.model) {
+    if (settings.provider !== 'hash' && settings.provider !== 'hash-image' && !settings.model) {
       problems.push(`profiles.${name}: provider ${settings.provider} needs a model`);
     }
     if (settings.base_url && settings.base_url_env) {
@@ -170,13 +170,27 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
         `profiles.${name}: provider openai-compatible needs base_url (e.g. http://localhost:11434/v1) or base_url_env`,
       );
     }
-    if (settings.provider !== 'hash' && settings.hash) {
-      problems.push(`profiles.${name}: hash options apply only to provider hash`);
+    if (settings.provider === 'multimodal' && !settings.base_url && !settings.base_url_env) {
+      problems.push(
+        `profiles.${name}: provider multimodal needs base_url (e.g. https://api.example.com) or base_url_env`,
+      );
     }
-    const template = settings.template ?? sourceText;
+    if (settings.provider !== 'hash' && settings.provider !== 'hash-image' && settings.hash) {
+      problems.push(`profiles.${name}: hash options apply only to providers hash and hash-image`);
+    }
+    const template = settings.input?.text ?? settings.template ?? sourceText;
+    const where = settings.input ? `profiles.${name}.input.text` : `profiles.${name}.template`;
     try {
-      parseTemplate(template, `profiles.${name}.template`);
-      checkColumns(templateColumns(template), knownColumns, `profiles.${name}.template`, problems);
+      parseTemplate(template, where);
+      checkColumns(templateColumns(template), knownColumns, where, problems);
+      if (settings.input) {
+        checkColumns([imageRefOf(settings)!.column], knownColumns, `profiles.${name}.input.image`, problems);
+        if (settings.input.image_version) {
+          const version = settings.input.image_version;
+          parseTemplate(version, `profiles.${name}.input.image_version`);
+          checkColumns(templateColumns(version), knownColumns, `profiles.${name}.input.image_version`, problems);
+        }
+      }
     } catch (error) {
       if (error instanceof ConfigError) problems.push(...error.problems);
       else throw error;

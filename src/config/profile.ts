@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { durationSchema } from './duration-schema.js';
+import type { ImageRef } from './template.js';
 
-/** Providers reembed can embed with. `hash` is built in and needs no network. */
-export const PROVIDERS = ['hash', 'openai-compatible', 'ollama'] as const;
+/**
+ * Providers reembed can embed with. `hash` and `hash-image` are built in and need no network;
+ * `multimodal` speaks the image+text wire format named by the profile's `wire`.
+ */
+export const PROVIDERS = ['hash', 'hash-image', 'openai-compatible', 'ollama', 'multimodal'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export const METRICS = ['cosine', 'l2', 'ip'] as const;
@@ -42,6 +46,41 @@ const hashOptions = z
   .refine((h) => h.word_ngrams[0] <= h.word_ngrams[1] && h.char_ngrams[0] <= h.char_ngrams[1], {
     message: 'n-gram ranges must be [min, max] with min <= max',
   });
+
+/** The multimodal request formats (embedders/wires.ts), one per kind of real service. */
+export const WIRES = ['jina', 'cohere', 'voyage'] as const;
+export type Wire = (typeof WIRES)[number];
+
+/** Providers that can embed an image input. */
+export const IMAGE_PROVIDERS: readonly ProviderName[] = ['hash-image', 'multimodal'];
+
+/**
+ * A profile's inputs beyond one text template: `text` is a template as before, `image` one
+ * column placeholder whose value is bytea, a data URI, a file path or an http(s) URL, and
+ * `image_version` an optional template (e.g. "{updated_at}") added to the content hash of a
+ * path or URL, whose bytes the database cannot see.
+ */
+const inputSchema = z
+  .object({
+    text: z.string().min(1),
+    image: z
+      .string()
+      .regex(/^\{\s*[A-Za-z_][A-Za-z0-9_$]*\s*\}$/, 'input.image must be one column placeholder, e.g. "{glyph}"'),
+    image_version: z.string().min(1).optional(),
+  })
+  .strict();
+export type ProfileInputs = z.output<typeof inputSchema>;
+
+/** How image inputs are read (not part of the fingerprint: they never change a vector). */
+const imageSettingsSchema = z
+  .object({
+    /** Images larger than this fail their row (bytes, after decoding a data URI). */
+    max_bytes: positiveInt.default(10 * 1024 * 1024),
+    /** An http(s) fetch slower than this fails its row. */
+    fetch_timeout_ms: positiveInt.default(10_000),
+  })
+  .strict();
+export type ImageSettings = z.output<typeof imageSettingsSchema>;
 
 /** pgvector's limits on the index parameters. */
 const hnswIndex = z
@@ -98,6 +137,12 @@ export const profileSchema = z
     normalize: z.boolean().default(true),
     /** Input template over the source's columns, e.g. "{title}\n\n{body}". Defaults to the source's. */
     template: z.string().min(1).optional(),
+    /** Text and image inputs (instead of `template`), for providers that embed images. */
+    input: inputSchema.optional(),
+    /** How image inputs are read: size cap and fetch timeout. */
+    image: imageSettingsSchema.prefault({}),
+    /** The request format of provider `multimodal`. */
+    wire: z.enum(WIRES).optional(),
     query_prefix: z.string().default(''),
     document_prefix: z.string().default(''),
     max_input_tokens: positiveInt.default(8191),
@@ -110,6 +155,8 @@ export const profileSchema = z
     on_too_long: z.enum(['truncate', 'fail']).default('truncate'),
     batch_size: positiveInt.max(4096).default(96),
     batch_tokens: positiveInt.default(100_000),
+    /** Image bytes per request, at most (a bigger image goes alone). */
+    batch_bytes: positiveInt.default(8 * 1024 * 1024),
     concurrency: positiveInt.max(256).default(4),
     rate_limit: z.object({ rpm: positiveInt.optional(), tpm: positiveInt.optional() }).strict().default({}),
     timeout_ms: positiveInt.default(30_000),
@@ -140,6 +187,18 @@ export const profileSchema = z
     cache: queryCacheSchema.prefault({}),
   })
   .strict()
+  .refine((p) => p.template === undefined || p.input === undefined, {
+    message: 'give template or input.text, not both',
+    path: ['template'],
+  })
+  .refine((p) => p.input === undefined || IMAGE_PROVIDERS.includes(p.provider), {
+    message: `an image input needs a provider that embeds images (${IMAGE_PROVIDERS.join(', ')})`,
+    path: ['input'],
+  })
+  .refine((p) => (p.provider === 'multimodal') === (p.wire !== undefined), {
+    message: `provider multimodal needs wire (one of: ${WIRES.join(', ')}), and only it takes one`,
+    path: ['wire'],
+  })
   .refine((p) => p.ef_search === undefined || p.index === undefined || p.index.type === 'hnsw', {
     message: 'ef_search is an HNSW setting; an ivfflat index takes index.probes',
     path: ['ef_search'],
@@ -159,4 +218,23 @@ export interface Profile extends ProfileSettings {
 }
 
 export type HashOptions = z.output<typeof hashOptions>;
+
+export function imageRefOf(profile: Pick<ProfileSettings, 'input'>): ImageRef | undefined {
+  const input = profile.input;
+  if (!input) return undefined;
+  const column = input.image.slice(1, -1).trim();
+  return input.image_version ? { column, version: input.image_version } : { column };
+}
 export const DEFAULT_HASH_OPTIONS: HashOptions = { word_ngrams: [1, 2], char_ngrams: [3, 5], seed: 0 };
+
+/**
+ * Every template a profile reads from the source: its text template, and for an image input
+ * the image column (as "{column}") and the version template. Checked against the source's columns.
+ */
+export function profileTemplates(profile: Pick<Profile, 'template' | 'input'>): string[] {
+  const input = profile.input;
+  return [
+    ...(profile.template ? [profile.template] : []),
+    ...(input ? [input.image, ...(input.image_version ? [input.image_version] : [])] : []),
+  ];
+}

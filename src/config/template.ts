@@ -1,5 +1,11 @@
 import { ConfigError } from '../errors.js';
 
+/** The image column a profile reads and the version template hashed with it, if it has one. */
+export interface ImageRef {
+  column: string;
+  version?: string;
+}
+
 /** A parsed input template: literal text and column placeholders, in order. */
 export type TemplatePart = { literal: string } | { column: string };
 

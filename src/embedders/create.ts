@@ -2,6 +2,8 @@ import { resolveBaseUrl } from '../config/manifest.js';
 import type { Profile } from '../config/profile.js';
 import type { Embedder } from './embedder.js';
 import { HashProvider } from './hash.js';
+import { HashImageProvider } from './hash-image.js';
+import { createMultimodalClient } from './multimodal.js';
 import { OLLAMA_DEFAULT_URL, createOllamaClient } from './ollama.js';
 import { createOpenAICompatibleClient } from './openai-compatible.js';
 import type { ProviderClient } from './provider.js';
@@ -23,10 +25,15 @@ export interface CreateEmbedderOptions extends ResilientOptions {
 export function createProviderClient(declared: Profile, options: CreateEmbedderOptions = {}): ProviderClient {
   if (options.provider) return options.provider(declared);
   // base_url_env is read now, when the profile is used: a missing or malformed value is a ConfigError.
-  const profile = declared.provider === 'hash' ? declared : resolveBaseUrl(declared, options.env ?? process.env);
+  const builtIn = declared.provider === 'hash' || declared.provider === 'hash-image';
+  const profile = builtIn ? declared : resolveBaseUrl(declared, options.env ?? process.env);
   switch (profile.provider) {
     case 'hash':
       return new HashProvider(profile);
+    case 'hash-image':
+      return new HashImageProvider(profile);
+    case 'multimodal':
+      return createMultimodalClient(profile, options);
     case 'openai-compatible':
       return createOpenAICompatibleClient(profile, options);
     case 'ollama':
@@ -42,7 +49,7 @@ export function createEmbedder(profile: Profile, options: CreateEmbedderOptions 
 /** One line for logs and `plan`: what embeds, where, at what size. Never includes credentials. */
 export function describeEmbedder(profile: Profile): string {
   const where =
-    profile.provider === 'hash'
+    profile.provider === 'hash' || profile.provider === 'hash-image'
       ? 'built in'
       : profile.provider === 'ollama'
         ? (profile.base_url ?? (profile.base_url_env ? `$${profile.base_url_env}` : OLLAMA_DEFAULT_URL))

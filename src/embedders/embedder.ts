@@ -19,12 +19,24 @@ export interface EmbedResult {
   truncated: number;
 }
 
+/** An image input, checked and decodable (source/image.ts reads and checks them). */
+export interface EmbedImage {
+  bytes: Uint8Array;
+  /** image/png, image/jpeg, image/gif or image/webp. */
+  mime: string;
+}
+
 export interface EmbedOptions {
   signal?: AbortSignal;
+  /**
+   * Images embedded with the texts, one per text in the same order (null or missing: that
+   * input is its text alone). Only providers that take images (hash-image, multimodal) accept them.
+   */
+  images?: ReadonlyArray<EmbedImage | null | undefined>;
 }
 
 /**
- * Turns texts into vectors. Providers implement this for one request; the resilience layer
+ * Turns texts (and, for multimodal profiles, their images) into vectors. Providers implement this for one request; the resilience layer
  * (embedders/resilient.ts) wraps a provider with batching, limits, retries and validation and
  * implements the same interface, so callers never see the difference.
  */

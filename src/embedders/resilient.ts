@@ -7,7 +7,8 @@
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Profile } from '../config/profile.js';
-import type { EmbedOptions, EmbedPurpose, EmbedResult, Embedder } from './embedder.js';
+import type { EmbedImage, EmbedOptions, EmbedPurpose, EmbedResult, Embedder } from './embedder.js';
+import { ConfigError } from '../errors.js';
 import {
   EmptyInputError,
   InputTooLongError,
@@ -72,11 +73,15 @@ type ProfileSettings = Pick<
   | 'timeout_ms'
   | 'max_retries'
 > &
-  Partial<Pick<Profile, 'tokenizer'>>;
+  Partial<Pick<Profile, 'tokenizer' | 'batch_bytes'>>;
+
+/** Image bytes per request when a profile does not say (the profile default). */
+const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
 
 /** One input, prefixed, within the limit, and what is known about its tokens. */
 interface Input {
   text: string;
+  image?: EmbedImage;
   /** An upper bound on its tokens (exact when counted), for batch_tokens and tpm. */
   bound: number;
   /** Its tokens for reports: counted, or estimated when `estimated`. */
@@ -88,6 +93,10 @@ interface Batch {
   /** Index of the batch's first text in the caller's list. */
   offset: number;
   texts: string[];
+  /** One entry per text when the call had images, else undefined. */
+  images?: (EmbedImage | undefined)[];
+  /** Sum of the images' bytes: what batch_bytes limits. */
+  bytes: number;
   /** Sum of the inputs' bounds: what batch_tokens limits and the tpm limiter reserves. */
   bound: number;
   /** Sum of the inputs' counted or estimated tokens, and the estimated part of it. */
@@ -129,7 +138,16 @@ export class ResilientEmbedder implements Embedder {
 
   async embed(texts: string[], purpose: EmbedPurpose, options: EmbedOptions = {}): Promise<EmbedResult> {
     options.signal?.throwIfAborted();
-    const { inputs, truncated } = await this.prepare(texts, purpose);
+    const images = options.images;
+    if (images !== undefined && images.length !== texts.length) {
+      throw new Error(`embed(): ${images.length} images for ${texts.length} texts (one entry per text)`);
+    }
+    if (images?.some((image) => image != null) && !this.provider.acceptsImages) {
+      throw new ConfigError(
+        `profile ${this.profile}: provider ${this.provider.provider} does not embed images (use hash-image or multimodal)`,
+      );
+    }
+    const { inputs, truncated } = await this.prepare(texts, purpose, images);
     if (inputs.length > 0) await this.provider.prepare?.();
     const vectors = new Array<Float32Array>(texts.length);
     let tokens = 0;
@@ -138,7 +156,7 @@ export class ResilientEmbedder implements Embedder {
     const failed = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
     await Promise.all(
-      this.split(inputs).map((batch) =>
+      this.split(inputs, images !== undefined).map((batch) =>
         this.limit(async () => {
           signal.throwIfAborted();
           const result = await this.embedWithRetries(batch, purpose, signal);
@@ -163,12 +181,21 @@ export class ResilientEmbedder implements Embedder {
    * inputs longer than that in bytes are counted (and loaded the tokenizer for): they may be
    * over the limit, and truncation must be exact. A cheap counter (chars/4) counts every input.
    */
-  private async prepare(texts: string[], purpose: EmbedPurpose): Promise<{ inputs: Input[]; truncated: number }> {
+  private async prepare(
+    texts: string[],
+    purpose: EmbedPurpose,
+    images?: ReadonlyArray<EmbedImage | null | undefined>,
+  ): Promise<{ inputs: Input[]; truncated: number }> {
     const { name, max_input_tokens: max, on_too_long: policy } = this.settings;
     texts.forEach((text, index) => {
       if (typeof text !== 'string') throw new EmptyInputError(name, index, 'is not a string');
-      if (text.trim() === '') throw new EmptyInputError(name, index);
+      // An image with no text is an input: a glyph image needs no caption.
+      if (text.trim() === '' && images?.[index] == null) throw new EmptyInputError(name, index);
     });
+    const withImages = (prepared: { inputs: Input[]; truncated: number }) => {
+      if (images) prepared.inputs.forEach((input, i) => (input.image = images[i] ?? undefined));
+      return prepared;
+    };
     if (texts.length === 0) return { inputs: [], truncated: 0 };
     const prefix = purpose === 'query' ? this.settings.query_prefix : this.settings.document_prefix;
     const cheap = this.cheapCounter();
@@ -189,13 +216,14 @@ export class ResilientEmbedder implements Embedder {
       const kept = exact.truncate(input, max);
       return { text: kept.text, bound: kept.tokens, tokens: kept.tokens, estimated };
     });
-    return { inputs, truncated };
+    return withImages({ inputs, truncated });
   }
 
   /** The counter to run on every input, when counting is cheap (chars/4: hash, or an override). */
   private cheapCounter(): TokenCounter | undefined {
     const cheap =
-      this.settings.tokenizer === 'approximate' || (!this.settings.tokenizer && this.provider.provider === 'hash');
+      this.settings.tokenizer === 'approximate' ||
+      (!this.settings.tokenizer && (this.provider.provider === 'hash' || this.provider.provider === 'hash-image'));
     const counter = this.counter ?? (cheap ? approximateTokens : undefined);
     return counter?.kind === 'approximate' ? counter : undefined;
   }
@@ -220,21 +248,30 @@ export class ResilientEmbedder implements Embedder {
     if (texts.some((t) => bytesBound(prefix + t) > max)) await this.exactCounter();
   }
 
-  /** Consecutive batches within batch_size texts and batch_tokens tokens (a bigger text goes alone). */
-  private split(inputs: Input[]): Batch[] {
+  /**
+   * Consecutive batches within batch_size inputs, batch_tokens tokens and batch_bytes image
+   * bytes (a bigger input goes alone).
+   */
+  private split(inputs: Input[], withImages: boolean): Batch[] {
     const { batch_size: maxTexts, batch_tokens: maxTokens } = this.settings;
+    const maxBytes = this.settings.batch_bytes ?? DEFAULT_BATCH_BYTES;
     const batches: Batch[] = [];
     let current: Batch | undefined;
     inputs.forEach((input, index) => {
+      const bytes = input.image?.bytes.length ?? 0;
       if (
         current === undefined ||
         current.texts.length >= maxTexts ||
-        (current.texts.length > 0 && current.bound + input.bound > maxTokens)
+        (current.texts.length > 0 && current.bound + input.bound > maxTokens) ||
+        (current.texts.length > 0 && current.bytes + bytes > maxBytes)
       ) {
-        current = { offset: index, texts: [], bound: 0, tokens: 0, estimatedTokens: 0 };
+        current = { offset: index, texts: [], bound: 0, bytes: 0, tokens: 0, estimatedTokens: 0 };
+        if (withImages) current.images = [];
         batches.push(current);
       }
       current.texts.push(input.text);
+      current.images?.push(input.image);
+      current.bytes += bytes;
       current.bound += input.bound;
       current.tokens += input.tokens;
       if (input.estimated) current.estimatedTokens += input.tokens;
@@ -285,7 +322,10 @@ export class ResilientEmbedder implements Embedder {
       combined.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const result = await Promise.race([this.provider.embedBatch(batch.texts, purpose, combined), aborted]);
+      const result = await Promise.race([
+        this.provider.embedBatch(batch.texts, purpose, combined, batch.images),
+        aborted,
+      ]);
       const vectors = this.validate(result, batch);
       const reported = result.tokens;
       // A count of 0 for a non-empty batch is a server that does not count (some report

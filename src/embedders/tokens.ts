@@ -117,7 +117,7 @@ export type TokenizerName = TokenCounter['kind'];
  * bound of the resilience layer holds for all of them.
  */
 export function tokenCounterFor(provider: ProviderName, tokenizer?: TokenizerName): Promise<TokenCounter> {
-  const kind = tokenizer ?? (provider === 'hash' ? 'approximate' : 'cl100k_base');
+  const kind = tokenizer ?? (provider === 'hash' || provider === 'hash-image' ? 'approximate' : 'cl100k_base');
   if (kind === 'approximate') return Promise.resolve(approximateTokens);
   return loadBpe(kind);
 }

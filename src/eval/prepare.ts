@@ -18,12 +18,16 @@ import { storeLayout } from '../store/store.js';
 export function profileForCorpus(profile: Profile): { profile: Profile; replacedTemplate: string | null } {
   const template = profile.template ?? MANAGED_TEXT_TEMPLATE;
   const managed: readonly string[] = MANAGED_COLUMNS;
-  if (templateColumns(template).every((c) => managed.includes(c))) return { profile, replacedTemplate: null };
+  if (!profile.input && templateColumns(template).every((c) => managed.includes(c))) {
+    return { profile, replacedTemplate: null };
+  }
+  // The managed documents have no images: an image input is evaluated on its text alone.
+  const textOnly = { ...profile, input: undefined };
   return {
     profile: {
-      ...profile,
+      ...textOnly,
       template: MANAGED_TEXT_TEMPLATE,
-      fingerprint: profileFingerprint(profile, MANAGED_TEXT_TEMPLATE),
+      fingerprint: profileFingerprint(textOnly, MANAGED_TEXT_TEMPLATE),
     },
     replacedTemplate: template,
   };

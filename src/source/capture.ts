@@ -5,7 +5,8 @@ import type { Migration } from '../db/migrations.js';
 import { quoteIdentifier, SCHEMA, schemaObject, type SqlIdent } from '../db/identifiers.js';
 import { dollarTag, quoteLiteral } from '../db/sql.js';
 import { templateColumns } from '../config/template.js';
-import { renderSql } from './render.js';
+import { profileTemplates } from '../config/profile.js';
+import { inputsChangedSql } from './render.js';
 import type { Source } from './source.js';
 import { ConfigError } from '../errors.js';
 import { capturingProfiles, setProfileCapture } from '../store/registry.js';
@@ -56,8 +57,8 @@ const TRUNCATE_TRIGGER = 'reembed_capture_truncate';
 /**
  * Installs (or replaces) the capture triggers of a source for the given profiles:
  * inserts and deletes always enqueue; an update enqueues for a profile only when the text it
- * renders (or the id) changed, and the trigger fires only on updates of the columns the
- * templates read. TRUNCATE empties the profiles' stores in the same transaction, so deletes
+ * renders, its image column or image version (or the id) changed, and the trigger fires only
+ * on updates of the columns the profiles read. TRUNCATE empties the profiles' stores in the same transaction, so deletes
  * always propagate. With no profiles, the triggers are removed.
  */
 export async function installCapture(conn: Queryable, source: Source, profiles: Profile[]): Promise<void> {
@@ -65,14 +66,12 @@ export async function installCapture(conn: Queryable, source: Source, profiles: 
   const { fn, truncateFn } = names(source);
   const id = source.id;
   const columns = new Set<string>([source.idColumn]);
-  for (const p of profiles) for (const c of templateColumns(p.template!)) columns.add(c);
+  for (const p of profiles) for (const t of profileTemplates(p)) for (const c of templateColumns(t)) columns.add(c);
   const onInsertOrDelete = (row: 'new' | 'old') =>
     profiles.map((p) => enqueueSql(p.name, `${row}.${id}`)).join('\n      ');
   const onUpdate = profiles
     .map(
-      (
-        p,
-      ) => `IF new.${id} IS DISTINCT FROM old.${id} OR ${renderSql(p.template!, 'new')} IS DISTINCT FROM ${renderSql(p.template!, 'old')} THEN
+      (p) => `IF new.${id} IS DISTINCT FROM old.${id} OR ${inputsChangedSql(p)} THEN
         ${enqueueSql(p.name, `new.${id}`)}
         IF new.${id} IS DISTINCT FROM old.${id} THEN ${enqueueSql(p.name, `old.${id}`)} END IF;
       END IF;`,

@@ -1,6 +1,6 @@
 import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
-import { contentHashSql } from '../source/render.js';
+import { profileHashSql } from '../source/render.js';
 import { castId, type Source } from '../source/source.js';
 import { storeLayout } from './store.js';
 import { checkVector, withStagedRows, type StoredVector } from './write.js';
@@ -28,7 +28,7 @@ export async function writeIfCurrent(
        SELECT u.doc_id, u.embedding::${columnType}, u.content_hash, $${params.length + 1}
        FROM ${from}
        JOIN ${source.table} AS s ON s.${source.id} = ${castId(source, 'u.doc_id')}
-       WHERE ${contentHashSql(profile.template!, profile.fingerprint, 's')} = u.content_hash
+       WHERE ${profileHashSql(profile, 's')} = u.content_hash
        FOR SHARE OF s
        ON CONFLICT (doc_id) DO UPDATE
          SET embedding = excluded.embedding, content_hash = excluded.content_hash, embedded_at = now()

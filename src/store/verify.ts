@@ -2,7 +2,7 @@ import type { Profile } from '../config/profile.js';
 import type { Queryable } from '../db/database.js';
 import { ReembedError } from '../errors.js';
 import { queuedWithinSql } from '../source/capture.js';
-import { contentHashSql } from '../source/render.js';
+import { profileHashSql } from '../source/render.js';
 import type { Source } from '../source/source.js';
 import { indexStatus, type IndexStatus } from './index.js';
 import type { ListImbalance } from './index-ivfflat.js';
@@ -142,7 +142,7 @@ export async function verifyStore(
   await requireStore(conn, profile);
   const limit = options.exampleLimit ?? 5;
   const tolerance = profile.normalize ? (options.normTolerance ?? DEFAULT_NORM_TOLERANCE[layout.columnType]) : null;
-  const hash = contentHashSql(profile.template ?? source.template, profile.fingerprint, 's');
+  const hash = profileHashSql({ ...profile, template: profile.template ?? source.template }, 's');
   const from = `${layout.table} AS e LEFT JOIN ${source.table} AS s ON s.${source.id} = ${safeSourceId(source, 'e.doc_id')}`;
   const norm = layout.columnType === 'vector' ? 'vector_norm(e.embedding)' : 'l2_norm(e.embedding)';
   const matched = `s.${source.id} IS NOT NULL`;

@@ -1,0 +1,168 @@
+/**
+ * Reads the image input of a row: the raw value of the profile's image column, which is the
+ * image's bytes (bytea), a data URI, a local file path (or file:// URL) or an http(s) URL.
+ * Every image is checked before a provider sees it: at most `max_bytes`, a PNG, JPEG, GIF or
+ * WebP by its magic bytes, and decodable (@napi-rs/canvas, prebuilt binaries). An image that
+ * fails any check fails its row with an ImageInputError naming the reason, so a broken image
+ * becomes a dead letter, never a stored vector.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { ImageSettings } from '../config/profile.js';
+import { ImageInputError } from '../errors.js';
+
+export type ImageMime = 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp';
+
+/** An image input ready for a provider: checked bytes and their type. */
+export interface ImageInput {
+  bytes: Uint8Array;
+  mime: ImageMime;
+  width: number;
+  height: number;
+}
+
+export interface ImageLoadOptions extends ImageSettings {
+  /** The fetch for http(s) images (default globalThis.fetch). */
+  fetch?: typeof globalThis.fetch;
+}
+
+/** The image format of `bytes` by its magic number, if it is one reembed accepts. */
+export function sniffImage(bytes: Uint8Array): ImageMime | undefined {
+  const at = (i: number, ...values: number[]) => values.every((v, j) => bytes[i + j] === v);
+  if (at(0, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'image/png';
+  if (at(0, 0xff, 0xd8, 0xff)) return 'image/jpeg';
+  if (at(0, 0x47, 0x49, 0x46, 0x38)) return 'image/gif';
+  if (at(0, 0x52, 0x49, 0x46, 0x46) && at(8, 0x57, 0x45, 0x42, 0x50)) return 'image/webp';
+  return undefined;
+}
+
+/** Reads, checks and decodes one image column value. */
+export async function loadImageInput(value: unknown, options: ImageLoadOptions): Promise<ImageInput> {
+  return checkImage(await imageBytes(value, options), options);
+}
+
+/** A short description of a value for messages: never a whole data URI or image. */
+function describe(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}…` : value);
+}
+
+async function imageBytes(value: unknown, options: ImageLoadOptions): Promise<Uint8Array> {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ImageInputError('invalid_value', 'the image column holds neither bytes nor a data URI, path or URL');
+  }
+  const text = value.trim();
+  if (/^data:/i.test(text)) return dataUriBytes(text, options);
+  if (/^https?:\/\//i.test(text)) return fetchBytes(text, options);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text) && !/^file:\/\//i.test(text)) {
+    throw new ImageInputError('invalid_value', `${describe(text)} is not a data URI, a file path or an http(s) URL`);
+  }
+  return fileBytes(/^file:\/\//i.test(text) ? fileURLToPath(text) : text, options);
+}
+
+function dataUriBytes(uri: string, options: ImageLoadOptions): Uint8Array {
+  const comma = uri.indexOf(',');
+  if (comma < 0) throw new ImageInputError('invalid_value', `data URI ${describe(uri)} has no comma`);
+  const header = uri.slice(5, comma).toLowerCase();
+  const mime = header.split(';')[0]!.trim();
+  if (!mime.startsWith('image/')) {
+    throw new ImageInputError('content_type', `data URI has type ${JSON.stringify(mime || 'text/plain')}, not image/*`);
+  }
+  const data = uri.slice(comma + 1);
+  // base64 is 4 characters per 3 bytes: refuse before decoding what would be over the cap.
+  if ((data.length * 3) / 4 > options.max_bytes + 3) tooLarge(Math.floor((data.length * 3) / 4), options);
+  const bytes = header.split(';').includes('base64')
+    ? Buffer.from(data, 'base64')
+    : Buffer.from(decodeURIComponent(data), 'latin1');
+  if (bytes.length > options.max_bytes) tooLarge(bytes.length, options);
+  return bytes;
+}
+
+async function fileBytes(path: string, options: ImageLoadOptions): Promise<Uint8Array> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new ImageInputError('unreadable', `${describe(path)} is not a file`);
+    if (info.size > options.max_bytes) tooLarge(info.size, options);
+    return await readFile(path);
+  } catch (error) {
+    if (error instanceof ImageInputError) throw error;
+    const code = (error as { code?: string }).code;
+    throw new ImageInputError('unreadable', `cannot read ${describe(path)}${code ? ` (${code})` : ''}`, {
+      cause: error,
+    });
+  }
+}
+
+async function fetchBytes(url: string, options: ImageLoadOptions): Promise<Uint8Array> {
+  const fetch = options.fetch ?? globalThis.fetch;
+  const signal = AbortSignal.timeout(options.fetch_timeout_ms);
+  try {
+    const response = await fetch(url, { signal, redirect: 'follow' });
+    if (!response.ok) {
+      await response.body?.cancel();
+      const transient = response.status >= 500 || response.status === 429 || response.status === 408;
+      throw new ImageInputError('http_status', `${describe(url)} answered HTTP ${response.status}`, { transient });
+    }
+    const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!type.startsWith('image/')) {
+      await response.body?.cancel();
+      throw new ImageInputError(
+        'content_type',
+        `${describe(url)} has content-type ${JSON.stringify(type)}, not image/*`,
+      );
+    }
+    const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+    if (declared > options.max_bytes) {
+      await response.body?.cancel();
+      tooLarge(declared, options);
+    }
+    return await readCapped(response, options);
+  } catch (error) {
+    if (error instanceof ImageInputError) throw error;
+    if (signal.aborted) {
+      throw new ImageInputError('timeout', `${describe(url)} took longer than ${options.fetch_timeout_ms} ms`, {
+        cause: error,
+        transient: true,
+      });
+    }
+    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    throw new ImageInputError('unreadable', `cannot fetch ${describe(url)}${cause}`, { cause: error, transient: true });
+  }
+}
+
+/** The body, stopping as soon as it passes the cap (a server may send more than it declared). */
+async function readCapped(response: Response, options: ImageLoadOptions): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (!response.body) return new Uint8Array();
+  for await (const chunk of response.body) {
+    total += chunk.length;
+    if (total > options.max_bytes) {
+      await response.body.cancel().catch(() => undefined);
+      tooLarge(total, options, 'at least ');
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(bytes: number, options: ImageLoadOptions, qualifier = ''): never {
+  throw new ImageInputError('too_large', `${qualifier}${bytes} bytes, over image.max_bytes (${options.max_bytes})`);
+}
+
+async function checkImage(bytes: Uint8Array, options: ImageLoadOptions): Promise<ImageInput> {
+  if (bytes.length > options.max_bytes) tooLarge(bytes.length, options);
+  const mime = sniffImage(bytes);
+  if (!mime) throw new ImageInputError('format', `${bytes.length} bytes that are not a PNG, JPEG, GIF or WebP image`);
+  const { loadImage } = await import('@napi-rs/canvas');
+  try {
+    const image = await loadImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    if (!(image.width > 0 && image.height > 0)) throw new Error('no pixels');
+    return { bytes, mime, width: image.width, height: image.height };
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new ImageInputError('decode', `a ${mime} of ${bytes.length} bytes that does not decode (${why})`, {
+      cause: error,
+    });
+  }
+}

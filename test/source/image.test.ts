@@ -1,0 +1,107 @@
+/**
+ * Image inputs: every kind of column value (bytes, data URI, path, file URL, http URL) is read
+ * and checked, and every way an image can be unusable fails with its typed reason.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageInputError } from '../../src/errors.js';
+import { loadImageInput, sniffImage } from '../../src/source/image.js';
+import { brokenPng, glyphImage } from '../helpers/images.js';
+import { scaled } from '../helpers/slowdown.js';
+
+const png = glyphImage('Aa Bb', { width: 120, height: 40 });
+const jpeg = glyphImage('Gg 01', { width: 120, height: 40, format: 'jpeg' });
+const options = { max_bytes: 1_000_000, fetch_timeout_ms: scaled(2000) };
+
+async function reason(value: unknown, opts: Partial<typeof options> = {}): Promise<ImageInputError> {
+  const error = await loadImageInput(value, { ...options, ...opts }).then(
+    () => new Error('expected the image to fail'),
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ImageInputError);
+  return error as ImageInputError;
+}
+
+describe('image inputs', () => {
+  let server: Server;
+  let base: string;
+  const hanging = new Set<() => void>();
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const path = req.url ?? '/';
+      if (path === '/glyph.png') return res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+      if (path === '/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>');
+      if (path === '/big.png') return res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(5000, 1));
+      if (path === '/unavailable.png') return res.writeHead(503).end();
+      if (path === '/slow.png') {
+        const done = () => res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+        hanging.add(done);
+        return;
+      }
+      res.writeHead(404).end('not found');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    for (const done of hanging) done();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('sniffs PNG, JPEG, GIF and WebP by their magic bytes only', () => {
+    expect(sniffImage(png)).toBe('image/png');
+    expect(sniffImage(jpeg)).toBe('image/jpeg');
+    expect(sniffImage(Buffer.from('GIF89a....'))).toBe('image/gif');
+    expect(sniffImage(Buffer.from('RIFF\0\0\0\0WEBPVP8 '))).toBe('image/webp');
+    expect(sniffImage(Buffer.from('hello'))).toBeUndefined();
+  });
+
+  it('reads bytes, data URIs, paths, file URLs and http URLs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reembed-images-'));
+    const file = join(dir, 'glyph.png');
+    writeFileSync(file, png);
+    const values: unknown[] = [
+      new Uint8Array(png),
+      `data:image/png;base64,${png.toString('base64')}`,
+      file,
+      pathToFileURL(file).href,
+      `${base}/glyph.png`,
+    ];
+    for (const value of values) {
+      const image = await loadImageInput(value, options);
+      expect(image).toMatchObject({ mime: 'image/png', width: 120, height: 40 });
+      expect(Buffer.from(image.bytes).equals(png)).toBe(true);
+    }
+    expect(await loadImageInput(jpeg, options)).toMatchObject({ mime: 'image/jpeg', width: 120, height: 40 });
+  });
+
+  it('fails each unusable image with its reason', async () => {
+    expect((await reason(brokenPng())).reason).toBe('decode');
+    expect((await reason(Buffer.from('plain text, not an image'))).reason).toBe('format');
+    expect((await reason(`data:text/plain;base64,${Buffer.from('hi').toString('base64')}`)).reason).toBe(
+      'content_type',
+    );
+    expect((await reason(png, { max_bytes: 100 })).reason).toBe('too_large');
+    expect((await reason(`data:image/png;base64,${png.toString('base64')}`, { max_bytes: 100 })).reason).toBe(
+      'too_large',
+    );
+    expect((await reason('/no/such/dir/glyph.png')).reason).toBe('unreadable');
+    expect((await reason(42)).reason).toBe('invalid_value');
+    expect((await reason('ftp://example.invalid/glyph.png')).reason).toBe('invalid_value');
+
+    const missing = await reason(`${base}/missing.png`);
+    expect(missing).toMatchObject({ reason: 'http_status', transient: false, code: 'IMAGE_INVALID' });
+    expect(missing.message).toMatch(/HTTP 404/);
+    expect(await reason(`${base}/unavailable.png`)).toMatchObject({ reason: 'http_status', transient: true });
+    expect((await reason(`${base}/page.html`)).reason).toBe('content_type');
+    expect((await reason(`${base}/big.png`, { max_bytes: 1000 })).reason).toBe('too_large');
+    const slow = await reason(`${base}/slow.png`, { fetch_timeout_ms: 50 });
+    expect(slow).toMatchObject({ reason: 'timeout', transient: true });
+  });
+});
