@@ -12,11 +12,10 @@ export function formatFontStory(result: FontStoryResult): string {
     `reembed demo --story fonts: ${result.fonts.count} fonts (${Object.entries(result.fonts.categories)
       .map(([c, n]) => `${n} ${c}`)
       .join(', ')}), ${result.queries.count} fixed queries, on ${result.database}`,
-    `candidate inputs: text "${result.candidateInputs.text}"${
-      result.candidateInputs.image
-        ? `, image ${result.candidateInputs.image}`
-        : ' (no image input yet: waiting for image inputs and the built-in image+text embedder of issue #13)'
-    }`,
+    `candidate inputs: text "${result.candidateInputs.text}", image ${result.candidateInputs.image}`,
+    result.renderingFailure
+      ? `rendering failure: ${result.renderingFailure.font} dead-lettered (${result.renderingFailure.errorClass}: ${result.renderingFailure.message}), ${result.renderingFailure.repaired ? 're-rendered, retried and embedded' : 'NOT repaired'}`
+      : 'rendering failure: none staged',
     '',
     `canary ${result.canary.percent}% from ${(result.canary.coverageAtStart * 100).toFixed(0)}% coverage: ${result.canary.searches} searches, ${result.canary.servedByCandidate} served by the candidate`,
     `just in time: ${j.requested} fonts asked for by searches the control served; queue depth ${j.queueDepthBefore} → ${j.queueDepthAfter}; ${j.embedded} embedded in ${j.seconds.toFixed(2)} s (${j.itemsPerMinute.toFixed(0)} items/min)`,

@@ -8,18 +8,14 @@ export const CONTROL_PROFILE = 'fonts_text';
 export const CANDIDATE_PROFILE = 'fonts_multimodal';
 export const CANDIDATE_DIMS = 4096;
 
-/** What the candidate reads of a font: its name, category and tags (and, with image inputs, its glyph). */
+/** The text the candidate reads of a font beside its glyph: name, category and tags. */
 export const CANDIDATE_TEXT = '{name} — {category} {tags}';
 
 /**
- * The story's manifest. The control embeds the name alone; the candidate embeds name,
- * category and tags in 4,096 dims.
- *
- * WAITING FOR `multimodal` (issue #13 items 1–3): once profiles take image inputs and the
- * built-in offline image+text embedder exists, the candidate becomes
- * `input: { text: CANDIDATE_TEXT, image: '{glyph}' }` with that embedder, so its vectors see
- * the glyph too. Until then it is a text profile over the same text, and the story says so
- * (FontStoryResult.candidateInputs).
+ * The story's manifest. The control embeds the name alone, as text; the candidate embeds name,
+ * category and tags with the glyph image, in 4,096 dims, through the built-in `hash-image`
+ * provider (an offline stand-in for a multimodal model: appearance features of the image and
+ * hashed text, each half of the vector; see docs/configuration.md).
  */
 export function fontsManifest(table = FONTS_SOURCE_TABLE) {
   return {
@@ -33,10 +29,10 @@ export function fontsManifest(table = FONTS_SOURCE_TABLE) {
         hash: { word_ngrams: [1, 1], char_ngrams: [3, 5], seed: 0 },
       },
       [CANDIDATE_PROFILE]: {
-        provider: 'hash',
+        provider: 'hash-image',
         dims: CANDIDATE_DIMS,
         metric: 'cosine',
-        template: CANDIDATE_TEXT,
+        input: { text: CANDIDATE_TEXT, image: '{glyph}' },
         hash: { word_ngrams: [1, 2], char_ngrams: [3, 5], seed: 0 },
       },
     },
@@ -45,4 +41,4 @@ export function fontsManifest(table = FONTS_SOURCE_TABLE) {
 }
 
 /** What the candidate's vectors are made of, as the story reports it. */
-export const CANDIDATE_INPUTS = { text: CANDIDATE_TEXT, image: null as string | null };
+export const CANDIDATE_INPUTS = { text: CANDIDATE_TEXT, image: '{glyph}' };

@@ -9,7 +9,7 @@ import { CANDIDATE_INPUTS, CANDIDATE_PROFILE, CONTROL_PROFILE, FONTS_SOURCE_TABL
 import { fontQuerySet, type FontQuerySet } from './queries.js';
 import { renderGlyph } from './render.js';
 import { percentile, searchPass, subjectsServedBy, type SearchPass } from './searches.js';
-import { createFontTable, writeFonts } from './table.js';
+import { createFontTable, writeFonts, type FontRow } from './table.js';
 
 export interface FontStoryOptions {
   /** A database target; a throwaway in-memory embedded database by default. */
@@ -20,6 +20,11 @@ export interface FontStoryOptions {
   canaryPercent?: number;
   /** The share of fonts the candidate has embedded when the canary begins (default 0.5). */
   backfilledAtCanary?: number;
+  /**
+   * Store one font's glyph broken (a PNG signature and no image), as a failed rendering would:
+   * the candidate dead-letters it with its reason and the story repairs it (default true).
+   */
+  brokenGlyph?: boolean;
   reporter?: DemoReporter;
 }
 
@@ -38,8 +43,8 @@ export interface FontStoryResult {
   table: string;
   fonts: { count: number; categories: Record<FontCategory, number>; glyphBytes: number; renderSeconds: number };
   queries: { count: number; unanswered: string[] };
-  /** What the candidate embeds: its text template and, once profiles take images, the glyph column. */
-  candidateInputs: { text: string; image: string | null };
+  /** What the candidate embeds: its text template and its image column. */
+  candidateInputs: { text: string; image: string };
   migrationId: string;
   canary: {
     percent: number;
@@ -48,6 +53,8 @@ export interface FontStoryResult {
     searches: number;
     servedByCandidate: number;
   };
+  /** The glyph stored broken: its dead letter, and the repair (re-render, retry) that embedded it. */
+  renderingFailure: { font: string; errorClass: string; message: string; repaired: boolean } | null;
   jit: {
     /**
      * Fonts the searches served by the control asked the candidate's queue for, at high priority
@@ -69,6 +76,34 @@ export interface FontStoryResult {
   history: MigrationEvent[];
   /** The story's expectations held: every gate passed, the cutover served the candidate, the rollback the control. */
   ok: boolean;
+}
+
+/** A PNG signature followed by bytes that are no image: what a rendering cut short stores. */
+const BROKEN_PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('IHDR?')]);
+
+/**
+ * The runbook's named risk, rendering failures: the broken glyph is in the candidate's dead
+ * letters with its reason; rendering it again (an UPDATE of the glyph, which capture queues)
+ * and retrying the dead letter embeds it.
+ */
+async function repairGlyph(
+  reembed: Reembed,
+  row: FontRow,
+  reporter: DemoReporter,
+): Promise<NonNullable<FontStoryResult['renderingFailure']>> {
+  const { failures } = await reembed.failures.list({ profile: CANDIDATE_PROFILE });
+  const failure = failures.find((f) => f.docId === row.font.id);
+  if (!failure) {
+    return { font: row.font.id, errorClass: '', message: 'the broken glyph was not dead-lettered', repaired: false };
+  }
+  reporter.step(`dead letter: ${row.font.name} (${failure.errorClass}: ${failure.message})`);
+  await writeFonts(reembed.db, FONTS_SOURCE_TABLE, [row]);
+  await reembed.failures.retry({ profile: CANDIDATE_PROFILE, ids: [row.font.id] });
+  await reembed.backfill.work({ profiles: [CANDIDATE_PROFILE], drain: true });
+  const left = await reembed.failures.list({ profile: CANDIDATE_PROFILE });
+  const repaired = left.total === 0 && (await reembed.backfill.coverage(CANDIDATE_PROFILE)).ratio === 1;
+  reporter.step(`re-rendered the glyph of ${row.font.name} and retried it: ${repaired ? 'embedded' : 'STILL FAILING'}`);
+  return { font: row.font.id, errorClass: failure.errorClass, message: failure.message, repaired };
 }
 
 const silent: DemoReporter = { step() {}, progress() {}, progressDone() {} };
@@ -117,6 +152,9 @@ export async function runFontStory(options: FontStoryOptions = {}): Promise<Font
   const rows = fonts.map((font: FontRecord) => ({ font, glyph: renderGlyph(font.file) }));
   const renderSeconds = (performance.now() - rendering) / 1000;
   const glyphBytes = rows.reduce((n, r) => n + r.glyph.length, 0);
+  // The font whose rendering "failed": the middle one, so it is neither first nor last of a chunk.
+  const broken = options.brokenGlyph === false ? null : rows[Math.floor(rows.length / 2)]!;
+  const stored = rows.map((r) => (r === broken ? { font: r.font, glyph: BROKEN_PNG } : r));
   reporter.step(
     `catalogue: ${fonts.length} installed fonts (${FONT_CATEGORIES.map((c) => `${categories[c]} ${c}`).join(', ')}), each rendered to a "Aa Bb Gg 0123" glyph PNG in ${renderSeconds.toFixed(1)} s (${(glyphBytes / 1024).toFixed(0)} KiB); ${qs.queries.length} fixed queries with known answers`,
   );
@@ -137,8 +175,10 @@ export async function runFontStory(options: FontStoryOptions = {}): Promise<Font
         { exitCode: 2 },
       );
     }
-    await writeFonts(reembed.db, FONTS_SOURCE_TABLE, rows);
-    reporter.step(`loaded ${rows.length} fonts into ${FONTS_SOURCE_TABLE} (attach mode; the glyph is a bytea column)`);
+    await writeFonts(reembed.db, FONTS_SOURCE_TABLE, stored);
+    reporter.step(
+      `loaded ${rows.length} fonts into ${FONTS_SOURCE_TABLE} (attach mode; the glyph is a bytea column)${broken ? `, the glyph of ${broken.font.name} broken as a failed rendering leaves it` : ''}`,
+    );
 
     // The text profile serves first.
     const control = await reembed.backfill.run(CONTROL_PROFILE, { index: true });
@@ -152,7 +192,7 @@ export async function runFontStory(options: FontStoryOptions = {}): Promise<Font
     // The migration: the candidate starts its canary half backfilled.
     const { migration: planned, estimate } = await reembed.migration.plan(CANDIDATE_PROFILE, CONTROL_PROFILE);
     reporter.step(
-      `planned migration ${planned.id}: ${CONTROL_PROFILE} → ${CANDIDATE_PROFILE} (${reembed.profiles.get(CANDIDATE_PROFILE).dims} dims, index ${estimate.index})${CANDIDATE_INPUTS.image ? '' : ' — text inputs only until profiles take images (waiting for the multimodal branch)'}`,
+      `planned migration ${planned.id}: ${CONTROL_PROFILE} (text "{name}") → ${CANDIDATE_PROFILE} (text "${CANDIDATE_INPUTS.text}" + image ${CANDIDATE_INPUTS.image}, ${reembed.profiles.get(CANDIDATE_PROFILE).dims} dims, index ${estimate.index})`,
     );
     await reembed.migration.start({ id: planned.id });
     const partial = Math.floor(fonts.length * (options.backfilledAtCanary ?? 0.5));
@@ -208,6 +248,7 @@ export async function runFontStory(options: FontStoryOptions = {}): Promise<Font
     reporter.step(
       `backfill finished: ${rest.embedded} more fonts, coverage ${(rest.coverage.ratio * 100).toFixed(1)}%`,
     );
+    const renderingFailure = broken ? await repairGlyph(reembed, broken, reporter) : null;
     const candidatePasses = [];
     for (const subject of toCandidate) candidatePasses.push(await searchPass(reembed, qs.queries, subject));
     const candidateEval = profileEval(reembed, CANDIDATE_PROFILE, qs, candidatePasses);
@@ -274,6 +315,7 @@ export async function runFontStory(options: FontStoryOptions = {}): Promise<Font
         searches: searches(canaryPasses),
         servedByCandidate: served(canaryPasses, CANDIDATE_PROFILE),
       },
+      renderingFailure,
       jit,
       gates,
       evaluation: { control: controlEval, candidate: candidateEval },
@@ -285,7 +327,8 @@ export async function runFontStory(options: FontStoryOptions = {}): Promise<Font
         cutover.searches > 0 &&
         cutover.servedByCandidate === cutover.searches &&
         rollback.servedByControl === rollback.searches &&
-        rollback.phase === 'rolled_back',
+        rollback.phase === 'rolled_back' &&
+        (renderingFailure === null || renderingFailure.repaired),
     };
   } finally {
     await reembed.close();
