@@ -69,7 +69,6 @@ export const REEMBED_ERROR_CODES = [
   // The font story: fontconfig or the font packages are missing, or a font file cannot be read.
   'FONTS_NOT_INSTALLED',
   'FONT_UNREADABLE',
-  'DEMO_STORY_FAILED',
 ] as const;
 
 export type ReembedErrorCode = (typeof REEMBED_ERROR_CODES)[number];
