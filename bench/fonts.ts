@@ -6,15 +6,15 @@
  * scripts/setup-fonts.sh) and at 20,000 (the 200 glyphs again, with jittered names and tags).
  * Also the backfill's rate over those rows (glyph decoding + features + text hashing + writes).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { buildCatalogue, type FontRecord } from '../src/demo/fonts/catalogue.js';
 import { CANDIDATE_PROFILE, FONTS_SOURCE_TABLE, fontsManifest } from '../src/demo/fonts/manifest.js';
 import { FONT_QUERIES } from '../src/demo/fonts/queries.js';
 import { renderGlyph } from '../src/demo/fonts/render.js';
 import { createFontTable, writeFonts, type FontRow } from '../src/demo/fonts/table.js';
-import { open } from '../src/reembed.js';
 import { seededRandom } from '../src/random.js';
 import { intFromEnv, listFromEnv } from './lib/env.js';
 import { collectGarbage } from './lib/measure.js';
@@ -58,6 +58,8 @@ interface Point {
 }
 
 async function measure(backend: string, target: string, rows: FontRow[]): Promise<Point> {
+  // Loaded here, after main() copied package.json beside the compiled src/ (src/version.ts reads it).
+  const { open } = await import('../src/reembed.js');
   const manifest = { ...fontsManifest(), environments: { development: { profile: CANDIDATE_PROFILE } } };
   const reembed = await open({
     config: manifest,
@@ -102,6 +104,9 @@ async function measure(backend: string, target: string, rows: FontRow[]): Promis
 }
 
 async function main(): Promise<void> {
+  // src/version.ts reads the package.json one level above src/: the bench-compiled copy needs one too.
+  const here = dirname(fileURLToPath(import.meta.url));
+  copyFileSync(resolve(process.cwd(), 'package.json'), resolve(here, '..', 'package.json'));
   const fonts = buildCatalogue();
   const glyphs = fonts.map((f) => renderGlyph(f.file));
   const points: Point[] = [];
