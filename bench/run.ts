@@ -9,6 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const BENCHMARKS: Record<string, { file: string; what: string }> = {
   embed: { file: 'hash-embedder.js', what: 'hash embedder throughput (texts/s, tokens/s)' },
+  images: {
+    file: 'images.js',
+    what: 'hash-image embedder: 256x64 PNG glyphs embedded per second (decode + features + text), and its parts',
+  },
   tokens: {
     file: 'token-accounting.js',
     what: 'client CPU per document of token accounting (cl100k): exact count of every input vs byte bound',

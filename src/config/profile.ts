@@ -143,6 +143,11 @@ export const profileSchema = z
     image: imageSettingsSchema.prefault({}),
     /** The request format of provider `multimodal`. */
     wire: z.enum(WIRES).optional(),
+    /**
+     * Send an http(s) image by its URL instead of its bytes (wires jina and voyage), after
+     * reembed has fetched and checked it. Not in the fingerprint: the same image either way.
+     */
+    send_image_urls: z.boolean().default(false),
     query_prefix: z.string().default(''),
     document_prefix: z.string().default(''),
     max_input_tokens: positiveInt.default(8191),
@@ -198,6 +203,10 @@ export const profileSchema = z
   .refine((p) => (p.provider === 'multimodal') === (p.wire !== undefined), {
     message: `provider multimodal needs wire (one of: ${WIRES.join(', ')}), and only it takes one`,
     path: ['wire'],
+  })
+  .refine((p) => !p.send_image_urls || p.wire === 'jina' || p.wire === 'voyage', {
+    message: 'send_image_urls applies to wires jina and voyage (Cohere takes data URIs only)',
+    path: ['send_image_urls'],
   })
   .refine((p) => p.ef_search === undefined || p.index === undefined || p.index.type === 'hnsw', {
     message: 'ef_search is an HNSW setting; an ivfflat index takes index.probes',

@@ -24,6 +24,8 @@ export interface EmbedImage {
   bytes: Uint8Array;
   /** image/png, image/jpeg, image/gif or image/webp. */
   mime: string;
+  /** The http(s) URL it was read from, if any (sent instead of the bytes with send_image_urls). */
+  url?: string;
 }
 
 export interface EmbedOptions {

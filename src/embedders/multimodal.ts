@@ -44,7 +44,7 @@ function errorText(body: string): string {
 }
 
 export function createMultimodalClient(
-  profile: ProviderProfile & { wire?: Wire },
+  profile: ProviderProfile & { wire?: Wire; send_image_urls?: boolean },
   options: HttpProviderOptions = {},
 ): ProviderClient {
   const wire = WIRE_FORMATS[requireSetting(profile, profile.wire, 'a wire (jina, cohere or voyage)')];
@@ -68,7 +68,7 @@ export function createMultimodalClient(
         response = await fetchImpl(endpoint, {
           method: 'POST',
           headers,
-          body: JSON.stringify(wire.body(inputs, { model, dims, purpose })),
+          body: JSON.stringify(wire.body(inputs, { model, dims, purpose, imageUrls: profile.send_image_urls })),
           signal,
         });
         text = await response.text();

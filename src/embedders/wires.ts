@@ -3,13 +3,14 @@
  * turns one batch of inputs (a text, an image, or both) into a request body and its answer
  * back into one vector per input; provider `multimodal` (embedders/multimodal.ts) sends it.
  *
- * - `jina`: POST /v1/embeddings, `input: [{text}, {image}]` (image as base64). Each item is
+ * - `jina`: POST /v1/embeddings, `input: [{text}, {image}]` (image as base64, or its URL
+ *   with send_image_urls). Each item is
  *   embedded on its own, so an input with text and image is two items; its vector is the mean
  *   of their unit vectors (text and image in one space, equally weighted).
  * - `cohere`: POST /v2/embed, `inputs: [{content: [{type: "text"}, {type: "image_url"}]}]`
  *   with the image as a data URI and `embedding_types: ["float"]`: one vector per input.
  * - `voyage`: POST /v1/multimodalembeddings, `inputs: [{content: [{type: "text"},
- *   {type: "image_base64"}]}]`: one vector per input.
+ *   {type: "image_base64"}]}]` (or `{type: "image_url"}` with send_image_urls): one vector per input.
  */
 import { z } from 'zod';
 import type { Wire } from '../config/profile.js';
@@ -23,6 +24,8 @@ export interface WireInput {
 
 export interface WireRequest {
   model: string;
+  /** Send images read from an http(s) URL by their URL (jina, voyage). */
+  imageUrls?: boolean;
   /** Set when the profile sends `dimensions` (send_dimensions). */
   dims?: number;
   purpose: EmbedPurpose;
@@ -71,13 +74,13 @@ function fuse(vectors: number[][]): number[] {
 
 const jina: WireFormat = {
   path: '/v1/embeddings',
-  body: (inputs, { model, dims }) => ({
+  body: (inputs, { model, dims, imageUrls }) => ({
     model,
     input: inputs.flatMap((input) =>
       parts<Record<string, string>>(
         input,
         (text) => ({ text }),
-        (image) => ({ image: Buffer.from(image.bytes).toString('base64') }),
+        (image) => ({ image: imageUrls && image.url ? image.url : Buffer.from(image.bytes).toString('base64') }),
       ),
     ),
     embedding_type: 'float',
@@ -138,14 +141,17 @@ const cohere: WireFormat = {
 
 const voyage: WireFormat = {
   path: '/v1/multimodalembeddings',
-  body: (inputs, { model, dims, purpose }) => ({
+  body: (inputs, { model, dims, purpose, imageUrls }) => ({
     model,
     input_type: purpose,
     inputs: inputs.map((input) => ({
       content: parts<Record<string, string>>(
         input,
         (text) => ({ type: 'text', text }),
-        (image) => ({ type: 'image_base64', image_base64: dataUri(image) }),
+        (image): Record<string, string> =>
+          imageUrls && image.url
+            ? { type: 'image_url', image_url: image.url }
+            : { type: 'image_base64', image_base64: dataUri(image) },
       ),
     })),
     ...(dims ? { output_dimension: dims } : {}),

@@ -1,6 +1,6 @@
 import { activeProfileName, type ProfileResolution } from '../config/environment.js';
 import { checkProfileEnvironment, getProfile, type Manifest } from '../config/manifest.js';
-import { profileTemplates, type Profile } from '../config/profile.js';
+import { imageRefOf, profileTemplates, type Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import { openDatabase, resolveDatabaseTarget } from '../db/open.js';
 import { ConfigError } from '../errors.js';
@@ -56,6 +56,7 @@ export class FacadeCore {
         db,
         this.manifest.source,
         [...this.manifest.profiles.values()].flatMap((p) => profileTemplates(p)),
+        [...this.manifest.profiles.values()].flatMap((p) => imageRefOf(p)?.column ?? []),
       ).then((source) => (this.opened.source = source)),
     );
     resolving.catch(() => {
@@ -67,7 +68,13 @@ export class FacadeCore {
 
   /** The source checked against one profile's template only (verify must not fail on another's). */
   async sourceFor(profile: Profile): Promise<Source> {
-    return resolveSource(await this.database(), this.manifest.source, profileTemplates(profile));
+    const image = imageRefOf(profile);
+    return resolveSource(
+      await this.database(),
+      this.manifest.source,
+      profileTemplates(profile),
+      image ? [image.column] : [],
+    );
   }
 
   /** The active profile by the environment's gating rules; throws the gate's error. */

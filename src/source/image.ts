@@ -19,6 +19,8 @@ export interface ImageInput {
   mime: ImageMime;
   width: number;
   height: number;
+  /** The http(s) URL the bytes came from, if they came from one. */
+  url?: string;
 }
 
 export interface ImageLoadOptions extends ImageSettings {
@@ -38,7 +40,9 @@ export function sniffImage(bytes: Uint8Array): ImageMime | undefined {
 
 /** Reads, checks and decodes one image column value. */
 export async function loadImageInput(value: unknown, options: ImageLoadOptions): Promise<ImageInput> {
-  return checkImage(await imageBytes(value, options), options);
+  const image = await checkImage(await imageBytes(value, options), options);
+  if (typeof value === 'string' && /^https?:\/\//i.test(value.trim())) image.url = value.trim();
+  return image;
 }
 
 /** A short description of a value for messages: never a whole data URI or image. */

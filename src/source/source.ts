@@ -44,7 +44,15 @@ const ID_TYPE_BY_CATALOG: Record<string, IdType> = {
  * must be one of the supported types, and every template column must exist (this is where
  * templates of attached tables are checked).
  */
-export async function resolveSource(conn: Queryable, config: SourceConfig, templates: string[] = []): Promise<Source> {
+/** Column types an image input can be read from (reembed.image_key has an overload for each). */
+const IMAGE_COLUMN_TYPES = ['bytea', 'text', 'character varying'];
+
+export async function resolveSource(
+  conn: Queryable,
+  config: SourceConfig,
+  templates: string[] = [],
+  imageColumns: string[] = [],
+): Promise<Source> {
   if (config.managed === true) {
     return {
       kind: 'managed',
@@ -101,6 +109,13 @@ export async function resolveSource(conn: Queryable, config: SourceConfig, templ
           `template ${JSON.stringify(template)}: column ${JSON.stringify(c)} does not exist in ${name.schema}.${name.table} (it has: ${columns.join(', ')})`,
         );
     }
+  }
+  for (const c of imageColumns) {
+    const type = rows.find((r) => r.column_name === c)?.data_type;
+    if (type !== undefined && !IMAGE_COLUMN_TYPES.includes(type))
+      problems.push(
+        `image column ${JSON.stringify(c)} of ${name.schema}.${name.table} has type ${type}; an image input reads bytea (the image) or text (a data URI, a path or a URL)`,
+      );
   }
   if (problems.length) throw new ConfigError([...new Set(problems)]);
   return {

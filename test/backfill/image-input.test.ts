@@ -12,6 +12,7 @@ import { openDatabase } from '../../src/db/open.js';
 import { migrations } from '../../src/schema.js';
 import { QUEUE_TABLE } from '../../src/source/capture.js';
 import { BACKENDS, manifestProject } from '../helpers/databases.js';
+import { fakeVector, multimodalKey, startFakeProvider, type FakeProvider } from '../helpers/fake-provider.js';
 import { brokenPng, glyphImage } from '../helpers/images.js';
 
 const MANIFEST = `source:
@@ -35,6 +36,15 @@ profiles:
       text: "{name}"
       image: "{glyph_path}"
       image_version: "{updated_at}"
+  remote:
+    provider: multimodal
+    wire: voyage
+    model: fake-clip
+    dims: 8
+    base_url: FAKE_URL
+    input:
+      text: "{name}"
+      image: "{glyph}"
 environments:
   test:
     profile: glyphs
@@ -51,6 +61,7 @@ describe.each(BACKENDS)('a profile with an image input on %s', (backend) => {
   let rb: Reembed;
   let drop: () => Promise<void>;
   let dir: string;
+  let fake: FakeProvider;
 
   const vectors = async (profile: string) => {
     const { rows } = await rb.db.query<{ doc_id: string; embedding: string; embedded_at: unknown }>(
@@ -66,7 +77,8 @@ describe.each(BACKENDS)('a profile with an image input on %s', (backend) => {
     ).rows.map((r) => r.doc_id);
 
   beforeAll(async () => {
-    const project = await manifestProject(backend, MANIFEST);
+    fake = await startFakeProvider({ dims: 8 });
+    const project = await manifestProject(backend, MANIFEST.replace('FAKE_URL', fake.url));
     drop = project.drop;
     dir = mkdtempSync(join(tmpdir(), 'reembed-glyphs-'));
     // The source table exists before reembed opens (it resolves the source when it opens).
@@ -98,6 +110,7 @@ describe.each(BACKENDS)('a profile with an image input on %s', (backend) => {
   afterAll(async () => {
     await rb?.close();
     await drop?.();
+    await fake?.close();
   });
 
   it('backfills the good images and dead-letters the broken ones with their reason', async () => {
@@ -160,6 +173,25 @@ describe.each(BACKENDS)('a profile with an image input on %s', (backend) => {
     const after = await vectors('files');
     expect(after.get('2')).not.toBe(before.get('2'));
     expect(after.get('1')).toBe(before.get('1'));
+  });
+
+  it('backfills through a multimodal wire: the images the database holds are the ones sent', async () => {
+    const run = await rb.backfill.run('remote', { maxAttempts: 1 });
+    expect(run).toMatchObject({ embedded: 5, deferred: 1 });
+    const { rows } = await rb.db.query<{ id: number; name: string; glyph: Uint8Array }>(
+      `SELECT id, name, glyph FROM public.fonts WHERE id <> 6 ORDER BY id`,
+    );
+    // Broken images never reach the provider.
+    expect(fake.requests.flatMap((r) => r.inputs).sort()).toEqual(
+      rows.map((r) => multimodalKey(r.name, r.glyph)).sort(),
+    );
+    const stored = await vectors('remote');
+    for (const r of rows) {
+      const v = fakeVector(multimodalKey(r.name, r.glyph), 8);
+      const n = Math.hypot(...v);
+      const parsed = JSON.parse(stored.get(String(r.id))!) as number[];
+      parsed.forEach((x, j) => expect(x).toBeCloseTo(v[j]! / n, 5));
+    }
   });
 
   it('serves a text query through the router, embedding the text alone', async () => {

@@ -74,8 +74,44 @@ describe('manifest validation', () => {
     const problems = problemsOf(() => buildManifest({ profiles: { a: { provider: 'cohere2', dims: 8 } } }, null));
     expect(problems).toEqual([
       expect.stringMatching(
-        /^profiles\.a\.provider: unknown provider "cohere2" \(expected one of: hash, openai-compatible, ollama\)/,
+        /^profiles\.a\.provider: unknown provider "cohere2" \(expected one of: hash, hash-image, openai-compatible, ollama, multimodal\)/,
       ),
+    ]);
+  });
+
+  it('takes an image input: its text is the template, its columns are checked, it is in the fingerprint', () => {
+    const source = { table: 'public.fonts', id: 'id', text: '{name}', columns: ['id', 'name', 'glyph', 'updated_at'] };
+    const input = { text: '{name}', image: '{glyph}' };
+    const manifest = buildManifest(
+      {
+        source,
+        profiles: {
+          plain: { provider: 'hash-image', dims: 8 },
+          glyphs: { provider: 'hash-image', dims: 8, input },
+          versioned: { provider: 'hash-image', dims: 8, input: { ...input, image_version: '{updated_at}' } },
+        },
+      },
+      null,
+    );
+    const [plain, glyphs, versioned] = ['plain', 'glyphs', 'versioned'].map((n) => manifest.profiles.get(n)!);
+    expect(glyphs!.template).toBe('{name}');
+    expect(new Set([plain!.fingerprint, glyphs!.fingerprint, versioned!.fingerprint]).size).toBe(3);
+
+    const problems = problemsOf(() =>
+      buildManifest(
+        {
+          source,
+          profiles: {
+            both: { provider: 'hash-image', dims: 8, template: '{name}', input },
+            unknown: { provider: 'hash-image', dims: 8, input: { text: '{name}', image: '{picture}' } },
+          },
+        },
+        null,
+      ),
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/^profiles\.both\.template: give template or input\.text, not both/),
+      expect.stringMatching(/^profiles\.unknown\.input\.image: unknown template column "picture"/),
     ]);
   });
 

@@ -162,4 +162,19 @@ describe('profiles written for an attached table', () => {
     expect(p.profile.fingerprint).toBe(getProfile(managed, 'p').fingerprint);
     expect(profileForCorpus(small)).toEqual({ profile: small, replacedTemplate: null });
   });
+
+  it('an image input is evaluated on its text alone, under the fingerprint of a text profile', () => {
+    const attached = buildManifest(
+      {
+        source: { table: 'public.fonts', id: 'id', text: '{name}' },
+        profiles: { g: { provider: 'hash-image', dims: 64, input: { text: '{content}', image: '{glyph}' } } },
+      },
+      null,
+    );
+    const g = profileForCorpus(getProfile(attached, 'g'));
+    expect(g.profile.input).toBeUndefined();
+    expect(g.profile.template).toBe('{content}');
+    const managed = buildManifest({ profiles: { g: { provider: 'hash-image', dims: 64 } } }, null);
+    expect(g.profile.fingerprint).toBe(getProfile(managed, 'g').fingerprint);
+  });
 });

@@ -1,6 +1,8 @@
 /**
  * A local embedding server for tests: speaks OpenAI `POST /v1/embeddings` and Ollama
- * `POST /api/embed`, returns deterministic vectors, and injects faults on a programmable plan
+ * `POST /api/embed`, and the multimodal formats: Jina-style `POST /v1/embeddings` with
+ * `input: [{text}, {image}]`, Cohere-style `POST /v2/embed` and Voyage-style
+ * `POST /v1/multimodalembeddings` (see multimodalKey for how their inputs are named). It returns deterministic vectors, and injects faults on a programmable plan
  * (a fixed sequence, a seeded rate, or a function). It records every request, so tests can
  * assert retries, batching, headers and concurrency.
  *
@@ -8,6 +10,7 @@
  *   ... profile.base_url = fake.openaiUrl (or fake.url for Ollama) ...
  *   await fake.close();
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { seededRandom } from '../../src/random.js';
@@ -54,12 +57,64 @@ export interface FaultPlan {
 
 export type FaultPicker = (request: RecordedRequest) => Fault | null | undefined;
 
+export type FakeFormat = 'openai' | 'ollama' | 'jina' | 'cohere' | 'voyage';
+
+/** What the fake calls an image: `image:` and the first 12 hex digits of its bytes' sha256. */
+export function imageKey(bytes: Uint8Array): string {
+  return `image:${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * The recorded input of a multimodal item, whose fake vector is fakeVector(key): `text:<text>`,
+ * imageKey(bytes), or for a Cohere or Voyage input with both parts the two joined by `+`.
+ */
+export function multimodalKey(text: string | undefined, image?: Uint8Array): string {
+  return [...(text ? [`text:${text}`] : []), ...(image ? [imageKey(image)] : [])].join('+');
+}
+
+/** Bytes of a base64 string or a base64 data URI. */
+function imageBytes(value: unknown): Uint8Array {
+  const text = String(value);
+  return Buffer.from(text.startsWith('data:') ? text.slice(text.indexOf(',') + 1) : text, 'base64');
+}
+
+type Part = {
+  type?: string;
+  text?: string;
+  image_url?: string | { url?: string };
+  image_base64?: string;
+  image?: string;
+};
+
+/** An image sent by its URL (Jina's `image`, Voyage's `image_url`): named `url:<url>`. */
+function isUrl(value: unknown): value is string {
+  return typeof value === 'string' && /^https?:\/\//.test(value);
+}
+
+function partKey(part: Part): string {
+  if (part.type === 'text' || (part.type === undefined && part.text !== undefined)) return `text:${part.text}`;
+  const url = typeof part.image_url === 'string' ? part.image_url : undefined;
+  if (isUrl(url) || isUrl(part.image)) return `url:${url ?? part.image}`;
+  const image = typeof part.image_url === 'object' ? part.image_url.url : (part.image_base64 ?? part.image);
+  return imageKey(imageBytes(image));
+}
+
+/** The inputs of a request as the fake names them (texts for OpenAI and Ollama, keys for the others). */
+function requestInputs(format: FakeFormat, body: Record<string, unknown>): string[] {
+  if (format === 'jina') return (body.input as Part[]).map(partKey);
+  if (format === 'cohere' || format === 'voyage') {
+    return ((body.inputs ?? []) as { content?: Part[] }[]).map((i) => (i.content ?? []).map(partKey).join('+'));
+  }
+  const input = body.input;
+  return Array.isArray(input) ? input.map(String) : [String(input)];
+}
+
 export interface RecordedRequest {
   /** 0-based arrival number. */
   index: number;
   /** Date.now() at arrival. */
   time: number;
-  format: 'openai' | 'ollama';
+  format: FakeFormat;
   path: string;
   headers: IncomingHttpHeaders;
   body: Record<string, unknown>;
@@ -122,7 +177,7 @@ function vectorsJson(vectors: number[][], fault: Fault | null): string[] {
 }
 
 function successBody(request: RecordedRequest, defaultDims: number, fault: Fault | null): string {
-  const requested = request.body.dimensions;
+  const requested = request.body.dimensions ?? request.body.output_dimension;
   let dims = typeof requested === 'number' ? requested : defaultDims;
   if (fault?.kind === 'wrong-dims') dims = fault.dims ?? dims + 1;
   let vectors = request.inputs.map((text) => fakeVector(text, dims));
@@ -130,20 +185,41 @@ function successBody(request: RecordedRequest, defaultDims: number, fault: Fault
   if (fault?.kind === 'zero-vector' && vectors[0]) vectors[0] = vectors[0].map(() => 0);
   const tokens = request.inputs.reduce((sum, text) => sum + wordCount(text), 0);
   const items = vectorsJson(vectors, fault);
-  let body =
-    request.format === 'openai'
-      ? `{"object":"list","data":[${items.map((v, i) => `{"object":"embedding","index":${i},"embedding":${v}}`).join(',')}],` +
-        `"model":${JSON.stringify(request.model)},"usage":{"prompt_tokens":${tokens},"total_tokens":${tokens}}}`
-      : `{"model":${JSON.stringify(request.model)},"embeddings":[${items.join(',')}],"prompt_eval_count":${tokens}}`;
+  const data = `[${items.map((v, i) => `{"object":"embedding","index":${i},"embedding":${v}}`).join(',')}]`;
+  const model = JSON.stringify(request.model);
+  let body: string;
+  switch (request.format) {
+    case 'openai':
+    case 'jina':
+      body = `{"object":"list","data":${data},"model":${model},"usage":{"prompt_tokens":${tokens},"total_tokens":${tokens}}}`;
+      break;
+    case 'cohere':
+      body = `{"id":"fake","embeddings":{"float":[${items.join(',')}]},"meta":{"billed_units":{"input_tokens":${tokens},"image_tokens":0}}}`;
+      break;
+    case 'voyage':
+      body = `{"object":"list","data":${data},"model":${model},"usage":{"total_tokens":${tokens}}}`;
+      break;
+    case 'ollama':
+      body = `{"model":${model},"embeddings":[${items.join(',')}],"prompt_eval_count":${tokens}}`;
+  }
   if (fault?.kind === 'malformed-json') body = body.slice(0, Math.floor(body.length / 2));
   return body;
 }
 
 function errorBody(format: RecordedRequest['format'], message: string): string {
-  return format === 'openai'
+  if (format === 'cohere') return JSON.stringify({ message });
+  if (format === 'voyage') return JSON.stringify({ detail: message });
+  return format === 'openai' || format === 'jina'
     ? JSON.stringify({ error: { message, type: 'fake_error', code: null } })
     : JSON.stringify({ error: message });
 }
+
+const FORMAT_BY_PATH: Record<string, FakeFormat> = {
+  '/v1/embeddings': 'openai',
+  '/api/embed': 'ollama',
+  '/v2/embed': 'cohere',
+  '/v1/multimodalembeddings': 'voyage',
+};
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -203,7 +279,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://fake').pathname;
-    const format = path === '/v1/embeddings' ? 'openai' : path === '/api/embed' ? 'ollama' : undefined;
+    let format: FakeFormat | undefined = FORMAT_BY_PATH[path];
     const raw = await readBody(req);
     if (req.method !== 'POST' || format === undefined) return send(res, 404, '{"error":"not found"}');
     let body: Record<string, unknown>;
@@ -212,8 +288,16 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     } catch {
       return send(res, 400, errorBody(format, 'request body is not JSON'));
     }
-    const input = body.input;
-    const inputs = Array.isArray(input) ? input.map(String) : [String(input)];
+    // Jina's multimodal input is OpenAI's path with objects in the input list.
+    if (format === 'openai' && Array.isArray(body.input) && body.input.some((i) => typeof i === 'object')) {
+      format = 'jina';
+    }
+    let inputs: string[];
+    try {
+      inputs = requestInputs(format, body);
+    } catch {
+      return send(res, 400, errorBody(format, 'request does not match the format'));
+    }
     const request: RecordedRequest = {
       index: requests.length,
       time: Date.now(),

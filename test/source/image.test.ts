@@ -79,6 +79,9 @@ describe('image inputs', () => {
       expect(Buffer.from(image.bytes).equals(png)).toBe(true);
     }
     expect(await loadImageInput(jpeg, options)).toMatchObject({ mime: 'image/jpeg', width: 120, height: 40 });
+    // An image from a URL remembers it (send_image_urls); one from a file does not.
+    expect((await loadImageInput(`${base}/glyph.png`, options)).url).toBe(`${base}/glyph.png`);
+    expect((await loadImageInput(file, options)).url).toBeUndefined();
   });
 
   it('fails each unusable image with its reason', async () => {
