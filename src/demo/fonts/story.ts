@@ -4,7 +4,7 @@ import { open, type MigrationEvent, type Reembed } from '../../reembed.js';
 import type { DemoReporter } from '../demo.js';
 import { buildCatalogue, DEFAULT_CATALOGUE_SIZE, type FontRecord } from './catalogue.js';
 import { FONT_CATEGORIES, type FontCategory } from './category.js';
-import { cutoverGates, JIT_MIN_ITEMS, type FontGate } from './gates.js';
+import { cutoverGates, JIT_MIN_ITEMS, type FontGate, type GateBudgets } from './gates.js';
 import { CANDIDATE_INPUTS, CANDIDATE_PROFILE, CONTROL_PROFILE, FONTS_SOURCE_TABLE, fontsManifest } from './manifest.js';
 import { fontQuerySet, type FontQuerySet } from './queries.js';
 import { renderGlyph } from './render.js';
@@ -25,6 +25,8 @@ export interface FontStoryOptions {
    * the candidate dead-letters it with its reason and the story repairs it (default true).
    */
   brokenGlyph?: boolean;
+  /** The latency and JIT gates' budgets (default: the runbook's, 1 s and 5 minutes). */
+  budgets?: GateBudgets;
   reporter?: DemoReporter;
 }
 
@@ -255,14 +257,17 @@ export async function runFontStory(options: FontStoryOptions = {}): Promise<Font
     const candidateEval = profileEval(reembed, CANDIDATE_PROFILE, qs, candidatePasses);
     const verify = await reembed.verify({ profile: CANDIDATE_PROFILE });
     const failures = await reembed.failures.list({ profile: CANDIDATE_PROFILE });
-    const gates = cutoverGates({
-      coverage: (await reembed.backfill.coverage(CANDIDATE_PROFILE)).ratio,
-      deadLetters: failures.total,
-      verifyFailedChecks: verify.checks.filter((c) => !c.ok).length,
-      jit: { items: jit.embedded, seconds: jit.seconds },
-      candidateP95Ms: candidateEval.latencyP95Ms,
-      offline: { control: controlEval, candidate: candidateEval },
-    });
+    const gates = cutoverGates(
+      {
+        coverage: (await reembed.backfill.coverage(CANDIDATE_PROFILE)).ratio,
+        deadLetters: failures.total,
+        verifyFailedChecks: verify.checks.filter((c) => !c.ok).length,
+        jit: { items: jit.embedded, seconds: jit.seconds },
+        candidateP95Ms: candidateEval.latencyP95Ms,
+        offline: { control: controlEval, candidate: candidateEval },
+      },
+      options.budgets,
+    );
     const gatesPass = gates.every((g) => g.ok);
     reporter.step(`cutover gates: ${gates.map((g) => `${g.name} ${g.ok ? 'pass' : 'FAIL'}`).join(', ')}`);
 

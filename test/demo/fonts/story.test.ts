@@ -11,6 +11,7 @@ import { FONT_QUERIES } from '../../../src/demo/fonts/queries.js';
 import { JIT_MIN_ITEMS } from '../../../src/demo/fonts/gates.js';
 import { ReembedError } from '../../../src/errors.js';
 import { BACKENDS, createServerDatabase } from '../../helpers/databases.js';
+import { scaled } from '../../helpers/slowdown.js';
 
 describe.each(BACKENDS)('reembed demo --story fonts on %s', (backend) => {
   let target: string | undefined;
@@ -22,6 +23,8 @@ describe.each(BACKENDS)('reembed demo --story fonts on %s', (backend) => {
     if (backend === 'postgres') ({ url: target, drop } = await createServerDatabase());
     result = await runFontStory({
       database: target,
+      // The runbook's time budgets, as deadlines that scale with a slower machine.
+      budgets: { p95Ms: scaled(1000), jitSeconds: scaled(300) },
       reporter: { step: (m) => steps.push(m), progress() {}, progressDone() {} },
     });
   });
