@@ -221,7 +221,7 @@ export async function runFontStory(options: FontStoryOptions = {}): Promise<Font
     const canaryPasses: SearchPass[] = [];
     for (let round = 0; round < MAX_JIT_ROUNDS; round++) {
       for (const subject of [...toControl, ...toCandidate])
-        canaryPasses.push(await searchPass(reembed, qs.queries, `${subject}`));
+        canaryPasses.push(await searchPass(reembed, qs.queries, subject));
       if (reembed.router.stats.hotDocumentsQueued >= JIT_MIN_ITEMS) break;
     }
     const before = await candidateStatus(reembed);
