@@ -63,6 +63,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
     file: 'index-kinds.js',
     what: 'IVFFlat vs HNSW on 100k x 384 and 768 (PostgreSQL): build time, recall/p95 per probes and ef_search, tune choice',
   },
+  fonts: {
+    file: 'fonts.js',
+    what: 'font search: embed + search p50/p95/p99 of a text query on the 4,096-dim hash-image store (exact), PGlite and PostgreSQL, 200 and 20k fonts',
+  },
   'vs-langchain': {
     file: 'vs-langchain.js',
     what: 'reembed beside LangChain.js index() (PGVectorStore + PostgresRecordManager): sync, re-sync, model change, search',

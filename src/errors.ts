@@ -66,6 +66,9 @@ export const REEMBED_ERROR_CODES = [
   'DEMO_NEEDS_EMPTY_DATABASE',
   'DEMO_VERIFY_FAILED',
   'DEMO_ROLLOUT_FAILED',
+  // The font story: fontconfig or the font packages are missing, or a font file cannot be read.
+  'FONTS_NOT_INSTALLED',
+  'FONT_UNREADABLE',
 ] as const;
 
 export type ReembedErrorCode = (typeof REEMBED_ERROR_CODES)[number];

@@ -1,9 +1,24 @@
 import { truncatedPercent } from '../percent.js';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { createProgress, type Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
+
+const STORIES = ['migration', 'fonts'] as const;
+
+interface DemoCliOptions {
+  story: (typeof STORIES)[number];
+  fonts: number;
+  documents: number;
+  queries: number;
+  seed: number;
+}
+
+function storyName(value: string): DemoCliOptions['story'] {
+  if ((STORIES as readonly string[]).includes(value)) return value as DemoCliOptions['story'];
+  throw new InvalidArgumentError(`--story is one of ${STORIES.join(', ')}`);
+}
 
 export function registerDemo(program: Command): void {
   program
@@ -17,14 +32,43 @@ export function registerDemo(program: Command): void {
         'both capture, verify both stores, compare Recall@5/10, nDCG@10, MRR@10 and Contain@50, shadow-compare ' +
         'results, then let the controller ramp the canary 5 → 25 → 50 → 100 by its gates while searches from many ' +
         'subjects flow, drill a rollback, and run a second attempt whose candidate fails 20% of its queries: the ' +
-        'controller rolls it back by itself, naming the gate (no network, no model files)',
+        'controller rolls it back by itself, naming the gate (no network, no model files). --story fonts: the ' +
+        'font search moving from a text profile to a 4,096-dim candidate over ~200 installed fonts and their glyph ' +
+        'images, with a canary that starts half backfilled (just-in-time embedding), the runbook’s cutover gates, ' +
+        'a rollback and the final evaluation on fixed queries (fonts from scripts/setup-fonts.sh)',
     )
+    .option(
+      '--story <name>',
+      'migration (the guided tour) or fonts (text → multimodal font search)',
+      storyName,
+      'migration',
+    )
+    .option('--fonts <n>', 'fonts in the font story’s catalogue', positiveInt, 200)
     .option('--documents <n>', 'documents to generate', positiveInt, 2400)
     .option('--queries <n>', 'queries to generate', positiveInt, 240)
     .option('--seed <n>', 'random seed of the corpus', positiveInt, 42)
-    .action(async (opts: { documents: number; queries: number; seed: number }, command: Command) => {
+    .action(async (opts: DemoCliOptions, command: Command) => {
       const ctx = new CliContext(command);
       const bars = new Map<string, Progress>();
+      const reporter = {
+        step: (m: string) => ctx.info(`• ${m}`),
+        progress: (label: string, done: number, total: number) => {
+          let bar = bars.get(label);
+          if (!bar) bars.set(label, (bar = createProgress(label, { quiet: ctx.options.quiet })));
+          bar.update(done, total);
+        },
+        progressDone: (label: string) => bars.get(label)?.finish(),
+      };
+      if (opts.story === 'fonts') {
+        const [{ runFontStory }, { formatFontStory }] = await Promise.all([
+          import('../demo/fonts/story.js'),
+          import('./demo-fonts.js'),
+        ]);
+        const story = await runFontStory({ database: ctx.options.db, fonts: opts.fonts, reporter });
+        ctx.result(story, () => formatFontStory(story));
+        if (!story.ok) process.exitCode = 1;
+        return;
+      }
       const { runDemo } = await import('../demo/demo.js');
       const result = await runDemo({
         // Only an explicit --db moves the demo out of its throwaway in-memory database.
@@ -32,15 +76,7 @@ export function registerDemo(program: Command): void {
         documents: opts.documents,
         queries: opts.queries,
         seed: opts.seed,
-        reporter: {
-          step: (m) => ctx.info(`• ${m}`),
-          progress: (label, done, total) => {
-            let bar = bars.get(label);
-            if (!bar) bars.set(label, (bar = createProgress(label, { quiet: ctx.options.quiet })));
-            bar.update(done, total);
-          },
-          progressDone: (label) => bars.get(label)?.finish(),
-        },
+        reporter,
       });
       ctx.result(result, () => {
         const r = result.rollout;
