@@ -18,7 +18,10 @@ export function formatFontStory(result: FontStoryResult): string {
       : 'rendering failure: none staged',
     '',
     `canary ${result.canary.percent}% from ${(result.canary.coverageAtStart * 100).toFixed(0)}% coverage: ${result.canary.searches} searches, ${result.canary.servedByCandidate} served by the candidate`,
-    `just in time: ${j.requested} fonts asked for by searches the control served; queue depth ${j.queueDepthBefore} → ${j.queueDepthAfter}; ${j.embedded} embedded in ${j.seconds.toFixed(2)} s (${j.itemsPerMinute.toFixed(0)} items/min)`,
+    `just in time: ${j.requested} fonts asked for by searches the control served; ${j.waitingBefore} waiting → ${j.waitingAfter}; ${j.completed} embedded by a worker in ${j.seconds.toFixed(2)} s` +
+      (j.timeToEmbedMs
+        ? `; from request to embedding p50 ${(j.timeToEmbedMs.p50 / 1000).toFixed(2)} s, p95 ${(j.timeToEmbedMs.p95 / 1000).toFixed(2)} s`
+        : ''),
     '',
     'cutover gates (the runbook’s):',
     table(

@@ -58,6 +58,11 @@ describe.each(BACKENDS)('reembed demo --story fonts on %s', (backend) => {
     expect(result.jit.queueDepthAfter).toBe(0);
     // Every queued font embedded (the broken glyph, should a search have asked for it, fails instead).
     expect(result.jit.embedded).toBeGreaterThanOrEqual(result.jit.queueDepthBefore - 1);
+    // status saw them as just-in-time requests: waiting, then completed with their wait.
+    expect(result.jit.waitingBefore).toBeGreaterThanOrEqual(JIT_MIN_ITEMS);
+    expect(result.jit.waitingAfter).toBe(0);
+    expect(result.jit.completed).toBeGreaterThanOrEqual(result.jit.waitingBefore - 1);
+    expect(result.jit.timeToEmbedMs!.max).toBeGreaterThanOrEqual(result.jit.timeToEmbedMs!.p50);
   });
 
   it('dead-letters the broken glyph with its reason, then embeds it once re-rendered', () => {
