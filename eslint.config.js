@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import { layerConfigs } from './eslint.layers.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.reembed/', 'coverage/'] },
+  { ignores: ['dist/', 'dist-bench/', 'node_modules/', '.reembed/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
