@@ -129,6 +129,7 @@ export const IMAGE_FAILURE_REASONS = [
   'format', // bytes that are not PNG, JPEG, GIF or WebP
   'decode', // bytes of a known format that do not decode
   'invalid_value', // a column value that is none of bytea, data URI, path, URL
+  'not_allowed', // a URL host outside image.allow_hosts, a path outside image.allow_dirs
 ] as const;
 export type ImageFailureReason = (typeof IMAGE_FAILURE_REASONS)[number];
 

@@ -78,6 +78,14 @@ const imageSettingsSchema = z
     max_bytes: positiveInt.default(10 * 1024 * 1024),
     /** An http(s) fetch slower than this fails its row. */
     fetch_timeout_ms: positiveInt.default(10_000),
+    /**
+     * When set, an http(s) image (and every redirect it takes) must be on one of these hosts
+     * (`cdn.example.com`, or `*.example.com` for its subdomains): the workers fetch what the
+     * source table says, so a table users write to could point them at internal addresses.
+     */
+    allow_hosts: z.array(z.string().min(1)).min(1).optional(),
+    /** When set, a file path must resolve (symbolic links followed) inside one of these directories. */
+    allow_dirs: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 export type ImageSettings = z.output<typeof imageSettingsSchema>;

@@ -6,7 +6,8 @@
  * fails any check fails its row with an ImageInputError naming the reason, so a broken image
  * becomes a dead letter, never a stored vector.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ImageSettings } from '../config/profile.js';
 import { ImageInputError } from '../errors.js';
@@ -82,8 +83,28 @@ function dataUriBytes(uri: string, options: ImageLoadOptions): Uint8Array {
   return bytes;
 }
 
+/** Whether `host` is one of the allowed hosts (`*.example.com` allows the subdomains of example.com). */
+export function hostAllowed(host: string, allowed: readonly string[]): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return allowed.some((pattern) => {
+    const p = pattern.toLowerCase().replace(/\.$/, '');
+    return p.startsWith('*.') ? h.endsWith(p.slice(1)) && h.length > p.length - 1 : h === p;
+  });
+}
+
+async function checkPathAllowed(path: string, options: ImageLoadOptions): Promise<void> {
+  if (!options.allow_dirs) return;
+  const real = await realpath(path);
+  for (const dir of options.allow_dirs) {
+    const rel = relative(await realpath(resolve(dir)).catch(() => resolve(dir)), real);
+    if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) return;
+  }
+  throw new ImageInputError('not_allowed', `${describe(path)} is outside image.allow_dirs`);
+}
+
 async function fileBytes(path: string, options: ImageLoadOptions): Promise<Uint8Array> {
   try {
+    await checkPathAllowed(path, options);
     const info = await stat(path);
     if (!info.isFile()) throw new ImageInputError('unreadable', `${describe(path)} is not a file`);
     if (info.size > options.max_bytes) tooLarge(info.size, options);
@@ -101,7 +122,7 @@ async function fetchBytes(url: string, options: ImageLoadOptions): Promise<Uint8
   const fetch = options.fetch ?? globalThis.fetch;
   const signal = AbortSignal.timeout(options.fetch_timeout_ms);
   try {
-    const response = await fetch(url, { signal, redirect: 'follow' });
+    const response = await fetchAllowed(fetch, url, signal, options);
     if (!response.ok) {
       await response.body?.cancel();
       const transient = response.status >= 500 || response.status === 429 || response.status === 408;
@@ -131,6 +152,40 @@ async function fetchBytes(url: string, options: ImageLoadOptions): Promise<Uint8
     }
     const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
     throw new ImageInputError('unreadable', `cannot fetch ${describe(url)}${cause}`, { cause: error, transient: true });
+  }
+}
+
+/** Redirects followed at most, each one checked against image.allow_hosts. */
+const MAX_REDIRECTS = 5;
+
+/**
+ * Fetches `url`; with image.allow_hosts, follows redirects itself so that every hop is checked
+ * before it is requested (a redirect must not lead a worker where a URL may not).
+ */
+async function fetchAllowed(
+  fetch: typeof globalThis.fetch,
+  url: string,
+  signal: AbortSignal,
+  options: ImageLoadOptions,
+): Promise<Response> {
+  const allowed = options.allow_hosts;
+  if (!allowed) return fetch(url, { signal, redirect: 'follow' });
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    const target = new URL(current);
+    if (!/^https?:$/.test(target.protocol) || !hostAllowed(target.hostname, allowed)) {
+      throw new ImageInputError(
+        'not_allowed',
+        `${describe(current)}${current === url ? '' : ` (a redirect of ${describe(url)})`} is not on image.allow_hosts`,
+      );
+    }
+    const response = await fetch(current, { signal, redirect: 'manual' });
+    const location = response.headers.get('location');
+    if (response.status < 300 || response.status >= 400 || !location) return response;
+    await response.body?.cancel();
+    if (hop >= MAX_REDIRECTS)
+      throw new ImageInputError('unreadable', `${describe(url)} redirects more than ${MAX_REDIRECTS} times`);
+    current = new URL(location, current).toString();
   }
 }
 

@@ -4,13 +4,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageInputError } from '../../src/errors.js';
-import { loadImageInput, sniffImage } from '../../src/source/image.js';
+import { hostAllowed, loadImageInput, sniffImage, type ImageLoadOptions } from '../../src/source/image.js';
 import { brokenPng, glyphImage } from '../helpers/images.js';
 import { scaled } from '../helpers/slowdown.js';
 
@@ -18,7 +18,7 @@ const png = glyphImage('Aa Bb', { width: 120, height: 40 });
 const jpeg = glyphImage('Gg 01', { width: 120, height: 40, format: 'jpeg' });
 const options = { max_bytes: 1_000_000, fetch_timeout_ms: scaled(2000) };
 
-async function reason(value: unknown, opts: Partial<typeof options> = {}): Promise<ImageInputError> {
+async function reason(value: unknown, opts: Partial<ImageLoadOptions> = {}): Promise<ImageInputError> {
   const error = await loadImageInput(value, { ...options, ...opts }).then(
     () => new Error('expected the image to fail'),
     (e: unknown) => e,
@@ -31,9 +31,17 @@ describe('image inputs', () => {
   let server: Server;
   let base: string;
   const hanging = new Set<() => void>();
+  const requested: string[] = [];
   beforeAll(async () => {
     server = createServer((req, res) => {
       const path = req.url ?? '/';
+      requested.push(`${req.headers.host} ${path}`);
+      if (path === '/hop.png') return res.writeHead(302, { location: '/glyph.png' }).end();
+      if (path === '/away.png') {
+        // To the same server under another name (localhost): a different host to the allow-list.
+        const port = (server.address() as AddressInfo).port;
+        return res.writeHead(302, { location: `http://localhost:${port}/secret.png` }).end();
+      }
       if (path === '/glyph.png') return res.writeHead(200, { 'content-type': 'image/png' }).end(png);
       if (path === '/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>');
       if (path === '/big.png') return res.writeHead(200, { 'content-type': 'image/png' }).end(Buffer.alloc(5000, 1));
@@ -52,6 +60,54 @@ describe('image inputs', () => {
     for (const done of hanging) done();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('matches hosts of the allow-list exactly, or by subdomain with *.', () => {
+    expect(hostAllowed('cdn.example.com', ['cdn.example.com'])).toBe(true);
+    expect(hostAllowed('CDN.example.com.', ['cdn.example.com'])).toBe(true);
+    expect(hostAllowed('img.cdn.example.com', ['*.example.com'])).toBe(true);
+    expect(hostAllowed('example.com', ['*.example.com'])).toBe(false);
+    expect(hostAllowed('evilexample.com', ['*.example.com'])).toBe(false);
+    expect(hostAllowed('169.254.169.254', ['cdn.example.com'])).toBe(false);
+  });
+
+  it('fetches only from image.allow_hosts, checking every redirect before it is followed', async () => {
+    const allow_hosts = ['127.0.0.1'];
+    await expect(loadImageInput(`${base}/glyph.png`, { ...options, allow_hosts })).resolves.toMatchObject({
+      mime: 'image/png',
+    });
+    // A redirect on the allowed host is followed.
+    await expect(loadImageInput(`${base}/hop.png`, { ...options, allow_hosts })).resolves.toMatchObject({
+      mime: 'image/png',
+    });
+    const refused = await reason(`${base}/glyph.png`.replace('127.0.0.1', 'localhost'), { allow_hosts });
+    expect(refused.reason).toBe('not_allowed');
+    requested.length = 0;
+    const redirected = await reason(`${base}/away.png`, { allow_hosts });
+    expect(redirected.reason).toBe('not_allowed');
+    expect(redirected.message).toMatch(/a redirect of/);
+    // The redirect's target was never requested.
+    expect(requested).toEqual([`127.0.0.1:${new URL(base).port} /away.png`]);
+  });
+
+  it('reads files only inside image.allow_dirs, symbolic links resolved', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'reembed-allow-'));
+    const inside = join(root, 'glyphs');
+    const outside = join(root, 'private');
+    mkdirSync(inside);
+    mkdirSync(outside);
+    writeFileSync(join(inside, 'a.png'), png);
+    writeFileSync(join(outside, 'b.png'), png);
+    symlinkSync(join(outside, 'b.png'), join(inside, 'link.png'));
+    const allow_dirs = [inside];
+    await expect(loadImageInput(join(inside, 'a.png'), { ...options, allow_dirs })).resolves.toMatchObject({
+      mime: 'image/png',
+    });
+    for (const path of [join(outside, 'b.png'), join(inside, 'link.png'), join(inside, '..', 'private', 'b.png')]) {
+      expect((await reason(path, { allow_dirs })).reason).toBe('not_allowed');
+    }
+    // Without the list, any readable path is read (the default).
+    await expect(loadImageInput(join(outside, 'b.png'), options)).resolves.toMatchObject({ mime: 'image/png' });
   });
 
   it('sniffs PNG, JPEG, GIF and WebP by their magic bytes only', () => {
