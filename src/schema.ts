@@ -10,6 +10,7 @@ import { controllerLeaseMigrations } from './gates/lease.js';
 import { queryCacheMigrations } from './router/query-cache-table.js';
 import { alertMigrations } from './gates/alert-tables.js';
 import { namespaceMigrations } from './store/namespace.js';
+import { rerankMigrations } from './router/rerank-switch.js';
 
 /** Every migration of the reembed schema, in version order; each is owned by its module. */
 export const migrations: Migration[] = [
@@ -24,4 +25,5 @@ export const migrations: Migration[] = [
   ...queryCacheMigrations,
   ...alertMigrations,
   ...namespaceMigrations,
+  ...rerankMigrations,
 ].sort((a, b) => a.version - b.version);

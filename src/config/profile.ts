@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { durationSchema } from './duration-schema.js';
+import { rerankSchema } from './rerank.js';
 
 /** Providers reembed can embed with. `hash` is built in and needs no network. */
 export const PROVIDERS = ['hash', 'openai-compatible', 'ollama'] as const;
@@ -138,6 +139,8 @@ export const profileSchema = z
     /** The ANN index kind and its parameters (default: HNSW with pgvector's defaults). */
     index: indexSettingsSchema.optional(),
     cache: queryCacheSchema.prefault({}),
+    /** A rerank stage over the top `top_n` of the retrieval (not part of the fingerprint). */
+    rerank: rerankSchema.optional(),
   })
   .strict()
   .refine((p) => p.ef_search === undefined || p.index === undefined || p.index.type === 'hnsw', {

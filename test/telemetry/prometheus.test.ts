@@ -88,6 +88,9 @@ describe('Prometheus serving metrics', () => {
       queryTokens: () => {
         throw new Error('broken');
       },
+      rerank: () => {
+        throw new Error('broken');
+      },
     };
     const listening: ServingObserver = {
       request: (p) => heard.push(`request ${p}`),
@@ -97,6 +100,7 @@ describe('Prometheus serving metrics', () => {
       shadowDropped: (c, reason) => heard.push(`dropped ${c} ${reason}`),
       quality: (p, signal) => heard.push(`quality ${p} ${signal.top1Score}`),
       queryTokens: (p, tokens) => heard.push(`tokens ${p} ${tokens}`),
+      rerank: (p, event) => heard.push(`rerank ${p} ${event.arm}`),
     };
     const o = fanOut([broken, null, listening]);
     o.request('a', { ok: true, latencyMs: 1 });
@@ -106,6 +110,7 @@ describe('Prometheus serving metrics', () => {
     o.shadowDropped('b', 'too_old');
     o.quality('a', { top1Score: 0.5 });
     o.queryTokens('a', 7);
+    o.rerank('a', { arm: 'fallback', latencyMs: 3 });
     expect(heard).toEqual([
       'request a',
       'open a',
@@ -114,6 +119,7 @@ describe('Prometheus serving metrics', () => {
       'dropped b too_old',
       'quality a 0.5',
       'tokens a 7',
+      'rerank a fallback',
     ]);
   });
 
