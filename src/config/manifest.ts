@@ -183,7 +183,10 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
     }
     // A rerank weights file is named relative to the manifest (or include) that names it.
     const rerank = settings.rerank?.weights
-      ? { ...settings.rerank, weights: resolve(isAbsolute(file) ? dirname(file) : process.cwd(), settings.rerank.weights) }
+      ? {
+          ...settings.rerank,
+          weights: resolve(isAbsolute(file) ? dirname(file) : process.cwd(), settings.rerank.weights),
+        }
       : settings.rerank;
     profiles.set(name, {
       ...settings,

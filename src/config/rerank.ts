@@ -22,7 +22,8 @@ export const rerankSchema = z
     model: z.string().min(1).optional(),
     api_key_env: envName
       .refine((name) => !/^REEMBED_|DATABASE_URL|^PG[A-Z]+$/i.test(name), {
-        message: 'api_key_env may not name a REEMBED_* variable or a database variable: its value is sent to the reranker',
+        message:
+          'api_key_env may not name a REEMBED_* variable or a database variable: its value is sent to the reranker',
       })
       .optional(),
     /** One rerank request's budget; past it the unreranked order is served (a fallback). */

@@ -47,7 +47,9 @@ export class HttpReranker {
     this.url = `${settings.base_url.replace(/\/+$/, '')}/rerank`;
     const env = options.env ?? process.env;
     if (settings.api_key_env && !env[settings.api_key_env])
-      throw new ConfigError(`profile ${profile}: rerank api_key_env ${settings.api_key_env} is not set in the environment`);
+      throw new ConfigError(
+        `profile ${profile}: rerank api_key_env ${settings.api_key_env} is not set in the environment`,
+      );
     this.apiKey = settings.api_key_env ? env[settings.api_key_env] : undefined;
     this.fetch = options.fetch ?? globalThis.fetch;
     this.sleep = options.sleep ?? abortableSleep;
@@ -65,7 +67,8 @@ export class HttpReranker {
       try {
         return await this.once(query, documents, deadline);
       } catch (error) {
-        const failure = deadline.aborted && isAbortError(error) ? new ProviderTimeoutError(this.profile, budget) : error;
+        const failure =
+          deadline.aborted && isAbortError(error) ? new ProviderTimeoutError(this.profile, budget) : error;
         if (attempt > this.settings.max_retries || !isRetryable(failure) || deadline.aborted) throw failure;
         const wait = retryAfterOf(failure) ?? backoffDelay(attempt, 50, 1000, this.random);
         try {

@@ -46,7 +46,9 @@ export function parseWeights(raw: unknown, where: string): RerankWeights {
   const parsed = weightsSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new RerankWeightsError(`${where}: not a rerank weights file (${issue.path.join('.') || 'file'}: ${issue.message})`);
+    throw new RerankWeightsError(
+      `${where}: not a rerank weights file (${issue.path.join('.') || 'file'}: ${issue.message})`,
+    );
   }
   return parsed.data;
 }

@@ -8,7 +8,7 @@ import type { Queryable } from '../db/database.js';
 import type { Migration } from '../db/migrations.js';
 import { schemaObject } from '../db/identifiers.js';
 import { warnAndContinue } from '../logger.js';
-import { SERVING_METRICS_TABLE } from '../telemetry/serving-metrics.js';
+import { rerankCountsColumnsSql } from '../telemetry/serving-metrics.js';
 
 export const RERANK_SWITCH_TABLE = schemaObject('rerank_switch');
 /** The switch row that applies to every profile. */
@@ -32,12 +32,7 @@ export const rerankMigrations: Migration[] = [
         reason text,
         updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
       );
-      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_on bigint NOT NULL DEFAULT 0;
-      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_off bigint NOT NULL DEFAULT 0;
-      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_fallbacks bigint NOT NULL DEFAULT 0;
-      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_changed bigint NOT NULL DEFAULT 0;
-      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_latency_counts bigint[] NOT NULL DEFAULT '{}';
-      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_latency_sum_ms double precision NOT NULL DEFAULT 0;`,
+      ${rerankCountsColumnsSql()}`,
   },
 ];
 

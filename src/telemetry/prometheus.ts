@@ -161,7 +161,7 @@ export class PrometheusServingMetrics implements ServingObserver {
     );
     this.rerankSearches = counter(
       'reembed_rerank_searches_total',
-      "Searches of a profile with a rerank stage, by arm: on (reranked), off (not in the rerank slice, or switched off), fallback (the reranker failed; served unreranked)",
+      'Searches of a profile with a rerank stage, by arm: on (reranked), off (not in the rerank slice, or switched off), fallback (the reranker failed; served unreranked)',
       'profile',
       'arm',
     );

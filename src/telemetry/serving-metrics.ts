@@ -92,6 +92,21 @@ export const servingMetricsMigrations: Migration[] = [
   },
 ];
 
+/**
+ * The rerank stage's counts (router/rerank-stage.ts): searches per arm, rank-1 changes,
+ * fallbacks and the stage's latency. Part of schema version 21, which router/rerank-switch.ts
+ * owns with the switch table (the one version the stage was given).
+ */
+export function rerankCountsColumnsSql(): string {
+  return `
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_on bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_off bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_fallbacks bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_changed bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_latency_counts bigint[] NOT NULL DEFAULT '{}';
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_latency_sum_ms double precision NOT NULL DEFAULT 0;`;
+}
+
 /** Quality signals of one answered search: its top-1 score, or (sampled) its top 5's mean pairwise cosine. */
 export interface QualitySignal {
   top1Score?: number;
@@ -680,7 +695,9 @@ export async function readServingMetrics(
       changed: total.rerankChanged,
       acceptance: total.rerankOn ? total.rerankChanged / total.rerankOn : null,
       fallbackRate:
-        total.rerankOn + total.rerankFallbacks ? total.rerankFallbacks / (total.rerankOn + total.rerankFallbacks) : null,
+        total.rerankOn + total.rerankFallbacks
+          ? total.rerankFallbacks / (total.rerankOn + total.rerankFallbacks)
+          : null,
       latencyMs: {
         p50: quantile(total.rerankLatency, 0.5),
         p95: quantile(total.rerankLatency, 0.95),
