@@ -28,6 +28,8 @@ export interface FakeReranker {
   requests: Array<{ body: RerankRequestBody; authorization: string | undefined }>;
   faults: Array<RerankFault | null>;
   always: RerankFault | null;
+  /** How a healthy answer ranks: `reverse` (default, the last first) or `identity` (unchanged). */
+  order: 'reverse' | 'identity';
   close(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function startFakeReranker(): Promise<FakeReranker> {
     requests: [],
     faults: [],
     always: null,
+    order: 'reverse',
     close: async () => {
       for (const t of timers) clearTimeout(t);
       server.closeAllConnections();
@@ -70,7 +73,8 @@ export async function startFakeReranker(): Promise<FakeReranker> {
       if (req.url !== '/rerank' || req.method !== 'POST') return json(res, 404, '{"error":"not found"}');
       const fault = fake.faults.length ? fake.faults.shift()! : fake.always;
       const n = body.documents.length;
-      const results = reverseOrder(n).map((index, rank) => ({ index, relevance_score: 1 - rank / (n + 1) }));
+      const ranked = fake.order === 'reverse' ? reverseOrder(n) : reverseOrder(n).reverse();
+      const results = ranked.map((index, rank) => ({ index, relevance_score: 1 - rank / (n + 1) }));
       if (fault?.kind === 'status') return json(res, fault.status, '{"error":"injected"}');
       if (fault?.kind === 'malformed-json') return json(res, 200, '{"results": [{"index": 0,');
       if (fault?.kind === 'out-of-range') results[0] = { index: n + 3, relevance_score: 2 };
