@@ -9,7 +9,11 @@ import { evaluateRankings, RETRIEVAL_METRICS, type RetrievalMetrics, type Retrie
 import type { Qrels } from '../eval/metrics.js';
 import type { Rankings } from '../eval/trec.js';
 import type { RerankCandidate } from '../router/rerank-features.js';
-import type { Reranker } from '../router/rerank-stage.js';
+import { createReranker, type Reranker } from '../router/rerank-stage.js';
+import { summarizeLatency } from '../eval/latency.js';
+import { profileForCorpus } from '../eval/prepare.js';
+import type { RerankEvaluation } from '../eval/report.js';
+import { resolveSource } from '../source/source.js';
 import { renderedTexts } from '../source/rendered-text.js';
 import type { Source } from '../source/source.js';
 
@@ -69,4 +73,42 @@ export function compareRerank(before: Rankings, after: Rankings, qrels: Qrels): 
   const a = evaluateRankings(idsOf(after), qrels).summary;
   const lift = Object.fromEntries(RETRIEVAL_METRICS.map((m) => [m, a[m] - b[m]])) as unknown as RetrievalMetrics;
   return { before: b, after: a, lift };
+}
+
+/**
+ * `reembed eval` for the profiles with a rerank stage: their exact rankings (top `top_n`) reranked
+ * in the evaluation database, scored before and after; the reranked rankings for the run files.
+ */
+export async function evaluateRerank(
+  db: Queryable,
+  profiles: readonly Profile[],
+  dataset: { queries: ReadonlyArray<{ id: string; text: string }>; qrels: Qrels },
+  rankings: Map<string, { exact: Rankings }>,
+): Promise<Map<string, { evaluation: RerankEvaluation; off: Rankings; on: Rankings }>> {
+  const out = new Map<string, { evaluation: RerankEvaluation; off: Rankings; on: Rankings }>();
+  const staged = profiles.filter((p) => p.rerank);
+  if (staged.length === 0) return out;
+  const source = await resolveSource(db, { managed: true, text: '{content}' });
+  for (const profile of staged) {
+    const settings = profile.rerank!;
+    const reranker = await createReranker(profile.name, settings);
+    const exact = rankings.get(profile.name)!.exact;
+    const before: Rankings = new Map([...exact].map(([q, hits]) => [q, hits.slice(0, settings.top_n)]));
+    const candidates = await rankedCandidates(db, source, profileForCorpus(profile).profile, before);
+    const after = await rerankAll(reranker, dataset.queries, candidates);
+    const { before: b, after: a, lift } = compareRerank(before, after.rankings, dataset.qrels);
+    out.set(profile.name, {
+      evaluation: {
+        provider: settings.provider,
+        topN: settings.top_n,
+        before: b,
+        after: a,
+        lift,
+        latency: summarizeLatency(after.ms),
+      },
+      off: before,
+      on: after.rankings,
+    });
+  }
+  return out;
 }

@@ -132,6 +132,15 @@ export class RerankStage {
     return r;
   }
 
+  /**
+   * Loads the rerankers of the profiles a router may serve now, so that a missing or broken
+   * weights file (or an unset api_key_env) fails its start with the typed error instead of
+   * every search falling back.
+   */
+  async load(profiles: readonly Profile[]): Promise<void> {
+    for (const p of profiles) if (p.rerank) await this.reranker(p);
+  }
+
   private breaker(profile: Profile): Breaker {
     let b = this.breakers.get(profile.name);
     if (b) return b;

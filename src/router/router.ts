@@ -151,7 +151,14 @@ export class Router {
   async start(): Promise<this> {
     await this.watcher.start();
     // Only a manifest with a rerank stage has a switch to follow.
-    if ([...this.manifest.profiles.values()].some((p) => p.rerank)) await this.rerankSwitch.start();
+    if ([...this.manifest.profiles.values()].some((p) => p.rerank)) {
+      await this.rerankSwitch.start();
+      const m = this.watcher.current();
+      const names = [this.settings.defaultProfile, m?.control, m?.candidate];
+      await this.rerank.load(
+        names.flatMap((n) => (n && this.manifest.profiles.get(n) ? [this.manifest.profiles.get(n)!] : [])),
+      );
+    }
     this.metrics?.start();
     if (this.settings.metrics !== false && !this.stopRetention) {
       this.stopRetention = startServingRetention(this.db, {
