@@ -49,6 +49,21 @@ describe('Prometheus serving metrics', () => {
     expect(await value(registry, 'reembed_search_requests_total', { profile: 'cand' })).toBe(4);
   });
 
+  it('counts rerank searches by arm, rank-1 changes, and the stage latency', async () => {
+    const registry = new Registry();
+    const m = new PrometheusServingMetrics(registry);
+    m.rerank('p', { arm: 'on', changed: true, latencyMs: 2 });
+    m.rerank('p', { arm: 'on', changed: false, latencyMs: 1 });
+    m.rerank('p', { arm: 'off' });
+    m.rerank('p', { arm: 'fallback', latencyMs: 500 });
+    expect(await value(registry, 'reembed_rerank_searches_total', { profile: 'p', arm: 'on' })).toBe(2);
+    expect(await value(registry, 'reembed_rerank_searches_total', { profile: 'p', arm: 'off' })).toBe(1);
+    expect(await value(registry, 'reembed_rerank_searches_total', { profile: 'p', arm: 'fallback' })).toBe(1);
+    expect(await value(registry, 'reembed_rerank_changed_total', { profile: 'p' })).toBe(1);
+    expect(await value(registry, 'reembed_rerank_duration_seconds', { profile: 'p' }, '_count')).toBe(3);
+    expect(await value(registry, 'reembed_rerank_duration_seconds', { profile: 'p' }, '_sum')).toBeCloseTo(0.503, 9);
+  });
+
   it('counts query-cache lookups by result, and none for a profile without a cache', async () => {
     const registry = new Registry();
     const metrics = new PrometheusServingMetrics(registry);
