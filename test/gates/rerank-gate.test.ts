@@ -78,7 +78,7 @@ describe.each(BACKENDS)('a rerank A/B and its gates on %s', (backend) => {
     let m = await startMigration(ctx, (await planMigration(ctx, 'small', 'big')).migration);
     await runBackfill(db, { source, profiles: [getProfile(manifest, 'big')] });
     m = await shadowMigration(ctx, m, 0);
-    m = await rampMigration(ctx, m, 100, { force: true, reason: 'test' });
+    await rampMigration(ctx, m, 100, { force: true, reason: 'test' });
     router = await new Router(db, manifest, source, {
       defaultProfile: 'small',
       metrics: { windowMs: 60_000, instance: 'test' },

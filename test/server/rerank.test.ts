@@ -60,5 +60,8 @@ environments:
     await call(h, 'POST', '/v1/rerank/on', { token: ADMIN, body: {} });
     await h.rb.router.refresh();
     expect((await call(h, 'POST', '/v1/search', { body: { query: 'document five', k: 3 } })).json.rerank).toBe('on');
+    const doc = (await call(h, 'GET', '/openapi.json')).json;
+    expect(doc.paths['/v1/rerank/{state}']?.post).toBeDefined();
+    expect(doc.paths['/v1/rerank']?.get).toBeDefined();
   });
 });
