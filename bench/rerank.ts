@@ -11,14 +11,15 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { prepareBackfill, runBackfill } from '../src/backfill/backfill.js';
 import { buildManifest, getProfile } from '../src/config/manifest.js';
 import { openDatabase } from '../src/db/open.js';
 import { readBeirDataset } from '../src/eval/beir.js';
-import { open } from '../src/reembed.js';
+import { FacadeCore } from '../src/facade/core.js';
+import { trainRerank } from '../src/facade/rerank.js';
 import { rerankSchema } from '../src/config/rerank.js';
 import { HttpReranker } from '../src/router/rerank-http.js';
 import { loadWeights, rerankByFeatures } from '../src/router/rerank-model.js';
@@ -33,7 +34,8 @@ import { intFromEnv } from './lib/env.js';
 import { collectGarbage } from './lib/measure.js';
 import { machineInfo, printTable, writeResult } from './lib/report.js';
 
-const SCIFACT = new URL('../../../shared/datasets/scifact-2k/', import.meta.url).pathname;
+/** Beside the project root, as the eval benchmark reads it; never copied into the project. */
+const SCIFACT = resolve(process.cwd(), '..', 'shared', 'datasets', 'scifact-2k');
 const SEARCHES = intFromEnv('REEMBED_BENCH_RERANK_SEARCHES', 600);
 const MODEL_ROUNDS = intFromEnv('REEMBED_BENCH_RERANK_MODEL_ROUNDS', 20);
 const TOP_N = 50;
@@ -54,22 +56,25 @@ const summary = (xs: number[]) => {
 const us = (ms: number) => (ms * 1000).toFixed(0);
 
 async function main(): Promise<void> {
+  if (!existsSync(join(SCIFACT, 'corpus.jsonl')))
+    throw new Error(
+      `scifact-2k is not at ${SCIFACT} (expected beside the project root): the rerank benchmark needs it`,
+    );
   const load = (await import('node:os')).loadavg()[0]!;
   const result: Record<string, unknown> = { machine: machineInfo(), loadAverage1m: load };
   const dir = mkdtempSync(join(tmpdir(), 'reembed-bench-rerank-'));
   const weights = join(dir, 'hash_large.json');
 
   // 1. Train on a seeded half, score the other half.
-  const rb = await open({
-    config: {
-      source: { managed: true },
-      profiles: { hash_large: HASH_LARGE },
-      environments: { development: { profile: 'hash_large' } },
-    },
-    router: false,
-  });
+  // The facade's training (what `reembed rerank train` runs), without the facade's entry point.
+  const core = new FacadeCore(
+    buildManifest({ source: { managed: true }, profiles: { hash_large: HASH_LARGE } }, null),
+    process.env,
+    'bench',
+    'memory://',
+  );
   const t0 = performance.now();
-  const trained = await rb.rerank.train({
+  const trained = await trainRerank(core, {
     dataset: SCIFACT,
     profile: 'hash_large',
     out: weights,
@@ -77,7 +82,7 @@ async function main(): Promise<void> {
     holdout: 0.5,
   });
   const trainSeconds = (performance.now() - t0) / 1000;
-  await rb.close();
+  await core.close();
   const h = trained.heldOut!;
   printTable(
     `scifact-2k, hash_large exact top ${TOP_N}, features reranker trained on ${trained.trainQueries} queries (seed 1), scored on ${trained.heldOutQueries} held-out queries`,
