@@ -1,7 +1,7 @@
 /**
  * The features of a retrieval candidate that the built-in `features` reranker scores, computed
  * from what the retrieval already has (scores, ranks, the candidates' rendered text): no
- * provider call and no extra database read, so 50 candidates cost well under a millisecond.
+ * provider call and no extra database read (BENCHMARKS.md, `rerank`, has what 50 cost).
  */
 
 /** One retrieved candidate, in the retrieval's order. */
@@ -34,28 +34,48 @@ function isWordChar(text: string, i: number): boolean {
 }
 
 /**
- * Calls `each` with every lower-cased word (a run of letters and digits) of two or more
- * characters. A hand-written scan: a Unicode regex over 50 abstracts was most of the reranker's
- * time.
+ * Words of a document the features read: its first 512 (an abstract, a passage, a few
+ * paragraphs). Bounds the reranker's cost whatever the documents' length, as a cross-encoder's
+ * token limit does.
  */
-function eachWord(text: string, each: (word: string) => void): void {
-  const t = text.toLowerCase();
-  let start = -1;
+export const MAX_WORDS = 512;
+
+/**
+ * The words of a text (runs of letters and digits, two characters or more, case folded) as
+ * FNV-1a hashes (30 bits), in order. Hashing while scanning spares a string and a map lookup per
+ * word, which were most of the reranker's time; two words sharing a hash (about one pair in a
+ * billion) only blurs a feature.
+ */
+export function wordHashes(text: string, maxWords = MAX_WORDS): Int32Array {
+  // Enough characters for maxWords words of any length up to 24; longer texts are not scanned.
+  const t = (text.length > maxWords * 25 ? text.slice(0, maxWords * 25) : text).toLowerCase();
+  const out = new Int32Array(Math.min(maxWords, Math.ceil(t.length / 2) + 1));
+  let n = 0;
+  let h = 0x811c9dc5;
+  let len = 0;
   for (let i = 0; i <= t.length; i++) {
     if (i < t.length && isWordChar(t, i)) {
-      if (start < 0) start = i;
-    } else if (start >= 0) {
-      if (i - start > 1) each(t.slice(start, i));
-      start = -1;
+      h = Math.imul(h ^ t.charCodeAt(i), 0x01000193);
+      len++;
+    } else if (len > 0) {
+      // 30 bits: small integers to V8 (no boxed numbers in the sets below).
+      if (len > 1) {
+        out[n++] = h & 0x3fffffff;
+        if (n === maxWords) break;
+      }
+      h = 0x811c9dc5;
+      len = 0;
     }
   }
+  return out.subarray(0, n);
 }
 
-/** Lower-cased words of two or more characters. */
-export function words(text: string): string[] {
-  const out: string[] = [];
-  eachWord(text, (w) => out.push(w));
-  return out;
+/** The distinct values of an array, sorted. */
+function distinctSorted(values: Int32Array): Int32Array {
+  const sorted = Int32Array.from(values).sort();
+  let n = 0;
+  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[n++] = sorted[i]!;
+  return sorted.subarray(0, n);
 }
 
 /**
@@ -65,8 +85,8 @@ export function words(text: string): string[] {
  */
 export const DIVERSITY_WINDOW = 10;
 
-/** Two word ids as one number (ids stay far below 2^26 for any realistic candidate set). */
-const pair = (a: number, b: number) => a * 67_108_864 + b;
+/** Two word hashes as one (order matters). */
+const pair = (a: number, b: number) => (Math.imul(a, 0x9e3779b1) ^ b) & 0x3fffffff;
 
 /** |a ∩ b| / |a ∪ b| of two sorted arrays of unique ids, by merging. */
 function jaccard(a: Int32Array, b: Int32Array): number {
@@ -91,41 +111,31 @@ function jaccard(a: Int32Array, b: Int32Array): number {
  * One feature row per candidate. `max_similarity_above` is the word-set Jaccard similarity to
  * the most similar of the DIVERSITY_WINDOW candidates ranked just above: a near-duplicate of something already above scores
  * high, which a trained weight can push down (diversity). It compares text, not vectors, so it
- * needs no store read. Words are interned to integer ids once, so the n²/2 comparisons are merges
- * of sorted integer arrays.
+ * needs no store read. Words are hashed to integers, so comparisons are merges of sorted arrays.
  */
 export function candidateFeatures(query: string, candidates: readonly RerankCandidate[]): number[][] {
-  const ids = new Map<string, number>();
-  const idOf = (w: string): number => {
-    let id = ids.get(w);
-    if (id === undefined) ids.set(w, (id = ids.size));
-    return id;
-  };
-  const wordIds = (text: string): number[] => {
-    const out: number[] = [];
-    eachWord(text, (w) => out.push(idOf(w)));
-    return out;
-  };
-  const qWords = wordIds(query);
+  const qWords = wordHashes(query);
   const qSet = new Set(qWords);
   const qBigrams = new Set<number>();
   for (let i = 1; i < qWords.length; i++) qBigrams.add(pair(qWords[i - 1]!, qWords[i]!));
   const docSets: Int32Array[] = [];
   const top = candidates[0]?.score ?? 0;
   return candidates.map((c, i) => {
-    const dWords = wordIds(c.text);
-    const distinct = new Set(dWords);
-    const unique = new Int32Array(distinct.size);
-    let u = 0;
-    for (const id of distinct) unique[u++] = id;
-    unique.sort();
+    const dWords = wordHashes(c.text);
+    const unique = distinctSorted(dWords);
     let termsFound = 0;
     for (const id of unique) if (qSet.has(id)) termsFound++;
     const bigramsFound = new Set<number>();
-    for (let k = 1; k < dWords.length; k++) {
-      const a = dWords[k - 1]!;
-      const b = dWords[k]!;
-      if (qSet.has(a) && qSet.has(b) && qBigrams.has(pair(a, b))) bigramsFound.add(pair(a, b));
+    if (qBigrams.size > 0) {
+      let previous = 0;
+      let previousInQuery = false;
+      for (let k = 0; k < dWords.length; k++) {
+        const w = dWords[k]!;
+        const inQuery = qSet.has(w);
+        if (inQuery && previousInQuery && qBigrams.has(pair(previous, w))) bigramsFound.add(pair(previous, w));
+        previous = w;
+        previousInQuery = inQuery;
+      }
     }
     let above = 0;
     for (let j = Math.max(0, i - DIVERSITY_WINDOW); j < i; j++) above = Math.max(above, jaccard(unique, docSets[j]!));

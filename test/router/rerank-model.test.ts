@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/random.js';
-import { candidateFeatures, FEATURE_NAMES, type RerankCandidate } from '../../src/router/rerank-features.js';
+import {
+  candidateFeatures,
+  FEATURE_NAMES,
+  MAX_WORDS,
+  wordHashes,
+  type RerankCandidate,
+} from '../../src/router/rerank-features.js';
 import {
   fitWeights,
   loadWeights,
@@ -62,6 +68,20 @@ describe('the features reranker', () => {
     expect(rows[1]![f('max_similarity_above')]).toBe(1);
     expect(rows[2]![f('max_similarity_above')]).toBe(0);
     expect(rows[1]![f('score_gap_to_top')]).toBeCloseTo(0.2, 12);
+  });
+
+  it('hashes words case-insensitively, skips one-letter words, and reads at most MAX_WORDS of a document', () => {
+    const [a, b, c, d] = Array.from(wordHashes('Cats, CATS; cats! a dogs'));
+    expect(a).toBe(b);
+    expect(b).toBe(c);
+    expect(d).not.toBe(a);
+    expect(wordHashes('Cats a b c')).toHaveLength(1);
+    expect(wordHashes('Ünïcödé wörds 日本語')).toHaveLength(3);
+    const long = Array.from({ length: MAX_WORDS * 3 }, (_, i) => `w${i}`).join(' ');
+    expect(wordHashes(long)).toHaveLength(MAX_WORDS);
+    // A query word past the limit is not seen.
+    const rows = candidateFeatures(`w${MAX_WORDS * 2}`, [{ id: 'x', score: 1, text: long }]);
+    expect(rows[0]![FEATURE_NAMES.indexOf('query_term_overlap')]).toBe(0);
   });
 
   it('is deterministic given a seed, and another seed gives other weights', () => {
