@@ -19,6 +19,18 @@ import type { RerankCandidate } from './rerank-features.js';
 import { HttpReranker, type HttpRerankerOptions } from './rerank-http.js';
 import { loadWeights, rerankByFeatures, type RerankWeights } from './rerank-model.js';
 import type { RerankSwitchWatcher } from './rerank-switch.js';
+import { within } from './load.js';
+import { ReembedError } from '../errors.js';
+
+/** The reranker did not answer within what was left of the search's deadline (a fallback, never the caller's error). */
+class RerankBudgetError extends ReembedError {
+  constructor(profile: string, ms: number) {
+    super(
+      'SEARCH_TIMEOUT',
+      `profile ${profile}: the reranker did not answer in the ${Math.round(ms)} ms left of the search deadline`,
+    );
+  }
+}
 
 /** Which arm served a search of a profile with a rerank stage. */
 export type RerankArm = 'on' | 'off' | 'fallback';
@@ -120,6 +132,11 @@ export class RerankStage {
     return this.arm(profile, subject) === 'on' ? Math.max(k, profile.rerank!.top_n) : k;
   }
 
+  /** The request as the profile's retrieval runs it: its rerank arm fetches top_n candidates. */
+  widen<R extends { k?: number; subject?: string | null }>(profile: Profile, request: R): R {
+    return { ...request, k: this.fetchCount(profile, request.k ?? 10, request.subject) };
+  }
+
   /** Loads a profile's reranker now (a features weights file is checked), instead of on its first search. */
   reranker(profile: Profile): Promise<Reranker> {
     let r = this.rerankers.get(profile.name);
@@ -181,6 +198,8 @@ export class RerankStage {
     k: number,
     subject: string | null | undefined,
     hits: SearchHit[],
+    /** What is left of the search's deadline: a slower reranker falls back instead of failing the search. */
+    budgetMs?: number,
   ): Promise<RerankOutcome> {
     const arm = this.arm(profile, subject);
     if (arm === null) return { hits, arm: null, ms: 0 };
@@ -190,14 +209,16 @@ export class RerankStage {
     }
     const t0 = this.now();
     try {
-      const texts = await renderedTexts(
-        this.db,
-        this.source,
-        profile.template!,
-        hits.map((h) => h.id),
-      );
-      const candidates = hits.map((h) => ({ id: h.id, score: h.score, text: texts.get(h.id) ?? '' }));
-      const order = await this.breaker(profile).fire(query, candidates);
+      const reranking = (async () => {
+        const ids = hits.map((h) => h.id);
+        const texts = await renderedTexts(this.db, this.source, profile.template!, ids);
+        const candidates = hits.map((h) => ({ id: h.id, score: h.score, text: texts.get(h.id) ?? '' }));
+        return this.breaker(profile).fire(query, candidates);
+      })();
+      const order =
+        budgetMs === undefined
+          ? await reranking
+          : await within(reranking, budgetMs, () => new RerankBudgetError(profile.name, budgetMs));
       const ranked = order.map((i) => hits[i]!).slice(0, k);
       const ms = this.now() - t0;
       this.observer.rerank(profile.name, { arm: 'on', changed: ranked[0]!.id !== hits[0]!.id, latencyMs: ms });

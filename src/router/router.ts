@@ -34,6 +34,9 @@ import { StoreChecks } from './store-check.js';
 import type { FallbackReason, RouterOptions, RouterStats, SearchRequest, SearchResponse, Timed } from './types.js';
 import { MigrationWatcher } from './watcher.js';
 
+/** Of a search's deadline, this much is kept for answering after the rerank stage. */
+const RERANK_DEADLINE_MARGIN_MS = 50;
+
 export type {
   FallbackReason,
   RouterOptions,
@@ -179,11 +182,6 @@ export class Router {
     return Promise.all([this.watcher.refresh(), this.rerankSwitch.refresh()]).then(() => undefined);
   }
 
-  /** The request as the profile's retrieval runs it: its rerank arm fetches top_n candidates. */
-  private widened(profile: Profile, request: SearchRequest): SearchRequest {
-    return { ...request, k: this.rerank.fetchCount(profile, request.k ?? 10, request.subject) };
-  }
-
   private profile(name: string): Profile {
     const p = this.manifest.profiles.get(name);
     if (!p) throw new ConfigError(`the migration names profile ${name}, which the manifest does not define`);
@@ -271,7 +269,11 @@ export class Router {
     const init = performance.now() - t0;
     const answer = await this.answer(route, query, request);
     const { served, timed, fallbackReason } = answer;
-    const reranked = await this.rerank.apply(this.profile(served), query, valid.k, request.subject, timed.hits);
+    // The stage gets what is left of the deadline (less a margin to answer in): past it, the
+    // retrieval's order is served rather than the search failing.
+    const deadline = this.settings.searchDeadlineMs ?? DEFAULT_SEARCH_DEADLINE_MS;
+    const left = Math.max(1, deadline - (performance.now() - started) - RERANK_DEADLINE_MARGIN_MS);
+    const reranked = await this.rerank.apply(this.profile(served), query, valid.k, request.subject, timed.hits, left);
     const hits = reranked.hits;
     this.stats.searches[served] = (this.stats.searches[served] ?? 0) + 1;
     this.quality.record(this.profile(served), hits);
@@ -309,7 +311,7 @@ export class Router {
     const candidate = this.profile(route.serving);
     const tried = performance.now();
     try {
-      const timed = await this.breakers.for(candidate).fire(candidate, query, this.widened(candidate, request));
+      const timed = await this.breakers.for(candidate).fire(candidate, query, this.rerank.widen(candidate, request));
       this.observer.request(route.serving, {
         ok: true,
         latencyMs: timed.embed + timed.search,
@@ -343,7 +345,7 @@ export class Router {
   private async measured(profile: string, query: string, request: SearchRequest): Promise<Timed> {
     try {
       const p = this.profile(profile);
-      const timed = await this.searchWith(p, query, this.widened(p, request));
+      const timed = await this.searchWith(p, query, this.rerank.widen(p, request));
       this.observer.request(profile, {
         ok: true,
         latencyMs: timed.embed + timed.search,

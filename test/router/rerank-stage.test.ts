@@ -10,6 +10,7 @@ import { readServingMetrics } from '../../src/telemetry/serving-metrics.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
 import { startFakeReranker, type FakeReranker, type RerankFault } from '../helpers/fake-reranker.js';
+import { scaled } from '../helpers/slowdown.js';
 import { waitFor } from '../helpers/wait.js';
 
 const noSleep = async () => {};
@@ -35,11 +36,12 @@ describe.each(BACKENDS)('the rerank stage on %s', (backend) => {
     await runBackfill(db, { source, profiles: [rr] });
   }
 
-  async function router(options: { pollMs?: number } = {}): Promise<Router> {
+  async function router(options: { pollMs?: number; searchDeadlineMs?: number } = {}): Promise<Router> {
     const r = await new Router(db, manifest, source, {
       defaultProfile: 'rr',
       hotDocuments: false,
       pollMs: options.pollMs,
+      searchDeadlineMs: options.searchDeadlineMs,
       rerank: { http: { sleep: noSleep } },
     }).start();
     routers.push(r);
@@ -124,6 +126,17 @@ describe.each(BACKENDS)('the rerank stage on %s', (backend) => {
     expect(summary.rerank.on).toBe(0);
     expect(summary.rerank.fallbackRate).toBe(1);
     expect(summary.errors).toBe(0);
+  });
+
+  it('a reranker slower than what is left of the search deadline falls back instead of failing the search', async () => {
+    await setup({ timeout_ms: 60_000 });
+    const r = await router({ searchDeadlineMs: scaled(1500) });
+    const expected = await retrieval(r, 'birds', 3);
+    fake.always = { kind: 'slow', delayMs: 120_000 };
+    const response = await r.search('birds', { k: 3 });
+    expect(response.rerank).toBe('fallback');
+    expect(response.hits).toEqual(expected);
+    expect(r.stats.deadlineExceeded).toBe(0);
   });
 
   it('opens the circuit after failures in a row: later searches fall back without calling the reranker', async () => {
