@@ -89,6 +89,7 @@ export class RerankSwitchWatcher {
   private rows: RerankSwitchRow[] = [];
   private timer?: NodeJS.Timeout;
   private reading?: Promise<void>;
+  private followUp?: Promise<void>;
 
   constructor(
     private readonly db: Queryable,
@@ -105,9 +106,19 @@ export class RerankSwitchWatcher {
     return switchedOff(this.rows, profile);
   }
 
-  /** Reads the switch now (one read at a time). */
+  /**
+   * Reads the switch now. One read at a time; a call during a read (say, just after the caller
+   * set the switch) waits for one more read that starts after it, shared by every such call.
+   */
   refresh(): Promise<void> {
-    this.reading ??= (async () => {
+    if (this.reading) {
+      this.followUp ??= this.reading.then(() => {
+        this.followUp = undefined;
+        return this.refresh();
+      });
+      return this.followUp;
+    }
+    this.reading = (async () => {
       try {
         this.rows = await readRerankSwitches(this.db);
       } catch (error) {
