@@ -203,10 +203,12 @@ export class RerankStage {
   ): Promise<RerankOutcome> {
     const arm = this.arm(profile, subject);
     if (arm === null) return { hits, arm: null, ms: 0 };
-    if (arm === 'off' || hits.length === 0) {
+    if (arm === 'off') {
       this.observer.rerank(profile.name, { arm: 'off' });
       return { hits: hits.slice(0, k), arm: 'off', ms: 0 };
     }
+    // Nothing to reorder: in the rerank arm, but neither a rerank nor a fallback to count.
+    if (hits.length === 0) return { hits, arm: 'on', ms: 0 };
     const t0 = this.now();
     try {
       const reranking = (async () => {
