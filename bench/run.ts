@@ -57,6 +57,10 @@ const BENCHMARKS: Record<string, { file: string; what: string }> = {
     file: 'query-cache.js',
     what: 'query-embedding cache: a hit vs a miss (hash_large), and Router.search with the cache off vs on (PGlite)',
   },
+  rerank: {
+    file: 'rerank.js',
+    what: 'rerank stage: features reranker lift on scifact-2k (train/test halves), its overhead for 50 candidates, the http reranker against a local server',
+  },
   eval: { file: 'eval.js', what: 'reembed eval throughput on scifact-2k (queries/s) vs raw exact search' },
   tune: { file: 'tune.js', what: 'reembed tune on 100k x 384 vectors (PostgreSQL): recall/p95 per ef_search, choice' },
   'index-kinds': {

@@ -55,7 +55,12 @@ export type {
   SearchResponse,
   FallbackReason,
   DocumentInput,
+  RerankStatusReport,
+  RerankTrainOptions,
+  RerankTrainReport,
 } from './reembed.js';
+export type { RerankSettings } from './config/rerank.js';
+export type { RerankEvaluation } from './eval/report.js';
 export type { SearchHit } from './store/search.js';
 export type { IndexStatus, IndexReport, BuildIndexResult } from './store/index.js';
 export type { ListImbalance } from './store/index-ivfflat.js';
@@ -119,6 +124,7 @@ export { FingerprintMismatchError } from './store/store.js';
 export { StoreMissingError } from './store/verify.js';
 export { InvalidVectorError } from './store/write.js';
 export { IndexBuildError } from './store/index.js';
+export { RerankWeightsError } from './router/rerank-model.js';
 export { LoadError } from './source/load.js';
 export { TransitionRefusedError } from './migration/lifecycle.js';
 export { ConcurrentChangeError, MigrationNotFoundError } from './migration/state.js';

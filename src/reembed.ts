@@ -5,6 +5,7 @@
  */
 import type * as evalHistory from './facade/eval-history.js';
 import type * as alertsFacade from './facade/alerts.js';
+import type * as rerankFacade from './facade/rerank.js';
 import type { AlertReport } from './gates/alerts.js';
 import type { Registry } from 'prom-client';
 import type { BackfillEstimate } from './backfill/backfill.js';
@@ -80,6 +81,7 @@ export type {
 } from './facade/quality.js';
 export type { EvalCompareOptions, EvalTrendOptions, RunComparisonReport, TrendReport } from './facade/eval-history.js';
 export type { AlertEvaluateOptions, AlertHistoryOptions, AlertHistoryReport } from './facade/alerts.js';
+export type { RerankStatusReport, RerankTrainOptions, RerankTrainReport } from './facade/rerank.js';
 export type { AlertReport, RuleReport } from './gates/alerts.js';
 export type { AlertEvent } from './gates/alert-tables.js';
 
@@ -282,6 +284,16 @@ export interface Reembed {
     prune(options?: { olderThan?: ops.DurationInput; dryRun?: boolean }): Promise<ops.PruneReport>;
   };
 
+  /** The profiles' rerank stages: the kill switch every instance follows, and training the features reranker. */
+  rerank: {
+    /** Each rerank profile's provider, top_n, percent and switch state (`reembed rerank status`). */
+    status(): Promise<rerankFacade.RerankStatusReport>;
+    /** Switches a profile's stage (default: every profile's) on or off on every instance within a second (`reembed rerank on|off`). */
+    set(state: 'on' | 'off', options?: { profile?: string; reason?: string }): Promise<rerankFacade.RerankStatusReport>;
+    /** Trains the features reranker on a BEIR dataset's judgments and writes its weights (`reembed rerank train`). */
+    train(options: rerankFacade.RerankTrainOptions): Promise<rerankFacade.RerankTrainReport>;
+  };
+
   /** Removes the capture triggers from the source (stores and queue are kept). */
   detach(): Promise<ops.DetachReport>;
   /** Opens the database, bringing reembed's schema up to date, and says its version (`reembed init`). */
@@ -375,6 +387,7 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
         }
         strictRefusal = null;
       }
+      if (env.REEMBED_RERANK) await (await import('./facade/rerank.js')).applyRerankEnvironment(core);
       const { Router } = await import('./router/router.js');
       router = await new Router(db, manifest, source, {
         defaultProfile: core.resolution().active,
@@ -501,6 +514,12 @@ export async function open(options: OpenOptions = {}): Promise<Reembed> {
     metrics: {
       show: (opts) => ops.showMetrics(core, opts),
       prune: (opts) => ops.pruneMetrics(core, opts),
+    },
+
+    rerank: {
+      status: async () => (await import('./facade/rerank.js')).rerankStatus(core),
+      set: async (state, opts) => (await import('./facade/rerank.js')).setRerank(core, state, opts),
+      train: async (opts) => (await import('./facade/rerank.js')).trainRerank(core, opts),
     },
 
     detach: () => ops.detach(core),

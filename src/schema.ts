@@ -12,6 +12,7 @@ import { queryCacheMigrations } from './router/query-cache-table.js';
 import { alertMigrations } from './gates/alert-tables.js';
 import { namespaceMigrations } from './store/namespace.js';
 import { renderMigrations } from './source/render.js';
+import { rerankMigrations } from './router/rerank-switch.js';
 
 /** Every migration of the reembed schema, in version order; each is owned by its module. */
 export const migrations: Migration[] = [
@@ -28,4 +29,5 @@ export const migrations: Migration[] = [
   ...alertMigrations,
   ...namespaceMigrations,
   ...renderMigrations,
+  ...rerankMigrations,
 ].sort((a, b) => a.version - b.version);

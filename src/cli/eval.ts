@@ -333,6 +333,31 @@ function humanReport(report: EvalReport, runFiles: string[], history: string | n
       );
     }
   }
+  const staged = report.profiles.filter((p) => p.rerank);
+  if (staged.length) {
+    lines.push('', 'rerank stage (exact top top_n, before → after, lift in points):');
+    lines.push(
+      table(
+        ['profile', 'reranker', 'top_n', 'R@1', 'R@5', 'R@10', 'MRR@10', 'nDCG@10', 'rerank p95 ms'],
+        staged.map((p) => {
+          const r = p.rerank!;
+          const cell = (m: 'recallAt1' | 'recallAt5' | 'recallAt10' | 'mrrAt10' | 'ndcgAt10') =>
+            `${fixed(r.before[m])} → ${fixed(r.after[m])} (${r.lift[m] >= 0 ? '+' : ''}${(r.lift[m] * 100).toFixed(1)})`;
+          return [
+            p.profile,
+            r.provider,
+            r.topN,
+            cell('recallAt1'),
+            cell('recallAt5'),
+            cell('recallAt10'),
+            cell('mrrAt10'),
+            cell('ndcgAt10'),
+            fixed(r.latency.p95Ms, 3),
+          ];
+        }),
+      ),
+    );
+  }
   if (report.comparisons.length) {
     lines.push('', `agreement (exact, top ${report.comparisons[0]!.k}) and nDCG@10 per query, candidate vs control:`);
     lines.push(

@@ -23,6 +23,7 @@ import { registerVerify } from './verify.js';
 import { registerTune } from './tune.js';
 import { registerMetrics } from './metrics.js';
 import { registerServe } from './serve.js';
+import { registerRerank } from './rerank.js';
 
 export function buildProgram(): Command {
   const program = new Command('reembed')
@@ -69,6 +70,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerTune(program);
   registerServe(program);
+  registerRerank(program);
   const override = (command: Command): void => {
     command.exitOverride();
     command.commands.forEach(override);

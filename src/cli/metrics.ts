@@ -82,6 +82,7 @@ export function registerMetrics(program: Command): void {
                     formatCost(p.queryCost),
                   ]),
                 ),
+                ...rerankLines(profiles),
                 ...(report.canary ? [canaryLine(report.canary)] : []),
                 ...(report.costComparison ? [costLine(report.costComparison)] : []),
               ].join('\n'),
@@ -113,6 +114,27 @@ export function registerMetrics(program: Command): void {
         );
       });
     });
+}
+
+/** The rerank stages' arms, acceptance, fallbacks and latency, for the profiles that have one. */
+function rerankLines(profiles: MetricsReport['profiles']): string[] {
+  const staged = profiles.filter((p) => p.rerank.on + p.rerank.off + p.rerank.fallbacks > 0);
+  if (staged.length === 0) return [];
+  return [
+    'rerank stages:',
+    table(
+      ['profile', 'reranked', 'not reranked', 'fallbacks', 'acceptance', 'rerank p50 ms', 'rerank p95 ms'],
+      staged.map((p) => [
+        p.profile,
+        p.rerank.on,
+        p.rerank.off,
+        p.rerank.fallbacks,
+        percent(p.rerank.acceptance),
+        significant(p.rerank.latencyMs.p50, 3),
+        significant(p.rerank.latencyMs.p95, 3),
+      ]),
+    ),
+  ];
 }
 
 /** "8 (timeout 5, breaker_open 3)": a count (fallbacks, shadow drops) and its reasons, most frequent first. */

@@ -37,8 +37,8 @@ export function registerSearch(program: Command): void {
           const res = await rb.search(text, { subject: opts.subject, k: opts.k, filter: opts.filter });
           ctx.result(res, () =>
             [
-              `served by ${res.profile}${res.fallback ? ` (fallback: ${fallbackText(res.fallbackReason)})` : ''}${res.migration ? ` · migration ${res.migration.id} ${res.migration.phase} ${res.migration.percent}%` : ''}`,
-              `latency: ${res.latencyMs.init >= 1 ? `init ${res.latencyMs.init.toFixed(1)} ms, ` : ''}${res.fallback ? `candidate ${res.latencyMs.fallback.toFixed(1)} ms, ` : ''}embed ${res.latencyMs.embed.toFixed(1)} ms, search ${res.latencyMs.search.toFixed(1)} ms, total ${res.latencyMs.total.toFixed(1)} ms`,
+              `served by ${res.profile}${res.fallback ? ` (fallback: ${fallbackText(res.fallbackReason)})` : ''}${res.migration ? ` · migration ${res.migration.id} ${res.migration.phase} ${res.migration.percent}%` : ''}${res.rerank ? ` · rerank ${res.rerank}` : ''}`,
+              `latency: ${res.latencyMs.init >= 1 ? `init ${res.latencyMs.init.toFixed(1)} ms, ` : ''}${res.fallback ? `candidate ${res.latencyMs.fallback.toFixed(1)} ms, ` : ''}embed ${res.latencyMs.embed.toFixed(1)} ms, search ${res.latencyMs.search.toFixed(1)} ms, ${res.rerank ? `rerank ${res.latencyMs.rerank.toFixed(1)} ms, ` : ''}total ${res.latencyMs.total.toFixed(1)} ms`,
               table(
                 ['rank', 'id', 'score'],
                 res.hits.map((h, i) => [i + 1, h.id, h.score.toFixed(4)]),

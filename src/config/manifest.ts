@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
@@ -195,7 +195,20 @@ export function buildManifest(raw: unknown, path: string | null): Manifest {
       if (error instanceof ConfigError) problems.push(...error.problems);
       else throw error;
     }
-    profiles.set(name, { ...settings, template, name, fingerprint: profileFingerprint(settings, template) });
+    // A rerank weights file is named relative to the manifest (or include) that names it.
+    const rerank = settings.rerank?.weights
+      ? {
+          ...settings.rerank,
+          weights: resolve(isAbsolute(file) ? dirname(file) : process.cwd(), settings.rerank.weights),
+        }
+      : settings.rerank;
+    profiles.set(name, {
+      ...settings,
+      ...(rerank ? { rerank } : {}),
+      template,
+      name,
+      fingerprint: profileFingerprint(settings, template),
+    });
   }
 
   const environments = new Map<string, { profile: string }>();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationSchema } from './duration-schema.js';
 import type { ImageRef } from './template.js';
+import { rerankSchema } from './rerank.js';
 
 /**
  * Providers reembed can embed with. `hash` and `hash-image` are built in and need no network;
@@ -198,6 +199,8 @@ export const profileSchema = z
     /** The ANN index kind and its parameters (default: HNSW with pgvector's defaults). */
     index: indexSettingsSchema.optional(),
     cache: queryCacheSchema.prefault({}),
+    /** A rerank stage over the top `top_n` of the retrieval (not part of the fingerprint). */
+    rerank: rerankSchema.optional(),
   })
   .strict()
   .refine((p) => p.template === undefined || p.input === undefined, {

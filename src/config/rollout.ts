@@ -33,6 +33,8 @@ export const GATE_METRICS = [
   'online.cache_hit_rate',
   'online.top1_score',
   'online.top5_pairwise_cosine',
+  'online.rerank_acceptance',
+  'online.rerank_latency_p95_ms',
   'shadow.overlap',
   'shadow.rbo',
   'jit.items_per_minute',

@@ -3,7 +3,7 @@ import type { BeirDataset } from './beir.js';
 import type { CategoryEvaluation } from './breakdown.js';
 import type { ProfileComparison } from './compare.js';
 import type { LatencySummary } from './latency.js';
-import type { RetrievalSummary } from './metrics.js';
+import type { RetrievalMetrics, RetrievalSummary } from './metrics.js';
 import type { Rankings } from './trec.js';
 
 /** What `reembed eval` reports: the JSON of `--json`, and what the history line is made from. */
@@ -55,6 +55,21 @@ export interface ProfileEvaluation {
    * query counts in each category of its relevant documents.
    */
   byCategory?: CategoryEvaluation[];
+  /**
+   * A profile with a rerank stage: every metric of the exact rankings before (`before`, the
+   * off arm) and after (`after`, the on arm) its reranker over the top `topN`, the lift
+   * (after − before), and the time of each query's rerank.
+   */
+  rerank?: RerankEvaluation;
+}
+
+export interface RerankEvaluation {
+  provider: 'http' | 'features';
+  topN: number;
+  before: RetrievalSummary;
+  after: RetrievalSummary;
+  lift: RetrievalMetrics;
+  latency: LatencySummary;
 }
 
 export interface EvalReport {

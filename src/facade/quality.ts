@@ -14,6 +14,7 @@ import { describeIndex, indexKind } from '../store/index.js';
 import { parameterPath } from '../store/index-kind.js';
 import { verifyStore, type VerifyReport } from '../store/verify.js';
 import type { FacadeCore } from './core.js';
+import { evaluateRerank } from './rerank-rankings.js';
 
 /** The ANN check's outcome: its report, or why there was nothing to measure (no index, no vectors). */
 export type AnnOutcome = AnnCheckReport | { ok: false; error: { code: string; message: string } };
@@ -140,17 +141,32 @@ export async function evaluate(core: FacadeCore, options: EvalRunOptions): Promi
   onDataset?.(dataset);
   const db = await openDatabase(database ?? 'memory://', { migrations });
   let evaluated: Awaited<ReturnType<typeof runEval>>;
+  let reranked: Awaited<ReturnType<typeof evaluateRerank>>;
   try {
     evaluated = await runEval(dataset, { ...rest, profiles, db });
+    // Profiles with a rerank stage: the exact rankings reranked, before the database goes.
+    reranked = await evaluateRerank(db, profiles, dataset, evaluated.rankings);
   } finally {
     await db.close();
   }
-  const { report, rankings } = evaluated;
+  const { rankings } = evaluated;
+  const report = {
+    ...evaluated.report,
+    profiles: evaluated.report.profiles.map((p) =>
+      reranked.has(p.profile) ? { ...p, rerank: reranked.get(p.profile)!.evaluation } : p,
+    ),
+  };
   const runs: string[] = [];
   if (runDir) {
     for (const [name, r] of rankings) {
       runs.push(writeTrecRun(runDir, name, r.exact));
       if (r.ann) runs.push(writeTrecRun(runDir, `${name}-ann`, r.ann));
+      // The rerank arms: the exact ranking's top top_n as retrieved (off) and reranked (on).
+      const arms = reranked.get(name);
+      if (arms) {
+        runs.push(writeTrecRun(runDir, `${name}-rerank-off`, arms.off));
+        runs.push(writeTrecRun(runDir, `${name}-rerank-on`, arms.on));
+      }
     }
   }
   const history = historyFile === false ? null : appendHistory(historyFile ?? DEFAULT_HISTORY_FILE, report);

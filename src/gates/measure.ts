@@ -229,6 +229,10 @@ function servingValue(metric: GateMetric, s: ServingSummary): number | null {
       return s.quality.top1Score;
     case 'online.top5_pairwise_cosine':
       return s.quality.top5PairwiseCosine;
+    case 'online.rerank_acceptance':
+      return s.rerank.acceptance;
+    case 'online.rerank_latency_p95_ms':
+      return s.rerank.latencyMs.p95;
     case 'shadow.overlap':
       return s.shadow.overlap;
     case 'shadow.rbo':
@@ -317,6 +321,10 @@ const DERIVED_SAMPLES: Partial<Record<GateMetric, (s: ServingSummary) => number>
   'online.cache_hit_rate': (s) => s.cache.hits + s.cache.sharedHits + s.cache.misses,
   'online.top1_score': (s) => s.requests - s.errors,
   'online.top5_pairwise_cosine': (s) => s.quality.sampled,
+  // The rerank stage's searches: acceptance over the reranked ones, latency over every search
+  // the stage ran for (reranked or fallen back).
+  'online.rerank_acceptance': (s) => s.rerank.on,
+  'online.rerank_latency_p95_ms': (s) => s.rerank.on + s.rerank.fallbacks,
 };
 
 /** z for a two-sided 99% interval: sparse evidence must be strong before it fails a gate. */

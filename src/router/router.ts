@@ -24,6 +24,8 @@ import {
   within,
 } from './load.js';
 import { deleteManaged, upsertManaged } from './managed-writes.js';
+import { RerankStage } from './rerank-stage.js';
+import { RerankSwitchWatcher } from './rerank-switch.js';
 import { asInvalidRequest, isCallerError, validateSearchRequest } from './request.js';
 import { routeFor, servingForAll, type Route } from './routing.js';
 import { servedStarted } from './served-load.js';
@@ -31,6 +33,9 @@ import { ShadowReads } from './shadow.js';
 import { StoreChecks } from './store-check.js';
 import type { FallbackReason, RouterOptions, RouterStats, SearchRequest, SearchResponse, Timed } from './types.js';
 import { MigrationWatcher } from './watcher.js';
+
+/** Of a search's deadline, this much is kept for answering after the rerank stage. */
+const RERANK_DEADLINE_MARGIN_MS = 50;
 
 export type {
   FallbackReason,
@@ -62,6 +67,9 @@ export class Router {
   /** Query vectors per profile fingerprint and query text (the profiles' `cache:` settings). */
   readonly queryCache: QueryCache;
   private readonly quality: QualitySignals;
+  /** The profiles' rerank stages (their `rerank:` blocks), with the kill switch they follow. */
+  readonly rerank: RerankStage;
+  private readonly rerankSwitch: RerankSwitchWatcher;
   private stopRetention: (() => Promise<void>) | undefined;
   /** Null when the options turned recording off. */
   readonly metrics: ServingMetricsRecorder | null;
@@ -130,6 +138,11 @@ export class Router {
     );
     this.hot = new HotDocuments(db, source, manifest.profiles, this.stats, onBackgroundError);
     this.queryCache = new QueryCache(db, { onError: onBackgroundError, now: settings.cacheClock });
+    this.rerankSwitch = new RerankSwitchWatcher(db, { pollMs: settings.pollMs, onError: settings.onBackgroundError });
+    this.rerank = new RerankStage(db, source, this.rerankSwitch, this.observer, {
+      ...settings.rerank,
+      onError: onBackgroundError,
+    });
     this.quality = new QualitySignals(db, this.observer, {
       sample: settings.qualitySample ?? fromManifest.qualitySample ?? DEFAULT_QUALITY_SAMPLE,
       random: settings.random ?? Math.random,
@@ -140,6 +153,15 @@ export class Router {
 
   async start(): Promise<this> {
     await this.watcher.start();
+    // Only a manifest with a rerank stage has a switch to follow.
+    if ([...this.manifest.profiles.values()].some((p) => p.rerank)) {
+      await this.rerankSwitch.start();
+      const m = this.watcher.current();
+      const names = [this.settings.defaultProfile, m?.control, m?.candidate];
+      await this.rerank.load(
+        names.flatMap((n) => (n && this.manifest.profiles.get(n) ? [this.manifest.profiles.get(n)!] : [])),
+      );
+    }
     this.metrics?.start();
     if (this.settings.metrics !== false && !this.stopRetention) {
       this.stopRetention = startServingRetention(this.db, {
@@ -155,9 +177,9 @@ export class Router {
     return this.watcher.current();
   }
 
-  /** Re-reads the migration now instead of waiting for the next poll. */
+  /** Re-reads the migration and the rerank switch now instead of waiting for the next poll. */
   refresh(): Promise<void> {
-    return this.watcher.refresh();
+    return Promise.all([this.watcher.refresh(), this.rerankSwitch.refresh()]).then(() => undefined);
   }
 
   private profile(name: string): Profile {
@@ -247,17 +269,24 @@ export class Router {
     const init = performance.now() - t0;
     const answer = await this.answer(route, query, request);
     const { served, timed, fallbackReason } = answer;
+    // The stage gets what is left of the deadline (less a margin to answer in): past it, the
+    // retrieval's order is served rather than the search failing.
+    const deadline = this.settings.searchDeadlineMs ?? DEFAULT_SEARCH_DEADLINE_MS;
+    const left = Math.max(1, deadline - (performance.now() - started) - RERANK_DEADLINE_MARGIN_MS);
+    const reranked = await this.rerank.apply(this.profile(served), query, valid.k, request.subject, timed.hits, left);
+    const hits = reranked.hits;
     this.stats.searches[served] = (this.stats.searches[served] ?? 0) + 1;
-    this.quality.record(this.profile(served), timed.hits);
+    this.quality.record(this.profile(served), hits);
     if (m && route.other && !fallbackReason) {
-      this.shadows.maybe(m, served, route.other, query, request, timed.hits);
-      if (served === m.control && this.settings.hotDocuments !== false) this.hot.queue(m, timed.hits);
+      this.shadows.maybe(m, served, route.other, query, request, hits);
+      if (served === m.control && this.settings.hotDocuments !== false) this.hot.queue(m, hits);
     }
     return {
-      hits: timed.hits,
+      hits,
       profile: served,
       fallback: fallbackReason !== undefined,
       ...(fallbackReason ? { fallbackReason } : {}),
+      ...(reranked.arm ? { rerank: reranked.arm } : {}),
       migration: m ? { id: m.id, phase: m.phase, percent: m.percent } : null,
       latencyMs: {
         init,
@@ -265,6 +294,7 @@ export class Router {
         queued: timed.queued,
         embed: timed.embed,
         search: timed.search,
+        rerank: reranked.ms,
         total: performance.now() - started,
       },
     };
@@ -281,7 +311,7 @@ export class Router {
     const candidate = this.profile(route.serving);
     const tried = performance.now();
     try {
-      const timed = await this.breakers.for(candidate).fire(candidate, query, request);
+      const timed = await this.breakers.for(candidate).fire(candidate, query, this.rerank.widen(candidate, request));
       this.observer.request(route.serving, {
         ok: true,
         latencyMs: timed.embed + timed.search,
@@ -314,7 +344,8 @@ export class Router {
    */
   private async measured(profile: string, query: string, request: SearchRequest): Promise<Timed> {
     try {
-      const timed = await this.searchWith(this.profile(profile), query, request);
+      const p = this.profile(profile);
+      const timed = await this.searchWith(p, query, this.rerank.widen(p, request));
       this.observer.request(profile, {
         ok: true,
         latencyMs: timed.embed + timed.search,
@@ -378,7 +409,9 @@ export class Router {
 
   async close(): Promise<void> {
     this.watcher.stop();
+    this.rerankSwitch.stop();
     this.breakers.shutdown();
+    this.rerank.shutdown();
     await this.shadows.close();
     await this.quality.close();
     await this.queryCache.drain();

@@ -4,6 +4,7 @@ import type { CreateEmbedderOptions } from '../embedders/create.js';
 import type { SearchHit, SearchOptions } from '../store/search.js';
 import type { RecorderOptions } from '../telemetry/serving-metrics.js';
 import type { Comparison } from './compare.js';
+import type { RerankArm, RerankStageOptions } from './rerank-stage.js';
 import type { ShadowDropReason } from './shadow-queue.js';
 
 export interface ShadowSettings {
@@ -80,6 +81,8 @@ export interface RouterOptions {
    * reembed_search_duration_seconds, reembed_circuit_breaker_opens_total, shadow comparisons).
    */
   registry?: Registry;
+  /** The rerank stages' HTTP client (tests inject fetch and sleep) and their breakers' thresholds. */
+  rerank?: Omit<RerankStageOptions, 'onError'>;
 }
 
 export interface SearchRequest {
@@ -103,12 +106,25 @@ export interface SearchResponse {
   fallbackReason?: FallbackReason;
   migration: { id: string; phase: string; percent: number } | null;
   /**
+   * For a profile with a rerank stage, the arm that served: `on` (reranked), `off` (outside the
+   * rerank slice, or switched off), `fallback` (the reranker failed: the retrieval's order).
+   */
+  rerank?: RerankArm;
+  /**
    * Where the time went: `init` (loading what the serving profile's embedder needs, outside the
    * breaker's timer), `fallback` (spent on the candidate before the control answered), `queued`
    * (waiting for a store-query slot behind this router's other searches), the served profile's
-   * `embed` and `search`, and the `total` that includes them all.
+   * `embed` and `search`, its rerank stage's `rerank` (0 without one), and the `total` that includes them all.
    */
-  latencyMs: { init: number; fallback: number; queued: number; embed: number; search: number; total: number };
+  latencyMs: {
+    init: number;
+    fallback: number;
+    queued: number;
+    embed: number;
+    search: number;
+    rerank: number;
+    total: number;
+  };
 }
 
 export interface FallbackReason {

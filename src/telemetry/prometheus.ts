@@ -1,6 +1,6 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { warnAndContinue } from '../logger.js';
-import type { CacheLookup, QualitySignal, ServingOutcome } from './serving-metrics.js';
+import type { CacheLookup, QualitySignal, RerankEvent, ServingOutcome } from './serving-metrics.js';
 
 /** What the router reports about each search it serves: the database recorder and Prometheus both listen. */
 export interface ServingObserver {
@@ -15,6 +15,8 @@ export interface ServingObserver {
   queryTokens(profile: string, tokens: number): void;
   /** A sampled shadow read dropped under load: `queue_full` or `too_old`. */
   shadowDropped(candidate: string, reason: string): void;
+  /** A search of the profile's rerank stage, by the arm that served it. */
+  rerank(profile: string, event: RerankEvent): void;
 }
 
 /** Calls every observer; one that throws does not keep the others from hearing. */
@@ -38,6 +40,7 @@ export function fanOut(observers: ReadonlyArray<ServingObserver | null | undefin
     quality: (profile, signal) => each((o) => o.quality(profile, signal)),
     queryTokens: (profile, tokens) => each((o) => o.queryTokens(profile, tokens)),
     shadowDropped: (candidate, reason) => each((o) => o.shadowDropped(candidate, reason)),
+    rerank: (profile, event) => each((o) => o.rerank(profile, event)),
   };
 }
 
@@ -65,6 +68,9 @@ export class PrometheusServingMetrics implements ServingObserver {
   private readonly top5Cosine: Histogram<'profile'>;
   private readonly queryTokenCount: Counter<'profile'>;
   private readonly shadowDrops: Counter<'candidate' | 'reason'>;
+  private readonly rerankSearches: Counter<'profile' | 'arm'>;
+  private readonly rerankChanged: Counter<'profile'>;
+  private readonly rerankLatency: Histogram<'profile'>;
 
   /** Metrics already on the registry (a second router of the process, say) are shared, not registered twice. */
   constructor(registry: Registry) {
@@ -153,12 +159,36 @@ export class PrometheusServingMetrics implements ServingObserver {
       'Provider tokens of the query embeddings of the profile (cache misses; estimated where the provider reports none)',
       'profile',
     );
+    this.rerankSearches = counter(
+      'reembed_rerank_searches_total',
+      'Searches of a profile with a rerank stage, by arm: on (reranked), off (not in the rerank slice, or switched off), fallback (the reranker failed; served unreranked)',
+      'profile',
+      'arm',
+    );
+    this.rerankChanged = counter(
+      'reembed_rerank_changed_total',
+      'Reranked searches whose first result the reranker changed (acceptance)',
+      'profile',
+    );
+    this.rerankLatency = histogram(
+      'reembed_rerank_duration_seconds',
+      "Time of the profile's rerank stage (candidates' text and the reranker), reranked or fallen back",
+      'profile',
+      [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    );
     this.top5Cosine = histogram(
       'reembed_search_top5_pairwise_cosine',
       'Mean pairwise cosine of the top 5 results of a sample of searches (near 1: near-duplicates)',
       'profile',
       similarity,
     );
+  }
+
+  rerank(profile: string, event: RerankEvent): void {
+    this.rerankSearches.inc({ profile, arm: event.arm });
+    if (event.changed) this.rerankChanged.inc({ profile });
+    if (event.latencyMs !== undefined && Number.isFinite(event.latencyMs))
+      this.rerankLatency.observe({ profile }, event.latencyMs / 1000);
   }
 
   queryTokens(profile: string, tokens: number): void {

@@ -92,10 +92,36 @@ export const servingMetricsMigrations: Migration[] = [
   },
 ];
 
+/**
+ * The rerank stage's counts (router/rerank-stage.ts): searches per arm, rank-1 changes,
+ * fallbacks and the stage's latency. Part of schema version 21, which router/rerank-switch.ts
+ * owns with the switch table (the one version the stage was given).
+ */
+export function rerankCountsColumnsSql(): string {
+  return `
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_on bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_off bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_fallbacks bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_changed bigint NOT NULL DEFAULT 0;
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_latency_counts bigint[] NOT NULL DEFAULT '{}';
+      ALTER TABLE ${SERVING_METRICS_TABLE} ADD COLUMN rerank_latency_sum_ms double precision NOT NULL DEFAULT 0;`;
+}
+
 /** Quality signals of one answered search: its top-1 score, or (sampled) its top 5's mean pairwise cosine. */
 export interface QualitySignal {
   top1Score?: number;
   top5Cosine?: number;
+}
+
+/**
+ * A search of a profile with a rerank stage: served by the rerank arm (`on`, with whether the
+ * reranker changed the first result), by the other arm (`off`), or unreranked because the
+ * reranker failed (`fallback`); `latencyMs` is the stage's time (on and fallback).
+ */
+export interface RerankEvent {
+  arm: 'on' | 'off' | 'fallback';
+  changed?: boolean;
+  latencyMs?: number;
 }
 
 /** How a search found its query vector (router/query-cache.ts); `off`: the profile has no cache. */
@@ -133,6 +159,12 @@ interface Counts {
   top5CosineSum: number;
   top5CosineCount: number;
   queryTokens: number;
+  rerankOn: number;
+  rerankOff: number;
+  rerankFallbacks: number;
+  rerankChanged: number;
+  rerankLatency: number[];
+  rerankLatencySumMs: number;
 }
 
 function emptyCounts(): Counts {
@@ -157,6 +189,12 @@ function emptyCounts(): Counts {
     top5CosineCount: 0,
     queryTokens: 0,
     shadowDropped: {},
+    rerankOn: 0,
+    rerankOff: 0,
+    rerankFallbacks: 0,
+    rerankChanged: 0,
+    rerankLatency: emptyHistogram(),
+    rerankLatencySumMs: 0,
   };
 }
 
@@ -185,6 +223,12 @@ function mergeInto(target: Counts, c: Counts): void {
   target.top5CosineSum += c.top5CosineSum;
   target.top5CosineCount += c.top5CosineCount;
   target.queryTokens += c.queryTokens;
+  target.rerankOn += c.rerankOn;
+  target.rerankOff += c.rerankOff;
+  target.rerankFallbacks += c.rerankFallbacks;
+  target.rerankChanged += c.rerankChanged;
+  addInto(target.rerankLatency, c.rerankLatency);
+  target.rerankLatencySumMs += c.rerankLatencySumMs;
 }
 
 export interface RecorderOptions {
@@ -304,6 +348,19 @@ export class ServingMetricsRecorder {
     if (Number.isFinite(tokens) && tokens > 0) this.counts(profile).queryTokens += tokens;
   }
 
+  /** A search of the profile's rerank stage. */
+  rerank(profile: string, event: RerankEvent): void {
+    const c = this.counts(profile);
+    if (event.arm === 'on') c.rerankOn++;
+    else if (event.arm === 'off') c.rerankOff++;
+    else c.rerankFallbacks++;
+    if (event.arm === 'on' && event.changed) c.rerankChanged++;
+    if (event.latencyMs !== undefined && Number.isFinite(event.latencyMs)) {
+      c.rerankLatency[bucketOf(event.latencyMs)]!++;
+      c.rerankLatencySumMs += event.latencyMs;
+    }
+  }
+
   /** Where a search of the profile found its query vector. */
   cache(profile: string, lookup: CacheLookup): void {
     if (lookup === 'off') return;
@@ -378,9 +435,10 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
          migration_version, requests, errors, fallbacks, breaker_opens, latency_counts, latency_sum_ms,
          shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, fallback_reasons, shadow_dropped,
          cache_hits, cache_shared_hits, cache_misses, top1_score_sum, top1_count, top5_cosine_sum, top5_cosine_count,
-         query_tokens)
+         query_tokens, rerank_on, rerank_off, rerank_fallbacks, rerank_changed, rerank_latency_counts,
+         rerank_latency_sum_ms)
        VALUES ($1, $2, $3, $4, $15, $16, $5, $6, $7, $8, $9::bigint[], $10, $11, $12, $13, $14, $17::jsonb, $18::jsonb,
-               $19, $20, $21, $22, $23, $24, $25, $26)
+               $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31::bigint[], $32)
        ON CONFLICT (profile, window_start, instance) DO UPDATE SET
          recorded_at = clock_timestamp(),
          requests = m.requests + EXCLUDED.requests,
@@ -402,7 +460,14 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
          top1_count = m.top1_count + EXCLUDED.top1_count,
          top5_cosine_sum = m.top5_cosine_sum + EXCLUDED.top5_cosine_sum,
          top5_cosine_count = m.top5_cosine_count + EXCLUDED.top5_cosine_count,
-         query_tokens = m.query_tokens + EXCLUDED.query_tokens`,
+         query_tokens = m.query_tokens + EXCLUDED.query_tokens,
+         rerank_on = m.rerank_on + EXCLUDED.rerank_on,
+         rerank_off = m.rerank_off + EXCLUDED.rerank_off,
+         rerank_fallbacks = m.rerank_fallbacks + EXCLUDED.rerank_fallbacks,
+         rerank_changed = m.rerank_changed + EXCLUDED.rerank_changed,
+         rerank_latency_counts = ARRAY(SELECT coalesce(a, 0) + coalesce(b, 0)
+           FROM unnest(m.rerank_latency_counts, EXCLUDED.rerank_latency_counts) AS u(a, b)),
+         rerank_latency_sum_ms = m.rerank_latency_sum_ms + EXCLUDED.rerank_latency_sum_ms`,
       [
         profile,
         new Date(w.start),
@@ -430,6 +495,12 @@ async function upsertCounts(conn: Queryable, w: Window, windowMs: number, instan
         c.top5CosineSum,
         c.top5CosineCount,
         c.queryTokens,
+        c.rerankOn,
+        c.rerankOff,
+        c.rerankFallbacks,
+        c.rerankChanged,
+        c.rerankLatency,
+        c.rerankLatencySumMs,
       ],
     );
   }
@@ -468,6 +539,20 @@ export interface ServingSummary {
   quality: { top1Score: number | null; top5PairwiseCosine: number | null; sampled: number };
   /** Provider tokens of the profile's query embeddings (cache misses; estimated where the provider reports none). */
   queryTokens: number;
+  /**
+   * The profile's rerank stage: searches per arm (`on` reranked, `off` the other arm, `fallbacks`
+   * the reranker failed and the unreranked order was served), `acceptance` the share of reranked
+   * searches whose first result the reranker changed, and the stage's latency (on and fallback).
+   */
+  rerank: {
+    on: number;
+    off: number;
+    fallbacks: number;
+    changed: number;
+    acceptance: number | null;
+    fallbackRate: number | null;
+    latencyMs: { p50: number | null; p95: number | null; mean: number | null };
+  };
 }
 
 export interface ServingRange {
@@ -516,11 +601,18 @@ export async function readServingMetrics(
     top5_cosine_sum: number;
     top5_cosine_count: string;
     query_tokens: string;
+    rerank_on: string;
+    rerank_off: string;
+    rerank_fallbacks: string;
+    rerank_changed: string;
+    rerank_latency_counts: Array<string | number>;
+    rerank_latency_sum_ms: number;
   }>(
     `SELECT instance, requests, errors, fallbacks, fallback_reasons, breaker_opens, latency_counts, latency_sum_ms,
             shadow_compared, shadow_errors, shadow_overlap_sum, shadow_rbo_sum, shadow_dropped,
             cache_hits, cache_shared_hits, cache_misses, top1_score_sum, top1_count, top5_cosine_sum, top5_cosine_count,
-            query_tokens
+            query_tokens, rerank_on, rerank_off, rerank_fallbacks, rerank_changed, rerank_latency_counts,
+            rerank_latency_sum_ms
      FROM ${SERVING_METRICS_TABLE}
      WHERE profile = $1 AND recorded_at > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
        AND ($4::text IS NULL OR (migration_id = $4 AND migration_version = $5))`,
@@ -549,6 +641,12 @@ export async function readServingMetrics(
       top5CosineCount: Number(r.top5_cosine_count),
       queryTokens: Number(r.query_tokens),
       shadowDropped: countsOf(r.shadow_dropped),
+      rerankOn: Number(r.rerank_on),
+      rerankOff: Number(r.rerank_off),
+      rerankFallbacks: Number(r.rerank_fallbacks),
+      rerankChanged: Number(r.rerank_changed),
+      rerankLatency: r.rerank_latency_counts.map(Number),
+      rerankLatencySumMs: Number(r.rerank_latency_sum_ms),
     });
   }
   const lookups = total.cacheHits + total.cacheSharedHits + total.cacheMisses;
@@ -590,6 +688,25 @@ export async function readServingMetrics(
       sampled: total.top5CosineCount,
     },
     queryTokens: total.queryTokens,
+    rerank: {
+      on: total.rerankOn,
+      off: total.rerankOff,
+      fallbacks: total.rerankFallbacks,
+      changed: total.rerankChanged,
+      acceptance: total.rerankOn ? total.rerankChanged / total.rerankOn : null,
+      fallbackRate:
+        total.rerankOn + total.rerankFallbacks
+          ? total.rerankFallbacks / (total.rerankOn + total.rerankFallbacks)
+          : null,
+      latencyMs: {
+        p50: quantile(total.rerankLatency, 0.5),
+        p95: quantile(total.rerankLatency, 0.95),
+        mean:
+          total.rerankOn + total.rerankFallbacks
+            ? total.rerankLatencySumMs / (total.rerankOn + total.rerankFallbacks)
+            : null,
+      },
+    },
   };
 }
 

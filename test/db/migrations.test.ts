@@ -42,6 +42,7 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
       'profiles',
       'query_cache',
       'queue',
+      'rerank_switch',
       'schema_migrations',
       'serving_metrics',
       'workers',

@@ -60,6 +60,7 @@ const ERROR_CLASSES = [
   'TrecFormatError',
   'LineDecodeError',
   'ShapeError',
+  'RerankWeightsError',
 ];
 
 const LOW_LEVEL = [

@@ -49,6 +49,21 @@ describe('Prometheus serving metrics', () => {
     expect(await value(registry, 'reembed_search_requests_total', { profile: 'cand' })).toBe(4);
   });
 
+  it('counts rerank searches by arm, rank-1 changes, and the stage latency', async () => {
+    const registry = new Registry();
+    const m = new PrometheusServingMetrics(registry);
+    m.rerank('p', { arm: 'on', changed: true, latencyMs: 2 });
+    m.rerank('p', { arm: 'on', changed: false, latencyMs: 1 });
+    m.rerank('p', { arm: 'off' });
+    m.rerank('p', { arm: 'fallback', latencyMs: 500 });
+    expect(await value(registry, 'reembed_rerank_searches_total', { profile: 'p', arm: 'on' })).toBe(2);
+    expect(await value(registry, 'reembed_rerank_searches_total', { profile: 'p', arm: 'off' })).toBe(1);
+    expect(await value(registry, 'reembed_rerank_searches_total', { profile: 'p', arm: 'fallback' })).toBe(1);
+    expect(await value(registry, 'reembed_rerank_changed_total', { profile: 'p' })).toBe(1);
+    expect(await value(registry, 'reembed_rerank_duration_seconds', { profile: 'p' }, '_count')).toBe(3);
+    expect(await value(registry, 'reembed_rerank_duration_seconds', { profile: 'p' }, '_sum')).toBeCloseTo(0.503, 9);
+  });
+
   it('counts query-cache lookups by result, and none for a profile without a cache', async () => {
     const registry = new Registry();
     const metrics = new PrometheusServingMetrics(registry);
@@ -88,6 +103,9 @@ describe('Prometheus serving metrics', () => {
       queryTokens: () => {
         throw new Error('broken');
       },
+      rerank: () => {
+        throw new Error('broken');
+      },
     };
     const listening: ServingObserver = {
       request: (p) => heard.push(`request ${p}`),
@@ -97,6 +115,7 @@ describe('Prometheus serving metrics', () => {
       shadowDropped: (c, reason) => heard.push(`dropped ${c} ${reason}`),
       quality: (p, signal) => heard.push(`quality ${p} ${signal.top1Score}`),
       queryTokens: (p, tokens) => heard.push(`tokens ${p} ${tokens}`),
+      rerank: (p, event) => heard.push(`rerank ${p} ${event.arm}`),
     };
     const o = fanOut([broken, null, listening]);
     o.request('a', { ok: true, latencyMs: 1 });
@@ -106,6 +125,7 @@ describe('Prometheus serving metrics', () => {
     o.shadowDropped('b', 'too_old');
     o.quality('a', { top1Score: 0.5 });
     o.queryTokens('a', 7);
+    o.rerank('a', { arm: 'fallback', latencyMs: 3 });
     expect(heard).toEqual([
       'request a',
       'open a',
@@ -114,6 +134,7 @@ describe('Prometheus serving metrics', () => {
       'dropped b too_old',
       'quality a 0.5',
       'tokens a 7',
+      'rerank a fallback',
     ]);
   });
 

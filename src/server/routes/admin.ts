@@ -162,6 +162,30 @@ export function adminRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (r) => rb.backfill.throttle(r.params.profile, r.body.rpm),
   );
 
+  app.get(
+    '/v1/rerank',
+    { config: admin, schema: { summary: "The profiles' rerank stages and their switches", tags: ['admin'] } },
+    async () => rb.rerank.status(),
+  );
+  app.post<{ Params: { state: 'on' | 'off' }; Body: { profile?: string; reason?: string } }>(
+    '/v1/rerank/:state',
+    {
+      config: admin,
+      schema: {
+        summary:
+          "Switch a profile's rerank stage (default: every profile's) on or off on every instance within a second",
+        tags: ['admin'],
+        params: {
+          type: 'object',
+          properties: { state: { type: 'string', enum: ['on', 'off'] } },
+          required: ['state'],
+        },
+        body: object({ profile: { type: 'string', minLength: 1 }, reason }),
+      },
+    },
+    async (r) => rb.rerank.set(r.params.state, { profile: r.body?.profile, reason: r.body?.reason }),
+  );
+
   app.get<{ Querystring: { profile?: string; limit?: string } }>(
     '/v1/failures',
     {

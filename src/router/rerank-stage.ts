@@ -1,0 +1,243 @@
+/**
+ * The rerank stage of the profiles that have a `rerank:` block: the top `top_n` of the
+ * retrieval are reordered by the profile's reranker and the top k returned. Its own sticky
+ * rollout (the canary's bucketing, keyed `rerank:<profile>:<subject>`, so the rerank A/B is
+ * independent of any model migration), a kill switch in the database (rerank-switch.ts), and a
+ * circuit breaker per profile. A reranker that fails, times out or answers badly never fails the
+ * search: the retrieval's order is served and counted as a fallback.
+ */
+import CircuitBreaker from 'opossum';
+import type { Profile } from '../config/profile.js';
+import type { RerankSettings } from '../config/rerank.js';
+import type { Queryable } from '../db/database.js';
+import { renderedTexts } from '../source/rendered-text.js';
+import type { Source } from '../source/source.js';
+import type { SearchHit } from '../store/search.js';
+import type { ServingObserver } from '../telemetry/prometheus.js';
+import { normalizedValue } from './bucket.js';
+import type { RerankCandidate } from './rerank-features.js';
+import { HttpReranker, type HttpRerankerOptions } from './rerank-http.js';
+import { loadWeights, rerankByFeatures, type RerankWeights } from './rerank-model.js';
+import type { RerankSwitchWatcher } from './rerank-switch.js';
+import { within } from './load.js';
+import { ReembedError } from '../errors.js';
+
+/** The reranker did not answer within what was left of the search's deadline (a fallback, never the caller's error). */
+class RerankBudgetError extends ReembedError {
+  constructor(profile: string, ms: number) {
+    super(
+      'SEARCH_TIMEOUT',
+      `profile ${profile}: the reranker did not answer in the ${Math.round(ms)} ms left of the search deadline`,
+    );
+  }
+}
+
+/** Which arm served a search of a profile with a rerank stage. */
+export type RerankArm = 'on' | 'off' | 'fallback';
+
+/** Reorders candidates: their indexes, best first. */
+export interface Reranker {
+  rerank(query: string, candidates: readonly RerankCandidate[]): Promise<number[]>;
+}
+
+/** The built-in reranker over a weights file, loaded (and validated) once. */
+export class FeaturesReranker implements Reranker {
+  constructor(private readonly weights: RerankWeights) {}
+
+  static async load(path: string): Promise<FeaturesReranker> {
+    return new FeaturesReranker(await loadWeights(path));
+  }
+
+  rerank(query: string, candidates: readonly RerankCandidate[]): Promise<number[]> {
+    return Promise.resolve(rerankByFeatures(this.weights, query, candidates).order);
+  }
+}
+
+/** The reranker a profile's settings name. */
+export async function createReranker(
+  profile: string,
+  settings: RerankSettings,
+  options: HttpRerankerOptions = {},
+): Promise<Reranker> {
+  if (settings.provider === 'features') return FeaturesReranker.load(settings.weights!);
+  const http = new HttpReranker(profile, settings, options);
+  return {
+    rerank: (query, candidates) =>
+      http.rerank(
+        query,
+        candidates.map((c) => c.text),
+      ),
+  };
+}
+
+/**
+ * Whether a subject is in a profile's rerank arm at `percent`: the canary's bucket (bucket.ts)
+ * over `rerank:<profile>:<subject>`. At 100 everybody is, even without a subject; below it, a
+ * request without a subject is not (it could not be sticky).
+ */
+export function inRerankArm(profile: string, subject: string | null | undefined, percent: number): boolean {
+  if (percent >= 100) return true;
+  if (percent <= 0 || subject === undefined || subject === null || subject === '') return false;
+  return normalizedValue(subject, `rerank:${profile}`) <= percent;
+}
+
+export interface RerankOutcome {
+  hits: SearchHit[];
+  /** Null: the profile has no rerank stage. */
+  arm: RerankArm | null;
+  /** The stage's time (reading the candidates' text and reranking); 0 when it did not run. */
+  ms: number;
+}
+
+export interface RerankStageOptions {
+  http?: HttpRerankerOptions;
+  /** The breaker of each profile's reranker (defaults: opens at 50% failures over 10 s of ≥ 5, or 5 in a row; retries after 5 s). */
+  breaker?: {
+    errorThresholdPercentage?: number;
+    resetTimeoutMs?: number;
+    volumeThreshold?: number;
+    consecutiveFailures?: number;
+  };
+  now?: () => number;
+  onError?: (error: unknown) => void;
+}
+
+type Breaker = CircuitBreaker<[string, RerankCandidate[]], number[]>;
+
+export class RerankStage {
+  private readonly breakers = new Map<string, Breaker>();
+  private readonly rerankers = new Map<string, Promise<Reranker>>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly source: Source,
+    private readonly switches: RerankSwitchWatcher,
+    private readonly observer: ServingObserver,
+    private readonly options: RerankStageOptions = {},
+  ) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** The arm a subject is in for the profile now; null without a stage. */
+  arm(profile: Profile, subject: string | null | undefined): 'on' | 'off' | null {
+    const r = profile.rerank;
+    if (!r) return null;
+    if (this.switches.off(profile.name)) return 'off';
+    return inRerankArm(profile.name, subject, r.percent) ? 'on' : 'off';
+  }
+
+  /** How many results to fetch from the retrieval for a search of the profile. */
+  fetchCount(profile: Profile, k: number, subject: string | null | undefined): number {
+    return this.arm(profile, subject) === 'on' ? Math.max(k, profile.rerank!.top_n) : k;
+  }
+
+  /** The request as the profile's retrieval runs it: its rerank arm fetches top_n candidates. */
+  widen<R extends { k?: number; subject?: string | null }>(profile: Profile, request: R): R {
+    return { ...request, k: this.fetchCount(profile, request.k ?? 10, request.subject) };
+  }
+
+  /** Loads a profile's reranker now (a features weights file is checked), instead of on its first search. */
+  reranker(profile: Profile): Promise<Reranker> {
+    let r = this.rerankers.get(profile.name);
+    if (!r) {
+      r = createReranker(profile.name, profile.rerank!, this.options.http);
+      // A failed load is tried again on the next search (the file may be written meanwhile).
+      r.catch(() => this.rerankers.delete(profile.name));
+      this.rerankers.set(profile.name, r);
+    }
+    return r;
+  }
+
+  /**
+   * Loads the rerankers of the profiles a router may serve now, so that a missing or broken
+   * weights file (or an unset api_key_env) fails its start with the typed error instead of
+   * every search falling back.
+   */
+  async load(profiles: readonly Profile[]): Promise<void> {
+    for (const p of profiles) if (p.rerank) await this.reranker(p);
+  }
+
+  private breaker(profile: Profile): Breaker {
+    let b = this.breakers.get(profile.name);
+    if (b) return b;
+    const o = this.options.breaker ?? {};
+    const breaker: Breaker = new CircuitBreaker(
+      async (query: string, candidates: RerankCandidate[]) => (await this.reranker(profile)).rerank(query, candidates),
+      {
+        // The reranker bounds its own time (timeout_ms, retries within it).
+        timeout: false,
+        errorThresholdPercentage: o.errorThresholdPercentage ?? 50,
+        resetTimeout: o.resetTimeoutMs ?? 5000,
+        volumeThreshold: o.volumeThreshold ?? 5,
+      },
+    );
+    let inARow = 0;
+    breaker.on('success', () => (inARow = 0));
+    breaker.on('failure', () => {
+      if (++inARow >= (o.consecutiveFailures ?? 5) && breaker.closed) breaker.open();
+    });
+    breaker.on('open', () => (inARow = 0));
+    this.breakers.set(profile.name, (b = breaker));
+    return b;
+  }
+
+  /** State of the profile's reranker circuit. */
+  state(profile: string): 'closed' | 'open' | 'halfOpen' {
+    const b = this.breakers.get(profile);
+    return !b || b.closed ? 'closed' : b.opened ? 'open' : 'halfOpen';
+  }
+
+  /**
+   * The top k of the hits the profile answered (fetched with fetchCount): reranked in the
+   * rerank arm, in the retrieval's order otherwise or when the reranker fails.
+   */
+  async apply(
+    profile: Profile,
+    query: string,
+    k: number,
+    subject: string | null | undefined,
+    hits: SearchHit[],
+    /** What is left of the search's deadline: a slower reranker falls back instead of failing the search. */
+    budgetMs?: number,
+  ): Promise<RerankOutcome> {
+    const arm = this.arm(profile, subject);
+    if (arm === null) return { hits, arm: null, ms: 0 };
+    if (arm === 'off') {
+      this.observer.rerank(profile.name, { arm: 'off' });
+      return { hits: hits.slice(0, k), arm: 'off', ms: 0 };
+    }
+    // Nothing to reorder: in the rerank arm, but neither a rerank nor a fallback to count.
+    if (hits.length === 0) return { hits, arm: 'on', ms: 0 };
+    const t0 = this.now();
+    try {
+      const reranking = (async () => {
+        const ids = hits.map((h) => h.id);
+        const texts = await renderedTexts(this.db, this.source, profile.template!, ids);
+        const candidates = hits.map((h) => ({ id: h.id, score: h.score, text: texts.get(h.id) ?? '' }));
+        return this.breaker(profile).fire(query, candidates);
+      })();
+      const order =
+        budgetMs === undefined
+          ? await reranking
+          : await within(reranking, budgetMs, () => new RerankBudgetError(profile.name, budgetMs));
+      const ranked = order.map((i) => hits[i]!).slice(0, k);
+      const ms = this.now() - t0;
+      this.observer.rerank(profile.name, { arm: 'on', changed: ranked[0]!.id !== hits[0]!.id, latencyMs: ms });
+      return { hits: ranked, arm: 'on', ms };
+    } catch (error) {
+      const ms = this.now() - t0;
+      this.observer.rerank(profile.name, { arm: 'fallback', latencyMs: ms });
+      try {
+        this.options.onError?.(error);
+      } catch {
+        // The caller's handler threw: the search still gets its answer.
+      }
+      return { hits: hits.slice(0, k), arm: 'fallback', ms };
+    }
+  }
+
+  shutdown(): void {
+    for (const b of this.breakers.values()) b.shutdown();
+  }
+}

@@ -1,0 +1,198 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
+import type { Manifest } from '../../src/config/manifest.js';
+import type { Database } from '../../src/db/database.js';
+import { Router } from '../../src/router/router.js';
+import { inRerankArm } from '../../src/router/rerank-stage.js';
+import { setRerankSwitch } from '../../src/router/rerank-switch.js';
+import type { Source } from '../../src/source/source.js';
+import { readServingMetrics } from '../../src/telemetry/serving-metrics.js';
+import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
+import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
+import { startFakeReranker, type FakeReranker, type RerankFault } from '../helpers/fake-reranker.js';
+import { scaled } from '../helpers/slowdown.js';
+import { waitFor } from '../helpers/wait.js';
+
+const noSleep = async () => {};
+
+describe.each(BACKENDS)('the rerank stage on %s', (backend) => {
+  let db: Database;
+  let fake: FakeReranker;
+  let manifest: Manifest;
+  let source: Source;
+  const routers: Router[] = [];
+
+  async function setup(rerank: Record<string, unknown> = {}): Promise<void> {
+    manifest = articlesManifest({
+      rr: {
+        provider: 'hash',
+        dims: 32,
+        rerank: { provider: 'http', base_url: fake.url, model: 'rr-1', top_n: 10, max_retries: 0, ...rerank },
+      },
+    });
+    source = await articlesSource(db, manifest);
+    const rr = getProfile(manifest, 'rr');
+    await prepareBackfill(db, source, rr, manifest.profiles);
+    await runBackfill(db, { source, profiles: [rr] });
+  }
+
+  async function router(options: { pollMs?: number; searchDeadlineMs?: number } = {}): Promise<Router> {
+    const r = await new Router(db, manifest, source, {
+      defaultProfile: 'rr',
+      hotDocuments: false,
+      pollMs: options.pollMs,
+      searchDeadlineMs: options.searchDeadlineMs,
+      rerank: { http: { sleep: noSleep } },
+    }).start();
+    routers.push(r);
+    return r;
+  }
+
+  beforeEach(async () => {
+    db = await openTestDatabase(backend);
+    fake = await startFakeReranker();
+    await createArticles(db, 40);
+  });
+  afterEach(async () => {
+    for (const r of routers.splice(0)) await r.close();
+    await fake.close();
+    await db.close();
+  });
+
+  /** The retrieval's own top k, with the stage switched off for this one search. */
+  async function retrieval(r: Router, query: string, k: number) {
+    await setRerankSwitch(db, 'rr', 'off', { actor: 'test' });
+    await r.refresh();
+    const response = await r.search(query, { k });
+    await setRerankSwitch(db, 'rr', 'on', { actor: 'test' });
+    await r.refresh();
+    expect(response.rerank).toBe('off');
+    return response.hits;
+  }
+
+  it('reranks the top_n candidates with their text and returns the top k in the reranker order', async () => {
+    await setup();
+    const r = await router();
+    const top10 = await retrieval(r, 'article about cats', 10);
+    expect(fake.requests).toHaveLength(0);
+    const response = await r.search('article about cats', { k: 3 });
+    expect(response.rerank).toBe('on');
+    expect(fake.requests).toHaveLength(1);
+    const sent = fake.requests[0]!.body;
+    expect(sent.query).toBe('article about cats');
+    expect(sent.documents).toHaveLength(10);
+    // The candidates' rendered text, in the retrieval's order ('{title}\n\n{body}').
+    const { rows } = await db.query<{ text: string }>(
+      `SELECT title || E'\\n\\n' || body AS text FROM public.articles WHERE id = $1`,
+      [Number(top10[0]!.id)],
+    );
+    expect(sent.documents[0]).toBe(rows[0]!.text);
+    // The fake ranks in reverse: the retrieval's 10th comes first.
+    expect(response.hits.map((h) => h.id)).toEqual(
+      top10
+        .slice()
+        .reverse()
+        .slice(0, 3)
+        .map((h) => h.id),
+    );
+    expect(response.latencyMs.rerank).toBeGreaterThan(0);
+    await r.metrics!.flush();
+    const summary = await readServingMetrics(db, 'rr', { from: new Date(0) });
+    expect(summary.rerank.on).toBe(1);
+    expect(summary.rerank.off).toBe(1);
+    expect(summary.rerank.changed).toBe(1);
+    expect(summary.rerank.acceptance).toBe(1);
+    expect(summary.rerank.fallbacks).toBe(0);
+    expect(summary.rerank.latencyMs.p95).toBeGreaterThan(0);
+  });
+
+  it.each<[string, RerankFault]>([
+    ['500', { kind: 'status', status: 500 }],
+    ['timeout', { kind: 'slow', delayMs: 60_000 }],
+    ['malformed body', { kind: 'malformed-json' }],
+    ['out-of-range index', { kind: 'out-of-range' }],
+  ])('a reranker %s serves the retrieval order, counted as a fallback', async (_name, fault) => {
+    await setup({ timeout_ms: 150 });
+    const r = await router();
+    const expected = await retrieval(r, 'dogs', 4);
+    fake.always = fault;
+    const response = await r.search('dogs', { k: 4 });
+    expect(response.rerank).toBe('fallback');
+    expect(response.fallback).toBe(false);
+    expect(response.hits).toEqual(expected);
+    await r.metrics!.flush();
+    const summary = await readServingMetrics(db, 'rr', { from: new Date(0) });
+    expect(summary.rerank.fallbacks).toBe(1);
+    expect(summary.rerank.on).toBe(0);
+    expect(summary.rerank.fallbackRate).toBe(1);
+    expect(summary.errors).toBe(0);
+  });
+
+  it('a reranker slower than what is left of the search deadline falls back instead of failing the search', async () => {
+    await setup({ timeout_ms: 60_000 });
+    const r = await router({ searchDeadlineMs: scaled(1500) });
+    const expected = await retrieval(r, 'birds', 3);
+    fake.always = { kind: 'slow', delayMs: 120_000 };
+    const response = await r.search('birds', { k: 3 });
+    expect(response.rerank).toBe('fallback');
+    expect(response.hits).toEqual(expected);
+    expect(r.stats.deadlineExceeded).toBe(0);
+  });
+
+  it('opens the circuit after failures in a row: later searches fall back without calling the reranker', async () => {
+    await setup();
+    const r = await router();
+    fake.always = { kind: 'status', status: 503 };
+    for (let i = 0; i < 5; i++) expect((await r.search(`fish ${i}`, { k: 2 })).rerank).toBe('fallback');
+    expect(r.rerank.state('rr')).toBe('open');
+    const calls = fake.requests.length;
+    expect((await r.search('fish again', { k: 2 })).rerank).toBe('fallback');
+    expect(fake.requests.length).toBe(calls);
+  });
+
+  it('puts a subject in the same arm every time, by the rerank bucket, independently of any migration', async () => {
+    await setup({ percent: 50 });
+    const r = await router();
+    const arms = new Map<string, string>();
+    for (let i = 0; i < 30; i++) {
+      const subject = `user-${i}`;
+      const first = await r.search('birds', { k: 2, subject });
+      const again = await r.search('cats', { k: 2, subject });
+      expect(again.rerank).toBe(first.rerank);
+      expect(first.rerank).toBe(inRerankArm('rr', subject, 50) ? 'on' : 'off');
+      arms.set(subject, first.rerank!);
+    }
+    expect(new Set(arms.values())).toEqual(new Set(['on', 'off']));
+    // Without a subject a partial rollout cannot be sticky: the unreranked arm.
+    expect((await r.search('birds', { k: 2 })).rerank).toBe('off');
+  });
+
+  it('the kill switch reaches a second instance through the database within a second', async () => {
+    await setup();
+    const a = await router({ pollMs: 100 });
+    const b = await router({ pollMs: 100 });
+    const rr = getProfile(manifest, 'rr');
+    expect((await b.search('cats', { k: 2, subject: 's1' })).rerank).toBe('on');
+    await setRerankSwitch(db, '*', 'off', { actor: 'test', reason: 'kill' });
+    // Neither instance was told: both poll the switch.
+    expect(await waitFor(() => a.rerank.arm(rr, 's1') === 'off' && b.rerank.arm(rr, 's1') === 'off', 1000)).toBe(true);
+    const calls = fake.requests.length;
+    expect((await b.search('cats', { k: 2, subject: 's1' })).rerank).toBe('off');
+    expect(fake.requests.length).toBe(calls);
+    await setRerankSwitch(db, '*', 'on', { actor: 'test' });
+    expect(await waitFor(() => b.rerank.arm(rr, 's1') === 'on', 1000)).toBe(true);
+  });
+
+  it('a profile without a rerank block is untouched: no rerank arm in the response', async () => {
+    await setup();
+    const small = getProfile(manifest, 'small');
+    await prepareBackfill(db, source, small, manifest.profiles);
+    await runBackfill(db, { source, profiles: [small] });
+    const r = await new Router(db, manifest, source, { defaultProfile: 'small', hotDocuments: false }).start();
+    routers.push(r);
+    const response = await r.search('cats', { k: 3 });
+    expect(response.rerank).toBeUndefined();
+    expect(response.hits).toHaveLength(3);
+    expect(fake.requests).toHaveLength(0);
+  });
+});
