@@ -275,10 +275,15 @@ export class Router {
     const left = Math.max(1, deadline - (performance.now() - started) - RERANK_DEADLINE_MARGIN_MS);
     const reranked = await this.rerank.apply(this.profile(served), query, valid.k, request.subject, timed.hits, left);
     const hits = reranked.hits;
+    // Quality signals and shadow comparisons judge the retrieval, before any rerank stage: the
+    // shadow search is never reranked, and a reranked first hit carries a retrieval score that
+    // is not the top one, so comparing the reranked order would count the rerank stage against
+    // a healthy candidate (or for it).
+    const retrieved = timed.hits.length > valid.k ? timed.hits.slice(0, valid.k) : timed.hits;
     this.stats.searches[served] = (this.stats.searches[served] ?? 0) + 1;
-    this.quality.record(this.profile(served), hits);
+    this.quality.record(this.profile(served), retrieved);
     if (m && route.other && !fallbackReason) {
-      this.shadows.maybe(m, served, route.other, query, request, hits);
+      this.shadows.maybe(m, served, route.other, query, request, retrieved);
       if (served === m.control && this.settings.hotDocuments !== false) this.hot.queue(m, hits);
     }
     return {

@@ -104,6 +104,10 @@ describe.each(BACKENDS)('the rerank stage on %s', (backend) => {
     expect(summary.rerank.acceptance).toBe(1);
     expect(summary.rerank.fallbacks).toBe(0);
     expect(summary.rerank.latencyMs.p95).toBeGreaterThan(0);
+    // The top-1 quality signal is the retrieval's, not the reranked first hit's: both searches
+    // (one reranked in reverse) recorded the retrieval's top score.
+    expect(response.hits[0]!.score).toBeLessThan(top10[0]!.score);
+    expect(summary.quality.top1Score).toBeCloseTo(top10[0]!.score, 6);
   });
 
   it.each<[string, RerankFault]>([
