@@ -6,6 +6,21 @@ import { castId, type Source } from '../source/source.js';
 import { storeLayout } from './store.js';
 import type { StoredVector } from './write.js';
 
+export interface WriteOptions {
+  /**
+   * Commit without waiting for the WAL flush (`synchronous_commit = off` for this transaction
+   * only). Only for a caller that commits a durable record of the work afterwards — a chunk
+   * marked done, a queue item deleted, a failure cleared — since that commit flushes the WAL up
+   * to it, this write's included: a server crash can lose the write only together with the
+   * record that says it was done, so the work is found undone and redone. A crash never
+   * corrupts anything; it only loses the last few hundred milliseconds of such commits. Saves a
+   * WAL flush (about 2–3 ms on the benchmark machine's disk) per batch.
+   */
+  asyncCommit?: boolean;
+}
+
+const ASYNC_COMMIT = 'SET LOCAL synchronous_commit = off';
+
 function isUniqueViolation(error: unknown): boolean {
   for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
     if ((e as { code?: unknown }).code === '23505') return true;
@@ -37,10 +52,12 @@ export async function copyIfCurrent(
   source: Source,
   profile: Profile,
   rows: StoredVector[],
+  options: WriteOptions = {},
 ): Promise<string[] | null> {
   const { table } = storeLayout(profile);
   try {
     return await db.transaction(async (tx) => {
+      if (options.asyncCommit) await tx.exec(ASYNC_COMMIT);
       // Both steps go by primary key whatever the batch size, so neither ever scans a whole
       // table: a LATERAL subquery with a row lock cannot be flattened into a hash join (which
       // would render and hash every source row), and `= ANY(ARRAY(…))` hides the array's size

@@ -2,7 +2,7 @@ import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
 import { contentHashSql } from '../source/render.js';
 import { castId, type Source } from '../source/source.js';
-import { copyIfCurrent } from './copy-if-current.js';
+import { copyIfCurrent, type WriteOptions } from './copy-if-current.js';
 import { storeLayout } from './store.js';
 import { checkVector, stagesByCopy, withStagedRows, type StoredVector } from './write.js';
 
@@ -21,12 +21,13 @@ export async function writeIfCurrent(
   source: Source,
   profile: Profile,
   rows: StoredVector[],
+  options: WriteOptions = {},
 ): Promise<string[]> {
   if (rows.length === 0) return [];
   for (const r of rows) checkVector(profile, r.docId, r.vector);
   const { table, columnType } = storeLayout(profile);
   if (columnType === 'vector' && stagesByCopy(db, rows.length, profile.dims)) {
-    const written = await copyIfCurrent(db, source, profile, rows);
+    const written = await copyIfCurrent(db, source, profile, rows, options);
     if (written) return written;
   }
   return withStagedRows(db, rows, async ({ conn, from, params }) => {
