@@ -8,8 +8,8 @@ import { checkVector, stagesByCopy, withStagedRows, type StoredVector } from './
 
 /**
  * Writes vectors only where the source row still has the content hash that was embedded
- * (invariant 2). A bulk batch for a `vector` store is COPYed straight into the store after the
- * guard (copyIfCurrent); otherwise, and when another session wrote one of the rows meanwhile,
+ * (invariant 2). On PostgreSQL a bulk batch for a `vector` store is COPYed straight into the
+ * store after the guard (copyIfCurrent); otherwise, and when another session wrote one of the rows meanwhile,
  * in one upsert statement (after staging the batch, in the same transaction; see
  * withStagedRows). `FOR SHARE` locks the matched source rows until commit, so a concurrent
  * update either committed before (then the hash no longer matches and the row is skipped) or
@@ -26,7 +26,9 @@ export async function writeIfCurrent(
   if (rows.length === 0) return [];
   for (const r of rows) checkVector(profile, r.docId, r.vector);
   const { table, columnType } = storeLayout(profile);
-  if (columnType === 'vector' && stagesByCopy(db, rows.length, profile.dims)) {
+  // On PGlite the staged upsert measured faster (60,000 rows × 384 dims: 3,900 rows/s against
+  // 1,500–2,600 COPYing into the store), so only a server takes the direct COPY.
+  if (db.kind === 'postgres' && columnType === 'vector' && stagesByCopy(db, rows.length, profile.dims)) {
     const written = await copyIfCurrent(db, source, profile, rows, options);
     if (written) return written;
   }
