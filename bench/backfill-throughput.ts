@@ -13,6 +13,8 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { prepareBackfill, runBackfill, type BackfillRun } from '../src/backfill/backfill.js';
 import { countCoverage, type Coverage } from '../src/backfill/coverage.js';
+import { DEFAULT_CHUNK_SIZE } from '../src/backfill/plan.js';
+import { DEFAULT_PAGE_SIZE } from '../src/backfill/worker.js';
 import type { Manifest } from '../src/config/manifest.js';
 import type { Profile } from '../src/config/profile.js';
 import type { Database } from '../src/db/database.js';
@@ -49,8 +51,8 @@ const backends = listFromEnv('REEMBED_BENCH_BACKENDS', [...BACKENDS], BACKENDS);
 const rows = intFromEnv('REEMBED_BENCH_BACKFILL_ROWS', 100_000);
 const dimsList = intListFromEnv('REEMBED_BENCH_DIMS', [384, 1536]);
 const postgresWorkers = intListFromEnv('REEMBED_BENCH_WORKERS', [1, 2]);
-const pageSize = intFromEnv('REEMBED_BENCH_PAGE_SIZE', 256);
-const chunkSize = intFromEnv('REEMBED_BENCH_CHUNK_SIZE', 1000);
+const pageSize = intFromEnv('REEMBED_BENCH_PAGE_SIZE', DEFAULT_PAGE_SIZE);
+const chunkSize = intFromEnv('REEMBED_BENCH_CHUNK_SIZE', DEFAULT_CHUNK_SIZE);
 const copyPasses = intFromEnv('REEMBED_BENCH_COPY_PASSES', 3);
 
 /** The backfilled profile and the COPY target: same settings, so the same fingerprint and hashes. */

@@ -189,6 +189,9 @@ async function embedPart(
     ctx.source,
     ctx.profile,
     rows.map((r) => ({ docId: r.docId, vector: byKey.get(inputKey(r))!, contentHash: r.contentHash })),
+    // The worker commits what says the rows are done (the chunk, the queue items) only after
+    // this write, synchronously: that commit makes this one durable too.
+    { asyncCommit: true },
   );
   await clearFailures(ctx.db, ctx.profile.name, written);
   out.written.push(...written);

@@ -29,6 +29,14 @@ export function filterSql(filter: RowFilter | null | undefined, param: number): 
   return filter ? `s.${quoteIdentifier(filter.column)}::text = $${param}` : 'true';
 }
 
+/**
+ * Rows per chunk when none is given: large enough that a worker's pipeline of pages (see
+ * Worker.processChunk) fills within a chunk, since it drains at every chunk's end, and small
+ * enough that a killed worker's chunk is soon re-scanned (its rows already written are skipped).
+ * Measured: BENCHMARKS.md (`backfill`).
+ */
+export const DEFAULT_CHUNK_SIZE = 5000;
+
 export interface BackfillPlan {
   profile: string;
   sourceRows: number;
@@ -58,7 +66,7 @@ export async function planBackfill(
   profile: Profile,
   options: { chunkSize?: number; filter?: RowFilter | null } = {},
 ): Promise<BackfillPlan> {
-  const chunkSize = options.chunkSize ?? 1000;
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const filter = options.filter ?? null;
   return db.transaction(async (tx) => {
     // Two plans of one profile at once would collide on chunk numbers: take turns.

@@ -25,8 +25,8 @@ export function registerBackfill(program: Command): void {
     .option('--dry-run', 'print the plan, row count, token and cost estimate and time at the rate limit; embed nothing')
     .option('--limit <n>', 'stop after embedding this many rows', positiveInt)
     .option('--filter <column=value>', 'backfill only rows where column = value (one category first)')
-    .option('--chunk-size <n>', 'rows per chunk of the id space', positiveInt, 1000)
-    .option('--page-size <n>', 'rows per embed-and-write step', positiveInt, 256)
+    .option('--chunk-size <n>', 'rows per chunk of the id space', positiveInt, 5000)
+    .option('--page-size <n>', 'rows per embed-and-write step', positiveInt, 1000)
     .option('--lease-seconds <n>', 'lease length; a killed worker’s work is taken over after it', positiveInt, 30)
     .option('--max-attempts <n>', 'attempts per row before it goes to the failures table', positiveInt, 5)
     .option(

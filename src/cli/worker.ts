@@ -14,7 +14,7 @@ export function registerWorker(program: Command): void {
     .option('-p, --profile <name...>', 'profiles to work for (default: every profile with capture on)')
     .option('-w, --workers <n>', 'workers in this process', positiveInt, 1)
     .option('--lease-seconds <n>', 'lease length; a killed worker’s work is taken over after it', positiveInt, 30)
-    .option('--page-size <n>', 'rows per embed-and-write step', positiveInt, 256)
+    .option('--page-size <n>', 'rows per embed-and-write step', positiveInt, 1000)
     .option('--max-attempts <n>', 'attempts per row before it goes to the failures table', positiveInt, 5)
     .option('--drain', 'exit when no work is left instead of waiting for more')
     .action(

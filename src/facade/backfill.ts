@@ -2,7 +2,7 @@ import type { Profile } from '../config/profile.js';
 import { estimateBackfill, prepareBackfill, runBackfill, type BackfillEstimate } from '../backfill/backfill.js';
 import { readControl, setControl, type ControlState } from '../backfill/control.js';
 import { countCoverage, type Coverage } from '../backfill/coverage.js';
-import { chunkCount, parseFilter, type RowFilter } from '../backfill/plan.js';
+import { chunkCount, DEFAULT_CHUNK_SIZE, parseFilter, type RowFilter } from '../backfill/plan.js';
 import { createThrottles } from '../backfill/throttle.js';
 import { runWorker, type WorkerOptions, type WorkerStats } from '../backfill/worker.js';
 import { ConfigError } from '../errors.js';
@@ -108,7 +108,7 @@ export async function planReport(
   const db = await core.database();
   const source = await core.source();
   const estimate = await estimateBackfill(db, source, profile, toFilter(options.filter, source), options.limit);
-  const chunkSize = options.chunkSize ?? 1000;
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   return {
     dryRun: true,
     ...estimate,
@@ -129,7 +129,7 @@ export async function runReport(
   const filter = toFilter(options.filter, source);
   const estimate = await estimateBackfill(db, source, profile, filter);
   const plan = await prepareBackfill(db, source, profile, core.manifest.profiles, {
-    chunkSize: options.chunkSize ?? 1000,
+    chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
     filter,
   });
   const workers = options.workers ?? 1;

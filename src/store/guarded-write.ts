@@ -2,12 +2,15 @@ import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
 import { profileHashSql } from '../source/render.js';
 import { castId, type Source } from '../source/source.js';
+import { copyIfCurrent, type WriteOptions } from './copy-if-current.js';
 import { storeLayout } from './store.js';
-import { checkVector, withStagedRows, type StoredVector } from './write.js';
+import { checkVector, stagesByCopy, withStagedRows, type StoredVector } from './write.js';
 
 /**
  * Writes vectors only where the source row still has the content hash that was embedded
- * (invariant 2), in one statement (after staging the batch, in the same transaction; see
+ * (invariant 2). On PostgreSQL a bulk batch for a `vector` store is COPYed straight into the
+ * store after the guard (copyIfCurrent); otherwise, and when another session wrote one of the rows meanwhile,
+ * in one upsert statement (after staging the batch, in the same transaction; see
  * withStagedRows). `FOR SHARE` locks the matched source rows until commit, so a concurrent
  * update either committed before (then the hash no longer matches and the row is skipped) or
  * waits for this write (then its trigger re-enqueues the row). A newer change always wins.
@@ -18,10 +21,17 @@ export async function writeIfCurrent(
   source: Source,
   profile: Profile,
   rows: StoredVector[],
+  options: WriteOptions = {},
 ): Promise<string[]> {
   if (rows.length === 0) return [];
   for (const r of rows) checkVector(profile, r.docId, r.vector);
   const { table, columnType } = storeLayout(profile);
+  // On PGlite the staged upsert measured faster (60,000 rows × 384 dims: 3,900 rows/s against
+  // 1,500–2,600 COPYing into the store), so only a server takes the direct COPY.
+  if (db.kind === 'postgres' && columnType === 'vector' && stagesByCopy(db, rows.length, profile.dims)) {
+    const written = await copyIfCurrent(db, source, profile, rows, options);
+    if (written) return written;
+  }
   return withStagedRows(db, rows, async ({ conn, from, params }) => {
     const { rows: written } = await conn.query<{ doc_id: string }>(
       `INSERT INTO ${table} AS e (doc_id, embedding, content_hash, fingerprint)

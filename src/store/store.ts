@@ -40,6 +40,15 @@ export interface StoreLayout {
 const OPERATORS: Record<Metric, string> = { cosine: '<=>', l2: '<->', ip: '<#>' };
 const OPCLASS_SUFFIX: Record<Metric, string> = { cosine: 'cosine_ops', l2: 'l2_ops', ip: 'ip_ops' };
 
+/**
+ * Store rows stay in the table's own pages up to this size (about 2,000 float4 or 4,000 float16
+ * dims) instead of going out of line past the default 2 KB (about 500 dims): every exact search
+ * reads every vector, and fetching each one from the TOAST table by index cost more than the
+ * distance. On PGlite, exact search over 2,400 × 1,024 dims ran 2–4× faster inline; a bulk
+ * write skips the TOAST table and its index. Applies to stores created from now on.
+ */
+const INLINE_ROW_BYTES = 8160;
+
 export function storeLayout(
   profile: Pick<Profile, 'name' | 'dims' | 'metric'> & Partial<Pick<Profile, 'index'>>,
 ): StoreLayout {
@@ -87,7 +96,7 @@ export async function ensureStore(conn: Queryable, profile: Profile): Promise<St
       content_hash text NOT NULL,
       fingerprint text NOT NULL CHECK (fingerprint = ${quoteLiteral(profile.fingerprint)}),
       embedded_at timestamptz NOT NULL DEFAULT now()
-    )`);
+    ) WITH (toast_tuple_target = ${INLINE_ROW_BYTES})`);
   return layout;
 }
 

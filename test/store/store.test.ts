@@ -18,6 +18,7 @@ const manifest = buildManifest(
       eucl: { provider: 'hash', dims: 2, metric: 'l2' },
       wide: { provider: 'hash', dims: 3000 },
       huge: { provider: 'hash', dims: 5000 },
+      inline: { provider: 'hash', dims: 1024 },
     },
   },
   null,
@@ -125,5 +126,24 @@ describe.each(BACKENDS)('store on %s', (backend) => {
     await writeVectors(db, wide, [{ docId: 'w', vector: v, contentHash: 'h' }]);
     const hits = await searchExact(db, wide, v, 1);
     expect(hits).toEqual([{ id: 'w', score: expect.closeTo(1, 3) }]);
+  });
+
+  it('keeps vectors of up to about 2,000 dims in the table, not out of line (exact search reads them all)', async () => {
+    const profile = getProfile(manifest, 'inline');
+    const { table } = await ensureStore(db, profile);
+    // 4 KB vectors of random floats: past the default 2 KB, PostgreSQL would move them out of line.
+    const rows = Array.from({ length: 40 }, (_, i) => ({
+      docId: `d${i}`,
+      vector: Float32Array.from({ length: profile.dims }, (_, j) => Math.sin(i * 7919 + j) + 1.5),
+      contentHash: 'h',
+    }));
+    expect(await writeVectors(db, profile, rows)).toBe(rows.length);
+    const { rows: sizes } = await db.query<{ toast: string; heap: string }>(
+      `SELECT pg_relation_size(reltoastrelid)::text AS toast, pg_relation_size(oid)::text AS heap
+       FROM pg_class WHERE oid = $1::regclass`,
+      [table],
+    );
+    expect(Number(sizes[0]!.toast)).toBe(0);
+    expect(Number(sizes[0]!.heap)).toBeGreaterThanOrEqual(rows.length * profile.dims * 4);
   });
 });
