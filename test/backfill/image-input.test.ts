@@ -36,6 +36,12 @@ profiles:
       text: "{name}"
       image: "{glyph_path}"
       image_version: "{updated_at}"
+  wide:
+    provider: hash-image
+    dims: 1536
+    input:
+      text: "{name}"
+      image: "{glyph}"
   remote:
     provider: multimodal
     wire: voyage
@@ -131,6 +137,14 @@ describe.each(BACKENDS)('a profile with an image input on %s', (backend) => {
     // Same text, different image: different vectors (the image is part of the input).
     const v = await vectors('glyphs');
     expect(new Set(v.values()).size).toBe(4);
+  });
+
+  it('writes a bulk page (on PostgreSQL by COPY straight into the store) guarded by the hash over text and image', async () => {
+    // 4 rows × 1,536 dims is past the size where a page is written by binary COPY.
+    const run = await rb.backfill.run('wide', { maxAttempts: 1 });
+    expect(run).toMatchObject({ embedded: 4, deferred: 2 });
+    expect(run.coverage).toMatchObject({ sourceRows: 6, current: 4, missing: 2 });
+    expect([...(await vectors('wide')).keys()]).toEqual(['1', '2', '3', '4']);
   });
 
   it('re-embeds exactly the rows whose image changed', async () => {
