@@ -18,12 +18,14 @@ import { fitWeights, type RerankWeights } from '../router/rerank-model.js';
 import { FeaturesReranker } from '../router/rerank-stage.js';
 import {
   ALL_PROFILES,
+  applyEnvironmentSwitch,
   readRerankSwitches,
   setRerankSwitch,
   switchedOff,
   type RerankSwitchRow,
   type RerankSwitchState,
 } from '../router/rerank-switch.js';
+import { logger } from '../logger.js';
 import { seededRandom } from '../random.js';
 import { migrations } from '../schema.js';
 import { resolveSource } from '../source/source.js';
@@ -83,13 +85,21 @@ export async function setRerank(
   return rerankStatus(core);
 }
 
-/** REEMBED_RERANK=on|off: the switch of every profile, set when a router of this process starts. */
+/**
+ * REEMBED_RERANK=on|off: the switch of every profile, set when a router of this process starts
+ * (`on` never undoes an operator's `reembed rerank off`; see applyEnvironmentSwitch).
+ */
 export async function applyRerankEnvironment(core: FacadeCore): Promise<void> {
   const value = core.env.REEMBED_RERANK?.trim().toLowerCase();
   if (value === undefined || value === '') return;
   if (value !== 'on' && value !== 'off')
     throw new ConfigError(`REEMBED_RERANK must be on or off, got ${JSON.stringify(core.env.REEMBED_RERANK)}`);
-  await setRerankSwitch(await core.database(), ALL_PROFILES, value, { actor: core.actor, reason: 'REEMBED_RERANK' });
+  const result = await applyEnvironmentSwitch(await core.database(), value, core.actor);
+  if (!result.applied)
+    logger.warn(
+      { switchedOffBy: result.by },
+      'REEMBED_RERANK=on ignored: the rerank stage was switched off for every profile by an operator (`reembed rerank on` switches it back on)',
+    );
 }
 
 function notConfigured(profile: string): ReembedError {

@@ -76,6 +76,42 @@ export async function setRerankSwitch(
   );
 }
 
+/** The reason REEMBED_RERANK writes, by which a later start knows the switch was its own. */
+export const ENVIRONMENT_REASON = 'REEMBED_RERANK';
+
+/**
+ * REEMBED_RERANK at a process's start, for every profile (`*`). `off` always applies: a kill
+ * switch. `on` applies unless an operator switched every profile off explicitly (`reembed rerank
+ * off`, the API): a deployment's environment must not undo a kill switch pulled during an
+ * incident. Returns the state of the `*` row afterwards and whether this call set it.
+ */
+export async function applyEnvironmentSwitch(
+  conn: Queryable,
+  state: RerankSwitchState,
+  actor: string,
+): Promise<{ applied: boolean; state: RerankSwitchState; by?: { actor: string; reason: string | null } }> {
+  const { rows } = await conn.query<{
+    state: RerankSwitchState;
+    actor: string;
+    reason: string | null;
+    applied: boolean;
+  }>(
+    `WITH upsert AS (
+       INSERT INTO ${RERANK_SWITCH_TABLE} AS w (profile, state, actor, reason) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (profile) DO UPDATE SET state = EXCLUDED.state, actor = EXCLUDED.actor,
+         reason = EXCLUDED.reason, updated_at = clock_timestamp()
+       WHERE EXCLUDED.state = 'off' OR w.state = 'on' OR w.reason IS NOT DISTINCT FROM $4
+       RETURNING state, actor, reason
+     )
+     SELECT state, actor, reason, true AS applied FROM upsert
+     UNION ALL
+     SELECT state, actor, reason, false FROM ${RERANK_SWITCH_TABLE} WHERE profile = $1 AND NOT EXISTS (SELECT 1 FROM upsert)`,
+    [ALL_PROFILES, state, actor, ENVIRONMENT_REASON],
+  );
+  const r = rows[0]!;
+  return { applied: r.applied, state: r.state, ...(r.applied ? {} : { by: { actor: r.actor, reason: r.reason } }) };
+}
+
 /** Off when the profile's row or the `*` row says off. */
 export function switchedOff(rows: readonly Pick<RerankSwitchRow, 'profile' | 'state'>[], profile: string): boolean {
   return rows.some((r) => (r.profile === profile || r.profile === ALL_PROFILES) && r.state === 'off');

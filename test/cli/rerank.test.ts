@@ -137,6 +137,22 @@ describe('reembed rerank train and eval', () => {
     // Without the variable the switch stays where it was: the database keeps it for every instance.
     const still = await runCli(['--db', db, 'search', 'piano violin', '--json'], { cwd: project.dir });
     expect(JSON.parse(still.stdout)).toMatchObject({ rerank: 'off' });
+    // The variable's own `off` is undone by its `on` at a later start…
+    const back = await runCli(['--db', db, 'search', 'piano violin', '--json'], {
+      cwd: project.dir,
+      env: { REEMBED_RERANK: 'on' },
+    });
+    expect(JSON.parse(back.stdout)).toMatchObject({ rerank: 'on' });
+    // …but an operator's kill switch is not: a deployment's environment never undoes it.
+    const killed = await runCli(['--db', db, 'rerank', 'off', '--reason', 'incident 42'], { cwd: project.dir });
+    expect(killed.code, killed.stderr).toBe(0);
+    const deploy = await runCli(['--db', db, 'search', 'piano violin', '--json'], {
+      cwd: project.dir,
+      env: { REEMBED_RERANK: 'on' },
+    });
+    expect(deploy.code, deploy.stderr).toBe(0);
+    expect(JSON.parse(deploy.stdout)).toMatchObject({ rerank: 'off' });
+    expect(deploy.stderr).toMatch(/REEMBED_RERANK=on ignored/);
     const bogus = await runCli(['--db', db, 'search', 'piano', '--json'], {
       cwd: project.dir,
       env: { REEMBED_RERANK: 'maybe' },
