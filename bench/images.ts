@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     rows.push({ what, dims, perSecond: median(rates), range: [Math.min(...rates), Math.max(...rates)] });
   };
 
-  const options = { max_bytes: 10 * 1024 * 1024, fetch_timeout_ms: 10_000 };
+  const options = { max_bytes: 10 * 1024 * 1024, fetch_timeout_ms: 10_000, max_pixels: 40_000_000 };
   record(
     'image check (sniff + decode)',
     null,

@@ -99,7 +99,10 @@ async function readImages(
           return { ...row, loaded: await loadImageInput(row.image, options) };
         } catch (error) {
           if (error instanceof ImageInputError) return error;
-          throw error;
+          // Whatever else reading one row's image threw is that row's failure, not the worker's:
+          // a worker that stopped on it would lease the same row again and stop again.
+          const why = error instanceof Error ? error.message : String(error);
+          return new ImageInputError('invalid_value', `reading the image failed: ${why}`, { cause: error });
         }
       }),
     ),

@@ -80,6 +80,11 @@ const imageSettingsSchema = z
     /** An http(s) fetch slower than this fails its row. */
     fetch_timeout_ms: positiveInt.default(10_000),
     /**
+     * Images whose header declares more pixels than this fail their row before decoding (a few
+     * MB of PNG can decode to gigabytes; 40 MP is 160 MB of RGBA).
+     */
+    max_pixels: positiveInt.default(40_000_000),
+    /**
      * When set, an http(s) image (and every redirect it takes) must be on one of these hosts
      * (`cdn.example.com`, or `*.example.com` for its subdomains): the workers fetch what the
      * source table says, so a table users write to could point them at internal addresses.

@@ -62,7 +62,15 @@ async function imageBytes(value: unknown, options: ImageLoadOptions): Promise<Ui
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text) && !/^file:\/\//i.test(text)) {
     throw new ImageInputError('invalid_value', `${describe(text)} is not a data URI, a file path or an http(s) URL`);
   }
-  return fileBytes(/^file:\/\//i.test(text) ? fileURLToPath(text) : text, options);
+  let path = text;
+  if (/^file:\/\//i.test(text)) {
+    try {
+      path = fileURLToPath(text);
+    } catch (error) {
+      throw new ImageInputError('invalid_value', `${describe(text)} is not a usable file URL`, { cause: error });
+    }
+  }
+  return fileBytes(path, options);
 }
 
 function dataUriBytes(uri: string, options: ImageLoadOptions): Uint8Array {
@@ -76,9 +84,14 @@ function dataUriBytes(uri: string, options: ImageLoadOptions): Uint8Array {
   const data = uri.slice(comma + 1);
   // base64 is 4 characters per 3 bytes: refuse before decoding what would be over the cap.
   if ((data.length * 3) / 4 > options.max_bytes + 3) tooLarge(Math.floor((data.length * 3) / 4), options);
-  const bytes = header.split(';').includes('base64')
-    ? Buffer.from(data, 'base64')
-    : Buffer.from(decodeURIComponent(data), 'latin1');
+  let bytes: Buffer;
+  try {
+    bytes = header.split(';').includes('base64')
+      ? Buffer.from(data, 'base64')
+      : Buffer.from(decodeURIComponent(data), 'latin1');
+  } catch (error) {
+    throw new ImageInputError('invalid_value', `data URI ${describe(uri)} does not decode`, { cause: error });
+  }
   if (bytes.length > options.max_bytes) tooLarge(bytes.length, options);
   return bytes;
 }
@@ -213,6 +226,15 @@ async function checkImage(bytes: Uint8Array, options: ImageLoadOptions): Promise
   if (bytes.length > options.max_bytes) tooLarge(bytes.length, options);
   const mime = sniffImage(bytes);
   if (!mime) throw new ImageInputError('format', `${bytes.length} bytes that are not a PNG, JPEG, GIF or WebP image`);
+  // The byte cap bounds the compressed size only: a small PNG can decode to gigabytes. The
+  // header says how large the bitmap would be, so an oversized one fails before decoding.
+  const size = headerSize(bytes, mime);
+  if (size && size.width * size.height > options.max_pixels) {
+    throw new ImageInputError(
+      'too_large',
+      `${size.width}×${size.height} pixels, over image.max_pixels (${options.max_pixels})`,
+    );
+  }
   const { loadImage } = await import('@napi-rs/canvas');
   try {
     const image = await loadImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -224,4 +246,48 @@ async function checkImage(bytes: Uint8Array, options: ImageLoadOptions): Promise
       cause: error,
     });
   }
+}
+
+/**
+ * The width and height an image's header declares, read without decoding (PNG IHDR, GIF
+ * logical screen, JPEG SOFn, WebP VP8/VP8L/VP8X); undefined when the header cannot be read
+ * (the decoder then judges the bytes).
+ */
+export function headerSize(bytes: Uint8Array, mime: ImageMime): { width: number; height: number } | undefined {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (mime === 'image/png')
+    return b.length >= 24 && b.toString('latin1', 12, 16) === 'IHDR'
+      ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) }
+      : undefined;
+  if (mime === 'image/gif') return b.length >= 10 ? { width: b.readUInt16LE(6), height: b.readUInt16LE(8) } : undefined;
+  if (mime === 'image/webp') {
+    const chunk = b.toString('latin1', 12, 16);
+    if (chunk === 'VP8X' && b.length >= 30) return { width: 1 + b.readUIntLE(24, 3), height: 1 + b.readUIntLE(27, 3) };
+    if (chunk === 'VP8L' && b.length >= 25) {
+      const bits = b.readUInt32LE(21);
+      return { width: 1 + (bits & 0x3fff), height: 1 + ((bits >>> 14) & 0x3fff) };
+    }
+    if (chunk === 'VP8 ' && b.length >= 30)
+      return { width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff };
+    return undefined;
+  }
+  // JPEG: walk the markers to the first start-of-frame (SOF0–SOF15 but DHT, JPG and DAC).
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return undefined;
+    const marker = b[i + 1]!;
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      i += 2;
+      continue;
+    }
+    const length = b.readUInt16BE(i + 2);
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
+      return { width: b.readUInt16BE(i + 7), height: b.readUInt16BE(i + 5) };
+    i += 2 + length;
+  }
+  return undefined;
 }

@@ -9,7 +9,7 @@ export interface GlyphOptions {
   height?: number;
   /** CSS font, e.g. "bold 40px sans-serif" (default "40px sans-serif"). */
   font?: string;
-  format?: 'png' | 'jpeg';
+  format?: 'png' | 'jpeg' | 'webp';
 }
 
 export function glyphImage(text: string, options: GlyphOptions = {}): Buffer {
@@ -23,7 +23,9 @@ export function glyphImage(text: string, options: GlyphOptions = {}): Buffer {
   ctx.font = options.font ?? `${Math.round(height * 0.6)}px sans-serif`;
   ctx.textBaseline = 'middle';
   ctx.fillText(text, 4, height / 2);
-  return options.format === 'jpeg' ? canvas.toBuffer('image/jpeg') : canvas.toBuffer('image/png');
+  if (options.format === 'jpeg') return canvas.toBuffer('image/jpeg');
+  if (options.format === 'webp') return canvas.toBuffer('image/webp');
+  return canvas.toBuffer('image/png');
 }
 
 /** A PNG signature followed by bytes that are no image: sniffed as PNG, fails to decode. */

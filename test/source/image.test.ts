@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageInputError } from '../../src/errors.js';
-import { hostAllowed, loadImageInput, sniffImage, type ImageLoadOptions } from '../../src/source/image.js';
+import { headerSize, hostAllowed, loadImageInput, sniffImage, type ImageLoadOptions } from '../../src/source/image.js';
 import { brokenPng, glyphImage } from '../helpers/images.js';
 import { scaled } from '../helpers/slowdown.js';
 
 const png = glyphImage('Aa Bb', { width: 120, height: 40 });
 const jpeg = glyphImage('Gg 01', { width: 120, height: 40, format: 'jpeg' });
-const options = { max_bytes: 1_000_000, fetch_timeout_ms: scaled(2000) };
+const options = { max_bytes: 1_000_000, fetch_timeout_ms: scaled(2000), max_pixels: 40_000_000 };
 
 async function reason(value: unknown, opts: Partial<ImageLoadOptions> = {}): Promise<ImageInputError> {
   const error = await loadImageInput(value, { ...options, ...opts }).then(
@@ -108,6 +108,36 @@ describe('image inputs', () => {
     }
     // Without the list, any readable path is read (the default).
     await expect(loadImageInput(join(outside, 'b.png'), options)).resolves.toMatchObject({ mime: 'image/png' });
+  });
+
+  it('reads the declared size from PNG, JPEG and WebP headers without decoding', () => {
+    for (const format of ['png', 'jpeg', 'webp'] as const) {
+      const bytes = glyphImage('Aa', { width: 333, height: 71, format });
+      expect(headerSize(bytes, sniffImage(bytes)!)).toEqual({ width: 333, height: 71 });
+    }
+    expect(headerSize(Buffer.from('GIF89a\x2c\x01\xc8\x00', 'latin1'), 'image/gif')).toEqual({
+      width: 300,
+      height: 200,
+    });
+  });
+
+  it('fails an image whose header declares more pixels than image.max_pixels, before decoding it', async () => {
+    // A PNG header claiming 30000 × 30000 (900 MP) in a few bytes: decoded, gigabytes.
+    const bomb = Buffer.from(png);
+    bomb.writeUInt32BE(30_000, 16);
+    bomb.writeUInt32BE(30_000, 20);
+    const error = await reason(bomb);
+    expect(error.reason).toBe('too_large');
+    expect(error.message).toMatch(/30000×30000 pixels, over image.max_pixels \(40000000\)/);
+    expect((await reason(png, { max_pixels: 120 * 40 - 1 })).reason).toBe('too_large');
+    await expect(loadImageInput(png, { ...options, max_pixels: 120 * 40 })).resolves.toMatchObject({ width: 120 });
+  });
+
+  it('fails a file URL with a host and a data URI that does not decode as invalid values, never a crash', async () => {
+    for (const value of ['file://evil/x.png', 'file:///a%2Fb.png', 'data:image/png,%ZZ']) {
+      const error = await reason(value);
+      expect(error.reason, value).toBe('invalid_value');
+    }
   });
 
   it('sniffs PNG, JPEG, GIF and WebP by their magic bytes only', () => {
