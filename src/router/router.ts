@@ -152,15 +152,25 @@ export class Router {
   }
 
   async start(): Promise<this> {
-    await this.watcher.start();
-    // Only a manifest with a rerank stage has a switch to follow.
-    if ([...this.manifest.profiles.values()].some((p) => p.rerank)) {
-      await this.rerankSwitch.start();
-      const m = this.watcher.current();
-      const names = [this.settings.defaultProfile, m?.control, m?.candidate];
-      await this.rerank.load(
-        names.flatMap((n) => (n && this.manifest.profiles.get(n) ? [this.manifest.profiles.get(n)!] : [])),
-      );
+    try {
+      await this.watcher.start();
+      // Only a manifest with a rerank stage has a switch to follow.
+      if ([...this.manifest.profiles.values()].some((p) => p.rerank)) {
+        await this.rerankSwitch.start();
+        const m = this.watcher.current();
+        // A reranker that cannot load (a bad weights file) fails the start, so a wrong
+        // configuration is seen at once; a profile whose stage is switched off is not loaded,
+        // so the kill switch is also the way to serve again while the configuration is fixed.
+        const names = [this.settings.defaultProfile, m?.control, m?.candidate].filter(
+          (n): n is string => !!n && !this.rerankSwitch.off(n),
+        );
+        await this.rerank.load(names.flatMap((n) => (this.manifest.profiles.has(n) ? [this.profile(n)] : [])));
+      }
+    } catch (error) {
+      // A router that did not start leaves nothing running behind it (pollers, a LISTEN
+      // connection): a caller that retries the start must not pile them up.
+      await this.close().catch(() => undefined);
+      throw error;
     }
     this.metrics?.start();
     if (this.settings.metrics !== false && !this.stopRetention) {

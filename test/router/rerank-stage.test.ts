@@ -187,6 +187,36 @@ describe.each(BACKENDS)('the rerank stage on %s', (backend) => {
     expect(await waitFor(() => b.rerank.arm(rr, 's1') === 'on', 1000)).toBe(true);
   });
 
+  it('a reranker that cannot load fails the start and leaves nothing running; switched off, the router serves', async () => {
+    await setup({
+      provider: 'features',
+      weights: '/nonexistent/rr-weights.json',
+      base_url: undefined,
+      model: undefined,
+    });
+    // The routers' LISTEN connections (PostgreSQL: a dedicated session each).
+    const listening = async () =>
+      backend === 'postgres'
+        ? Number(
+            (
+              await db.query<{ n: string }>(
+                `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN %'`,
+              )
+            ).rows[0]!.n,
+          )
+        : 0;
+    for (let i = 0; i < 3; i++) await expect(router()).rejects.toMatchObject({ code: 'RERANK_WEIGHTS_INVALID' });
+    // Each failed start closed what it had opened (its LISTEN connection, its pollers).
+    const deadline = performance.now() + scaled(5000);
+    while ((await listening()) > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await listening()).toBe(0);
+    await setRerankSwitch(db, 'rr', 'off', { actor: 'test', reason: 'weights being fixed' });
+    const r = await router();
+    const response = await r.search('cats', { k: 3 });
+    expect(response).toMatchObject({ profile: 'rr', rerank: 'off' });
+    expect(response.hits).toHaveLength(3);
+  });
+
   it('a profile without a rerank block is untouched: no rerank arm in the response', async () => {
     await setup();
     const small = getProfile(manifest, 'small');
