@@ -97,6 +97,20 @@ export async function jitSummary(
   };
 }
 
+/**
+ * Forgets when the profile's queued items were first asked for (they stay queued, at their
+ * priority). A migration of the profile that starts begins its just-in-time record afresh:
+ * requests stamped under an earlier one (left queued when it was aborted, with no worker
+ * embedding the profile since) would otherwise show waits of days and fail a healthy candidate's
+ * time-to-embed gate.
+ */
+export async function clearJitRequests(conn: Queryable, profile: string): Promise<void> {
+  await conn.query(
+    `UPDATE ${QUEUE_TABLE} SET jit_requested_at = NULL WHERE profile = $1 AND jit_requested_at IS NOT NULL`,
+    [profile],
+  );
+}
+
 /** Deletes completions recorded before `olderThan` (kept as long as the serving windows). */
 export async function pruneJitCompletions(conn: Queryable, olderThan: Date): Promise<number> {
   const { rows } = await conn.query<{ n: string | number }>(

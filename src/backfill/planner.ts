@@ -2,6 +2,7 @@ import type { Profile } from '../config/profile.js';
 import type { Database, Queryable } from '../db/database.js';
 import type { Source } from '../source/source.js';
 import { estimateBackfill, prepareBackfill } from './backfill.js';
+import { clearJitRequests } from './jit.js';
 import { candidateReadiness, type ReadinessOptions } from './readiness.js';
 
 /**
@@ -12,9 +13,11 @@ import { candidateReadiness, type ReadinessOptions } from './readiness.js';
 export const backfillPlanner = {
   /** What a full backfill of the profile would embed, without embedding. */
   estimate: (db: Database, source: Source, profile: Profile) => estimateBackfill(db, source, profile, null),
-  /** Capture on, orphans gone, chunks planned; idempotent. */
-  prepare: (db: Database, source: Source, profile: Profile, profiles: Map<string, Profile>) =>
-    prepareBackfill(db, source, profile, profiles),
+  /** Capture on, orphans gone, chunks planned, the just-in-time record started afresh; idempotent. */
+  prepare: async (db: Database, source: Source, profile: Profile, profiles: Map<string, Profile>) => {
+    await prepareBackfill(db, source, profile, profiles);
+    await clearJitRequests(db, profile.name);
+  },
   /** Readiness by lag: may the candidate serve while the application keeps writing? */
   readiness: (conn: Queryable, source: Source, profile: Profile, options: ReadinessOptions) =>
     candidateReadiness(conn, source, profile, options),

@@ -103,16 +103,22 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
 }
 
 /**
- * Just-in-time requests of the candidate over the gate's interval. Its samples are the requests
- * in play: completed in the window or still waiting. None at all passes (nothing waited); fewer
- * than min_samples is no data, judged by the gate's no_data policy. A request still
- * waiting counts towards the time to embed with the time it has waited so far, so a stuck
+ * Just-in-time requests of the candidate over the gate's interval. None at all passes (nothing
+ * waited).
+ *
+ * `jit.time_to_embed_p95_ms`: its samples are the requests in play (completed in the window or
+ * still waiting); a request still waiting counts with the time it has waited so far, so a stuck
  * worker shows as a growing time, not as no data.
+ *
+ * `jit.items_per_minute` is the workers' throughput, which only a backlog shows: with fewer
+ * than min_samples completions the rate says how many were asked for, not how fast they were
+ * handled. So: min_samples completions or more are judged by their rate; fewer, with nothing
+ * waiting, pass (every request was served); fewer while a request has waited the whole window
+ * are judged too (the workers are not keeping up); otherwise no data.
  */
 async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
   const from = new Date(ctx.now.getTime() - gate.interval);
   const s = await jitSummary(ctx.db, ctx.candidate.name, { from, to: ctx.now });
-  const samples = s.completed + s.pending;
   const details = {
     window: s.window,
     completed: s.completed,
@@ -120,26 +126,50 @@ async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement>
     oldestPendingSeconds: s.oldestPendingSeconds,
     timeToEmbedMs: s.timeToEmbedMs,
   };
+  const counts = `${s.completed} completed, ${s.pending} waiting`;
   // No search asked for a missing document: nothing waited, so nothing kept anyone waiting.
-  if (samples === 0)
+  if (s.completed + s.pending === 0)
     return {
       candidate: null,
       control: null,
       vacuous: 'no just-in-time request in the window (nothing waited)',
       details,
     };
-  if (samples < gate.min_samples)
+  if (gate.metric === 'jit.time_to_embed_p95_ms') {
+    if (s.completed + s.pending < gate.min_samples)
+      return {
+        candidate: null,
+        control: null,
+        note: `${s.completed + s.pending} just-in-time requests in the window (${counts}), fewer than min_samples ${gate.min_samples}`,
+        details,
+      };
+    return {
+      candidate: Math.max(s.timeToEmbedMs?.p95 ?? 0, (s.oldestPendingSeconds ?? 0) * 1000),
+      control: null,
+      details,
+    };
+  }
+  if (s.completed >= gate.min_samples) return { candidate: s.itemsPerMinute, control: null, details };
+  if (s.pending === 0)
     return {
       candidate: null,
       control: null,
-      note: `${samples} just-in-time requests in the window (${s.completed} completed, ${s.pending} waiting), fewer than min_samples ${gate.min_samples}`,
+      vacuous: `no backlog: every just-in-time request in the window was embedded (${s.completed}, fewer than min_samples ${gate.min_samples})`,
       details,
     };
-  const value =
-    gate.metric === 'jit.items_per_minute'
-      ? s.itemsPerMinute
-      : Math.max(s.timeToEmbedMs?.p95 ?? 0, (s.oldestPendingSeconds ?? 0) * 1000);
-  return { candidate: value, control: null, details };
+  if ((s.oldestPendingSeconds ?? 0) * 1000 >= gate.interval)
+    return {
+      candidate: s.itemsPerMinute,
+      control: null,
+      note: `a request has waited the whole window (${counts})`,
+      details,
+    };
+  return {
+    candidate: null,
+    control: null,
+    note: `${counts} in the window: fewer completions than min_samples ${gate.min_samples} while requests wait`,
+    details,
+  };
 }
 
 /** The fingerprints an evaluation of the profile may carry (its own, or its corpus variant's). */
