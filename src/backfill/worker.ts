@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Profile } from '../config/profile.js';
+import { imageRefOf, type Profile } from '../config/profile.js';
 import type { Database } from '../db/database.js';
 import { backoffDelay } from '../backoff.js';
 import { isTransientDatabaseError } from '../db/transient.js';
@@ -40,6 +40,8 @@ import { warnAndContinue } from '../logger.js';
  * inputs per request. Measured: BENCHMARKS.md (`backfill`).
  */
 export const DEFAULT_PAGE_SIZE = 1000;
+/** Rows per page at most for a profile with an image input (see Worker.pageRows). */
+export const IMAGE_PAGE_ROWS = 64;
 
 export interface WorkerOptions {
   source: Source;
@@ -219,9 +221,19 @@ export class Worker {
     return this.budget?.spent ?? false;
   }
 
-  /** Rows the next page may embed: the page size, or what is left of the limit. */
-  private reserve(): number {
-    return this.budget ? this.budget.reserve(this.pageSize) : this.pageSize;
+  /** Rows the next page may embed: the page size (of these profiles), or what is left of the limit. */
+  private reserve(profiles: readonly Profile[]): number {
+    const rows = Math.min(...profiles.map((p) => this.pageRows(p)));
+    return this.budget ? this.budget.reserve(rows) : rows;
+  }
+
+  /**
+   * A page of a profile with an image input holds its rows' images (read with the page, up to
+   * image.max_bytes each, decoded in flight): at most IMAGE_PAGE_ROWS of them, whatever the
+   * page size, so a worker's memory stays bounded by images, not by rows.
+   */
+  private pageRows(profile: Profile): number {
+    return imageRefOf(profile) ? Math.min(this.pageSize, IMAGE_PAGE_ROWS) : this.pageSize;
   }
 
   private settleBudget(granted: number, embedded: number): void {
@@ -297,7 +309,7 @@ export class Worker {
       await sleepUnlessAborted(idle, signal);
       return 'idle';
     }
-    const size = this.reserve();
+    const size = this.reserve(active.map((n) => this.runtimes.get(n)!.profile));
     if (size === 0) {
       // The limit is held by pages of other workers in flight: they may give rows back.
       await sleepUnlessAborted(idle, signal);
@@ -437,7 +449,7 @@ export class Worker {
       let after = chunk.lo;
       for (;;) {
         if (this.options.signal?.aborted) return;
-        const size = this.reserve();
+        const size = this.reserve([rt.profile]);
         if (size === 0) {
           // At the limit (or it is held by other pages in flight): the chunk stays open for a later run.
           await releaseLeases(this.db, this.id, rt.profile.name);
