@@ -2,7 +2,7 @@ import { annOverlap } from './ann-overlap.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Manifest } from '../config/manifest.js';
-import type { Profile } from '../config/profile.js';
+import { imageRefOf, type Profile } from '../config/profile.js';
 import type { Gate, RolloutConfig } from '../config/rollout.js';
 import { formatDuration } from '../config/duration.js';
 import { databaseNow } from '../db/clock.js';
@@ -259,7 +259,10 @@ export class Controller {
     }
     if (unmeasured) return this.finish(m, unmeasured.decision, unmeasured.reason, [], {});
 
-    const gates = applicableGates(m, this.rollout, this.profile(m.candidate).dims);
+    const gates = applicableGates(m, this.rollout, {
+      candidateDims: this.profile(m.candidate).dims,
+      imageInput: [m.candidate, m.control].some((n) => imageRefOf(this.profile(n)) !== undefined),
+    });
     const { fresh, current } = await this.measureDue(m, gates, now);
     const measurements: Measurements = {
       gates,

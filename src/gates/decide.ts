@@ -50,11 +50,23 @@ export interface Decided {
   next?: Promotion;
 }
 
-/** The gates that speak to the next promotion from this state. `candidateDims`: the candidate profile's. */
-export function applicableGates(m: MigrationState, rollout: RolloutConfig, candidateDims: number): Gate[] {
+/** What applicableGates needs to know of the two profiles. */
+export interface GateProfiles {
+  /** The candidate's dimensions. */
+  candidateDims: number;
+  /** Either profile embeds an image input. */
+  imageInput?: boolean;
+}
+
+/** The gates that speak to the next promotion from this state. */
+export function applicableGates(m: MigrationState, rollout: RolloutConfig, profiles: GateProfiles): Gate[] {
   return rollout.gates.filter((g) => {
     // pgvector indexes at most 4,000 dims: such a profile is searched exactly, so there is no ANN to check.
-    if (g.metric === 'ann.overlap' && candidateDims > 4000) return false;
+    if (g.metric === 'ann.overlap' && profiles.candidateDims > 4000) return false;
+    // `reembed eval` reads a text dataset: it measures a profile with an image input on its text
+    // alone, so an offline gate would judge a multimodal candidate by half its input (and could
+    // roll back a better one). Judge such a migration online.
+    if (g.metric.startsWith('offline.') && profiles.imageInput) return false;
     if (m.phase === 'backfilling')
       return !isOnline(g.metric) && !isShadow(g.metric) && !g.metric.startsWith('offline.');
     // At cutover (watched): what the candidate serves, and the nightly evaluations, which can

@@ -73,7 +73,7 @@ function measured(
   verdicts: Record<string, Verdict | [Verdict, string]> = {},
   extra: Partial<Measurements> = {},
 ): Measurements {
-  const gates = applicableGates(m, r, 768);
+  const gates = applicableGates(m, r, { candidateDims: 768 });
   const fresh = gates.map((g) => {
     const v = verdicts[g.name] ?? 'pass';
     return Array.isArray(v) ? result(g, v[0], v[1]) : result(g, v);
@@ -91,7 +91,8 @@ function measured(
 
 describe('which gates apply', () => {
   const r = rollout();
-  const names = (m: MigrationState, dims = 768) => applicableGates(m, r, dims).map((g) => g.name);
+  const names = (m: MigrationState, dims = 768, imageInput = false) =>
+    applicableGates(m, r, { candidateDims: dims, imageInput }).map((g) => g.name);
 
   it('while backfilling, the store checks only', () => {
     expect(names(migration('backfilling'))).toEqual(['coverage', 'ann-agreement']);
@@ -110,6 +111,11 @@ describe('which gates apply', () => {
   });
   it('no ANN agreement for a profile too wide for an index', () => {
     expect(names(migration('canary', 5), 4096)).not.toContain('ann-agreement');
+  });
+  it('no offline gate when a profile has an image input (a text dataset would judge half of it)', () => {
+    expect(names(migration('shadow'), 768, true)).toEqual(['coverage', 'shadow-overlap', 'ann-agreement']);
+    expect(names(migration('cutover', 100), 768, true)).toEqual(['error-rate']);
+    expect(names(migration('shadow'), 768, false)).toContain('offline-recall5');
   });
 });
 
