@@ -48,14 +48,6 @@ export interface JitSummary {
   window: { from: string; to: string };
 }
 
-/** Pending requests by profile (one query for every profile; status and /metrics read it often). */
-export async function jitPendingByProfile(conn: Queryable): Promise<Map<string, number>> {
-  const { rows } = await conn.query<{ profile: string; n: string | number }>(
-    `SELECT profile, count(*) AS n FROM ${QUEUE_TABLE} WHERE jit_requested_at IS NOT NULL GROUP BY profile`,
-  );
-  return new Map(rows.map((r) => [r.profile, Number(r.n)]));
-}
-
 /** The just-in-time requests of `profile` completed in [from, to] (database clock) and those still pending at `to`. */
 export async function jitSummary(
   conn: Queryable,

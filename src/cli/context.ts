@@ -64,4 +64,24 @@ export class CliContext {
   progress(label: string): Progress {
     return createProgress(label, { quiet: this.options.quiet });
   }
+
+  /** A reporter of long work (eval, demo, training): steps on stderr, a progress bar per label. */
+  reporter(): CliReporter {
+    const bars = new Map<string, Progress>();
+    return {
+      step: (m) => this.info(`• ${m}`),
+      progress: (label, done, total, extra) => {
+        let bar = bars.get(label);
+        if (!bar) bars.set(label, (bar = this.progress(label)));
+        bar.update(done, total, extra);
+      },
+      progressDone: (label) => bars.get(label)?.finish(),
+    };
+  }
+}
+
+export interface CliReporter {
+  step(message: string): void;
+  progress(label: string, done: number, total: number, extra?: string): void;
+  progressDone(label: string): void;
 }

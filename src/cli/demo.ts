@@ -1,6 +1,5 @@
 import { truncatedPercent } from '../percent.js';
 import { InvalidArgumentError, type Command } from 'commander';
-import { createProgress, type Progress } from './progress.js';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
@@ -49,16 +48,7 @@ export function registerDemo(program: Command): void {
     .option('--seed <n>', 'random seed of the corpus', positiveInt, 42)
     .action(async (opts: DemoCliOptions, command: Command) => {
       const ctx = new CliContext(command);
-      const bars = new Map<string, Progress>();
-      const reporter = {
-        step: (m: string) => ctx.info(`• ${m}`),
-        progress: (label: string, done: number, total: number) => {
-          let bar = bars.get(label);
-          if (!bar) bars.set(label, (bar = createProgress(label, { quiet: ctx.options.quiet })));
-          bar.update(done, total);
-        },
-        progressDone: (label: string) => bars.get(label)?.finish(),
-      };
+      const reporter = ctx.reporter();
       if (opts.story === 'fonts') {
         const [{ runFontStory }, { formatFontStory }] = await Promise.all([
           import('../demo/fonts/story.js'),

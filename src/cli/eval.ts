@@ -6,7 +6,6 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { CliContext } from './context.js';
 import { fixed, table } from './format.js';
 import { positiveInt } from './options.js';
-import type { Progress } from './progress.js';
 
 interface EvalCommandOptions {
   dataset?: string;
@@ -196,7 +195,6 @@ async function evalCommand(
   const { config, builtIn } = await evalManifest(ctx);
   const rb = await ctx.open({ config });
   if (builtIn) ctx.info(`no ${DEFAULT_CONFIG_FILE}: using the built-in profiles hash_small and hash_large`);
-  const bars = new Map<string, Progress>();
   const result = await rb.eval({
     dataset: opts.dataset,
     profiles: opts.profiles,
@@ -215,15 +213,7 @@ async function evalCommand(
         `eval ${dataset.name} (${dataset.split}): ${dataset.queries.length} judged queries, profiles ${opts.profiles.join(', ')}`,
       );
     },
-    reporter: {
-      step: (m) => ctx.info(`• ${m}`),
-      progress: (label, done, total, extra) => {
-        let bar = bars.get(label);
-        if (!bar) bars.set(label, (bar = ctx.progress(label)));
-        bar.update(done, total, extra);
-      },
-      progressDone: (label) => bars.get(label)?.finish(),
-    },
+    reporter: ctx.reporter(),
   });
   ctx.result(result, () => humanReport(result, result.files.runs, result.files.history));
 }

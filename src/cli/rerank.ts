@@ -2,7 +2,6 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { RerankStatusReport, RerankTrainReport } from '../reembed.js';
 import { CliContext } from './context.js';
 import { table } from './format.js';
-import type { Progress } from './progress.js';
 import { positiveInt, wholeNumber } from './options.js';
 
 function fraction(value: string): number {
@@ -109,20 +108,11 @@ export function registerRerank(program: Command): void {
         command: Command,
       ) => {
         const ctx = new CliContext(command);
-        const bars = new Map<string, Progress>();
         await ctx.withReembed(async (rb) => {
           const r = await rb.rerank.train({
             ...opts,
             database: ctx.options.db,
-            reporter: {
-              step: (m) => ctx.info(`• ${m}`),
-              progress: (label, done, total, extra) => {
-                let bar = bars.get(label);
-                if (!bar) bars.set(label, (bar = ctx.progress(label)));
-                bar.update(done, total, extra);
-              },
-              progressDone: (label) => bars.get(label)?.finish(),
-            },
+            reporter: ctx.reporter(),
           });
           ctx.result(r, () => trainText(r));
         });

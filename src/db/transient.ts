@@ -16,6 +16,12 @@ function* chain(error: unknown): Generator<{ code?: unknown; message?: unknown }
   }
 }
 
+/** Whether the error, or one it wraps, carries this SQLSTATE (e.g. `23505`, a unique violation). */
+export function hasSqlState(error: unknown, sqlState: string): boolean {
+  for (const e of chain(error)) if (e.code === sqlState) return true;
+  return false;
+}
+
 /**
  * The connection a query ran on is gone or unusable: the server ended it (shutdown, restart,
  * a terminated backend), the socket broke, or it could not connect. Such a client must not go

@@ -2,6 +2,7 @@
  * HTTP status and header handling shared by the HTTP providers, so that every provider turns
  * the same answer into the same typed error.
  */
+import type { z } from 'zod';
 import type { Profile } from '../config/profile.js';
 import { ConfigError } from '../errors.js';
 import {
@@ -93,6 +94,13 @@ function errorChain(error: unknown): string {
 /** `data[0].embedding[7]`, from a schema issue's path. */
 export function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((key, i) => (typeof key === 'number' ? `[${key}]` : `${i === 0 ? '' : '.'}${String(key)}`)).join('');
+}
+
+/** The first problem of a response that failed its schema, e.g. `embeddings[3]: Expected number`. */
+export function shapeProblem(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const where = issue?.path.length ? `${formatIssuePath(issue.path)}: ` : '';
+  return `${where}${issue?.message ?? 'invalid'}`;
 }
 
 /** A request that never got an HTTP answer: refused, reset, DNS failure. */

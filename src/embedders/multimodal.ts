@@ -4,14 +4,13 @@
  * tokens and image bytes, retries honouring Retry-After, timeouts and the validation of every
  * vector belong to the resilience layer, as for every provider.
  */
-import type { z } from 'zod';
 import type { Wire } from '../config/profile.js';
 import { ReembedError } from '../errors.js';
 import { InvalidResponseError } from './errors.js';
 import {
   apiKeyFor,
   errorForStatus,
-  formatIssuePath,
+  shapeProblem,
   isAbortError,
   networkError,
   requireSetting,
@@ -20,12 +19,6 @@ import {
 } from './http.js';
 import type { ProviderBatchResult, ProviderClient } from './provider.js';
 import { WIRE_FORMATS } from './wires.js';
-
-function shapeProblem(error: z.ZodError): string {
-  const issue = error.issues[0];
-  const where = issue?.path.length ? `${formatIssuePath(issue.path)}: ` : '';
-  return `${where}${issue?.message ?? 'invalid'}`;
-}
 
 /** The message of an error body: `{"message"}` (Cohere, Voyage's `detail`), `{"error": …}`, or the text. */
 function errorText(body: string): string {

@@ -8,7 +8,7 @@ import { InvalidResponseError } from './errors.js';
 import {
   apiKeyFor,
   errorForStatus,
-  formatIssuePath,
+  shapeProblem,
   isAbortError,
   networkError,
   requireSetting,
@@ -24,12 +24,6 @@ const responseSchema = z.object({
   embeddings: z.array(z.array(z.number())),
   prompt_eval_count: z.number().int().nonnegative().optional(),
 });
-
-function shapeProblem(error: z.ZodError): string {
-  const issue = error.issues[0];
-  const where = issue?.path.length ? `${formatIssuePath(issue.path)}: ` : '';
-  return `${where}${issue?.message ?? 'invalid'}`;
-}
 
 export function createOllamaClient(profile: ProviderProfile, options: HttpProviderOptions = {}): ProviderClient {
   const model = requireSetting(profile, profile.model, 'a model');

@@ -1,6 +1,7 @@
 import type { Profile } from '../config/profile.js';
 import { encodeCopy } from '../db/copy-binary.js';
 import type { Database } from '../db/database.js';
+import { hasSqlState } from '../db/transient.js';
 import { profileHashSql } from '../source/render.js';
 import { castId, type Source } from '../source/source.js';
 import { storeLayout } from './store.js';
@@ -20,14 +21,6 @@ export interface WriteOptions {
 }
 
 const ASYNC_COMMIT = 'SET LOCAL synchronous_commit = off';
-
-function isUniqueViolation(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    if ((e as { code?: unknown }).code === '23505') return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
 
 /**
  * The guarded write as a COPY straight into the store, for the bulk path (a backfill page):
@@ -87,7 +80,8 @@ export async function copyIfCurrent(
       return rows.filter((r) => ok.has(r.docId)).map((r) => r.docId);
     });
   } catch (error) {
-    if (isUniqueViolation(error)) return null;
+    // A unique violation: another session wrote one of the rows; the upsert takes the batch.
+    if (hasSqlState(error, '23505')) return null;
     throw error;
   }
 }

@@ -13,7 +13,8 @@ import {
 import type { MigrationState } from '../../src/migration/state.js';
 import { inCanary } from '../../src/router/bucket.js';
 import { Router, type ShadowEvent } from '../../src/router/router.js';
-import { jitPendingByProfile } from '../../src/backfill/jit.js';
+import { jitSummary } from '../../src/backfill/jit.js';
+import { databaseNow } from '../../src/db/clock.js';
 import { QUEUE_TABLE } from '../../src/source/capture.js';
 import { articlesManifest, articlesSource, createArticles, getProfile, sleep } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
@@ -238,7 +239,8 @@ describe.each(BACKENDS)('router on %s', (backend) => {
       }
       expect(queued.map((q) => q.doc_id).sort()).toEqual(res.hits.map((h) => h.id).sort());
       // Each is a just-in-time request, visible as waiting until a worker embeds it.
-      expect((await jitPendingByProfile(db)).get('cand')).toBe(7);
+      const jit = await jitSummary(db, 'cand', { from: new Date(0), to: await databaseNow(db) });
+      expect(jit.pending).toBe(7);
     } finally {
       await r.close();
     }
