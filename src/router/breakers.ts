@@ -28,36 +28,18 @@ export class CandidateBreakers {
     if (b) return b;
     const o = this.options;
     const timeoutMs = o.timeoutMs ?? 2000;
-    const breaker: Breaker = new CircuitBreaker(
-      (p: Profile, q: string, r: SearchRequest) => this.run(p, q, r, timeoutMs),
-      {
-        // The run times the candidate's own work; opossum's timer would also count its wait for a slot.
-        timeout: false,
-        errorThresholdPercentage: o.errorThresholdPercentage ?? 50,
-        resetTimeout: o.resetTimeoutMs ?? 5000,
-        volumeThreshold: o.volumeThreshold ?? 5,
-        rollingCountTimeout: o.rollingWindowMs ?? 10_000,
-        errorFilter: (error: unknown) => isCallerError(error) || error instanceof OverloadedError,
-      },
-    );
-    const consecutive = o.consecutiveFailures ?? 5;
-    let failuresInARow = 0;
-    breaker.on('success', () => (failuresInARow = 0));
-    breaker.on('failure', () => {
-      if (++failuresInARow >= consecutive && breaker.closed) breaker.open();
+    b = failFastBreaker((p: Profile, q: string, r: SearchRequest) => this.run(p, q, r, timeoutMs), {
+      ...o,
+      errorFilter: (error: unknown) => isCallerError(error) || error instanceof OverloadedError,
+      onOpen: () => this.onOpen(profile.name),
     });
-    breaker.on('open', () => {
-      failuresInARow = 0;
-      this.onOpen(profile.name);
-    });
-    this.breakers.set(profile.name, (b = breaker));
+    this.breakers.set(profile.name, b);
     return b;
   }
 
   /** Closed (healthy), open (all traffic to the control) or halfOpen. */
   state(profile: string): 'closed' | 'open' | 'halfOpen' {
-    const b = this.breakers.get(profile);
-    return !b || b.closed ? 'closed' : b.opened ? 'open' : 'halfOpen';
+    return breakerState(this.breakers.get(profile));
   }
 
   shutdown(): void {
@@ -72,4 +54,51 @@ export function fallbackReasonOf(error: unknown): FallbackReason {
   if (code === 'ETIMEDOUT' || error instanceof CandidateTimeoutError) return { kind: 'timeout' };
   if (code === 'EOPENBREAKER') return { kind: 'breaker_open' };
   return typeof code === 'string' ? { kind: 'error', code } : { kind: 'error' };
+}
+
+export interface FailFastOptions {
+  errorThresholdPercentage?: number;
+  resetTimeoutMs?: number;
+  volumeThreshold?: number;
+  rollingWindowMs?: number;
+  /** Failures in a row that open the breaker whatever the percentage (default 5). */
+  consecutiveFailures?: number;
+  /** Errors that are not the guarded work's failures (they neither count nor open it). */
+  errorFilter?: (error: unknown) => boolean;
+  onOpen?: () => void;
+}
+
+/**
+ * An opossum breaker without its own timer (the guarded work bounds its time), that opens on
+ * opossum's failure percentage over a rolling window or on `consecutiveFailures` in a row: under
+ * sparse traffic the percentage needs a volume that a dead dependency would cost its users.
+ */
+export function failFastBreaker<A extends unknown[], R>(
+  fn: (...args: A) => Promise<R>,
+  o: FailFastOptions,
+): CircuitBreaker<A, R> {
+  const breaker = new CircuitBreaker<A, R>(fn, {
+    timeout: false,
+    errorThresholdPercentage: o.errorThresholdPercentage ?? 50,
+    resetTimeout: o.resetTimeoutMs ?? 5000,
+    volumeThreshold: o.volumeThreshold ?? 5,
+    rollingCountTimeout: o.rollingWindowMs ?? 10_000,
+    ...(o.errorFilter ? { errorFilter: o.errorFilter } : {}),
+  });
+  const consecutive = o.consecutiveFailures ?? 5;
+  let failuresInARow = 0;
+  breaker.on('success', () => (failuresInARow = 0));
+  breaker.on('failure', () => {
+    if (++failuresInARow >= consecutive && breaker.closed) breaker.open();
+  });
+  breaker.on('open', () => {
+    failuresInARow = 0;
+    o.onOpen?.();
+  });
+  return breaker;
+}
+
+/** A breaker's state; no breaker yet is closed. */
+export function breakerState(b: CircuitBreaker | undefined): 'closed' | 'open' | 'halfOpen' {
+  return !b || b.closed ? 'closed' : b.opened ? 'open' : 'halfOpen';
 }

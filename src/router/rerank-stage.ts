@@ -6,7 +6,8 @@
  * circuit breaker per profile. A reranker that fails, times out or answers badly never fails the
  * search: the retrieval's order is served and counted as a fallback.
  */
-import CircuitBreaker from 'opossum';
+import type CircuitBreaker from 'opossum';
+import { breakerState, failFastBreaker } from './breakers.js';
 import type { Profile } from '../config/profile.js';
 import type { RerankSettings } from '../config/rerank.js';
 import type { Queryable } from '../db/database.js';
@@ -160,32 +161,21 @@ export class RerankStage {
 
   private breaker(profile: Profile): Breaker {
     let b = this.breakers.get(profile.name);
-    if (b) return b;
-    const o = this.options.breaker ?? {};
-    const breaker: Breaker = new CircuitBreaker(
-      async (query: string, candidates: RerankCandidate[]) => (await this.reranker(profile)).rerank(query, candidates),
-      {
-        // The reranker bounds its own time (timeout_ms, retries within it).
-        timeout: false,
-        errorThresholdPercentage: o.errorThresholdPercentage ?? 50,
-        resetTimeout: o.resetTimeoutMs ?? 5000,
-        volumeThreshold: o.volumeThreshold ?? 5,
-      },
-    );
-    let inARow = 0;
-    breaker.on('success', () => (inARow = 0));
-    breaker.on('failure', () => {
-      if (++inARow >= (o.consecutiveFailures ?? 5) && breaker.closed) breaker.open();
-    });
-    breaker.on('open', () => (inARow = 0));
-    this.breakers.set(profile.name, (b = breaker));
+    if (!b) {
+      // The reranker bounds its own time (timeout_ms, retries within it).
+      b = failFastBreaker(
+        async (query: string, candidates: RerankCandidate[]) =>
+          (await this.reranker(profile)).rerank(query, candidates),
+        this.options.breaker ?? {},
+      );
+      this.breakers.set(profile.name, b);
+    }
     return b;
   }
 
   /** State of the profile's reranker circuit. */
   state(profile: string): 'closed' | 'open' | 'halfOpen' {
-    const b = this.breakers.get(profile);
-    return !b || b.closed ? 'closed' : b.opened ? 'open' : 'halfOpen';
+    return breakerState(this.breakers.get(profile));
   }
 
   /**
