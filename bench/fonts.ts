@@ -20,14 +20,12 @@ import { intFromEnv, listFromEnv } from './lib/env.js';
 import { collectGarbage } from './lib/measure.js';
 import { createScratchDatabase, startBenchServer, type BenchServer } from './lib/postgres-cluster.js';
 import { formatNumber, printTable, writeResult } from './lib/report.js';
+import { percentile } from '../src/eval/latency.js';
 
 const BACKENDS = listFromEnv('REEMBED_BENCH_BACKENDS', ['pglite', 'postgres'], ['pglite', 'postgres'] as const);
 const SIZES = (process.env.REEMBED_BENCH_FONTS_SIZES ?? '200,20000').split(',').map((s) => Number(s.trim()));
 const SEARCHES = intFromEnv('REEMBED_BENCH_FONTS_SEARCHES', 100);
 const WARMUP = 10;
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
 const JITTER = ['web', 'print', 'poster', 'caption', 'body', 'ui', 'headline', 'book', 'screen', 'label'];
 

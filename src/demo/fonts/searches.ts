@@ -33,13 +33,6 @@ export async function searchPass(
   return pass;
 }
 
-/** Nearest-rank percentile. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 /**
  * The first subjects `subject-0`, `subject-1`, … that the migration's canary assigns to the
  * candidate (`wantCandidate`) or to the control, `count` of them: a search with one of them

@@ -1,3 +1,4 @@
+import { percentile } from '../../eval/latency.js';
 import { evaluateRankings, type RetrievalSummary } from '../../eval/metrics.js';
 import { ReembedError } from '../../errors.js';
 import { open, type MigrationEvent, type Reembed } from '../../reembed.js';
@@ -8,7 +9,7 @@ import { cutoverGates, JIT_MIN_ITEMS, type FontGate, type GateBudgets } from './
 import { CANDIDATE_INPUTS, CANDIDATE_PROFILE, CONTROL_PROFILE, FONTS_SOURCE_TABLE, fontsManifest } from './manifest.js';
 import { fontQuerySet, type FontQuerySet } from './queries.js';
 import { renderGlyph } from './render.js';
-import { percentile, searchPass, subjectsServedBy, type SearchPass } from './searches.js';
+import { searchPass, subjectsServedBy, type SearchPass } from './searches.js';
 import { createFontTable, writeFonts, type FontRow } from './table.js';
 
 export interface FontStoryOptions {
