@@ -21,8 +21,9 @@ export function describeJit(p: ProfileStatus): string {
   const wait = jit.timeToEmbedMs
     ? `, time to embed p50 ${formatMs(jit.timeToEmbedMs.p50)} p95 ${formatMs(jit.timeToEmbedMs.p95)} max ${formatMs(jit.timeToEmbedMs.max)}`
     : '';
+  const minutes = Math.round((Date.parse(jit.window.to) - Date.parse(jit.window.from)) / 60_000);
   const oldest = jit.oldestPendingSeconds === null ? '' : ` (oldest ${jit.oldestPendingSeconds.toFixed(0)} s)`;
-  return `just-in-time ${p.profile}: ${jit.pending} waiting${oldest}; ${jit.completed} embedded in the last 5 min (${jit.itemsPerMinute.toFixed(1)}/min${wait})`;
+  return `just-in-time ${p.profile}: ${jit.pending} waiting${oldest}; ${jit.completed} embedded in the last ${minutes} min (${jit.itemsPerMinute.toFixed(1)}/min${wait})`;
 }
 
 function formatMs(ms: number): string {
