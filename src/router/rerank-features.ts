@@ -107,13 +107,30 @@ function jaccard(a: Int32Array, b: Int32Array): number {
   return inter / (a.length + b.length - inter);
 }
 
+/** A document's words as the features read them: in order (for bigrams) and distinct, sorted (for sets). */
+export interface DocumentWords {
+  words: Int32Array;
+  unique: Int32Array;
+}
+
+/** The words of a document's text (the scan that is most of the features' cost). */
+export function documentWords(text: string): DocumentWords {
+  const words = wordHashes(text);
+  return { words, unique: distinctSorted(words) };
+}
+
 /**
  * One feature row per candidate. `max_similarity_above` is the word-set Jaccard similarity to
  * the most similar of the DIVERSITY_WINDOW candidates ranked just above: a near-duplicate of something already above scores
  * high, which a trained weight can push down (diversity). It compares text, not vectors, so it
  * needs no store read. Words are hashed to integers, so comparisons are merges of sorted arrays.
  */
-export function candidateFeatures(query: string, candidates: readonly RerankCandidate[]): number[][] {
+export function candidateFeatures(
+  query: string,
+  candidates: readonly RerankCandidate[],
+  /** A candidate's words (the reranker's cache of recurring documents; a fresh scan by default). */
+  wordsOf: (candidate: RerankCandidate) => DocumentWords = (c) => documentWords(c.text),
+): number[][] {
   const qWords = wordHashes(query);
   const qSet = new Set(qWords);
   const qBigrams = new Set<number>();
@@ -121,8 +138,7 @@ export function candidateFeatures(query: string, candidates: readonly RerankCand
   const docSets: Int32Array[] = [];
   const top = candidates[0]?.score ?? 0;
   return candidates.map((c, i) => {
-    const dWords = wordHashes(c.text);
-    const unique = distinctSorted(dWords);
+    const { words: dWords, unique } = wordsOf(c);
     let termsFound = 0;
     for (const id of unique) if (qSet.has(id)) termsFound++;
     const bigramsFound = new Set<number>();

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ReembedError } from '../errors.js';
 import { seededRandom } from '../random.js';
-import { candidateFeatures, FEATURE_NAMES, type RerankCandidate } from './rerank-features.js';
+import { candidateFeatures, type DocumentWords, FEATURE_NAMES, type RerankCandidate } from './rerank-features.js';
 
 export const WEIGHTS_KIND = 'reembed-rerank-features';
 
@@ -93,8 +93,9 @@ export function rerankByFeatures(
   w: RerankWeights,
   query: string,
   candidates: readonly RerankCandidate[],
+  wordsOf?: (candidate: RerankCandidate) => DocumentWords,
 ): { order: number[]; scores: number[] } {
-  const scores = scoreRows(w, candidateFeatures(query, candidates));
+  const scores = scoreRows(w, candidateFeatures(query, candidates, wordsOf));
   const order = scores.map((_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
   return { order, scores };
 }

@@ -6,6 +6,7 @@
  * circuit breaker per profile. A reranker that fails, times out or answers badly never fails the
  * search: the retrieval's order is served and counted as a fallback.
  */
+import { LRUCache } from 'lru-cache';
 import type CircuitBreaker from 'opossum';
 import { breakerState, failFastBreaker } from './breakers.js';
 import type { Profile } from '../config/profile.js';
@@ -16,7 +17,7 @@ import type { Source } from '../source/source.js';
 import type { SearchHit } from '../store/search.js';
 import type { ServingObserver } from '../telemetry/prometheus.js';
 import { normalizedValue } from './bucket.js';
-import type { RerankCandidate } from './rerank-features.js';
+import { documentWords, type DocumentWords, type RerankCandidate } from './rerank-features.js';
 import { HttpReranker, type HttpRerankerOptions } from './rerank-http.js';
 import { loadWeights, rerankByFeatures, type RerankWeights } from './rerank-model.js';
 import type { RerankSwitchWatcher } from './rerank-switch.js';
@@ -41,16 +42,41 @@ export interface Reranker {
   rerank(query: string, candidates: readonly RerankCandidate[]): Promise<number[]>;
 }
 
+/**
+ * Documents whose scanned words the features reranker keeps (by id, checked against the text):
+ * popular documents recur across searches, and scanning their text is most of a rerank's cost.
+ * About 2 KB per abstract-sized document, at most 4 KB (MAX_WORDS), so 4,096 documents hold a
+ * few MB to 16 MB of hashes beside their text.
+ */
+export const FEATURES_CACHE_DOCUMENTS = 4096;
+
 /** The built-in reranker over a weights file, loaded (and validated) once. */
 export class FeaturesReranker implements Reranker {
-  constructor(private readonly weights: RerankWeights) {}
+  private readonly cache: LRUCache<string, { text: string; words: DocumentWords }> | null;
+
+  constructor(
+    private readonly weights: RerankWeights,
+    /** How many documents' words to keep between searches (0: scan every candidate every time). */
+    cacheDocuments = FEATURES_CACHE_DOCUMENTS,
+  ) {
+    this.cache = cacheDocuments > 0 ? new LRUCache({ max: cacheDocuments }) : null;
+  }
 
   static async load(path: string): Promise<FeaturesReranker> {
     return new FeaturesReranker(await loadWeights(path));
   }
 
+  /** A candidate's words: kept ones while its text is the same (a changed document is scanned again). */
+  private readonly wordsOf = (c: RerankCandidate): DocumentWords => {
+    const kept = this.cache?.get(c.id);
+    if (kept && kept.text === c.text) return kept.words;
+    const words = documentWords(c.text);
+    this.cache?.set(c.id, { text: c.text, words });
+    return words;
+  };
+
   rerank(query: string, candidates: readonly RerankCandidate[]): Promise<number[]> {
-    return Promise.resolve(rerankByFeatures(this.weights, query, candidates).order);
+    return Promise.resolve(rerankByFeatures(this.weights, query, candidates, this.wordsOf).order);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   RerankWeightsError,
   type RerankWeights,
 } from '../../src/router/rerank-model.js';
+import { FeaturesReranker } from '../../src/router/rerank-stage.js';
 
 /**
  * Synthetic queries whose relevant document shares the query's words but sits low in the
@@ -101,6 +102,29 @@ describe('the features reranker', () => {
     // The retrieval never has it first (it is at rank 4 or lower).
     expect(first / test.length).toBeGreaterThan(0.8);
     expect(weights.weights[FEATURE_NAMES.indexOf('query_term_overlap')]).toBeGreaterThan(0);
+  });
+
+  it("keeps recurring documents' words between searches, and scans a document again when its text changed", async () => {
+    const train = synthetic(21, 120);
+    const { rows, labels } = examples(train);
+    const weights: RerankWeights = { ...fitWeights(rows, labels, { seed: 5, epochs: 30 }), trained: {} };
+    const data = synthetic(22, 30);
+    const keeping = new FeaturesReranker(weights);
+    const scanning = new FeaturesReranker(weights, 0);
+    // Twice over the same documents: the second pass reads kept words and must rank alike.
+    for (let pass = 0; pass < 2; pass++)
+      for (const d of data) {
+        const fresh = rerankByFeatures(weights, d.query, d.candidates).order;
+        expect(await keeping.rerank(d.query, d.candidates)).toEqual(fresh);
+        expect(await scanning.rerank(d.query, d.candidates)).toEqual(fresh);
+      }
+    // One document's text changes under the same id (it was re-written): its new words count.
+    const d = data[0]!;
+    const last = d.candidates.length - 1;
+    const changed = d.candidates.map((c, i) => (i === last ? { ...c, text: d.query } : c));
+    const order = await keeping.rerank(d.query, changed);
+    expect(order).toEqual(rerankByFeatures(weights, d.query, changed).order);
+    expect(order).not.toEqual(await keeping.rerank(d.query, d.candidates));
   });
 
   it('refuses a missing, non-JSON or foreign weights file with a typed error', async () => {
