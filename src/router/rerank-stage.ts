@@ -129,7 +129,7 @@ export interface RerankStageOptions {
   onError?: (error: unknown) => void;
 }
 
-type Breaker = CircuitBreaker<[string, RerankCandidate[]], number[]>;
+type Breaker = CircuitBreaker<[string, RerankCandidate[], number | undefined], number[]>;
 
 export class RerankStage {
   private readonly breakers = new Map<string, Breaker>();
@@ -188,12 +188,15 @@ export class RerankStage {
   private breaker(profile: Profile): Breaker {
     let b = this.breakers.get(profile.name);
     if (!b) {
-      // The reranker bounds its own time (timeout_ms, retries within it).
-      b = failFastBreaker(
-        async (query: string, candidates: RerankCandidate[]) =>
-          (await this.reranker(profile)).rerank(query, candidates),
-        this.options.breaker ?? {},
-      );
+      // The reranker bounds its own time (timeout_ms, retries within it); what is left of the
+      // search's deadline bounds it too, inside the breaker, so a reranker that is always slower
+      // than the searches allow opens it instead of costing every search the rest of its deadline.
+      b = failFastBreaker(async (query: string, candidates: RerankCandidate[], budgetMs: number | undefined) => {
+        const reranking = (await this.reranker(profile)).rerank(query, candidates);
+        return budgetMs === undefined
+          ? reranking
+          : within(reranking, budgetMs, () => new RerankBudgetError(profile.name, budgetMs));
+      }, this.options.breaker ?? {});
       this.breakers.set(profile.name, b);
     }
     return b;
@@ -231,7 +234,11 @@ export class RerankStage {
         const ids = hits.map((h) => h.id);
         const texts = await renderedTexts(this.db, this.source, profile.template!, ids);
         const candidates = hits.map((h) => ({ id: h.id, score: h.score, text: texts.get(h.id) ?? '' }));
-        return this.breaker(profile).fire(query, candidates);
+        if (budgetMs === undefined) return this.breaker(profile).fire(query, candidates, undefined);
+        // Reading the text used up the budget: not the reranker's failure.
+        const left = budgetMs - (this.now() - t0);
+        if (left <= 0) throw new RerankBudgetError(profile.name, budgetMs);
+        return this.breaker(profile).fire(query, candidates, left);
       })();
       const order =
         budgetMs === undefined

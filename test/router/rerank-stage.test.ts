@@ -143,6 +143,20 @@ describe.each(BACKENDS)('the rerank stage on %s', (backend) => {
     expect(r.stats.deadlineExceeded).toBe(0);
   });
 
+  it('a reranker that keeps missing what is left of the search deadline opens the circuit', async () => {
+    await setup({ timeout_ms: 60_000 });
+    const r = await router({ searchDeadlineMs: scaled(600) });
+    fake.always = { kind: 'slow', delayMs: 120_000 };
+    // Five in a row (the default) open it: the sixth search does not wait for the reranker.
+    for (let i = 0; i < 5; i++) expect((await r.search(`owls ${i}`, { k: 2 })).rerank).toBe('fallback');
+    expect(await waitFor(() => fake.requests.length === 5, 5000)).toBe(true);
+    const sixth = await r.search('owls 6', { k: 2 });
+    expect(sixth.rerank).toBe('fallback');
+    expect(fake.requests).toHaveLength(5);
+    expect(r.rerank.state('rr')).toBe('open');
+    expect(r.stats.deadlineExceeded).toBe(0);
+  });
+
   it('opens the circuit after failures in a row: later searches fall back without calling the reranker', async () => {
     await setup();
     const r = await router();
