@@ -2,7 +2,7 @@
  * The dashboard in a real browser: Debian's Chromium (scripts/setup-chromium.sh installs it)
  * driven by playwright-core, no browser download. Loads the page, sees the phase; a ramp made
  * through the API shows on the page by the next poll; the rollback button with the admin token
- * rolls back; a screenshot goes to the test's temp dir; no console errors, no request leaves the
+ * rolls back; the control's rerank stage shows its arms; a screenshot goes to the test's temp dir; no console errors, no request leaves the
  * server, and the page fits a phone's width.
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, docs, startHarness, type Harness } from './harness.js';
+import { startFakeReranker, type FakeReranker } from '../helpers/fake-reranker.js';
+import { call, docs, MANIFEST, startHarness, type Harness } from './harness.js';
 
 const CHROMIUM = process.env.REEMBED_CHROMIUM ?? '/usr/bin/chromium';
 const ADMIN = 'dashboard-admin-token';
@@ -28,6 +29,7 @@ const ARGS = [
 
 describe('the dashboard in Chromium', () => {
   let h: Harness;
+  let fake: FakeReranker;
   let base = '';
   let dir = '';
   let context: BrowserContext | null = null;
@@ -41,7 +43,14 @@ describe('the dashboard in Chromium', () => {
       throw new Error(
         `Chromium not found at ${CHROMIUM}: the browser test needs Debian's chromium package; run \`bash scripts/setup-chromium.sh\` (as root), or set REEMBED_CHROMIUM`,
       );
-    h = await startHarness('pglite', { server: { tokens: { admin: ADMIN } } });
+    fake = await startFakeReranker();
+    // The control has a rerank stage (a local server in the rerank wire format).
+    const manifest = MANIFEST.replace(
+      '    dims: 32\n',
+      `    dims: 32\n    rerank: { provider: http, base_url: "${fake.url}", model: rr, top_n: 6 }\n`,
+    );
+    expect(manifest).toContain('rerank:');
+    h = await startHarness('pglite', { server: { tokens: { admin: ADMIN } }, manifest });
     await call(h, 'PUT', '/v1/documents', { body: { documents: docs(20) } });
     await h.rb.backfill.run('base');
     const plan = await call(h, 'POST', '/v1/migrations', { body: { to: 'next' }, token: ADMIN });
@@ -80,6 +89,7 @@ describe('the dashboard in Chromium', () => {
   afterAll(async () => {
     await context?.close();
     await h?.close();
+    await fake?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -99,6 +109,13 @@ describe('the dashboard in Chromium', () => {
       expect(legend).toContain('base');
       expect(legend).toContain('next');
     }
+    // The control's rerank stage: its searches were reranked by the local server.
+    await expect.poll(() => page.locator('#rerank tr').count(), { timeout: 60_000 }).toBe(2);
+    const cells = await page.locator('#rerank tr').nth(1).locator('td').allTextContents();
+    expect(cells[0]).toBe('base');
+    expect(Number(cells[1])).toBeGreaterThan(0);
+    expect(Number(cells[1])).toBe(fake.requests.length);
+    expect(cells[3]).toBe('0');
   });
 
   it('shows a ramp made through the API by the next poll', async () => {

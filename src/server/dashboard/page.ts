@@ -77,6 +77,8 @@ export const DASHBOARD_HTML = `<!doctype html>
     </select></label>
   </div>
   <div class="scroll"><table id="serving"></table></div>
+  <h2>Rerank stages</h2>
+  <div class="scroll"><table id="rerank"></table></div>
   <div class="grid">
     <div><h2>Error rate</h2><div class="chart" id="chart-errors"></div></div>
     <div><h2>p95 latency (ms)</h2><div class="chart" id="chart-p95"></div></div>

@@ -121,6 +121,12 @@ export const DASHBOARD_JS = String.raw`'use strict';
     rows($('serving'), ['profile', 'requests', 'error rate', 'fallbacks', 'p50 ms', 'p95 ms', 'p99 ms', 'shadow overlap'], m.profiles.map(function (p) {
       return [p.profile, p.requests, pct(p.errorRate), p.fallbacks, num(p.latencyMs.p50, 1), num(p.latencyMs.p95, 1), num(p.latencyMs.p99, 1), num(p.shadow.overlap, 3)];
     }));
+    // The profiles whose rerank stage served in the range: its A/B arms, acceptance (rank 1 changed), fallbacks, latency.
+    var staged = m.profiles.filter(function (p) { return p.rerank && p.rerank.on + p.rerank.off + p.rerank.fallbacks > 0; });
+    rows($('rerank'), ['profile', 'reranked', 'not reranked', 'fallbacks', 'acceptance', 'rerank p50 ms', 'rerank p95 ms'], staged.map(function (p) {
+      var r = p.rerank;
+      return [p.profile, r.on, r.off, r.fallbacks, pct(r.acceptance), num(r.latencyMs.p50, 2), num(r.latencyMs.p95, 2)];
+    }));
   }
 
   /** The charts' data: /v1/metrics/serving/series over the range, one point per bucket. */
