@@ -72,7 +72,7 @@ export function wordHashes(text: string, maxWords = MAX_WORDS): Int32Array {
 
 /** The distinct values of an array, sorted. */
 function distinctSorted(values: Int32Array): Int32Array {
-  const sorted = Int32Array.from(values).sort();
+  const sorted = values.slice().sort();
   let n = 0;
   for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[n++] = sorted[i]!;
   return sorted.subarray(0, n);
