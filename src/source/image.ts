@@ -242,7 +242,7 @@ async function checkImage(bytes: Uint8Array, options: ImageLoadOptions): Promise
     return { bytes, mime, width: image.width, height: image.height };
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    throw new ImageInputError('decode', `a ${mime} of ${bytes.length} bytes that does not decode (${why})`, {
+    throw new ImageInputError('decode', `${bytes.length} bytes of ${mime} that do not decode (${why})`, {
       cause: error,
     });
   }
