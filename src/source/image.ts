@@ -229,7 +229,10 @@ async function checkImage(bytes: Uint8Array, options: ImageLoadOptions): Promise
   // The byte cap bounds the compressed size only: a small PNG can decode to gigabytes. The
   // header says how large the bitmap would be, so an oversized one fails before decoding.
   const size = headerSize(bytes, mime);
-  if (size && size.width * size.height > options.max_pixels) {
+  // A header whose size cannot be read is not decoded either: the decoder may still find a
+  // frame there (it skips what this reader stops at) and allocate whatever it declares.
+  if (!size) throw new ImageInputError('decode', `${bytes.length} bytes of ${mime} without a readable image size`);
+  if (size.width * size.height > options.max_pixels) {
     throw new ImageInputError(
       'too_large',
       `${size.width}×${size.height} pixels, over image.max_pixels (${options.max_pixels})`,
@@ -250,8 +253,8 @@ async function checkImage(bytes: Uint8Array, options: ImageLoadOptions): Promise
 
 /**
  * The width and height an image's header declares, read without decoding (PNG IHDR, GIF
- * logical screen, JPEG SOFn, WebP VP8/VP8L/VP8X); undefined when the header cannot be read
- * (the decoder then judges the bytes).
+ * logical screen and every frame's extent, JPEG SOFn, WebP VP8/VP8L/VP8X); undefined when the
+ * header cannot be read (the image then fails without being decoded).
  */
 export function headerSize(bytes: Uint8Array, mime: ImageMime): { width: number; height: number } | undefined {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -259,7 +262,7 @@ export function headerSize(bytes: Uint8Array, mime: ImageMime): { width: number;
     return b.length >= 24 && b.toString('latin1', 12, 16) === 'IHDR'
       ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) }
       : undefined;
-  if (mime === 'image/gif') return b.length >= 10 ? { width: b.readUInt16LE(6), height: b.readUInt16LE(8) } : undefined;
+  if (mime === 'image/gif') return gifSize(b);
   if (mime === 'image/webp') {
     const chunk = b.toString('latin1', 12, 16);
     if (chunk === 'VP8X' && b.length >= 30) return { width: 1 + b.readUIntLE(24, 3), height: 1 + b.readUIntLE(27, 3) };
@@ -274,7 +277,12 @@ export function headerSize(bytes: Uint8Array, mime: ImageMime): { width: number;
   // JPEG: walk the markers to the first start-of-frame (SOF0–SOF15 but DHT, JPG and DAC).
   let i = 2;
   while (i + 9 < b.length) {
-    if (b[i] !== 0xff) return undefined;
+    // Bytes between markers are skipped, as decoders do ("extraneous bytes"): stopping there
+    // would let a frame after them be decoded unchecked.
+    if (b[i] !== 0xff) {
+      i++;
+      continue;
+    }
     const marker = b[i + 1]!;
     if (marker === 0xff) {
       i++;
@@ -290,4 +298,38 @@ export function headerSize(bytes: Uint8Array, mime: ImageMime): { width: number;
     i += 2 + length;
   }
   return undefined;
+}
+
+/**
+ * A GIF's size: the logical screen, or larger where a frame reaches beyond it (a decoder
+ * allocates the frame it is given). Walks the blocks: extensions and image data are skipped by
+ * their sub-block lengths; undefined when the stream ends before a first frame or is malformed.
+ */
+function gifSize(b: Buffer): { width: number; height: number } | undefined {
+  if (b.length < 13) return undefined;
+  let width = b.readUInt16LE(6);
+  let height = b.readUInt16LE(8);
+  const packed = b[10]!;
+  let i = 13 + (packed & 0x80 ? 3 * 2 ** ((packed & 7) + 1) : 0);
+  let frames = 0;
+  const skipSubBlocks = (at: number): number => {
+    while (at < b.length && b[at]! !== 0) at += 1 + b[at]!;
+    return at + 1;
+  };
+  while (i < b.length) {
+    const block = b[i]!;
+    if (block === 0x3b) break; // trailer
+    if (block === 0x21) {
+      i = skipSubBlocks(i + 2); // extension: introducer, label, sub-blocks
+    } else if (block === 0x2c) {
+      if (i + 10 > b.length) return undefined;
+      width = Math.max(width, b.readUInt16LE(i + 1) + b.readUInt16LE(i + 5));
+      height = Math.max(height, b.readUInt16LE(i + 3) + b.readUInt16LE(i + 7));
+      frames++;
+      const local = b[i + 9]!;
+      i += 10 + (local & 0x80 ? 3 * 2 ** ((local & 7) + 1) : 0);
+      i = skipSubBlocks(i + 1); // LZW minimum code size, then the image data
+    } else return undefined;
+  }
+  return frames > 0 ? { width, height } : undefined;
 }

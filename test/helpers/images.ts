@@ -9,7 +9,7 @@ export interface GlyphOptions {
   height?: number;
   /** CSS font, e.g. "bold 40px sans-serif" (default "40px sans-serif"). */
   font?: string;
-  format?: 'png' | 'jpeg' | 'webp';
+  format?: 'png' | 'jpeg' | 'webp' | 'gif';
 }
 
 export function glyphImage(text: string, options: GlyphOptions = {}): Buffer {
@@ -25,6 +25,7 @@ export function glyphImage(text: string, options: GlyphOptions = {}): Buffer {
   ctx.fillText(text, 4, height / 2);
   if (options.format === 'jpeg') return canvas.toBuffer('image/jpeg');
   if (options.format === 'webp') return canvas.toBuffer('image/webp');
+  if (options.format === 'gif') return canvas.toBuffer('image/gif');
   return canvas.toBuffer('image/png');
 }
 

@@ -110,15 +110,67 @@ describe('image inputs', () => {
     await expect(loadImageInput(join(outside, 'b.png'), options)).resolves.toMatchObject({ mime: 'image/png' });
   });
 
-  it('reads the declared size from PNG, JPEG and WebP headers without decoding', () => {
-    for (const format of ['png', 'jpeg', 'webp'] as const) {
+  it('reads the declared size from PNG, JPEG, WebP and GIF headers without decoding', async () => {
+    for (const format of ['png', 'jpeg', 'webp', 'gif'] as const) {
       const bytes = glyphImage('Aa', { width: 333, height: 71, format });
-      expect(headerSize(bytes, sniffImage(bytes)!)).toEqual({ width: 333, height: 71 });
+      expect(headerSize(bytes, sniffImage(bytes)!), format).toEqual({ width: 333, height: 71 });
+      await expect(loadImageInput(bytes, options)).resolves.toMatchObject({ width: 333, height: 71 });
     }
-    expect(headerSize(Buffer.from('GIF89a\x2c\x01\xc8\x00', 'latin1'), 'image/gif')).toEqual({
-      width: 300,
-      height: 200,
-    });
+  });
+
+  /** A GIF of a `screen`-square logical screen holding one `frame`-square frame (no pixels to speak of). */
+  function gif(screen: number, frame: number): Buffer {
+    const le = (n: number) => [n & 255, n >> 8];
+    return Buffer.from([
+      ...Buffer.from('GIF89a'),
+      ...le(screen),
+      ...le(screen),
+      0x80,
+      0,
+      0, // a global colour table of 2
+      0,
+      0,
+      0,
+      255,
+      255,
+      255,
+      0x21,
+      0xf9,
+      4,
+      0,
+      0,
+      0,
+      0,
+      0, // a graphic control extension, skipped by its length
+      0x2c,
+      0,
+      0,
+      0,
+      0,
+      ...le(frame),
+      ...le(frame),
+      0, // the frame
+      2,
+      2,
+      0x4c,
+      0x01,
+      0, // LZW minimum code size 2; one sub-block (clear, end)
+      0x3b,
+    ]);
+  }
+
+  it('reads a GIF frame larger than its logical screen, and fails a header it cannot read without decoding it', async () => {
+    expect(headerSize(gif(2, 2), 'image/gif')).toEqual({ width: 2, height: 2 });
+    await expect(loadImageInput(gif(2, 2), options)).resolves.toMatchObject({ mime: 'image/gif', width: 2 });
+    // A 1×1 screen around a 10000×10000 frame: the decoder would allocate the frame.
+    expect(headerSize(gif(1, 10_000), 'image/gif')).toEqual({ width: 10_000, height: 10_000 });
+    expect((await reason(gif(1, 10_000))).message).toMatch(/10000×10000 pixels, over image.max_pixels/);
+    // No frame before the end of the stream, and a JPEG cut before its start-of-frame: not decoded.
+    for (const bytes of [gif(2, 2).subarray(0, 30), jpeg.subarray(0, 24)]) {
+      const error = await reason(bytes);
+      expect(error.reason).toBe('decode');
+      expect(error.message).toMatch(/without a readable image size/);
+    }
   });
 
   it('fails an image whose header declares more pixels than image.max_pixels, before decoding it', async () => {
@@ -130,6 +182,14 @@ describe('image inputs', () => {
     expect(error.reason).toBe('too_large');
     expect(error.message).toMatch(/30000×30000 pixels, over image.max_pixels \(40000000\)/);
     expect((await reason(png, { max_pixels: 120 * 40 - 1 })).reason).toBe('too_large');
+    // The same claim in a JPEG's start-of-frame, behind a stray byte the decoder would skip.
+    const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+    expect(sof).toBeGreaterThan(0);
+    const claim = Buffer.from(jpeg);
+    claim.writeUInt16BE(12_000, sof + 5);
+    claim.writeUInt16BE(12_000, sof + 7);
+    const stray = Buffer.concat([claim.subarray(0, sof), Buffer.from([0]), claim.subarray(sof)]);
+    expect((await reason(stray)).message).toMatch(/12000×12000 pixels, over image.max_pixels/);
     await expect(loadImageInput(png, { ...options, max_pixels: 120 * 40 })).resolves.toMatchObject({ width: 120 });
   });
 
