@@ -18,7 +18,7 @@ import {
   type ProviderProfile,
 } from './http.js';
 import type { ProviderBatchResult, ProviderClient } from './provider.js';
-import { WIRE_FORMATS } from './wires.js';
+import { WIRE_FORMATS, WireAnswerError } from './wires.js';
 
 /** The message of an error body: `{"message"}` (Cohere, Voyage's `detail`), `{"error": …}`, or the text. */
 function errorText(body: string): string {
@@ -87,7 +87,12 @@ export function createMultimodalClient(
           `provider returned a malformed response: response does not match the ${profile.wire} format: ${shapeProblem(parsed.error)}`,
         );
       }
-      return wire.vectors(parsed.data, inputs);
+      try {
+        return wire.vectors(parsed.data, inputs);
+      } catch (error) {
+        if (!(error instanceof WireAnswerError)) throw error;
+        throw new InvalidResponseError(profile.name, `provider returned a malformed response: ${error.message}`);
+      }
     },
   };
 }

@@ -53,9 +53,22 @@ function parts<T>(input: WireInput, text: (t: string) => T, image: (i: EmbedImag
 const vector = z.array(z.number());
 const indexed = z.array(z.object({ index: z.number().int().nonnegative(), embedding: vector }));
 
-/** The `data` list in index order (services may answer out of order). */
+/** An answer that matched the wire's schema but cannot be read as one vector per input. */
+export class WireAnswerError extends Error {}
+
+/**
+ * The `data` list in index order (services may answer out of order). Its indexes must be
+ * 0 … n−1, each once: an answer with a repeated index has the right count but would store
+ * vectors under the wrong rows.
+ */
 function byIndex(data: { index: number; embedding: number[] }[]): number[][] {
-  return [...data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
+  const sorted = [...data].sort((a, b) => a.index - b.index);
+  const wrong = sorted.findIndex((d, i) => d.index !== i);
+  if (wrong >= 0)
+    throw new WireAnswerError(
+      `data indexes are not 0 to ${data.length - 1} each once (${sorted.map((d) => d.index).join(', ')})`,
+    );
+  return sorted.map((d) => d.embedding);
 }
 
 /** The mean of unit vectors, or the first vector as it is when they cannot be averaged. */

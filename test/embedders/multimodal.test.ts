@@ -209,6 +209,21 @@ describe.each(['jina', 'cohere', 'voyage'] as const)('multimodal provider, %s wi
     expect((error as Error).message).toMatch(c.message);
     expect(fake.requests.length).toBeGreaterThanOrEqual(2);
   });
+
+  it('refuses an answer that numbers two vectors alike, which would store one under the wrong row', async () => {
+    fake.setFaults({ random: { rate: 1, faults: [{ kind: 'duplicate-index' }] } });
+    const { embedder: e } = embedder({ max_retries: 1 });
+    const embedding = e.embed(['Serif Bold', 'Sans Light'], 'document', { images: [image, image] });
+    if (wire === 'cohere') {
+      // Cohere's answer is a plain list in input order, without indexes: nothing to number alike.
+      expect((await embedding).vectors).toHaveLength(2);
+      return;
+    }
+    const error = await embedding.catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(InvalidResponseError);
+    // Jina numbers text and image parts apart (four items for two inputs), Voyage one per input.
+    expect((error as Error).message).toMatch(/data indexes are not 0 to (1|3) each once \(0, 0[,)]/);
+  });
 });
 
 describe('multimodal configuration', () => {

@@ -35,7 +35,9 @@ export type Fault =
   /** 200 with one vector fewer than inputs. */
   | { kind: 'fewer-vectors' }
   /** 200 where the first vector is all zeros. */
-  | { kind: 'zero-vector' };
+  | { kind: 'zero-vector' }
+  /** 200 with as many vectors as inputs, the last one numbered like the first (`index` lists). */
+  | { kind: 'duplicate-index' };
 
 export type FaultKind = Fault['kind'];
 
@@ -185,7 +187,8 @@ function successBody(request: RecordedRequest, defaultDims: number, fault: Fault
   if (fault?.kind === 'zero-vector' && vectors[0]) vectors[0] = vectors[0].map(() => 0);
   const tokens = request.inputs.reduce((sum, text) => sum + wordCount(text), 0);
   const items = vectorsJson(vectors, fault);
-  const data = `[${items.map((v, i) => `{"object":"embedding","index":${i},"embedding":${v}}`).join(',')}]`;
+  const indexOf = (i: number) => (fault?.kind === 'duplicate-index' && i > 0 && i === items.length - 1 ? 0 : i);
+  const data = `[${items.map((v, i) => `{"object":"embedding","index":${indexOf(i)},"embedding":${v}}`).join(',')}]`;
   const model = JSON.stringify(request.model);
   let body: string;
   switch (request.format) {
