@@ -43,6 +43,12 @@ export interface JitSummary {
   /** Requests completed in the window, and per minute of it. */
   completed: number;
   itemsPerMinute: number;
+  /**
+   * How long in the window at least one request was waiting (the union of the completed
+   * requests' waits and the pending ones', within the window): the time the workers had
+   * just-in-time work to do.
+   */
+  busySeconds: number;
   /** From the first request to its completion, over the requests completed in the window (null without any). */
   timeToEmbedMs: { p50: number; p95: number; max: number } | null;
   window: { from: string; to: string };
@@ -84,9 +90,38 @@ export async function jitSummary(
     oldestPendingSeconds: r.oldest_s === null ? null : Math.max(0, Number(r.oldest_s)),
     completed,
     itemsPerMinute: completed / minutes,
+    busySeconds: await busySeconds(conn, profile, range),
     timeToEmbedMs: completed > 0 ? { p50: Number(r.p50), p95: Number(r.p95), max: Number(r.max) } : null,
     window: { from: range.from.toISOString(), to: range.to.toISOString() },
   };
+}
+
+/**
+ * The length of the union of the waits in [from, to]: each completed request's from its first
+ * request (or the window's start) to its embedding, each pending one's to the window's end.
+ * Gaps and islands: an interval that starts after every earlier one ended starts an island.
+ */
+async function busySeconds(conn: Queryable, profile: string, range: { from: Date; to: Date }): Promise<number> {
+  const { rows } = await conn.query<{ busy_s: number | null }>(
+    `WITH waits AS (
+       SELECT greatest(requested_at, $2::timestamptz) AS s, embedded_at AS e
+       FROM ${JIT_EMBEDDED_TABLE} WHERE profile = $1 AND embedded_at > $2 AND embedded_at <= $3
+       UNION ALL
+       SELECT greatest(jit_requested_at, $2::timestamptz), $3::timestamptz
+       FROM ${QUEUE_TABLE} WHERE profile = $1 AND jit_requested_at IS NOT NULL
+     ), marked AS (
+       SELECT s, e,
+              CASE WHEN s <= max(e) OVER (ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                   THEN 0 ELSE 1 END AS starts
+       FROM waits WHERE e > s
+     ), islands AS (
+       SELECT s, e, sum(starts) OVER (ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island FROM marked
+     )
+     SELECT coalesce(sum(extract(epoch FROM hi - lo)), 0)::float8 AS busy_s
+     FROM (SELECT min(s) AS lo, max(e) AS hi FROM islands GROUP BY island) AS spans`,
+    [profile, range.from, range.to],
+  );
+  return Number(rows[0]?.busy_s ?? 0);
 }
 
 /**

@@ -340,6 +340,7 @@ export class Controller {
       control: this.profile(m.control),
       candidate: this.profile(m.candidate),
       migration: { id: m.id, version: m.version },
+      migrationCreatedAt: new Date(m.createdAt),
       now,
       evalHistory: this.rollout.evalHistory,
       annQueries: this.rollout.annQueries,

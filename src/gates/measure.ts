@@ -37,6 +37,8 @@ export interface MeasureContext {
    * absence is held whatever the gate's no_data policy.
    */
   offlineSince?: Date;
+  /** When the migration was created: just-in-time gates count nothing earlier (another migration's). */
+  migrationCreatedAt?: Date;
   /** The ANN agreement check (eval/ann-check.ts); injected so the gate layer stays testable. */
   annOverlap?: (profile: Profile, queries: number) => Promise<{ overlap: number; details: Record<string, unknown> }>;
 }
@@ -110,18 +112,26 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
  * still waiting); a request still waiting counts with the time it has waited so far, so a stuck
  * worker shows as a growing time, not as no data.
  *
- * `jit.items_per_minute` is the workers' throughput, which only a backlog shows: with fewer
- * than min_samples completions the rate says how many were asked for, not how fast they were
- * handled. So: min_samples completions or more are judged by their rate; fewer, with nothing
- * waiting, pass (every request was served); fewer while a request has waited the whole window
- * are judged too (the workers are not keeping up); otherwise no data.
+ * `jit.items_per_minute` is the workers' throughput, which only a backlog shows: completions per
+ * minute of the window would say how many were asked for, and fail a healthy candidate whose
+ * searches asked for few. So the rate is the requests completed per minute *during which a
+ * request was waiting* (JitSummary.busySeconds, at least a second): requests embedded as soon as
+ * they were asked for give a high rate, a backlog the workers clear slowly a low one.
+ * min_samples completions or more are judged by it; fewer, with nothing waiting, pass (every
+ * request was served); fewer while a request has waited the whole window are judged too (the
+ * workers are not keeping up); otherwise no data.
+ *
+ * Both count from the migration's creation at the earliest: completions of an earlier
+ * migration of the same candidate (rolled back minutes ago) are not this one's evidence.
  */
 async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
-  const from = new Date(ctx.now.getTime() - gate.interval);
+  const from = new Date(Math.max(ctx.now.getTime() - gate.interval, ctx.migrationCreatedAt?.getTime() ?? 0));
   const s = await jitSummary(ctx.db, ctx.candidate.name, { from, to: ctx.now });
+  const whileWaiting = s.completed / (Math.max(s.busySeconds, 1) / 60);
   const details = {
     window: s.window,
     completed: s.completed,
+    busySeconds: s.busySeconds,
     pending: s.pending,
     oldestPendingSeconds: s.oldestPendingSeconds,
     timeToEmbedMs: s.timeToEmbedMs,
@@ -149,7 +159,8 @@ async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement>
       details,
     };
   }
-  if (s.completed >= gate.min_samples) return { candidate: s.itemsPerMinute, control: null, details };
+  const rate = `${s.completed} embedded in the ${Math.round(s.busySeconds)} s of the window during which requests waited`;
+  if (s.completed >= gate.min_samples) return { candidate: whileWaiting, control: null, note: rate, details };
   if (s.pending === 0)
     return {
       candidate: null,
@@ -159,9 +170,9 @@ async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement>
     };
   if ((s.oldestPendingSeconds ?? 0) * 1000 >= gate.interval)
     return {
-      candidate: s.itemsPerMinute,
+      candidate: whileWaiting,
       control: null,
-      note: `a request has waited the whole window (${counts})`,
+      note: `a request has waited the whole window (${counts}; ${rate})`,
       details,
     };
   return {

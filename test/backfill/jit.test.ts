@@ -105,13 +105,18 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     const quiet = evaluateGate(idle, await measure(idle, await context()));
     expect(quiet).toMatchObject({ verdict: 'pass', candidate: null });
     expect(quiet.reason).toMatch(/no just-in-time request in the window/);
+    // Three requests asked for four minutes ago and embedded only now: the workers had work for
+    // four minutes and did three items, 0.75 a minute while requests waited.
     await enqueue(db, profile.name, ['1', '2', '3'], JIT_PRIORITY);
+    await requestedAgo(['1', '2', '3'], 4 * 60_000);
     await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
     await runBackfill(db, { source, profiles: [profile] });
 
     const rate = gate('jit.items_per_minute', { min: 0.5, min_samples: 3 });
     const measured = await measure(rate, await context());
-    expect(measured.candidate).toBeCloseTo(3 / 5, 6);
+    expect(measured.candidate).toBeGreaterThan(3 / 4.2);
+    expect(measured.candidate).toBeLessThanOrEqual(3 / 4);
+    expect(measured.note).toMatch(/3 embedded in the 24\d s of the window during which requests waited/);
     expect(evaluateGate(rate, measured).verdict).toBe('pass');
     const tooFast = gate('jit.items_per_minute', { min: 1, min_samples: 3 });
     expect(evaluateGate(tooFast, await measure(tooFast, await context())).verdict).toBe('fail');
@@ -130,6 +135,7 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     await requestedAgo(['10'], 6 * 60_000);
     const behind = evaluateGate(sparse, await measure(sparse, await context()));
     expect(behind.verdict).toBe('fail');
+    // A request waited through the whole window: the workers had work all of it.
     expect(behind.candidate).toBeCloseTo(3 / 5, 6);
     await runBackfill(db, { source, profiles: [profile] });
 
@@ -140,6 +146,39 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     const stuck = await measure(slow, await context());
     expect(stuck.candidate).toBeGreaterThanOrEqual(400_000);
     expect(evaluateGate(slow, stuck).verdict).toBe('fail');
+  });
+
+  it('judges the rate while requests waited, not the demand: a few requests served at once pass any minimum', async () => {
+    // Fifteen requests in five minutes, each embedded as soon as it was asked for, nothing left
+    // waiting: per minute of the window that is 3, but the workers were never behind.
+    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
+    await runBackfill(db, { source, profiles: [profile] });
+    for (let i = 1; i <= 15; i++) {
+      await db.exec(`UPDATE public.articles SET body = body || ' (edit ${i})' WHERE id = ${i}`);
+      await enqueue(db, profile.name, [String(i)], JIT_PRIORITY);
+      await runBackfill(db, { source, profiles: [profile] });
+    }
+    expect((await summary()).completed).toBe(15);
+    const runbook = gate('jit.items_per_minute', { min: 10, min_samples: 10 });
+    const served = evaluateGate(runbook, await measure(runbook, await context()));
+    expect(served.verdict).toBe('pass');
+    expect(served.candidate).toBeGreaterThan(10);
+    expect((await summary()).itemsPerMinute).toBeCloseTo(15 / 5, 6);
+  });
+
+  it('counts no completion from before the migration was created', async () => {
+    await enqueue(db, profile.name, ['1', '2', '3'], JIT_PRIORITY);
+    await requestedAgo(['1', '2', '3'], 4 * 60_000);
+    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
+    await runBackfill(db, { source, profiles: [profile] });
+    const slowWait = gate('jit.time_to_embed_p95_ms', { max: 60_000, min_samples: 1 });
+    // Those completions (waits of four minutes) fail a gate that sees them...
+    expect(evaluateGate(slowWait, await measure(slowWait, await context())).verdict).toBe('fail');
+    // ...but not one of a migration created after them: nothing of its own to judge.
+    const later = { ...(await context()), migrationCreatedAt: await databaseNow(db) };
+    const fresh = evaluateGate(slowWait, await measure(slowWait, later));
+    expect(fresh).toMatchObject({ verdict: 'pass', candidate: null });
+    expect(fresh.reason).toMatch(/no just-in-time request in the window/);
   });
 
   it('starts the record afresh when a migration of the profile starts: stamps of an earlier one are forgotten', async () => {
