@@ -29,12 +29,15 @@ export async function leaseQueueItems(
   profiles: string[],
   limit: number,
   leaseSeconds: number,
+  /** Only items of this priority or higher (the just-in-time requests, for a worker inside a chunk). */
+  minPriority: number | null = null,
 ): Promise<QueueItem[]> {
   const { rows } = await conn.query<{ profile: string; doc_id: string; version: string | number; attempts: number }>(
     `UPDATE ${QUEUE_TABLE} q SET lease_until = clock_timestamp() + make_interval(secs => $4), leased_by = $1
      FROM (
        SELECT profile, doc_id FROM ${QUEUE_TABLE}
        WHERE profile = ANY($2::text[]) AND not_before <= clock_timestamp()
+         AND ($5::int IS NULL OR priority >= $5::int)
          AND (lease_until IS NULL OR lease_until < clock_timestamp() OR leased_by = $1)
        ORDER BY priority DESC, enqueued_at
        LIMIT $3
@@ -42,7 +45,7 @@ export async function leaseQueueItems(
      ) ready
      WHERE q.profile = ready.profile AND q.doc_id = ready.doc_id
      RETURNING q.profile, q.doc_id, q.version, q.attempts`,
-    [workerId, profiles, limit, leaseSeconds],
+    [workerId, profiles, limit, leaseSeconds, minPriority],
   );
   return rows.map((r) => ({ profile: r.profile, docId: r.doc_id, version: Number(r.version), attempts: r.attempts }));
 }

@@ -8,6 +8,7 @@ import { createEmbedder, type CreateEmbedderOptions } from '../embedders/create.
 import type { Embedder } from '../embedders/embedder.js';
 import { RateLimitedError } from '../embedders/errors.js';
 import { sleepUnlessAborted } from '../embedders/sleep.js';
+import { JIT_PRIORITY } from '../source/capture.js';
 import type { Source } from '../source/source.js';
 import { deleteOrphans } from '../store/guarded-write.js';
 import { ensureStore } from '../store/store.js';
@@ -59,6 +60,12 @@ export interface WorkerOptions {
    * 1, so that a run stops at the limit and not a page beyond.
    */
   pipelineDepth?: number;
+  /**
+   * How often a worker inside a chunk looks for just-in-time requests of the chunk's profile
+   * (searches waiting for a document) and embeds them before its next page (default 1000 ms;
+   * 0: before every page). Other queue items wait for the chunk's end.
+   */
+  urgentCheckMs?: number;
   /** Attempts per row before it goes to the failures table. */
   maxAttempts?: number;
   /** First retry delay of a failed row (doubles per attempt, with jitter). */
@@ -320,10 +327,11 @@ export class Worker {
     try {
       items = await leaseQueueItems(this.db, this.id, active, size, this.leaseSeconds);
       for (const name of new Set(items.map((i) => i.profile))) {
-        embedded += await this.processQueueItems(
+        const { written } = await this.processQueueItems(
           this.runtimes.get(name)!,
           items.filter((i) => i.profile === name),
         );
+        embedded += written;
       }
     } finally {
       this.settleBudget(size, embedded);
@@ -379,7 +387,11 @@ export class Worker {
   }
 
   /** Embeds the leased queue items of one profile; returns the rows embedded. */
-  private async processQueueItems(rt: ProfileRuntime, items: QueueItem[]): Promise<number> {
+  /** Embeds leased queue items; `paused`: the profile was paused meanwhile (leases given back). */
+  private async processQueueItems(
+    rt: ProfileRuntime,
+    items: QueueItem[],
+  ): Promise<{ written: number; paused: boolean }> {
     const { source } = this.options;
     const ids = items.map((i) => i.docId);
     const { present, stale } = await staleByIds(this.db, source, rt.profile, ids);
@@ -398,7 +410,7 @@ export class Worker {
       // Rows written before the pause was seen are counted (and kept against the limit).
       this.account(rt, result);
       await releaseLeases(this.db, this.id, rt.profile.name);
-      return result.written.length;
+      return { written: result.written.length, paused: true };
     }
     const deferred = new Set(result.deferred);
     await completeQueueItems(
@@ -408,7 +420,26 @@ export class Worker {
       items.filter((i) => !deferred.has(i.docId)),
     );
     this.account(rt, result);
-    return result.written.length;
+    return { written: result.written.length, paused: false };
+  }
+
+  /**
+   * Inside a chunk: embeds the just-in-time requests of its profile that are ready, so a search
+   * waiting for a document does not wait for the rest of the chunk (5,000 rows by default:
+   * minutes with a remote provider). False: the profile was paused (leases given back).
+   */
+  private async serveUrgent(rt: ProfileRuntime): Promise<boolean> {
+    const size = this.reserve([rt.profile]);
+    if (size === 0) return true;
+    let written = 0;
+    let paused = false;
+    try {
+      const items = await leaseQueueItems(this.db, this.id, [rt.profile.name], size, this.leaseSeconds, JIT_PRIORITY);
+      if (items.length > 0) ({ written, paused } = await this.processQueueItems(rt, items));
+    } finally {
+      this.settleBudget(size, written);
+    }
+    return !paused;
   }
 
   /**
@@ -445,10 +476,16 @@ export class Worker {
       this.settleBudget(granted, result.written.length);
       return true;
     };
+    const urgentEveryMs = this.options.urgentCheckMs ?? 1000;
+    let urgentCheckedAt = performance.now();
     try {
       let after = chunk.lo;
       for (;;) {
         if (this.options.signal?.aborted) return;
+        if (performance.now() - urgentCheckedAt >= urgentEveryMs) {
+          urgentCheckedAt = performance.now();
+          if (!(await this.serveUrgent(rt))) return;
+        }
         const size = this.reserve([rt.profile]);
         if (size === 0) {
           // At the limit (or it is held by other pages in flight): the chunk stays open for a later run.
