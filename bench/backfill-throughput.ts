@@ -54,6 +54,8 @@ const postgresWorkers = intListFromEnv('REEMBED_BENCH_WORKERS', [1, 2]);
 const pageSize = intFromEnv('REEMBED_BENCH_PAGE_SIZE', DEFAULT_PAGE_SIZE);
 const chunkSize = intFromEnv('REEMBED_BENCH_CHUNK_SIZE', DEFAULT_CHUNK_SIZE);
 const copyPasses = intFromEnv('REEMBED_BENCH_COPY_PASSES', 3);
+/** Pages in flight per worker (0: the worker's default). */
+const pipelineDepth = intFromEnv('REEMBED_BENCH_PIPELINE_DEPTH', 0);
 
 /** The backfilled profile and the COPY target: same settings, so the same fingerprint and hashes. */
 const BACKFILL = 'bf';
@@ -143,6 +145,7 @@ async function measureBackfill(
     profiles: [profile],
     workers,
     pageSize,
+    ...(pipelineDepth > 0 ? { pipelineDepth } : {}),
     embedderOptions,
   });
   const drainSeconds = Math.max(...run.workers.map((w) => w.seconds));
