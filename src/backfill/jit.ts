@@ -44,11 +44,12 @@ export interface JitSummary {
   completed: number;
   itemsPerMinute: number;
   /**
-   * How long in the window at least one request was waiting (the union of the completed
-   * requests' waits and the pending ones', within the window): the time the workers had
-   * just-in-time work to do.
+   * The workers' throughput under a backlog: how long in the window two requests or more were
+   * waiting at once, and how many requests were embedded while another still waited. Requests
+   * that trickle in one at a time show the workers' latency, not their throughput: they add
+   * nothing here.
    */
-  busySeconds: number;
+  backlog: { seconds: number; completed: number };
   /** From the first request to its completion, over the requests completed in the window (null without any). */
   timeToEmbedMs: { p50: number; p95: number; max: number } | null;
   window: { from: string; to: string };
@@ -90,38 +91,47 @@ export async function jitSummary(
     oldestPendingSeconds: r.oldest_s === null ? null : Math.max(0, Number(r.oldest_s)),
     completed,
     itemsPerMinute: completed / minutes,
-    busySeconds: await busySeconds(conn, profile, range),
+    backlog: await backlogOf(conn, profile, range),
     timeToEmbedMs: completed > 0 ? { p50: Number(r.p50), p95: Number(r.p95), max: Number(r.max) } : null,
     window: { from: range.from.toISOString(), to: range.to.toISOString() },
   };
 }
 
 /**
- * The length of the union of the waits in [from, to]: each completed request's from its first
- * request (or the window's start) to its embedding, each pending one's to the window's end.
- * Gaps and islands: an interval that starts after every earlier one ended starts an island.
+ * JitSummary.backlog by a sweep over the waits in [from, to]: each request adds one waiting from
+ * its first request (or the window's start) and, once embedded, takes it away (a pending one
+ * waits to the window's end). The time at two or more, and the completions that left another
+ * waiting. At equal times arrivals go first.
  */
-async function busySeconds(conn: Queryable, profile: string, range: { from: Date; to: Date }): Promise<number> {
-  const { rows } = await conn.query<{ busy_s: number | null }>(
+async function backlogOf(
+  conn: Queryable,
+  profile: string,
+  range: { from: Date; to: Date },
+): Promise<{ seconds: number; completed: number }> {
+  const { rows } = await conn.query<{ backlog_s: number | null; backlog_done: string | number | null }>(
     `WITH waits AS (
        SELECT greatest(requested_at, $2::timestamptz) AS s, embedded_at AS e
        FROM ${JIT_EMBEDDED_TABLE} WHERE profile = $1 AND embedded_at > $2 AND embedded_at <= $3
        UNION ALL
-       SELECT greatest(jit_requested_at, $2::timestamptz), $3::timestamptz
-       FROM ${QUEUE_TABLE} WHERE profile = $1 AND jit_requested_at IS NOT NULL
-     ), marked AS (
-       SELECT s, e,
-              CASE WHEN s <= max(e) OVER (ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-                   THEN 0 ELSE 1 END AS starts
-       FROM waits WHERE e > s
-     ), islands AS (
-       SELECT s, e, sum(starts) OVER (ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island FROM marked
+       SELECT greatest(jit_requested_at, $2::timestamptz), NULL
+       FROM ${QUEUE_TABLE} WHERE profile = $1 AND jit_requested_at IS NOT NULL AND jit_requested_at <= $3
+     ), events AS (
+       SELECT s AS t, 1 AS delta FROM waits WHERE e IS NULL OR e >= s
+       UNION ALL
+       SELECT e, -1 FROM waits WHERE e IS NOT NULL AND e >= s
+     ), swept AS (
+       SELECT t, delta,
+              sum(delta) OVER (ORDER BY t, delta DESC ROWS UNBOUNDED PRECEDING) AS waiting,
+              lead(t) OVER (ORDER BY t, delta DESC) AS next_t
+       FROM events
      )
-     SELECT coalesce(sum(extract(epoch FROM hi - lo)), 0)::float8 AS busy_s
-     FROM (SELECT min(s) AS lo, max(e) AS hi FROM islands GROUP BY island) AS spans`,
+     SELECT coalesce(sum(CASE WHEN waiting >= 2 THEN extract(epoch FROM coalesce(next_t, $3::timestamptz) - t) END), 0)::float8
+              AS backlog_s,
+            count(*) FILTER (WHERE delta = -1 AND waiting >= 1) AS backlog_done
+     FROM swept`,
     [profile, range.from, range.to],
   );
-  return Number(rows[0]?.busy_s ?? 0);
+  return { seconds: Number(rows[0]?.backlog_s ?? 0), completed: Number(rows[0]?.backlog_done ?? 0) };
 }
 
 /**

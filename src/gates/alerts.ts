@@ -122,6 +122,8 @@ export async function evaluateAlerts(ctx: AlertContext): Promise<AlertReport> {
       control: profile,
       candidate: profile,
       now: ctx.now,
+      // During a migration, just-in-time rules count nothing from before it (another migration's).
+      migrationCreatedAt: m ? new Date(m.createdAt) : undefined,
       evalHistory: ctx.manifest.rollout.evalHistory,
       annQueries: ctx.manifest.rollout.annQueries,
       readiness: { maxQueueLagMs: ctx.manifest.rollout.maxQueueLag, minCoverage: ctx.manifest.rollout.minCoverage },

@@ -113,13 +113,13 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
  * worker shows as a growing time, not as no data.
  *
  * `jit.items_per_minute` is the workers' throughput, which only a backlog shows: completions per
- * minute of the window would say how many were asked for, and fail a healthy candidate whose
- * searches asked for few. So the rate is the requests completed per minute *during which a
- * request was waiting* (JitSummary.busySeconds, at least a second): requests embedded as soon as
- * they were asked for give a high rate, a backlog the workers clear slowly a low one.
- * min_samples completions or more are judged by it; fewer, with nothing waiting, pass (every
- * request was served); fewer while a request has waited the whole window are judged too (the
- * workers are not keeping up); otherwise no data.
+ * minute of the window say how many were asked for (fifteen requests in five minutes, each
+ * embedded at once, are 3 a minute), and completions per minute of waiting say how long one took
+ * (requests trickling in one at a time). So the rate judged is the requests embedded while
+ * another still waited, per minute during which two or more waited (JitSummary.backlog), once
+ * min_samples were embedded so; a request that has waited the whole window is judged by the
+ * window's rate (the workers are not keeping up); with nothing waiting, every request was
+ * served and it passes; otherwise no data.
  *
  * Both count from the migration's creation at the earliest: completions of an earlier
  * migration of the same candidate (rolled back minutes ago) are not this one's evidence.
@@ -127,11 +127,11 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
 async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
   const from = new Date(Math.max(ctx.now.getTime() - gate.interval, ctx.migrationCreatedAt?.getTime() ?? 0));
   const s = await jitSummary(ctx.db, ctx.candidate.name, { from, to: ctx.now });
-  const whileWaiting = s.completed / (Math.max(s.busySeconds, 1) / 60);
+  const underBacklog = s.backlog.completed / (Math.max(s.backlog.seconds, 1) / 60);
   const details = {
     window: s.window,
     completed: s.completed,
-    busySeconds: s.busySeconds,
+    backlog: s.backlog,
     pending: s.pending,
     oldestPendingSeconds: s.oldestPendingSeconds,
     timeToEmbedMs: s.timeToEmbedMs,
@@ -159,26 +159,26 @@ async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement>
       details,
     };
   }
-  const rate = `${s.completed} embedded in the ${Math.round(s.busySeconds)} s of the window during which requests waited`;
-  if (s.completed >= gate.min_samples) return { candidate: whileWaiting, control: null, note: rate, details };
+  const rate = `${s.backlog.completed} embedded while another waited, in the ${Math.round(s.backlog.seconds)} s of the window with two or more waiting`;
+  if (s.backlog.completed >= gate.min_samples) return { candidate: underBacklog, control: null, note: rate, details };
+  if ((s.oldestPendingSeconds ?? 0) * 1000 >= gate.interval)
+    return {
+      candidate: s.itemsPerMinute,
+      control: null,
+      note: `a request has waited the whole window (${counts})`,
+      details,
+    };
   if (s.pending === 0)
     return {
       candidate: null,
       control: null,
-      vacuous: `no backlog: every just-in-time request in the window was embedded (${s.completed}, fewer than min_samples ${gate.min_samples})`,
-      details,
-    };
-  if ((s.oldestPendingSeconds ?? 0) * 1000 >= gate.interval)
-    return {
-      candidate: whileWaiting,
-      control: null,
-      note: `a request has waited the whole window (${counts}; ${rate})`,
+      vacuous: `no backlog to measure: every just-in-time request in the window was embedded (${s.completed}; ${rate}, fewer than min_samples ${gate.min_samples})`,
       details,
     };
   return {
     candidate: null,
     control: null,
-    note: `${counts} in the window: fewer completions than min_samples ${gate.min_samples} while requests wait`,
+    note: `${counts} in the window: fewer than min_samples ${gate.min_samples} embedded under a backlog while requests wait`,
     details,
   };
 }

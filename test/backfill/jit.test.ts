@@ -105,10 +105,10 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     const quiet = evaluateGate(idle, await measure(idle, await context()));
     expect(quiet).toMatchObject({ verdict: 'pass', candidate: null });
     expect(quiet.reason).toMatch(/no just-in-time request in the window/);
-    // Three requests asked for four minutes ago and embedded only now: the workers had work for
-    // four minutes and did three items, 0.75 a minute while requests waited.
-    await enqueue(db, profile.name, ['1', '2', '3'], JIT_PRIORITY);
-    await requestedAgo(['1', '2', '3'], 4 * 60_000);
+    // Four requests asked for four minutes ago and embedded only now: for four minutes two or
+    // more waited, and three were embedded while another still waited: 0.75 a minute.
+    await enqueue(db, profile.name, ['1', '2', '3', '4'], JIT_PRIORITY);
+    await requestedAgo(['1', '2', '3', '4'], 4 * 60_000);
     await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
     await runBackfill(db, { source, profiles: [profile] });
 
@@ -116,7 +116,9 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     const measured = await measure(rate, await context());
     expect(measured.candidate).toBeGreaterThan(3 / 4.2);
     expect(measured.candidate).toBeLessThanOrEqual(3 / 4);
-    expect(measured.note).toMatch(/3 embedded in the 24\d s of the window during which requests waited/);
+    expect(measured.note).toMatch(
+      /3 embedded while another waited, in the 24\d s of the window with two or more waiting/,
+    );
     expect(evaluateGate(rate, measured).verdict).toBe('pass');
     const tooFast = gate('jit.items_per_minute', { min: 1, min_samples: 3 });
     expect(evaluateGate(tooFast, await measure(tooFast, await context())).verdict).toBe('fail');
@@ -125,18 +127,26 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     const sparse = gate('jit.items_per_minute', { min: 2, min_samples: 4 });
     const served = evaluateGate(sparse, await measure(sparse, await context()));
     expect(served).toMatchObject({ verdict: 'pass', candidate: null });
-    expect(served.reason).toMatch(/no backlog: every just-in-time request in the window was embedded \(3/);
+    expect(served.reason).toMatch(/no backlog to measure: every just-in-time request in the window was embedded \(4;/);
     // One more request, just asked for: no data (not a failure of a rate the demand set).
     await enqueue(db, profile.name, ['10'], JIT_PRIORITY);
     const waiting = await measure(sparse, await context());
     expect(waiting.candidate).toBeNull();
-    expect(waiting.note).toMatch(/3 completed, 1 waiting in the window: fewer completions than min_samples 4/);
-    // The same request having waited the whole window: the workers are not keeping up, judged.
+    expect(waiting.note).toMatch(
+      /4 completed, 1 waiting in the window: fewer than min_samples 4 embedded under a backlog/,
+    );
+    // The same request having waited the whole window: the four were embedded while it waited,
+    // a backlog of four minutes that the workers cleared at 1 a minute: judged, and too slow.
     await requestedAgo(['10'], 6 * 60_000);
     const behind = evaluateGate(sparse, await measure(sparse, await context()));
     expect(behind.verdict).toBe('fail');
-    // A request waited through the whole window: the workers had work all of it.
-    expect(behind.candidate).toBeCloseTo(3 / 5, 6);
+    expect(behind.candidate).toBeGreaterThan(4 / 4.2);
+    expect(behind.candidate).toBeLessThanOrEqual(1);
+    // Alone, waiting the whole window with nothing embedded: judged by the window's rate, 0.
+    await db.exec(`DELETE FROM ${JIT_EMBEDDED_TABLE}`);
+    const alone = evaluateGate(sparse, await measure(sparse, await context()));
+    expect(alone).toMatchObject({ verdict: 'fail', candidate: 0 });
+    expect(alone.reason).toMatch(/a request has waited the whole window/);
     await runBackfill(db, { source, profiles: [profile] });
 
     // A request no worker takes: its wait so far is the time to embed, and it grows.
@@ -148,22 +158,46 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     expect(evaluateGate(slow, stuck).verdict).toBe('fail');
   });
 
-  it('judges the rate while requests waited, not the demand: a few requests served at once pass any minimum', async () => {
-    // Fifteen requests in five minutes, each embedded as soon as it was asked for, nothing left
-    // waiting: per minute of the window that is 3, but the workers were never behind.
-    await prepareBackfill(db, source, profile, manifest.profiles, { chunkSize: 100 });
-    await runBackfill(db, { source, profiles: [profile] });
-    for (let i = 1; i <= 15; i++) {
-      await db.exec(`UPDATE public.articles SET body = body || ' (edit ${i})' WHERE id = ${i}`);
-      await enqueue(db, profile.name, [String(i)], JIT_PRIORITY);
-      await runBackfill(db, { source, profiles: [profile] });
-    }
-    expect((await summary()).completed).toBe(15);
-    const runbook = gate('jit.items_per_minute', { min: 10, min_samples: 10 });
-    const served = evaluateGate(runbook, await measure(runbook, await context()));
-    expect(served.verdict).toBe('pass');
-    expect(served.candidate).toBeGreaterThan(10);
-    expect((await summary()).itemsPerMinute).toBeCloseTo(15 / 5, 6);
+  /** Records completed requests as if asked for and embedded at these offsets (seconds before now). */
+  async function completions(waits: Array<[number, number]>): Promise<void> {
+    for (const [askedAgo, embeddedAgo] of waits)
+      await db.query(
+        `INSERT INTO ${JIT_EMBEDDED_TABLE} (profile, requested_at, embedded_at)
+         VALUES ($1, clock_timestamp() - make_interval(secs => $2), clock_timestamp() - make_interval(secs => $3))`,
+        [profile.name, askedAgo, embeddedAgo],
+      );
+  }
+
+  it('judges throughput only under a backlog: requests served one at a time pass any minimum', async () => {
+    const runbook = gate('jit.items_per_minute', { min: 10, min_samples: 9 });
+    // Fifteen requests 18 s apart, each embedded 7 s after it was asked for: never two waiting at
+    // once, so they say how long one took (7 s), not how many the workers can do.
+    await completions(Array.from({ length: 15 }, (_, i): [number, number] => [280 - 18 * i, 273 - 18 * i]));
+    expect((await summary()).backlog).toEqual({ seconds: 0, completed: 0 });
+    const trickle = evaluateGate(runbook, await measure(runbook, await context()));
+    expect(trickle).toMatchObject({ verdict: 'pass', candidate: null });
+    expect(trickle.reason).toMatch(/no backlog to measure/);
+    // Ten asked for at once and embedded one every 6 s: 9 embedded while others waited, over
+    // the 54 s during which two or more waited: 10 a minute, which the gate takes.
+    await db.exec(`DELETE FROM ${JIT_EMBEDDED_TABLE}`);
+    await completions(Array.from({ length: 10 }, (_, i): [number, number] => [200, 194 - 6 * i]));
+    const backlog = (await summary()).backlog;
+    expect(backlog.completed).toBe(9);
+    expect(backlog.seconds).toBeCloseTo(54, 0);
+    const cleared = await measure(runbook, await context());
+    expect(cleared.candidate).toBeCloseTo(10, 0);
+    // Overlapping waits merge, and a request still waiting keeps the backlog up to now.
+    await db.exec(`DELETE FROM ${JIT_EMBEDDED_TABLE}`);
+    await completions([
+      [100, 40],
+      [90, 60],
+    ]);
+    await enqueue(db, profile.name, ['30'], JIT_PRIORITY);
+    await requestedAgo(['30'], 50_000);
+    const merged = (await summary()).backlog;
+    // Two or more from 90 s ago to 60 s ago, then from 50 s ago to 40 s ago.
+    expect(merged.seconds).toBeCloseTo(40, 0);
+    expect(merged.completed).toBe(2);
   });
 
   it('counts no completion from before the migration was created', async () => {

@@ -7,6 +7,9 @@ import type { Database } from '../../src/db/database.js';
 import { ConfigError } from '../../src/errors.js';
 import { listAlertEvents } from '../../src/gates/alert-tables.js';
 import { evaluateAlerts } from '../../src/gates/alerts.js';
+import { JIT_EMBEDDED_TABLE } from '../../src/backfill/jit.js';
+import { databaseNow } from '../../src/db/clock.js';
+import type { MigrationState } from '../../src/migration/state.js';
 import type { Source } from '../../src/source/source.js';
 import { articlesManifest, articlesSource, createArticles, getProfile } from '../backfill/helpers.js';
 import { BACKENDS, openTestDatabase } from '../helpers/databases.js';
@@ -62,6 +65,57 @@ describe.each(BACKENDS)('alert rules on %s', (backend) => {
       evaluator,
       now: new Date(at),
     });
+
+  it('counts no just-in-time completion from before the migration under way was created', async () => {
+    const s = await setUp({
+      rules: [
+        {
+          name: 'jit-slow',
+          metric: 'jit.time_to_embed_p95_ms',
+          op: '>',
+          threshold: 60_000,
+          window: '5m',
+          min_samples: 1,
+          severity: 'warning',
+        },
+      ],
+    });
+    // A request of `big` that waited four minutes, embedded just before the migration began.
+    await db.query(
+      `INSERT INTO ${JIT_EMBEDDED_TABLE} (profile, requested_at, embedded_at)
+       VALUES ('big', clock_timestamp() - interval '4 minutes', clock_timestamp() - interval '10 seconds')`,
+    );
+    const now = await databaseNow(db);
+    const run = (migration: MigrationState | null) =>
+      evaluateAlerts({
+        db,
+        manifest: s.manifest,
+        source: s.source,
+        migration,
+        activeProfile: 'big',
+        evaluator: 'test',
+        now,
+      });
+    expect((await run(null)).rules[0]).toMatchObject({ rule: 'jit-slow', breach: true });
+    const migration = {
+      id: 'm_jit',
+      source: 'public.articles',
+      control: 'small',
+      candidate: 'big',
+      phase: 'canary',
+      percent: 5,
+      shadowSample: 0,
+      version: 3,
+      createdAt: new Date(now.getTime() - 5_000).toISOString(),
+      updatedAt: now.toISOString(),
+      cutoverAt: null,
+      finalizedAt: null,
+    } as unknown as MigrationState;
+    // Nothing of the migration's own: no data, which never fires.
+    const during = (await run(migration)).rules[0]!;
+    expect(during).toMatchObject({ rule: 'jit-slow', breach: null });
+    expect(during.summary).toMatch(/no data/);
+  });
 
   const p95Rule = (extra: Record<string, unknown> = {}) => ({
     name: 'p95-high',
