@@ -429,6 +429,8 @@ export class Worker {
    * minutes with a remote provider). False: the profile was paused (leases given back).
    */
   private async serveUrgent(rt: ProfileRuntime): Promise<boolean> {
+    // Paused: nothing to take now; the chunk's next page sees the pause and gives the leases back.
+    if (rt.control.paused) return true;
     const size = this.reserve([rt.profile]);
     if (size === 0) return true;
     let written = 0;

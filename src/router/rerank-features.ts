@@ -46,6 +46,9 @@ export const MAX_WORDS = 512;
  * word, which were most of the reranker's time; two words sharing a hash (about one pair in a
  * billion) only blurs a feature.
  */
+/** The characters of a document the features read: enough for MAX_WORDS words of up to 24. */
+export const SCANNED_CHARS = MAX_WORDS * 25;
+
 export function wordHashes(text: string, maxWords = MAX_WORDS): Int32Array {
   // Enough characters for maxWords words of any length up to 24; longer texts are not scanned.
   const t = (text.length > maxWords * 25 ? text.slice(0, maxWords * 25) : text).toLowerCase();

@@ -17,7 +17,7 @@ import type { Source } from '../source/source.js';
 import type { SearchHit } from '../store/search.js';
 import type { ServingObserver } from '../telemetry/prometheus.js';
 import { normalizedValue } from './bucket.js';
-import { documentWords, type DocumentWords, type RerankCandidate } from './rerank-features.js';
+import { documentWords, SCANNED_CHARS, type DocumentWords, type RerankCandidate } from './rerank-features.js';
 import { HttpReranker, type HttpRerankerOptions } from './rerank-http.js';
 import { loadWeights, rerankByFeatures, type RerankWeights } from './rerank-model.js';
 import type { RerankSwitchWatcher } from './rerank-switch.js';
@@ -34,6 +34,9 @@ class RerankBudgetError extends ReembedError {
   }
 }
 
+/** Less than this left of the search deadline: the stage falls back without asking the reranker. */
+export const RERANK_MIN_BUDGET_MS = 25;
+
 /** Which arm served a search of a profile with a rerank stage. */
 export type RerankArm = 'on' | 'off' | 'fallback';
 
@@ -45,8 +48,9 @@ export interface Reranker {
 /**
  * Documents whose scanned words the features reranker keeps (by id, checked against the text):
  * popular documents recur across searches, and scanning their text is most of a rerank's cost.
- * About 2 KB per abstract-sized document, at most 4 KB (MAX_WORDS), so 4,096 documents hold a
- * few MB to 16 MB of hashes beside their text.
+ * About 2 KB of hashes per abstract-sized document and at most 4 KB (MAX_WORDS), beside at most
+ * the 12,800 characters of its text that the features read: 4,096 documents hold tens of MB at
+ * the very most.
  */
 export const FEATURES_CACHE_DOCUMENTS = 4096;
 
@@ -66,12 +70,19 @@ export class FeaturesReranker implements Reranker {
     return new FeaturesReranker(await loadWeights(path));
   }
 
-  /** A candidate's words: kept ones while its text is the same (a changed document is scanned again). */
+  /**
+   * A candidate's words: kept ones while the part of its text the features read is the same (a
+   * changed document is scanned again). Only that part is kept (SCANNED_CHARS), so a cache of
+   * long documents does not hold them whole.
+   */
   private readonly wordsOf = (c: RerankCandidate): DocumentWords => {
+    const scanned = c.text.length > SCANNED_CHARS ? c.text.slice(0, SCANNED_CHARS) : c.text;
     const kept = this.cache?.get(c.id);
-    if (kept && kept.text === c.text) return kept.words;
-    const words = documentWords(c.text);
-    this.cache?.set(c.id, { text: c.text, words });
+    if (kept && kept.text === scanned) return kept.words;
+    const words = documentWords(scanned);
+    // A slice of a long string keeps the whole string alive in V8; a string built anew does not.
+    const own = scanned === c.text ? scanned : (' ' + scanned).slice(1);
+    this.cache?.set(c.id, { text: own, words });
     return words;
   };
 
@@ -235,9 +246,10 @@ export class RerankStage {
         const texts = await renderedTexts(this.db, this.source, profile.template!, ids);
         const candidates = hits.map((h) => ({ id: h.id, score: h.score, text: texts.get(h.id) ?? '' }));
         if (budgetMs === undefined) return this.breaker(profile).fire(query, candidates, undefined);
-        // Reading the text used up the budget: not the reranker's failure.
+        // Reading the text (or the retrieval before it) left the reranker no real chance: a
+        // fallback, but not the reranker's failure, so it does not count against its breaker.
         const left = budgetMs - (this.now() - t0);
-        if (left <= 0) throw new RerankBudgetError(profile.name, budgetMs);
+        if (left < RERANK_MIN_BUDGET_MS) throw new RerankBudgetError(profile.name, budgetMs);
         return this.breaker(profile).fire(query, candidates, left);
       })();
       const order =

@@ -303,7 +303,8 @@ export function headerSize(bytes: Uint8Array, mime: ImageMime): { width: number;
 /**
  * A GIF's size: the logical screen, or larger where a frame reaches beyond it (a decoder
  * allocates the frame it is given). Walks the blocks: extensions and image data are skipped by
- * their sub-block lengths; undefined when the stream ends before a first frame or is malformed.
+ * their sub-block lengths. A stray byte or a cut-off frame ends the walk, as it ends decoding;
+ * undefined when no frame comes before that.
  */
 function gifSize(b: Buffer): { width: number; height: number } | undefined {
   if (b.length < 13) return undefined;
@@ -322,14 +323,15 @@ function gifSize(b: Buffer): { width: number; height: number } | undefined {
     if (block === 0x21) {
       i = skipSubBlocks(i + 2); // extension: introducer, label, sub-blocks
     } else if (block === 0x2c) {
-      if (i + 10 > b.length) return undefined;
+      // A frame cut off in its descriptor: decoders stop there and show the frames before it.
+      if (i + 10 > b.length) break;
       width = Math.max(width, b.readUInt16LE(i + 1) + b.readUInt16LE(i + 5));
       height = Math.max(height, b.readUInt16LE(i + 3) + b.readUInt16LE(i + 7));
       frames++;
       const local = b[i + 9]!;
       i += 10 + (local & 0x80 ? 3 * 2 ** ((local & 7) + 1) : 0);
       i = skipSubBlocks(i + 1); // LZW minimum code size, then the image data
-    } else return undefined;
+    } else break; // an unknown byte: decoders take it for the end of the stream
   }
   return frames > 0 ? { width, height } : undefined;
 }

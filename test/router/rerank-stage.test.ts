@@ -3,7 +3,7 @@ import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import type { Manifest } from '../../src/config/manifest.js';
 import type { Database } from '../../src/db/database.js';
 import { Router } from '../../src/router/router.js';
-import { inRerankArm } from '../../src/router/rerank-stage.js';
+import { inRerankArm, RERANK_MIN_BUDGET_MS } from '../../src/router/rerank-stage.js';
 import { setRerankSwitch } from '../../src/router/rerank-switch.js';
 import type { Source } from '../../src/source/source.js';
 import { readServingMetrics } from '../../src/telemetry/serving-metrics.js';
@@ -155,6 +155,25 @@ describe.each(BACKENDS)('the rerank stage on %s', (backend) => {
     expect(fake.requests).toHaveLength(5);
     expect(r.rerank.state('rr')).toBe('open');
     expect(r.stats.deadlineExceeded).toBe(0);
+  });
+
+  it('falls back without asking the reranker, nor counting against it, when too little of the deadline is left', async () => {
+    await setup();
+    const r = await router();
+    const rr = getProfile(manifest, 'rr');
+    const hits = await retrieval(r, 'cats', 10);
+    const calls = fake.requests.length;
+    // A retrieval that used all but a few milliseconds of the deadline, six times in a row.
+    for (let i = 0; i < 6; i++) {
+      const outcome = await r.rerank.apply(rr, 'cats', 3, null, hits, RERANK_MIN_BUDGET_MS - 1);
+      expect(outcome.arm).toBe('fallback');
+      expect(outcome.hits).toEqual(hits.slice(0, 3));
+    }
+    expect(fake.requests.length).toBe(calls);
+    expect(r.rerank.state('rr')).toBe('closed');
+    // With time left, the same stage reranks.
+    expect((await r.rerank.apply(rr, 'cats', 3, null, hits, 60_000)).arm).toBe('on');
+    expect(fake.requests.length).toBe(calls + 1);
   });
 
   it('opens the circuit after failures in a row: later searches fall back without calling the reranker', async () => {

@@ -165,6 +165,11 @@ describe('image inputs', () => {
     // A 1×1 screen around a 10000×10000 frame: the decoder would allocate the frame.
     expect(headerSize(gif(1, 10_000), 'image/gif')).toEqual({ width: 10_000, height: 10_000 });
     expect((await reason(gif(1, 10_000))).message).toMatch(/10000×10000 pixels, over image.max_pixels/);
+    // Stray bytes after a frame end the stream for the decoder too: the frame before them counts.
+    const g = gif(2, 2);
+    const stray = Buffer.concat([g.subarray(0, g.length - 1), Buffer.from([0, 0, 0x3b])]);
+    expect(headerSize(stray, 'image/gif')).toEqual({ width: 2, height: 2 });
+    await expect(loadImageInput(stray, options)).resolves.toMatchObject({ width: 2, height: 2 });
     // No frame before the end of the stream, and a JPEG cut before its start-of-frame: not decoded.
     for (const bytes of [gif(2, 2).subarray(0, 30), jpeg.subarray(0, 24)]) {
       const error = await reason(bytes);
