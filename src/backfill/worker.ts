@@ -386,8 +386,7 @@ export class Worker {
     this.options.onProgress?.(this.snapshot());
   }
 
-  /** Embeds the leased queue items of one profile; returns the rows embedded. */
-  /** Embeds leased queue items; `paused`: the profile was paused meanwhile (leases given back). */
+  /** Embeds the leased queue items of one profile: the rows embedded, and whether the profile was paused meanwhile (leases given back). */
   private async processQueueItems(
     rt: ProfileRuntime,
     items: QueueItem[],
