@@ -90,11 +90,11 @@ async function readImages(
   out: EmbedRowsResult,
 ): Promise<Row[]> {
   const limit = pLimit(IMAGE_READS);
-  const options = { ...ctx.profile.image, fetch: ctx.fetchImage };
+  const options = { ...ctx.profile.image, fetch: ctx.fetchImage, signal: ctx.signal };
   const read = await Promise.all(
     rows.map((row) =>
       limit(async (): Promise<Row | ImageInputError> => {
-        if (row.image == null) return row;
+        if (row.image == null || ctx.signal?.aborted) return row;
         try {
           return { ...row, loaded: await loadImageInput(row.image, options) };
         } catch (error) {
@@ -107,6 +107,12 @@ async function readImages(
       }),
     ),
   );
+  // A stopping worker abandons the page (its leases are given back): what its reads failed on
+  // is the stop, not the images, so no row is failed for it.
+  if (ctx.signal?.aborted) {
+    const reason: unknown = ctx.signal.reason;
+    throw reason instanceof Error ? reason : new Error('the worker stopped');
+  }
   const ready: Row[] = [];
   for (const [i, result] of read.entries()) {
     if (!(result instanceof ImageInputError)) {

@@ -27,6 +27,8 @@ export interface ImageInput {
 export interface ImageLoadOptions extends ImageSettings {
   /** The fetch for http(s) images (default globalThis.fetch). */
   fetch?: typeof globalThis.fetch;
+  /** A stopping worker's signal: an http(s) fetch in flight is abandoned (not the row's failure: the caller checks the signal). */
+  signal?: AbortSignal;
 }
 
 /** The image format of `bytes` by its magic number, if it is one reembed accepts. */
@@ -133,7 +135,8 @@ async function fileBytes(path: string, options: ImageLoadOptions): Promise<Uint8
 
 async function fetchBytes(url: string, options: ImageLoadOptions): Promise<Uint8Array> {
   const fetch = options.fetch ?? globalThis.fetch;
-  const signal = AbortSignal.timeout(options.fetch_timeout_ms);
+  const timeout = AbortSignal.timeout(options.fetch_timeout_ms);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
   try {
     const response = await fetchAllowed(fetch, url, signal, options);
     if (!response.ok) {
@@ -157,7 +160,7 @@ async function fetchBytes(url: string, options: ImageLoadOptions): Promise<Uint8
     return await readCapped(response, options);
   } catch (error) {
     if (error instanceof ImageInputError) throw error;
-    if (signal.aborted) {
+    if (timeout.aborted) {
       throw new ImageInputError('timeout', `${describe(url)} took longer than ${options.fetch_timeout_ms} ms`, {
         cause: error,
         transient: true,
