@@ -30,6 +30,12 @@ export const rerankSchema = z
     timeout_ms: positiveInt.max(60_000).default(1000),
     /** Retries of a failed request (5xx, 408, 429, network) within timeout_ms. */
     max_retries: z.number().int().nonnegative().max(5).default(1),
+    /**
+     * `http`: requests per minute this process sends at most. A search that would have to wait
+     * for the limit is served in the retrieval order at once (a fallback), never held back; a
+     * 429 with Retry-After holds every request back for that long.
+     */
+    rate_limit: z.object({ rpm: positiveInt }).strict().optional(),
     /** The features model's weights (`reembed rerank train`), relative to the manifest's directory. */
     weights: z.string().min(1).optional(),
   })

@@ -71,6 +71,14 @@ export class RateLimiter {
    * taken before waiting, so concurrent callers line up instead of all waking at once.
    */
   async acquire(tokens: number, signal?: AbortSignal): Promise<void> {
+    await this.tryAcquire(tokens, Infinity, signal);
+  }
+
+  /**
+   * Like acquire, for a caller that cannot wait long (a search): when the request could not
+   * start within `maxWaitMs`, nothing is reserved and it returns false at once.
+   */
+  async tryAcquire(tokens: number, maxWaitMs: number, signal?: AbortSignal): Promise<boolean> {
     const now = this.now();
     const start = Math.max(
       now,
@@ -78,10 +86,12 @@ export class RateLimiter {
       this.requests?.earliest(1, now) ?? now,
       this.tokens?.earliest(tokens, now) ?? now,
     );
+    if (start - now > maxWaitMs) return false;
     this.requests?.take(1, start);
     this.tokens?.take(tokens, start);
     if (start > now) await this.sleep(start - now, signal);
     else signal?.throwIfAborted();
+    return true;
   }
 
   /**

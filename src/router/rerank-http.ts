@@ -9,7 +9,14 @@ import { z } from 'zod';
 import type { RerankSettings } from '../config/rerank.js';
 import { backoffDelay } from '../backoff.js';
 import { ConfigError } from '../errors.js';
-import { InvalidResponseError, isRetryable, ProviderTimeoutError, retryAfterOf } from '../embedders/errors.js';
+import {
+  InvalidResponseError,
+  isRetryable,
+  ProviderTimeoutError,
+  RateLimitedError,
+  retryAfterOf,
+} from '../embedders/errors.js';
+import { RateLimiter } from '../embedders/rate-limiter.js';
 import { errorForStatus, formatIssuePath, isAbortError, networkError } from '../embedders/http.js';
 import { abortableSleep, type Sleep } from '../embedders/sleep.js';
 
@@ -27,6 +34,8 @@ export interface HttpRerankerOptions {
   fetch?: typeof globalThis.fetch;
   sleep?: Sleep;
   random?: () => number;
+  /** The rate limit's clock (ms). */
+  now?: () => number;
 }
 
 export class HttpReranker {
@@ -35,6 +44,8 @@ export class HttpReranker {
   private readonly fetch: typeof globalThis.fetch;
   private readonly sleep: Sleep;
   private readonly random: () => number;
+  /** rate_limit.rpm, when set: one per process (per profile's stage). */
+  private readonly limiter: RateLimiter | null;
 
   constructor(
     /** The profile the stage belongs to: errors name it. */
@@ -54,6 +65,17 @@ export class HttpReranker {
     this.fetch = options.fetch ?? globalThis.fetch;
     this.sleep = options.sleep ?? abortableSleep;
     this.random = options.random ?? Math.random;
+    this.limiter = settings.rate_limit
+      ? new RateLimiter({ rpm: settings.rate_limit.rpm }, { now: options.now, sleep: this.sleep })
+      : null;
+  }
+
+  /**
+   * Whether a rerank may start now under rate_limit (it takes the request if so). A search does
+   * not wait for the limit: refused, it is served in the retrieval order.
+   */
+  async admit(): Promise<boolean> {
+    return this.limiter ? this.limiter.tryAcquire(0, 0) : true;
   }
 
   /**
@@ -69,13 +91,19 @@ export class HttpReranker {
       } catch (error) {
         const failure =
           deadline.aborted && isAbortError(error) ? new ProviderTimeoutError(this.profile, budget) : error;
+        const retryAfter = retryAfterOf(failure);
+        // The server's Retry-After holds back every rerank of this process, not this one alone.
+        if (retryAfter !== undefined && failure instanceof RateLimitedError) this.limiter?.pause(retryAfter);
         if (attempt > this.settings.max_retries || !isRetryable(failure) || deadline.aborted) throw failure;
-        const wait = retryAfterOf(failure) ?? backoffDelay(attempt, 50, 1000, this.random);
+        const wait = retryAfter ?? backoffDelay(attempt, 50, 1000, this.random);
         try {
           await this.sleep(wait, deadline);
         } catch {
           throw new ProviderTimeoutError(this.profile, budget);
         }
+        // A retry is a request too: under rate_limit it goes only if it may start now (a few ms
+        // of slack: the wait above may end a timer tick before the Retry-After pause does).
+        if (this.limiter && !(await this.limiter.tryAcquire(0, 20, deadline))) throw failure;
       }
     }
   }

@@ -23,6 +23,7 @@ import { loadWeights, rerankByFeatures, type RerankWeights } from './rerank-mode
 import type { RerankSwitchWatcher } from './rerank-switch.js';
 import { within } from './load.js';
 import { ReembedError } from '../errors.js';
+import { RateLimitedError } from '../embedders/errors.js';
 
 /** The reranker did not answer within what was left of the search's deadline (a fallback, never the caller's error). */
 class RerankBudgetError extends ReembedError {
@@ -43,6 +44,8 @@ export type RerankArm = 'on' | 'off' | 'fallback';
 /** Reorders candidates: their indexes, best first. */
 export interface Reranker {
   rerank(query: string, candidates: readonly RerankCandidate[]): Promise<number[]>;
+  /** Whether a rerank may start now (an http reranker's rate_limit); absent: always. */
+  admit?(): Promise<boolean>;
 }
 
 /**
@@ -105,6 +108,7 @@ export async function createReranker(
         query,
         candidates.map((c) => c.text),
       ),
+    admit: () => http.admit(),
   };
 }
 
@@ -242,6 +246,14 @@ export class RerankStage {
     const t0 = this.now();
     try {
       const reranking = (async () => {
+        // Over the reranker's rate limit: served in the retrieval order at once, a fallback
+        // that is not the reranker's failure (outside its breaker).
+        const reranker = await this.reranker(profile);
+        if (reranker.admit && !(await reranker.admit()))
+          throw new RateLimitedError(
+            profile.name,
+            `rerank rate_limit of ${profile.rerank!.rate_limit?.rpm} requests per minute reached: served in the retrieval order`,
+          );
         const ids = hits.map((h) => h.id);
         const texts = await renderedTexts(this.db, this.source, profile.template!, ids);
         const candidates = hits.map((h) => ({ id: h.id, score: h.score, text: texts.get(h.id) ?? '' }));

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 export type RerankFault =
-  | { kind: 'status'; status: number }
+  | { kind: 'status'; status: number; retryAfter?: string }
   | { kind: 'slow'; delayMs: number }
   | { kind: 'malformed-json' }
   | { kind: 'out-of-range' }
@@ -42,8 +42,8 @@ function read(req: IncomingMessage): Promise<string> {
   });
 }
 
-function json(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function json(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(body);
 }
 
@@ -75,7 +75,13 @@ export async function startFakeReranker(): Promise<FakeReranker> {
       const n = body.documents.length;
       const ranked = fake.order === 'reverse' ? reverseOrder(n) : reverseOrder(n).reverse();
       const results = ranked.map((index, rank) => ({ index, relevance_score: 1 - rank / (n + 1) }));
-      if (fault?.kind === 'status') return json(res, fault.status, '{"error":"injected"}');
+      if (fault?.kind === 'status')
+        return json(
+          res,
+          fault.status,
+          '{"error":"injected"}',
+          fault.retryAfter ? { 'retry-after': fault.retryAfter } : {},
+        );
       if (fault?.kind === 'malformed-json') return json(res, 200, '{"results": [{"index": 0,');
       if (fault?.kind === 'out-of-range') results[0] = { index: n + 3, relevance_score: 2 };
       if (fault?.kind === 'duplicate-index') results[1] = { index: results[0]!.index, relevance_score: 0.5 };

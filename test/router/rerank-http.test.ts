@@ -1,6 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rerankSchema } from '../../src/config/rerank.js';
-import { InvalidResponseError, ProviderTimeoutError, ProviderUnavailableError } from '../../src/embedders/errors.js';
+import {
+  InvalidResponseError,
+  ProviderTimeoutError,
+  ProviderUnavailableError,
+  RateLimitedError,
+} from '../../src/embedders/errors.js';
 import { ConfigError } from '../../src/errors.js';
 import { HttpReranker, validOrder } from '../../src/router/rerank-http.js';
 import { reverseOrder, startFakeReranker, type FakeReranker } from '../helpers/fake-reranker.js';
@@ -52,6 +57,37 @@ describe('the http reranker', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidResponseError);
     expect((error as Error).message).toMatch(message);
+  });
+
+  it('admits requests under rate_limit.rpm without waiting, and holds all back for a Retry-After', async () => {
+    let now = 1_000_000;
+    const limited = new HttpReranker(
+      'p',
+      rerankSchema.parse({
+        provider: 'http',
+        base_url: fake.url,
+        model: 'rr-1',
+        rate_limit: { rpm: 2 },
+        max_retries: 1,
+      }),
+      { sleep: noSleep, now: () => now },
+    );
+    // 2 a minute: one now (the burst is a second's worth), the next 30 s later.
+    expect(await limited.admit()).toBe(true);
+    expect(await limited.admit()).toBe(false);
+    now += 29_000;
+    expect(await limited.admit()).toBe(false);
+    now += 1_000;
+    expect(await limited.admit()).toBe(true);
+    // A 429 saying Retry-After: 5 holds every request back 5 s: the retry is not sent, the
+    // error is the server's, and nothing is admitted before the 5 s are over.
+    now += 60_000;
+    fake.faults = [{ kind: 'status', status: 429, retryAfter: '5' }];
+    await expect(limited.rerank('q', ['a', 'b'])).rejects.toBeInstanceOf(RateLimitedError);
+    expect(fake.requests).toHaveLength(1);
+    expect(await limited.admit()).toBe(false);
+    now += 5_000;
+    expect(await limited.admit()).toBe(true);
   });
 
   it('a server slower than timeout_ms is ProviderTimeoutError', async () => {

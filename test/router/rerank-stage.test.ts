@@ -176,6 +176,18 @@ describe.each(BACKENDS)('the rerank stage on %s', (backend) => {
     expect(fake.requests.length).toBe(calls + 1);
   });
 
+  it('over its rate_limit serves the retrieval order at once, neither calling the reranker nor opening its circuit', async () => {
+    await setup({ rate_limit: { rpm: 1 } });
+    const r = await router();
+    expect((await r.search('cats', { k: 3 })).rerank).toBe('on');
+    for (let i = 0; i < 6; i++) expect((await r.search(`cats ${i}`, { k: 3 })).rerank).toBe('fallback');
+    expect(fake.requests).toHaveLength(1);
+    expect(r.rerank.state('rr')).toBe('closed');
+    await r.metrics!.flush();
+    const summary = await readServingMetrics(db, 'rr', { from: new Date(0) });
+    expect(summary.rerank).toMatchObject({ on: 1, fallbacks: 6 });
+  });
+
   it('opens the circuit after failures in a row: later searches fall back without calling the reranker', async () => {
     await setup();
     const r = await router();
