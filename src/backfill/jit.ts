@@ -43,13 +43,6 @@ export interface JitSummary {
   /** Requests completed in the window, and per minute of it. */
   completed: number;
   itemsPerMinute: number;
-  /**
-   * The workers' throughput under a backlog: how long in the window two requests or more were
-   * waiting at once, and how many requests were embedded while another still waited. Requests
-   * that trickle in one at a time show the workers' latency, not their throughput: they add
-   * nothing here.
-   */
-  backlog: { seconds: number; completed: number };
   /** From the first request to its completion, over the requests completed in the window (null without any). */
   timeToEmbedMs: { p50: number; p95: number; max: number } | null;
   window: { from: string; to: string };
@@ -91,19 +84,22 @@ export async function jitSummary(
     oldestPendingSeconds: r.oldest_s === null ? null : Math.max(0, Number(r.oldest_s)),
     completed,
     itemsPerMinute: completed / minutes,
-    backlog: await backlogOf(conn, profile, range),
     timeToEmbedMs: completed > 0 ? { p50: Number(r.p50), p95: Number(r.p95), max: Number(r.max) } : null,
     window: { from: range.from.toISOString(), to: range.to.toISOString() },
   };
 }
 
 /**
- * JitSummary.backlog by a sweep over the waits in [from, to]: each request adds one waiting from
- * its first request (or the window's start) and, once embedded, takes it away (a pending one
- * waits to the window's end). The time at two or more, and the completions that left another
- * waiting. At equal times arrivals go first.
+ * The workers' just-in-time throughput under a backlog in [from, to] (the `jit.items_per_minute`
+ * gate's; status does not pay for it): how long two requests or more were waiting at once, and
+ * how many requests were embedded while another still waited. Requests that trickle in one at a
+ * time show the workers' latency, not their throughput: they add nothing here.
+ *
+ * A sweep over the waits: each request adds one waiting from its first request (or the window's
+ * start) and, once embedded, takes it away (a pending one waits to the window's end). At equal
+ * times arrivals go first.
  */
-async function backlogOf(
+export async function jitBacklog(
   conn: Queryable,
   profile: string,
   range: { from: Date; to: Date },

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { jitSummary } from '../backfill/jit.js';
+import { jitBacklog, jitSummary } from '../backfill/jit.js';
 import { candidateReadiness, type Readiness, type ReadinessOptions } from '../backfill/readiness.js';
 import type { Profile } from '../config/profile.js';
 import type { Gate, GateMetric } from '../config/rollout.js';
@@ -116,7 +116,7 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
  * minute of the window say how many were asked for (fifteen requests in five minutes, each
  * embedded at once, are 3 a minute), and completions per minute of waiting say how long one took
  * (requests trickling in one at a time). So the rate judged is the requests embedded while
- * another still waited, per minute during which two or more waited (JitSummary.backlog), once
+ * another still waited, per minute during which two or more waited (jitBacklog), once
  * min_samples were embedded so; a request that has waited the whole window is judged by the
  * window's rate (the workers are not keeping up); with nothing waiting, every request was
  * served and it passes; otherwise no data.
@@ -127,11 +127,12 @@ export async function measure(gate: Gate, ctx: MeasureContext): Promise<Measurem
 async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement> {
   const from = new Date(Math.max(ctx.now.getTime() - gate.interval, ctx.migrationCreatedAt?.getTime() ?? 0));
   const s = await jitSummary(ctx.db, ctx.candidate.name, { from, to: ctx.now });
-  const underBacklog = s.backlog.completed / (Math.max(s.backlog.seconds, 1) / 60);
+  const backlog =
+    gate.metric === 'jit.items_per_minute' ? await jitBacklog(ctx.db, ctx.candidate.name, { from, to: ctx.now }) : null;
   const details = {
     window: s.window,
     completed: s.completed,
-    backlog: s.backlog,
+    ...(backlog ? { backlog } : {}),
     pending: s.pending,
     oldestPendingSeconds: s.oldestPendingSeconds,
     timeToEmbedMs: s.timeToEmbedMs,
@@ -159,8 +160,10 @@ async function measureJit(gate: Gate, ctx: MeasureContext): Promise<Measurement>
       details,
     };
   }
-  const rate = `${s.backlog.completed} embedded while another waited, in the ${Math.round(s.backlog.seconds)} s of the window with two or more waiting`;
-  if (s.backlog.completed >= gate.min_samples) return { candidate: underBacklog, control: null, note: rate, details };
+  const { completed, seconds } = backlog!;
+  const rate = `${completed} embedded while another waited, in the ${Math.round(seconds)} s of the window with two or more waiting`;
+  if (completed >= gate.min_samples)
+    return { candidate: completed / (Math.max(seconds, 1) / 60), control: null, note: rate, details };
   if ((s.oldestPendingSeconds ?? 0) * 1000 >= gate.interval)
     return {
       candidate: s.itemsPerMinute,

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareBackfill, runBackfill } from '../../src/backfill/backfill.js';
 import { backfillPlanner } from '../../src/backfill/planner.js';
-import { JIT_EMBEDDED_TABLE, jitSummary, pruneJitCompletions } from '../../src/backfill/jit.js';
+import { JIT_EMBEDDED_TABLE, jitBacklog, jitSummary, pruneJitCompletions } from '../../src/backfill/jit.js';
 import type { Manifest } from '../../src/config/manifest.js';
 import type { Profile } from '../../src/config/profile.js';
 import { parseRollout, type Gate } from '../../src/config/rollout.js';
@@ -47,6 +47,11 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
   async function summary(): Promise<Awaited<ReturnType<typeof jitSummary>>> {
     const now = await databaseNow(db);
     return jitSummary(db, profile.name, { from: new Date(now.getTime() - FIVE_MINUTES), to: now });
+  }
+
+  async function backlogNow(): Promise<Awaited<ReturnType<typeof jitBacklog>>> {
+    const now = await databaseNow(db);
+    return jitBacklog(db, profile.name, { from: new Date(now.getTime() - FIVE_MINUTES), to: now });
   }
 
   function gate(metric: string, extra: Record<string, unknown> = {}): Gate {
@@ -173,7 +178,7 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     // Fifteen requests 18 s apart, each embedded 7 s after it was asked for: never two waiting at
     // once, so they say how long one took (7 s), not how many the workers can do.
     await completions(Array.from({ length: 15 }, (_, i): [number, number] => [280 - 18 * i, 273 - 18 * i]));
-    expect((await summary()).backlog).toEqual({ seconds: 0, completed: 0 });
+    expect(await backlogNow()).toEqual({ seconds: 0, completed: 0 });
     const trickle = evaluateGate(runbook, await measure(runbook, await context()));
     expect(trickle).toMatchObject({ verdict: 'pass', candidate: null });
     expect(trickle.reason).toMatch(/no backlog to measure/);
@@ -181,7 +186,7 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     // the 54 s during which two or more waited: 10 a minute, which the gate takes.
     await db.exec(`DELETE FROM ${JIT_EMBEDDED_TABLE}`);
     await completions(Array.from({ length: 10 }, (_, i): [number, number] => [200, 194 - 6 * i]));
-    const backlog = (await summary()).backlog;
+    const backlog = await backlogNow();
     expect(backlog.completed).toBe(9);
     expect(backlog.seconds).toBeCloseTo(54, 0);
     const cleared = await measure(runbook, await context());
@@ -194,7 +199,7 @@ describe.each(BACKENDS)('just-in-time requests on %s', (backend) => {
     ]);
     await enqueue(db, profile.name, ['30'], JIT_PRIORITY);
     await requestedAgo(['30'], 50_000);
-    const merged = (await summary()).backlog;
+    const merged = await backlogNow();
     // Two or more from 90 s ago to 60 s ago, then from 50 s ago to 40 s ago.
     expect(merged.seconds).toBeCloseTo(40, 0);
     expect(merged.completed).toBe(2);
