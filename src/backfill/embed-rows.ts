@@ -109,10 +109,7 @@ async function readImages(
   );
   // A stopping worker abandons the page (its leases are given back): what its reads failed on
   // is the stop, not the images, so no row is failed for it.
-  if (ctx.signal?.aborted) {
-    const reason: unknown = ctx.signal.reason;
-    throw reason instanceof Error ? reason : new Error('the worker stopped');
-  }
+  ctx.signal?.throwIfAborted();
   const ready: Row[] = [];
   for (const [i, result] of read.entries()) {
     if (!(result instanceof ImageInputError)) {

@@ -40,18 +40,22 @@ function isWordChar(text: string, i: number): boolean {
  */
 export const MAX_WORDS = 512;
 
+/** Characters read per word allowed (a word of up to 24 and its separator). */
+const CHARS_PER_WORD = 25;
+
+/** The characters of a document the features read: enough for MAX_WORDS words of up to 24. */
+export const SCANNED_CHARS = MAX_WORDS * CHARS_PER_WORD;
+
 /**
  * The words of a text (runs of letters and digits, two characters or more, case folded) as
  * FNV-1a hashes (30 bits), in order. Hashing while scanning spares a string and a map lookup per
  * word, which were most of the reranker's time; two words sharing a hash (about one pair in a
  * billion) only blurs a feature.
  */
-/** The characters of a document the features read: enough for MAX_WORDS words of up to 24. */
-export const SCANNED_CHARS = MAX_WORDS * 25;
-
 export function wordHashes(text: string, maxWords = MAX_WORDS): Int32Array {
   // Enough characters for maxWords words of any length up to 24; longer texts are not scanned.
-  const t = (text.length > maxWords * 25 ? text.slice(0, maxWords * 25) : text).toLowerCase();
+  const chars = maxWords * CHARS_PER_WORD;
+  const t = (text.length > chars ? text.slice(0, chars) : text).toLowerCase();
   const out = new Int32Array(Math.min(maxWords, Math.ceil(t.length / 2) + 1));
   let n = 0;
   let h = 0x811c9dc5;

@@ -313,8 +313,9 @@ function gifSize(b: Buffer): { width: number; height: number } | undefined {
   if (b.length < 13) return undefined;
   let width = b.readUInt16LE(6);
   let height = b.readUInt16LE(8);
-  const packed = b[10]!;
-  let i = 13 + (packed & 0x80 ? 3 * 2 ** ((packed & 7) + 1) : 0);
+  // The bytes of a colour table a packed field announces (flag 0x80, 2^(n+1) RGB entries).
+  const colourTable = (packed: number) => (packed & 0x80 ? 3 * 2 ** ((packed & 7) + 1) : 0);
+  let i = 13 + colourTable(b[10]!);
   let frames = 0;
   const skipSubBlocks = (at: number): number => {
     while (at < b.length && b[at]! !== 0) at += 1 + b[at]!;
@@ -331,8 +332,7 @@ function gifSize(b: Buffer): { width: number; height: number } | undefined {
       width = Math.max(width, b.readUInt16LE(i + 1) + b.readUInt16LE(i + 5));
       height = Math.max(height, b.readUInt16LE(i + 3) + b.readUInt16LE(i + 7));
       frames++;
-      const local = b[i + 9]!;
-      i += 10 + (local & 0x80 ? 3 * 2 ** ((local & 7) + 1) : 0);
+      i += 10 + colourTable(b[i + 9]!);
       i = skipSubBlocks(i + 1); // LZW minimum code size, then the image data
     } else break; // an unknown byte: decoders take it for the end of the stream
   }
